@@ -1,0 +1,3 @@
+module github.com/pollen-hq/pollen
+
+go 1.26.8
