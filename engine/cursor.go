@@ -1,0 +1,68 @@
+package engine
+
+import "time"
+
+// Cursor is where a job stands: one Mark per stream of the job (the changes query, and the
+// deleted query where the resource has one).
+type Cursor struct {
+	Streams map[string]*Mark `json:"streams"`
+}
+
+// Mark is one stream's position: the vendor time up to which records have been processed, and
+// the (id, updated) pairs near that boundary. The next poll re-reads from Since minus its overlap
+// (the vendor's inclusive "since" filter, pollDelay, lookback) and drops the pairs already seen, so
+// records sharing the boundary second are neither lost nor emitted twice.
+type Mark struct {
+	Since time.Time    `json:"since"`
+	Seen  []SeenRecord `json:"seen,omitempty"`
+}
+
+// SeenRecord is one processed (id, updated date) pair.
+type SeenRecord struct {
+	ID      string `json:"id"`
+	Updated int64  `json:"u"` // unix nanoseconds
+}
+
+// Stream names.
+const (
+	StreamChanges = "changes"
+	StreamDeleted = "deleted"
+)
+
+// seenSet indexes a mark's pairs for one poll.
+type seenSet struct {
+	pairs map[SeenRecord]struct{}
+	ids   map[string]struct{}
+}
+
+func newSeenSet(m *Mark) seenSet {
+	s := seenSet{pairs: make(map[SeenRecord]struct{}, len(m.Seen)), ids: make(map[string]struct{}, len(m.Seen))}
+	for _, p := range m.Seen {
+		s.pairs[p] = struct{}{}
+		s.ids[p.ID] = struct{}{}
+	}
+	return s
+}
+
+// advance returns the mark after a poll that processed the given pairs: Since moves to the newest
+// processed date (never back), and the pairs within keep of it are retained.
+func (m *Mark) advance(processed []SeenRecord, keep time.Duration) *Mark {
+	next := &Mark{Since: m.Since}
+	for _, p := range processed {
+		if t := time.Unix(0, p.Updated).UTC(); t.After(next.Since) {
+			next.Since = t
+		}
+	}
+	floor := next.Since.Add(-keep).UnixNano()
+	dedup := make(map[SeenRecord]struct{}, len(m.Seen)+len(processed))
+	for _, list := range [][]SeenRecord{m.Seen, processed} {
+		for _, p := range list {
+			if _, dup := dedup[p]; dup || p.Updated < floor {
+				continue
+			}
+			dedup[p] = struct{}{}
+			next.Seen = append(next.Seen, p)
+		}
+	}
+	return next
+}

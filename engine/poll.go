@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+	"github.com/hashicorp/go-hclog"
+	"github.com/tidwall/gjson"
+)
+
+// Poller runs polls. One Poller serves every job; it holds no per-job state.
+type Poller struct {
+	Source  Source
+	Store   Store
+	Clock   Clock
+	Account Account
+	Logger  hclog.Logger
+}
+
+// PollResult says what one poll did.
+type PollResult struct {
+	Pages   int
+	Records int // records read from the vendor
+	Skipped int // records that could not be read (no id, bad date)
+	Events  int
+}
+
+// Poll runs one poll of one job: query the vendor from the job's cursor, turn new changes into
+// events, and commit events and the advanced cursor together. On any error nothing is committed
+// and the cursor stays where it was, so the next poll reads the same window again.
+func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResult, error) {
+	log := p.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	key := JobKey{InstanceID: in.ID, ObjectType: job.ObjectType}
+	cur, found, err := p.Store.Cursor(ctx, key)
+	if err != nil {
+		return PollResult{}, fmt.Errorf("read cursor: %w", err)
+	}
+	if !found || cur.Streams == nil {
+		cur = Cursor{Streams: map[string]*Mark{}}
+	}
+	now := p.Clock.Now().UTC()
+	streams := []string{StreamChanges}
+	if job.Resource.HasDeletedQuery() {
+		streams = append(streams, StreamDeleted)
+	}
+
+	var res PollResult
+	var events []Event
+	next := Cursor{Streams: map[string]*Mark{}}
+	for _, name := range streams {
+		mark := cur.Streams[name]
+		if mark == nil {
+			// First poll: changes from the instance's creation on, none from before.
+			mark = &Mark{Since: in.CreatedAt.UTC().Truncate(time.Second)}
+		}
+		w := newWindow(in, job, name, mark, now)
+		req := job.request(in, w, name)
+		err := p.Source.List(ctx, req, func(pg Page) error {
+			res.Pages++
+			return w.page(pg)
+		})
+		if err != nil {
+			return res, fmt.Errorf("%s %s: %w", job.ObjectType, name, err)
+		}
+		res.Records += w.records
+		res.Skipped += w.skipped
+		for _, s := range w.skips {
+			log.Warn("record skipped", "stream", name, "reason", s)
+		}
+		events = append(events, w.events...)
+		next.Streams[name] = mark.advance(w.processed, job.overlap()+job.tolerance)
+	}
+
+	notes, err := BuildNotifications(in, p.Account, job.ObjectType, now, events)
+	if err != nil {
+		return res, err
+	}
+	if err := p.Store.CommitPoll(ctx, Commit{Key: key, Cursor: next, Events: events, Notifications: notes}); err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	res.Events = len(events)
+	return res, nil
+}
+
+// overlap is how far before the cursor a poll re-reads.
+func (j *JobSpec) overlap() time.Duration { return j.pollDelay + j.lookback }
+
+// request builds the vendor query of one stream of a poll.
+func (j *JobSpec) request(in *Instance, w *window, stream string) Request {
+	r := j.Resource
+	q := make(url.Values, len(r.query)+len(j.pushed)+1)
+	for k, v := range r.query {
+		q[k] = v
+	}
+	for _, p := range j.pushed {
+		q.Set(p.param, p.value.Expand(w.lower))
+	}
+	if stream == StreamDeleted {
+		for k, v := range r.deletedQuery {
+			q[k] = v
+		}
+	}
+	return Request{
+		Endpoint:  in.Endpoint,
+		Paging:    in.Element.Spec.Paging,
+		RateLimit: in.Element.Spec.RateLimit,
+		Path:      r.VendorPath,
+		Query:     q,
+		PageSize:  j.pageSize,
+	}
+}
+
+// window is the state of one stream of one poll while its pages are read.
+type window struct {
+	in      *Instance
+	job     *JobSpec
+	deleted bool // the deleted stream: every record is a deletion
+	lower   time.Time
+	upper   time.Time // zero: no upper bound
+	created time.Time // records created at or after this are new
+	now     time.Time
+	seen    seenSet
+	env     recordEnv
+	vm      vm.VM
+
+	records, skipped int
+	skips            []string
+	processed        []SeenRecord
+	events           []Event
+}
+
+func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, now time.Time) *window {
+	w := &window{in: in, job: job, deleted: stream == StreamDeleted, now: now, seen: newSeenSet(mark)}
+	w.lower = mark.Since.Add(-job.overlap())
+	w.created = w.lower.Add(-job.tolerance)
+	if job.byCurrent {
+		w.upper = now
+	}
+	if len(job.tpls) > 0 {
+		w.env.Tpl = make([]string, len(job.tpls))
+		for i, t := range job.tpls {
+			w.env.Tpl[i] = t.Expand(w.lower)
+		}
+	}
+	return w
+}
+
+// page processes one vendor page. A page that is not what the definition describes is an error:
+// the poll fails and the cursor does not move.
+func (w *window) page(pg Page) error {
+	body := string(pg.Body)
+	list := gjson.Get(body, w.job.Resource.records)
+	if !list.IsArray() {
+		return fmt.Errorf("page %d: no JSON array of records at %q", pg.Number, w.job.Resource.records)
+	}
+	var err error
+	list.ForEach(func(_, rec gjson.Result) bool {
+		err = w.record(rec.Raw)
+		return err == nil
+	})
+	return err
+}
+
+// record is the per-record path: extract, window, de-duplicate, filter, classify, emit.
+func (w *window) record(rec string) error {
+	j := w.job
+	w.records++
+	idr := gjson.Get(rec, j.idPath)
+	var id string
+	switch idr.Type {
+	case gjson.String:
+		id = idr.Str
+	case gjson.Number:
+		id = idr.Raw
+	default:
+		return w.skip("no id at %q", j.Poller.IDField)
+	}
+	updated, ok, err := j.updated.parse(rec)
+	if err != nil || !ok {
+		return w.skip("record %s: bad or missing date at %q: %v", id, j.updated.path, err)
+	}
+	updated = updated.UTC()
+	if updated.Before(w.lower) || (!w.upper.IsZero() && updated.After(w.upper)) {
+		return nil
+	}
+	pair := SeenRecord{ID: id, Updated: updated.UnixNano()}
+	if _, dup := w.seen.pairs[pair]; dup {
+		return nil
+	}
+	w.processed = append(w.processed, pair)
+
+	w.env.Record = rec
+	for _, p := range [...]*vm.Program{j.residual, j.Resource.filter, j.filter} {
+		if p == nil {
+			continue
+		}
+		keep, err := runRecordExpr(&w.vm, p, &w.env)
+		if err != nil {
+			return w.skip("record %s: filter: %v", id, err)
+		}
+		if !keep {
+			return nil
+		}
+	}
+
+	typ, emit, err := w.classify(rec, id, updated)
+	if err != nil {
+		return w.skip("record %s: %v", id, err)
+	}
+	if !emit {
+		return nil
+	}
+	w.events = append(w.events, Event{
+		ID:         EventID(w.in.ID, j.ObjectType, id, updated, typ),
+		InstanceID: w.in.ID,
+		ObjectType: j.ObjectType,
+		ObjectID:   id,
+		Type:       typ,
+		Date:       updated,
+		PollDate:   w.now,
+		Record:     []byte(rec),
+	})
+	return nil
+}
+
+// classify tells CREATED, UPDATED and DELETED apart. A record is CREATED when it was created
+// inside this poll's window (createdCheckTolerance seconds earlier included, for vendors whose
+// created and updated dates differ slightly at creation) and no earlier poll has seen it.
+func (w *window) classify(rec, id string, updated time.Time) (EventType, bool, error) {
+	j := w.job
+	if w.deleted {
+		return Deleted, true, nil
+	}
+	if p := j.Resource.deletedWhen; p != nil {
+		gone, err := runRecordExpr(&w.vm, p, &w.env)
+		if err != nil {
+			return "", false, fmt.Errorf("deleted signal: %w", err)
+		}
+		if gone {
+			// With a deleted query, that stream reports the deletion once.
+			return Deleted, !j.Resource.HasDeletedQuery(), nil
+		}
+	}
+	if !j.byUpdated {
+		return Created, true, nil
+	}
+	if j.created.path == "" {
+		return Updated, true, nil
+	}
+	created, ok, err := j.created.parse(rec)
+	if err != nil {
+		return "", false, fmt.Errorf("created date: %w", err)
+	}
+	if _, seenBefore := w.seen.ids[id]; ok && !seenBefore && !created.Before(w.created) {
+		return Created, true, nil
+	}
+	return Updated, true, nil
+}
+
+func (w *window) skip(format string, args ...any) error {
+	w.skipped++
+	if len(w.skips) < 10 {
+		w.skips = append(w.skips, fmt.Sprintf(format, args...))
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Clock tells the time. Tests use a fake one instead of sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Request is one vendor list query, resolved except for paging, which the Source does as Paging
+// declares.
+type Request struct {
+	Endpoint  Endpoint
+	Paging    PagingSpec
+	RateLimit *RateLimitSpec
+	Path      string
+	Query     url.Values
+	PageSize  int
+}
+
+// Page is one page of a vendor list, as received.
+type Page struct {
+	Number int
+	Body   []byte
+	Header http.Header
+}
+
+// Source lists records at a vendor: it authenticates, pages, respects rate limits and retries
+// transient failures. It calls fn for each page in order and stops at the first error fn returns.
+type Source interface {
+	List(ctx context.Context, req Request, fn func(Page) error) error
+}
+
+// JobKey names one (instance, object type) job.
+type JobKey struct {
+	InstanceID int64
+	ObjectType string
+}
+
+// Commit is what one poll writes: its events, the notifications that carry them, and the advanced
+// cursor. A Store writes a Commit in one transaction or not at all.
+type Commit struct {
+	Key           JobKey
+	Cursor        Cursor
+	Events        []Event
+	Notifications []Notification
+}
+
+// Store keeps cursors and the outbox.
+type Store interface {
+	// Cursor returns the job's cursor; ok is false when the job has never committed.
+	Cursor(ctx context.Context, key JobKey) (c Cursor, ok bool, err error)
+	// CommitPoll writes the poll's events, notifications and cursor atomically.
+	CommitPoll(ctx context.Context, c Commit) error
+}
+
+// Delivery is a notification due to be sent.
+type Delivery struct {
+	Notification
+	Attempts int
+}
+
+// Outbox hands out notifications to deliver and records how their delivery went.
+type Outbox interface {
+	// DueDeliveries returns up to limit notifications whose next attempt is due at now, oldest
+	// first, at most the oldest pending one per instance so that an instance's notifications
+	// arrive in order.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// RecordAttempt records one delivery attempt. next is when to try again; the zero time
+	// means the notification is settled (delivered, or given up as Status says).
+	RecordAttempt(ctx context.Context, a Attempt) error
+}
+
+// Attempt is the outcome of one delivery attempt.
+type Attempt struct {
+	NotificationID string
+	At             time.Time
+	HTTPStatus     int
+	Error          string
+	Status         DeliveryStatus
+	Next           time.Time
+}
+
+// DeliveryStatus is where a notification stands.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	StatusPending   DeliveryStatus = "PENDING"
+	StatusDelivered DeliveryStatus = "NOTIFIED"
+	StatusFailed    DeliveryStatus = "FAILED"
+	StatusQueued    DeliveryStatus = "QUEUED"
+)
+
+// Sink sends a notification body to a callback.
+type Sink interface {
+	// Send POSTs body to url, signed with key when key is not empty, and returns the HTTP status.
+	// Any 2xx status is a delivery.
+	Send(ctx context.Context, url, key, id string, body []byte) (status int, err error)
+}

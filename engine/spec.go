@@ -1,0 +1,140 @@
+package engine
+
+import "encoding/json"
+
+// ElementSpec is the decoded form of an element definition file (element.json). The JSON Schema
+// schemas/element.schema.json is its contract; field documentation lives there.
+type ElementSpec struct {
+	Schema         string            `json:"$schema,omitempty"`
+	Key            string            `json:"key"`
+	ID             int64             `json:"id"`
+	Name           string            `json:"name"`
+	HookName       string            `json:"hookName,omitempty"`
+	Description    string            `json:"description,omitempty"`
+	Image          string            `json:"image,omitempty"`
+	Hub            string            `json:"hub"`
+	BaseURL        string            `json:"baseUrl"`
+	Authentication AuthSpec          `json:"authentication"`
+	Configuration  []ConfigKey       `json:"configuration"`
+	Paging         PagingSpec        `json:"paging"`
+	RateLimit      *RateLimitSpec    `json:"rateLimit,omitempty"`
+	Events         EventsSpec        `json:"events"`
+	Headers        map[string]string `json:"headers,omitempty"`
+}
+
+// AuthSpec says how requests to the vendor are authenticated. Username, Password and header values
+// are templates over the instance configuration: "{username}" is the value of the configuration key
+// "username".
+type AuthSpec struct {
+	Type     string            `json:"type"` // "basic", "header" or "none"
+	Username string            `json:"username,omitempty"`
+	Password string            `json:"password,omitempty"`
+	Headers  map[string]string `json:"headers,omitempty"`
+}
+
+// ConfigKey is one configuration key an instance of the element accepts.
+type ConfigKey struct {
+	Key         string `json:"key"`
+	Name        string `json:"name,omitempty"`
+	Type        string `json:"type"` // text, password, boolean, number, json
+	Description string `json:"description,omitempty"`
+	Required    bool   `json:"required,omitempty"`
+	Secret      bool   `json:"secret,omitempty"`
+	Default     string `json:"default,omitempty"`
+	Hidden      bool   `json:"hidden,omitempty"`
+}
+
+// PagingSpec is how the vendor pages a list.
+type PagingSpec struct {
+	Type        string `json:"type"`                  // "link" (RFC 8288 Link rel="next"), "page" (page number), "none"
+	PageParam   string `json:"pageParam,omitempty"`   // query parameter of the 1-based page number
+	SizeParam   string `json:"sizeParam,omitempty"`   // query parameter of the page size
+	MaxPageSize int    `json:"maxPageSize,omitempty"` // the vendor's largest page
+	MaxPages    int    `json:"maxPages,omitempty"`    // pages one query can reach (Freshdesk tickets: 300); 0 = no cap
+}
+
+// RateLimitSpec names the vendor's rate-limit response headers.
+type RateLimitSpec struct {
+	LimitHeader      string `json:"limitHeader,omitempty"`
+	RemainingHeader  string `json:"remainingHeader,omitempty"`
+	RetryAfterHeader string `json:"retryAfterHeader,omitempty"`
+}
+
+// EventsSpec holds the element's event defaults.
+type EventsSpec struct {
+	Type                     string   `json:"type"` // "polling"
+	DefaultResources         []string `json:"defaultResources,omitempty"`
+	RefreshIntervalMinutes   float64  `json:"refreshInterval,omitempty"`
+	MaxEventsPerNotification int      `json:"maxEventsPerNotification,omitempty"`
+}
+
+// ResourceSpec is the decoded form of a resource definition file (resources/NAME.json). The
+// resource's name is the file's name. schemas/resource.schema.json is its contract.
+type ResourceSpec struct {
+	Schema      string               `json:"$schema,omitempty"`
+	Description string               `json:"description,omitempty"`
+	VendorPath  string               `json:"vendorPath"`
+	Records     string               `json:"records,omitempty"`
+	PageSize    int                  `json:"pageSize,omitempty"`
+	Query       map[string]string    `json:"query,omitempty"`
+	Where       map[string]WhereSpec `json:"where,omitempty"`
+	Fields      map[string]string    `json:"fields,omitempty"`
+	Deleted     *DeletedSpec         `json:"deleted,omitempty"`
+	Filter      string               `json:"filter,omitempty"`
+	Polling     PollerSpec           `json:"polling"`
+}
+
+// WhereSpec maps a CEQL where field onto a vendor query parameter.
+type WhereSpec struct {
+	Param     string   `json:"param"`
+	Operators []string `json:"operators,omitempty"` // default ["="]
+}
+
+// DeletedSpec is a resource's deleted signal: an optional extra query that lists deleted records,
+// and an expr over the record that says a record is deleted.
+type DeletedSpec struct {
+	Query map[string]string `json:"query,omitempty"`
+	When  string            `json:"when"`
+}
+
+// PollerSpec is one resource's poller configuration, as in the Cloud Elements
+// `event.poller.configuration` object. The resource definition carries the default; an instance
+// may override any field.
+type PollerSpec struct {
+	URL                   string     `json:"url,omitempty"`
+	IDField               string     `json:"idField,omitempty"`
+	DatesConfiguration    *DatesSpec `json:"datesConfiguration,omitempty"`
+	CreatedCheckTolerance *float64   `json:"createdCheckTolerance,omitempty"`
+	FilterByUpdatedDate   *bool      `json:"filterByUpdatedDate,omitempty"`
+	FilterByCurrentDate   *bool      `json:"filterByCurrentDate,omitempty"`
+	PageSize              *int       `json:"pageSize,omitempty"`
+	PollDelay             *float64   `json:"pollDelay,omitempty"`
+	Lookback              *float64   `json:"lookback,omitempty"`
+	Filter                *string    `json:"filter,omitempty"`
+}
+
+// DatesSpec is the Cloud Elements datesConfiguration object.
+type DatesSpec struct {
+	UpdatedDateField    string `json:"updatedDateField,omitempty"`
+	UpdatedDateFormat   string `json:"updatedDateFormat,omitempty"`
+	UpdatedDateTimezone string `json:"updatedDateTimezone,omitempty"`
+	CreatedDateField    string `json:"createdDateField,omitempty"`
+	CreatedDateFormat   string `json:"createdDateFormat,omitempty"`
+	CreatedDateTimezone string `json:"createdDateTimezone,omitempty"`
+}
+
+// InstanceSpec is the Cloud Elements `POST /instances` body.
+type InstanceSpec struct {
+	Element       ElementRef      `json:"element"`
+	Name          string          `json:"name"`
+	Tags          []string        `json:"tags,omitempty"`
+	Configuration map[string]any  `json:"configuration"`
+	ProviderData  json.RawMessage `json:"providerData,omitempty"`
+	Description   string          `json:"description,omitempty"`
+}
+
+// ElementRef names an element by key (or id).
+type ElementRef struct {
+	Key string `json:"key,omitempty"`
+	ID  int64  `json:"id,omitempty"`
+}
