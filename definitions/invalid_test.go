@@ -1,0 +1,79 @@
+package definitions_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pollen-hq/pollen/definitions"
+)
+
+var update = flag.Bool("update", false, "rewrite expected.txt files")
+
+// TestInvalid runs every case in testdata/invalid: definition files and instance bodies with
+// planted faults; the problems found must be exactly those in the case's expected.txt, one
+// FILE: /pointer: message per line, with FILE relative to the case folder. Add a case by adding
+// a folder; run with -update to write expected.txt, then read it.
+func TestInvalid(t *testing.T) {
+	dirs, _ := filepath.Glob("../testdata/invalid/*")
+	if len(dirs) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			files, probs := definitions.Validate(dir)
+			if len(files) == 0 {
+				t.Fatal("case has no files")
+			}
+			if len(probs) == 0 {
+				t.Fatal("no problems found")
+			}
+			var lines []string
+			for _, p := range probs {
+				rel, err := filepath.Rel(dir, p.File)
+				if err == nil {
+					p.File = filepath.ToSlash(rel)
+				}
+				lines = append(lines, p.Error())
+			}
+			got := strings.Join(lines, "\n") + "\n"
+			path := filepath.Join(dir, "expected.txt")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("problems differ\n--- got\n%s--- want\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestShippedDefinitionsValid checks that the embedded definitions and the files in the
+// repository's definitions folder load without a problem.
+func TestShippedDefinitionsValid(t *testing.T) {
+	cat, probs := definitions.Compile(definitions.Builtin())
+	if len(probs) > 0 {
+		t.Fatal(definitions.Describe(probs))
+	}
+	el, ok := cat.Element("freshdeskv2")
+	if !ok || el.ID != 491 || el.Hub != "helpdesk" || el.Name != "Freshdesk V2" {
+		t.Fatalf("freshdeskv2 element: %+v", el)
+	}
+	for _, r := range []string{"incidents", "contacts"} {
+		if _, ok := el.Resources[r]; !ok {
+			t.Errorf("resource %s missing", r)
+		}
+	}
+	if _, probs := definitions.Validate("."); len(probs) > 0 {
+		t.Fatal(definitions.Describe(probs))
+	}
+}
