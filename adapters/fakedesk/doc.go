@@ -1,0 +1,68 @@
+// Package fakedesk is an in-memory simulator of the Freshdesk REST API v2, as a poller meets it
+// (see shared/reference/freshdesk-api-v2.md). It backs `pollen demo`, the end-to-end tests and
+// `pollen fakedesk --listen ADDR`.
+//
+// A *Server is an http.Handler and is safe for concurrent use. Tests and the demo change its data
+// either through the REST surface or through the direct methods (CreateTicket, UpdateTicket,
+// DeleteTicket, ...), which go through the same validation and have the same effect.
+//
+// # Surface
+//
+//	GET    /api/v2/tickets                  list (updated_since, order_by, order_type, filter, per_page, page,
+//	                                        include, requester_id, email, company_id)
+//	POST   /api/v2/tickets                  create (201)
+//	GET    /api/v2/tickets/{id}             view (deleted tickets stay readable, with "deleted": true)
+//	PUT    /api/v2/tickets/{id}             update (200)
+//	DELETE /api/v2/tickets/{id}             soft delete (204)
+//	PUT    /api/v2/tickets/{id}/restore     restore (204)
+//	GET    /api/v2/tickets/{id}/conversations  always [] (conversations are not simulated)
+//	GET    /api/v2/tickets/archived/{id}    view an archived ticket (see ArchiveTicket)
+//	GET    /api/v2/contacts                 list (_updated_since, state, email, phone, mobile, company_id, per_page, page)
+//	POST   /api/v2/contacts                 create (201)
+//	GET    /api/v2/contacts/{id}            view
+//	PUT    /api/v2/contacts/{id}            update (200)
+//	DELETE /api/v2/contacts/{id}            soft delete (204)
+//	PUT    /api/v2/contacts/{id}/restore    restore (204)
+//
+// # Choices where Freshdesk is silent or the brief left it open
+//
+//   - Records are map[string]any (Ticket, Contact) holding every field of Freshdesk's shape; empty
+//     fields are null, empty lists are [], ids are int64, timestamps are "YYYY-MM-DDTHH:MM:SSZ" strings.
+//     Values returned by the direct methods are deep copies.
+//   - "deleted": true is present only on deleted records, for tickets as for contacts (the reference
+//     states it for contacts and only says deleted tickets carry it); it is absent otherwise.
+//   - Ticket lists omit description and description_text unless include=description, as Freshdesk
+//     does; views and the direct methods return them. include=requester,stats,description,company
+//     costs 2 extra credits each.
+//   - Unknown query parameters and unknown body fields are a 400 with code invalid_field, as in
+//     Freshdesk, so a poller sending a parameter Freshdesk would reject fails here too.
+//   - Ticket list order: order_by (created_at by default) then id ascending on ties, whatever
+//     order_type is. Contacts (order undocumented by Freshdesk): updated_at ascending, then id.
+//   - Without updated_since, only tickets created within DefaultWindow are listed; that window
+//     also applies with filter=deleted and filter=spam. filter=deleted lists only deleted tickets
+//     (spam or not), filter=spam only non-deleted spam tickets; new_and_my_open and watching depend
+//     on an agent and are answered with a 400; any other filter value is a 400 as well.
+//   - Contacts: without state, deleted and blocked contacts are excluded ("by default only verified
+//     and unverified contacts are returned"); state=verified means active, unverified not active.
+//   - The Link header is sent whenever another page holds rows, including from page PageCap to
+//     page PageCap+1, which then answers the 400 page-cap error: that is how connectors meet it.
+//   - Rate limit: one fixed window per wall-clock minute of the Options.Now clock, shared by every
+//     request (401, 404 and 400 answers count too; 429 answers do not). Retry-After is the whole
+//     number of seconds until the minute ends (at least 1). Options.ListRatePerMinute adds the
+//     Tickets List / Contacts List sub-limits.
+//   - Checks run in this order: rate limit, injected faults (FailNext), auth (401), Accept (406),
+//     route (404 empty body / 405), Content-Type (415), JSON body (400 invalid_json), validation.
+//   - Creating a ticket with an email or phone that matches no contact creates that contact, as
+//     Freshdesk does. Seed and direct CreateTicket without a requester pick an existing contact, or
+//     create one when there is none.
+//   - Fields Freshdesk's API does not let a client write, but tests need, are accepted by the
+//     direct methods only: tickets "spam", "created_at", "updated_at"; contacts "active", "blocked",
+//     "created_at", "updated_at" (time.Time or a timestamp string). REST calls reject them.
+//   - Direct Create* methods panic on invalid fields (like regexp.MustCompile); they fill missing
+//     required fields with generated values. Update/Delete/Restore return errors: ErrNotFound,
+//     ErrDeleted (updating or deleting a deleted record) or ErrNotDeleted (restoring a live one),
+//     or a *ValidationError. Over REST all three sentinel errors are a 404 with an empty body.
+//   - Creating a contact whose email is already used (deleted contacts included) is a 409 with
+//     code duplicate_value. Deleting a contact does not delete its tickets.
+//   - Mutate and the generators use math/rand/v2.
+package fakedesk

@@ -1,0 +1,367 @@
+package fakedesk
+
+import (
+	"fmt"
+	"html"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+var (
+	firstNames = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Radia", "Linus",
+		"Frances", "John", "Katherine", "Dennis", "Hedy", "Tim", "Sophie", "Niklaus", "Joan", "Guido",
+		"Priya", "Mateo", "Aiko", "Kwame", "Ingrid", "Omar", "Lucia", "Chen", "Fatima", "Lars"}
+	lastNames = []string{"Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "Perlman",
+		"Torvalds", "Allen", "McCarthy", "Johnson", "Ritchie", "Lamarr", "Berners-Lee", "Wilson", "Wirth", "Clarke",
+		"van Rossum", "Raman", "Garcia", "Tanaka", "Mensah", "Larsen", "Haddad", "Rossi", "Wei", "Khan", "Nilsson"}
+	companies = []struct {
+		id     int64
+		name   string
+		domain string
+	}{
+		{67000000001, "Acme Corp", "acme.example.com"},
+		{67000000002, "Globex", "globex.example.com"},
+		{67000000003, "Initech", "initech.example.com"},
+		{67000000004, "Umbrella Health", "umbrella.example.org"},
+		{67000000005, "Stark Logistics", "stark.example.net"},
+	}
+	freeDomains = []string{"example.com", "mail.example.org", "inbox.example.net"}
+	jobTitles   = []string{"Office Manager", "CTO", "Support Lead", "Accountant", "Developer", "Operations Analyst", "Buyer"}
+	timeZones   = []string{"Eastern Time (US & Canada)", "Pacific Time (US & Canada)", "London", "Berlin", "Chennai", "Tokyo"}
+	languages   = []string{"en", "en", "en", "de", "fr", "es"}
+	products    = []string{"invoice export", "mobile app", "billing portal", "API token", "SSO login", "CSV import", "dashboard", "password reset"}
+	problems    = []string{"is not working", "returns an error", "is very slow", "shows the wrong totals", "keeps logging me out", "cannot be found", "stopped syncing"}
+	subjectsFmt = []string{"%s %s", "Urgent: %s %s", "Question about %s (%s)", "Re: %s %s", "Help needed - %s %s"}
+	ticketTags  = []string{"billing", "bug", "vip", "how-to", "integration", "refund", "outage", "feedback"}
+	categories  = []string{"Primary", "Secondary", "Tertiary"}
+)
+
+func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
+
+func companyName(id int64) any {
+	for _, c := range companies {
+		if c.id == id {
+			return c.name
+		}
+	}
+	return nil
+}
+
+func genName(rng *rand.Rand) string { return pick(rng, firstNames) + " " + pick(rng, lastNames) }
+
+func genSubject(rng *rand.Rand) string {
+	p := pick(rng, products)
+	f := pick(rng, subjectsFmt)
+	if strings.HasPrefix(f, "Question") {
+		return fmt.Sprintf(f, p, pick(rng, problems))
+	}
+	s := fmt.Sprintf(f, p, pick(rng, problems))
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func genDescription(rng *rand.Rand, subject any) string {
+	subj, _ := subject.(string)
+	lines := []string{
+		"Hi team,",
+		fmt.Sprintf("Since %s our %s.", pick(rng, []string{"this morning", "yesterday", "the last update", "Monday"}), strings.ToLower(subj)),
+		pick(rng, []string{"Could you take a look?", "This is blocking our month-end close.", "Steps to reproduce are attached.", "Thanks in advance."}),
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("<div>" + html.EscapeString(l) + "</div>")
+	}
+	return b.String()
+}
+
+// uniqueEmail derives an unused email address from a name.
+func (s *Server) uniqueEmail(rng *rand.Rand, name string) string {
+	local := strings.ToLower(strings.NewReplacer(" ", ".", "-", "").Replace(name))
+	domain := pick(rng, freeDomains)
+	if rng.IntN(2) == 0 {
+		domain = pick(rng, companies).domain
+	}
+	email := local + "@" + domain
+	for n := 2; s.contactByEmail(email) != nil; n++ {
+		email = fmt.Sprintf("%s%d@%s", local, n, domain)
+	}
+	return email
+}
+
+func genPhone(rng *rand.Rand) string {
+	return fmt.Sprintf("+1 %03d %03d %04d", 200+rng.IntN(700), rng.IntN(1000), rng.IntN(10000))
+}
+
+// genContactFields returns plausible contact fields (without timestamps).
+func (s *Server) genContactFields(rng *rand.Rand) map[string]any {
+	name := genName(rng)
+	f := map[string]any{
+		"name":      name,
+		"email":     s.uniqueEmail(rng, name),
+		"language":  pick(rng, languages),
+		"time_zone": pick(rng, timeZones),
+		"active":    rng.IntN(10) < 8,
+	}
+	if rng.IntN(2) == 0 {
+		f["phone"] = genPhone(rng)
+	}
+	if rng.IntN(3) == 0 {
+		f["mobile"] = genPhone(rng)
+	}
+	if rng.IntN(2) == 0 {
+		c := pick(rng, companies)
+		f["company_id"] = c.id
+		f["job_title"] = pick(rng, jobTitles)
+	}
+	if rng.IntN(5) == 0 {
+		f["tags"] = []string{pick(rng, []string{"vip", "beta", "reseller", "partner"})}
+	}
+	return f
+}
+
+// genTicketFields returns plausible ticket fields (without requester or timestamps).
+func genTicketFields(rng *rand.Rand) map[string]any {
+	subj := genSubject(rng)
+	f := map[string]any{
+		"subject":       subj,
+		"description":   genDescription(rng, subj),
+		"status":        pick(rng, []int64{2, 2, 2, 3, 3, 4, 4, 5}),
+		"priority":      pick(rng, []int64{1, 1, 1, 2, 2, 3, 4}),
+		"source":        pick(rng, []int64{1, 1, 1, 2, 2, 3, 7, 9, 10}),
+		"type":          pick(rng, []any{nil, "Question", "Incident", "Problem", "Feature Request", "Refund"}),
+		"custom_fields": map[string]any{"cf_category": pick(rng, categories)},
+	}
+	if rng.IntN(2) == 0 {
+		f["tags"] = []string{pick(rng, ticketTags)}
+	}
+	if rng.IntN(3) == 0 {
+		f["responder_id"] = int64(67000100000 + rng.IntN(5))
+		f["group_id"] = int64(67000200000 + rng.IntN(3))
+	}
+	return f
+}
+
+// randomTime is uniform in [lo, hi], to the second.
+func randomTime(rng *rand.Rand, lo, hi time.Time) time.Time {
+	if !hi.After(lo) {
+		return lo
+	}
+	return lo.Add(time.Duration(rng.Int64N(int64(hi.Sub(lo)/time.Second)+1)) * time.Second)
+}
+
+func (s *Server) latestCreated(m map[int64]*record) time.Time {
+	var t time.Time
+	for _, r := range m {
+		if r.created.After(t) {
+			t = r.created
+		}
+	}
+	return t
+}
+
+// Seed adds realistic sample records created in the past: contacts over the last 120 days,
+// tickets over the last 60 days (so some fall outside the default 30-day window), ids rising
+// with creation time, some updated since. About 3% of tickets are deleted and 2% spam; about 2%
+// of contacts are deleted and 1% blocked. Deterministic for Options.Seed and the sequence of calls.
+func (s *Server) Seed(tickets, contacts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	rng := s.rng
+
+	times := func(n int, from time.Time, m map[int64]*record) []time.Time {
+		lo, hi := from, now.Add(-time.Hour)
+		if l := s.latestCreated(m); l.After(lo) {
+			lo = l
+		}
+		if lo.After(hi) {
+			hi = lo
+		}
+		ts := make([]time.Time, n)
+		for i := range ts {
+			ts[i] = randomTime(rng, lo, hi)
+		}
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+		return ts
+	}
+	updatedAfter := func(created time.Time) time.Time {
+		if rng.IntN(10) < 4 || !now.Add(-time.Minute).After(created) {
+			return created
+		}
+		return randomTime(rng, created, now.Add(-time.Minute))
+	}
+
+	for _, created := range times(contacts, now.Add(-120*24*time.Hour), s.contacts) {
+		f := s.genContactFields(rng)
+		f["created_at"] = created
+		f["updated_at"] = updatedAfter(created)
+		if rng.IntN(100) == 0 {
+			f["blocked"] = true
+		}
+		r, err := s.createContactLocked(f, true, rng)
+		if err != nil {
+			panic(err)
+		}
+		if rng.IntN(50) == 0 {
+			r.deleted = true
+		}
+	}
+
+	var byCreated []*record // live contacts by creation, for requesters
+	for _, id := range liveIDs(s.contacts) {
+		byCreated = append(byCreated, s.contacts[id])
+	}
+	slices.SortFunc(byCreated, func(a, b *record) int { return a.created.Compare(b.created) })
+
+	for _, created := range times(tickets, now.Add(-60*24*time.Hour), s.tickets) {
+		f := genTicketFields(rng)
+		f["created_at"] = created
+		f["updated_at"] = updatedAfter(created)
+		// a requester that existed when the ticket was raised, when there is one
+		n, _ := slices.BinarySearchFunc(byCreated, created, func(r *record, t time.Time) int {
+			if r.created.After(t) {
+				return 1
+			}
+			return -1
+		})
+		switch {
+		case n > 0:
+			f["requester_id"] = byCreated[rng.IntN(n)].id
+		case len(byCreated) > 0:
+			f["requester_id"] = byCreated[rng.IntN(len(byCreated))].id
+		}
+		if rng.IntN(50) == 0 {
+			f["spam"] = true
+		}
+		r, err := s.createTicketLocked(f, true, rng)
+		if err != nil {
+			panic(err)
+		}
+		if _, ok := f["requester_id"]; !ok { // a requester was created for it
+			byCreated = append(byCreated, s.contacts[r.f["requester_id"].(int64)])
+		}
+		if rng.IntN(33) == 0 {
+			r.deleted = true
+		}
+	}
+}
+
+// Mutate makes one random, realistic change (create, update, delete or restore a ticket or a
+// contact) at the current time and returns a one-line description of it.
+func (s *Server) Mutate(rng *rand.Rand) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	liveT, liveC := liveIDs(s.tickets), liveIDs(s.contacts)
+	var deadT, deadC []int64
+	for _, id := range sortedIDs(s.tickets) {
+		if s.tickets[id].deleted && !s.tickets[id].archived {
+			deadT = append(deadT, id)
+		}
+	}
+	for _, id := range sortedIDs(s.contacts) {
+		if s.contacts[id].deleted {
+			deadC = append(deadC, id)
+		}
+	}
+	roll := rng.IntN(100)
+	switch {
+	case roll < 20 || len(liveT) == 0:
+		f := genTicketFields(rng)
+		f["status"] = int64(2)
+		if len(liveC) > 0 && rng.IntN(4) > 0 {
+			f["requester_id"] = liveC[rng.IntN(len(liveC))]
+		} else {
+			name := genName(rng)
+			f["name"] = name
+			f["email"] = s.uniqueEmail(rng, name)
+		}
+		r, err := s.createTicketLocked(f, true, rng)
+		if err != nil {
+			return "create ticket failed: " + err.Error()
+		}
+		return fmt.Sprintf("ticket %d created by contact %d: %q", r.id, r.f["requester_id"], r.f["subject"])
+	case roll < 65:
+		id := liveT[rng.IntN(len(liveT))]
+		r := s.tickets[id]
+		var f map[string]any
+		var what string
+		switch rng.IntN(4) {
+		case 0, 1:
+			old := r.f["status"].(int64)
+			next := map[int64]int64{2: 3, 3: pick(rng, []int64{2, 4}), 4: pick(rng, []int64{5, 2}), 5: 2}[old]
+			f, what = map[string]any{"status": next}, fmt.Sprintf("status %s -> %s", statusName(old), statusName(next))
+		case 2:
+			p := pick(rng, ticketPriorities)
+			f, what = map[string]any{"priority": p}, fmt.Sprintf("priority -> %d", p)
+		default:
+			tags := append(slices.Clone(r.f["tags"].([]string)), pick(rng, ticketTags))
+			tags = slices.Compact(slices.Sorted(slices.Values(tags)))
+			f, what = map[string]any{"tags": tags}, "tags -> "+strings.Join(tags, ",")
+		}
+		if _, err := s.updateTicketLocked(id, f, true); err != nil {
+			return "update ticket failed: " + err.Error()
+		}
+		return fmt.Sprintf("ticket %d updated: %s", id, what)
+	case roll < 70:
+		id := liveT[rng.IntN(len(liveT))]
+		if err := s.setDeletedLocked(s.tickets, "ticket", id, true); err != nil {
+			return "delete ticket failed: " + err.Error()
+		}
+		return fmt.Sprintf("ticket %d deleted", id)
+	case roll < 73 && len(deadT) > 0:
+		id := deadT[rng.IntN(len(deadT))]
+		if err := s.setDeletedLocked(s.tickets, "ticket", id, false); err != nil {
+			return "restore ticket failed: " + err.Error()
+		}
+		return fmt.Sprintf("ticket %d restored", id)
+	case roll < 83 || len(liveC) == 0:
+		r, err := s.createContactLocked(s.genContactFields(rng), true, rng)
+		if err != nil {
+			return "create contact failed: " + err.Error()
+		}
+		return fmt.Sprintf("contact %d created: %s <%s>", r.id, r.f["name"], r.f["email"])
+	case roll < 95:
+		id := liveC[rng.IntN(len(liveC))]
+		var f map[string]any
+		switch rng.IntN(3) {
+		case 0:
+			f = map[string]any{"job_title": pick(rng, jobTitles)}
+		case 1:
+			f = map[string]any{"phone": genPhone(rng)}
+		default:
+			f = map[string]any{"time_zone": pick(rng, timeZones)}
+		}
+		if _, err := s.updateContactLocked(id, f, true); err != nil {
+			return "update contact failed: " + err.Error()
+		}
+		k := sortedKeys(f)[0]
+		return fmt.Sprintf("contact %d updated: %s -> %v", id, k, f[k])
+	case roll < 98 || len(deadC) == 0:
+		id := liveC[rng.IntN(len(liveC))]
+		if err := s.setDeletedLocked(s.contacts, "contact", id, true); err != nil {
+			return "delete contact failed: " + err.Error()
+		}
+		return fmt.Sprintf("contact %d deleted", id)
+	default:
+		id := deadC[rng.IntN(len(deadC))]
+		if err := s.setDeletedLocked(s.contacts, "contact", id, false); err != nil {
+			return "restore contact failed: " + err.Error()
+		}
+		return fmt.Sprintf("contact %d restored", id)
+	}
+}
+
+func statusName(st int64) string {
+	switch st {
+	case 2:
+		return "open"
+	case 3:
+		return "pending"
+	case 4:
+		return "resolved"
+	case 5:
+		return "closed"
+	}
+	return fmt.Sprint(st)
+}
