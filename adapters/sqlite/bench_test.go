@@ -1,0 +1,69 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pollen-hq/pollen/engine"
+)
+
+// benchCommit is a poll of 100 events of ~1 KB records in 10 notifications carrying them.
+func benchCommit(id int64, prefix string, at time.Time) engine.Commit {
+	c := mkCommit(id, "tickets", prefix, 100, at, cursorAt(at, "1", "2", "3"))
+	pad := strings.Repeat("x", 1000)
+	for i := range c.Events {
+		c.Events[i].Record = json.RawMessage(fmt.Sprintf(`{"id":%d,"description":%q}`, i, pad))
+	}
+	for i := range c.Notifications {
+		body := []byte(`{"records":[`)
+		for j, e := range c.Events[i*10 : i*10+10] {
+			if j > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, e.Record...)
+		}
+		c.Notifications[i].Body = append(body, "]}"...)
+	}
+	return c
+}
+
+func BenchmarkCommitPoll(b *testing.B) {
+	s, _ := newStore(b)
+	in := mkInstance(b, s, "bench")
+	ctx := context.Background()
+	commits := make([]engine.Commit, b.N)
+	for i := range commits {
+		commits[i] = benchCommit(in.ID, fmt.Sprint("c", i), t0)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if err := s.CommitPoll(ctx, commits[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkDueDeliveries asks for 100 due notifications among 50 instances with 20 pending
+// notifications each (1000 pending, 10000 events).
+func BenchmarkDueDeliveries(b *testing.B) {
+	s, _ := newStore(b)
+	ctx := context.Background()
+	for i := range 50 {
+		in := mkInstance(b, s, fmt.Sprint("i", i))
+		for j := range 2 {
+			mustCommit(b, s, benchCommit(in.ID, fmt.Sprintf("i%d-c%d", i, j), t0))
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		ds, err := s.DueDeliveries(ctx, t0, 100)
+		if err != nil || len(ds) != 50 {
+			b.Fatal(len(ds), err)
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pollen-hq/pollen/engine"
+)
+
+var (
+	_ engine.Store  = (*Store)(nil)
+	_ engine.Outbox = (*Store)(nil)
+)
+
+// Cursor returns the job's cursor; ok is false when the job has never committed.
+func (s *Store) Cursor(ctx context.Context, key engine.JobKey) (engine.Cursor, bool, error) {
+	var raw []byte
+	err := s.r.QueryRowContext(ctx,
+		`SELECT cursor FROM cursors WHERE instance_id = ? AND object_type = ?`,
+		key.InstanceID, key.ObjectType).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return engine.Cursor{}, false, nil
+	}
+	if err != nil {
+		return engine.Cursor{}, false, fmt.Errorf("sqlite: cursor %d/%s: %w", key.InstanceID, key.ObjectType, err)
+	}
+	var c engine.Cursor
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return engine.Cursor{}, false, fmt.Errorf("sqlite: cursor %d/%s: %w", key.InstanceID, key.ObjectType, err)
+	}
+	return c, true, nil
+}
+
+// CommitPoll writes the poll's events, its notifications (PENDING, due at their CreatedAt) and
+// the job's cursor in one transaction. Events and notifications whose id is already stored are
+// left as they are, so committing the same poll again changes nothing but the cursor. The job's
+// instance must exist (ErrNotFound otherwise): a poll that finishes after its instance was
+// deleted writes nothing.
+func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
+	fail := func(err error) error {
+		return fmt.Errorf("sqlite: commit poll %d/%s: %w", c.Key.InstanceID, c.Key.ObjectType, err)
+	}
+	cur, err := json.Marshal(c.Cursor)
+	if err != nil {
+		return fail(err)
+	}
+	noteOf := make(map[string]string, len(c.Events))
+	for _, n := range c.Notifications {
+		for _, id := range n.EventIDs {
+			if _, dup := noteOf[id]; !dup {
+				noteOf[id] = n.ID
+			}
+		}
+	}
+	now := s.now()
+	var newEvents, newNotes int64
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM instances WHERE id = ?`, c.Key.InstanceID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("instance %d: %w", c.Key.InstanceID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if len(c.Events) > 0 {
+			st, err := tx.PrepareContext(ctx, `INSERT INTO events
+				(id, instance_id, object_type, object_id, event_type, date, poll_date, record, status, notification_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, e := range c.Events {
+				date, err := nanos(e.Date)
+				if err != nil {
+					return fmt.Errorf("event %s: %w", e.ID, err)
+				}
+				pollDate, err := nanos(e.PollDate)
+				if err != nil {
+					return fmt.Errorf("event %s: %w", e.ID, err)
+				}
+				res, err := st.ExecContext(ctx, e.ID, e.InstanceID, e.ObjectType, e.ObjectID, string(e.Type),
+					date, pollDate, []byte(e.Record), string(engine.StatusPending), noteOf[e.ID])
+				if err != nil {
+					return fmt.Errorf("event %q: %w", e.ID, err)
+				}
+				n, _ := res.RowsAffected()
+				newEvents += n
+			}
+		}
+		if len(c.Notifications) > 0 {
+			st, err := tx.PrepareContext(ctx, `INSERT INTO notifications
+				(id, instance_id, object_type, event_ids, created_at, body, status, attempts, next_attempt, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, n := range c.Notifications {
+				ids := n.EventIDs
+				if ids == nil {
+					ids = []string{}
+				}
+				idsJSON, err := json.Marshal(ids)
+				if err != nil {
+					return err
+				}
+				created, err := nanos(n.CreatedAt)
+				if err != nil {
+					return fmt.Errorf("notification %s: %w", n.ID, err)
+				}
+				next := created
+				if next == nil {
+					next = now.UnixNano()
+				}
+				res, err := st.ExecContext(ctx, n.ID, n.InstanceID, n.ObjectType, idsJSON, created, n.Body,
+					string(engine.StatusPending), next, now.UnixNano())
+				if err != nil {
+					return fmt.Errorf("notification %q: %w", n.ID, err)
+				}
+				k, _ := res.RowsAffected()
+				newNotes += k
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (instance_id, object_type, cursor, updated_at)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (instance_id, object_type) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
+			c.Key.InstanceID, c.Key.ObjectType, cur, now.UnixNano())
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.log.Debug("poll committed", "instance", c.Key.InstanceID, "object_type", c.Key.ObjectType,
+		"events", newEvents, "events_known", int64(len(c.Events))-newEvents,
+		"notifications", newNotes, "notifications_known", int64(len(c.Notifications))-newNotes)
+	return nil
+}
+
+// DueDeliveries returns up to limit notifications due at now, oldest (first committed) first.
+// Each instance contributes at most its oldest pending notification, and only when that one is
+// due, so that an instance's notifications go out one at a time and in order. Instances that are
+// disabled or deleted contribute nothing.
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]engine.Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	at, err := nanos(now)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT n.id, n.instance_id, n.object_type, n.event_ids, n.created_at, n.body, n.attempts
+		FROM (SELECT instance_id, MIN(seq) AS seq FROM notifications WHERE status = 'PENDING' GROUP BY instance_id) AS o
+		JOIN notifications AS n ON n.seq = o.seq
+		JOIN instances AS i ON i.id = o.instance_id AND i.disabled = 0
+		WHERE n.next_attempt <= ?
+		ORDER BY n.seq
+		LIMIT ?`, at, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []engine.Delivery
+	for rows.Next() {
+		var d engine.Delivery
+		var ids []byte
+		var created sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.InstanceID, &d.ObjectType, &ids, &created, &d.Body, &d.Attempts); err != nil {
+			return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
+		}
+		if err := json.Unmarshal(ids, &d.EventIDs); err != nil {
+			return nil, fmt.Errorf("sqlite: due deliveries: notification %s: %w", d.ID, err)
+		}
+		d.CreatedAt = fromNanos(created)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// RecordAttempt records one delivery attempt (an attempts row with a.Status as its outcome) and
+// moves the notification on:
+//   - a.Status NOTIFIED: settled as NOTIFIED, whatever a.Next says;
+//   - a.Next set: stays PENDING, due again at a.Next (so a FAILED attempt that will be retried
+//     and a PENDING one read the same);
+//   - a.Next zero: settled as a.Status (e.g. FAILED: given up); but PENDING or QUEUED with a zero
+//     Next is not settled and is due again at a.At.
+//
+// When the notification settles its events take its status. A notification cancelled meanwhile
+// (its instance deleted) stays CANCELLED unless this attempt delivered it. ErrNotFound when the
+// notification does not exist.
+func (s *Store) RecordAttempt(ctx context.Context, a engine.Attempt) error {
+	fail := func(err error) error {
+		return fmt.Errorf("sqlite: record attempt %s: %w", a.NotificationID, err)
+	}
+	at, err := nanos(a.At)
+	if err != nil {
+		return fail(err)
+	}
+	next, err := nanos(a.Next)
+	if err != nil {
+		return fail(err)
+	}
+	status, due := string(a.Status), next
+	switch {
+	case a.Status == engine.StatusDelivered:
+		due = nil
+	case next != nil:
+		status = string(engine.StatusPending)
+	case a.Status == engine.StatusPending || a.Status == engine.StatusQueued || a.Status == "":
+		status = string(engine.StatusPending)
+		if due = at; due == nil {
+			due = s.now().UnixNano()
+		}
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var cur string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM notifications WHERE id = ?`, a.NotificationID).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts
+				(notification_id, at, http_status, error, status, next_attempt) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.NotificationID, at, a.HTTPStatus, a.Error, string(a.Status), next); err != nil {
+			return err
+		}
+		newStatus, newDue := status, due
+		if cur == StatusCancelled && a.Status != engine.StatusDelivered {
+			newStatus, newDue = cur, nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = ?, next_attempt = ?,
+				attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`,
+			newStatus, newDue, a.Error, s.now().UnixNano(), a.NotificationID); err != nil {
+			return err
+		}
+		if newStatus != cur && newStatus != string(engine.StatusPending) {
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ? WHERE notification_id = ?`,
+				newStatus, a.NotificationID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// migrations[i] takes the schema from version i to version i+1. The version lives in
+// PRAGMA user_version. Append only: never edit a migration that has shipped.
+var migrations = []string{
+	// 1: instances, cursors, events, notifications (the outbox) and delivery attempts.
+	// Times are INTEGER unix nanoseconds (UTC); NULL is the zero time.
+	`
+CREATE TABLE instances (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
+	name          TEXT    NOT NULL,
+	tags          TEXT    NOT NULL DEFAULT '[]',  -- JSON array of strings
+	token         TEXT    NOT NULL DEFAULT '',
+	element_key   TEXT    NOT NULL,
+	configuration TEXT    NOT NULL DEFAULT '{}',  -- JSON object, as the client sent it
+	created_at    INTEGER,
+	updated_at    INTEGER,
+	disabled      INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX instances_token ON instances(token) WHERE token <> '';
+
+CREATE TABLE cursors (
+	instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+	object_type TEXT    NOT NULL,
+	cursor      TEXT    NOT NULL,                 -- JSON engine.Cursor
+	updated_at  INTEGER NOT NULL,
+	PRIMARY KEY (instance_id, object_type)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+	seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+	id              TEXT    NOT NULL UNIQUE CHECK (id <> ''),
+	instance_id     INTEGER NOT NULL,
+	object_type     TEXT    NOT NULL,
+	object_id       TEXT    NOT NULL,
+	event_type      TEXT    NOT NULL,
+	date            INTEGER,
+	poll_date       INTEGER,
+	record          BLOB,
+	status          TEXT    NOT NULL,
+	notification_id TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX events_instance ON events(instance_id, seq);
+CREATE INDEX events_notification ON events(notification_id);
+
+CREATE TABLE notifications (
+	seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+	id           TEXT    NOT NULL UNIQUE CHECK (id <> ''),
+	instance_id  INTEGER NOT NULL,
+	object_type  TEXT    NOT NULL,
+	event_ids    TEXT    NOT NULL,                -- JSON array, in body order
+	created_at   INTEGER,
+	body         BLOB    NOT NULL,                -- exactly the bytes to sign and send
+	status       TEXT    NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	next_attempt INTEGER,                         -- NULL once settled
+	last_error   TEXT    NOT NULL DEFAULT '',
+	updated_at   INTEGER
+);
+CREATE INDEX notifications_pending ON notifications(instance_id, seq) WHERE status = 'PENDING';
+
+CREATE TABLE attempts (
+	seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+	notification_id TEXT    NOT NULL,
+	at              INTEGER,
+	http_status     INTEGER NOT NULL,
+	error           TEXT    NOT NULL,
+	status          TEXT    NOT NULL,
+	next_attempt    INTEGER
+);
+CREATE INDEX attempts_notification ON attempts(notification_id, seq);
+`,
+}
+
+// schemaVersion is the schema version this package writes.
+var schemaVersion = len(migrations)
+
+// migrate brings the database to schemaVersion in one transaction.
+func migrate(ctx context.Context, db *sql.DB, log hclog.Logger) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	switch {
+	case v == schemaVersion:
+		return nil
+	case v > schemaVersion:
+		return fmt.Errorf("schema version %d is newer than this build supports (%d)", v, schemaVersion)
+	}
+	for i := v; i < schemaVersion; i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration to version %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	log.Info("store schema migrated", "from", v, "to", schemaVersion)
+	return nil
+}

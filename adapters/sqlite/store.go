@@ -1,0 +1,183 @@
+// Package sqlite is Pollen's embedded store: one SQLite file (pure-Go driver modernc.org/sqlite,
+// WAL mode) holding instances, per (instance, object type) cursors, the outbox of notifications
+// with the event history, and delivery attempts. *Store implements engine.Store and engine.Outbox
+// and is safe for concurrent use.
+//
+// Writes go through a single connection (SQLite has one writer at a time; serialising them in the
+// pool avoids SQLITE_BUSY between our own goroutines) and every write is one transaction. Reads
+// use a small pool of read-only connections, which WAL lets run alongside the writer.
+//
+// Durability: synchronous=NORMAL. In WAL mode a process crash loses no committed transaction; a
+// power loss may roll back the latest ones, but always whole transactions, so a poll's events and
+// its cursor still move together, and a rolled-back delivery record only means a re-delivery
+// (delivery is at-least-once).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ErrNotFound is returned when an instance, event or notification does not exist.
+var ErrNotFound = errors.New("not found")
+
+// StatusCancelled is the status of a notification (and its events) whose instance was deleted
+// before it was delivered. It is kept for history and never delivered.
+const StatusCancelled = "CANCELLED"
+
+// Options configures Open.
+type Options struct {
+	// Logger receives the store's few log lines (migrations, commit summaries at debug level).
+	// Nil means no logging. Instance configurations are never logged.
+	Logger hclog.Logger
+}
+
+// Store is the SQLite store.
+type Store struct {
+	w   *sql.DB // the writer: one connection
+	r   *sql.DB // readers: read-only connections (== w for an in-memory database)
+	log hclog.Logger
+	now func() time.Time
+}
+
+const (
+	busyTimeoutMS = 5000
+	maxReaders    = 4
+)
+
+// Open opens (creating if needed) the database at path and migrates its schema. path ":memory:"
+// gives a private in-memory database, for tests.
+func Open(path string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	s := &Store{log: log, now: time.Now}
+	memory := path == ":memory:" || path == ""
+
+	common := url.Values{}
+	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+	common.Add("_pragma", "foreign_keys(1)")
+	var wdsn string
+	if memory {
+		wdsn = ":memory:?" + common.Encode()
+	} else {
+		wq := url.Values{}
+		for k, v := range common {
+			wq[k] = append([]string(nil), v...)
+		}
+		wq.Add("_pragma", "journal_mode(WAL)")
+		wq.Add("_pragma", "synchronous(NORMAL)")
+		wq.Set("_txlock", "immediate")
+		wdsn = fileURI(path) + "?" + wq.Encode()
+	}
+	w, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s.w = w
+
+	ctx := context.Background()
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if !memory {
+		var mode string
+		if err := w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, not wal (%v)", path, mode, err)
+		}
+	}
+	if err := migrate(ctx, w, log); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	if memory {
+		s.r = w
+		return s, nil
+	}
+	rq := url.Values{}
+	for k, v := range common {
+		rq[k] = append([]string(nil), v...)
+	}
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", fileURI(path)+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(maxReaders)
+	r.SetMaxIdleConns(maxReaders)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.r = r
+	return s, nil
+}
+
+// fileURI turns a file path into an SQLite URI filename, escaping '?', '#' and '%'.
+func fileURI(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath()
+}
+
+// Close closes the database, after the calls in progress have finished.
+func (s *Store) Close() error {
+	var err error
+	if s.r != s.w {
+		err = s.r.Close()
+	}
+	return errors.Join(err, s.w.Close())
+}
+
+// write runs fn in one write transaction, committed when fn returns nil.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// nanos is a time as stored: unix nanoseconds, or NULL for the zero time.
+func nanos(t time.Time) (any, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	if y := t.Year(); y < 1678 || y > 2261 {
+		return nil, fmt.Errorf("time %s out of the storable range (years 1678-2261)", t.Format(time.RFC3339))
+	}
+	return t.UnixNano(), nil
+}
+
+// mustNanos is nanos for times this package makes or has checked.
+func mustNanos(t time.Time) any {
+	v, _ := nanos(t)
+	return v
+}
+
+// fromNanos is the inverse of nanos: UTC, or the zero time for NULL.
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}

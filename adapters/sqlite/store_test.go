@@ -1,0 +1,686 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pollen-hq/pollen/engine"
+)
+
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC)
+
+func openTest(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newStore(t testing.TB) (*Store, string) {
+	path := filepath.Join(t.TempDir(), "pollen.db")
+	return openTest(t, path), path
+}
+
+func mkInstance(t testing.TB, s *Store, name string) *Instance {
+	t.Helper()
+	in := &Instance{Name: name, ElementKey: "freshdeskv2", Token: "tok-" + name,
+		Configuration: map[string]any{"username": "secret-" + name}}
+	if err := s.CreateInstance(context.Background(), in); err != nil {
+		t.Fatalf("CreateInstance: %v", err)
+	}
+	return in
+}
+
+// mkCommit builds a commit of n events of instance id, packed in notifications of up to 10,
+// all created at `at`. prefix makes the ids unique per commit.
+func mkCommit(id int64, objectType, prefix string, n int, at time.Time, cur engine.Cursor) engine.Commit {
+	c := engine.Commit{Key: engine.JobKey{InstanceID: id, ObjectType: objectType}, Cursor: cur}
+	for i := range n {
+		c.Events = append(c.Events, engine.Event{
+			ID: fmt.Sprintf("%s-e%03d", prefix, i), InstanceID: id, ObjectType: objectType,
+			ObjectID: fmt.Sprint(i), Type: engine.Updated,
+			Date: at.Add(-time.Duration(n-i) * time.Millisecond), PollDate: at,
+			Record: json.RawMessage(fmt.Sprintf(`{"id":%d}`, i)),
+		})
+	}
+	for i := 0; i < n; i += 10 {
+		note := engine.Notification{ID: fmt.Sprintf("%s-n%03d", prefix, i/10), InstanceID: id,
+			ObjectType: objectType, CreatedAt: at}
+		for _, e := range c.Events[i:min(n, i+10)] {
+			note.EventIDs = append(note.EventIDs, e.ID)
+		}
+		// Bytes that are not UTF-8 or text: bodies must come back byte for byte.
+		note.Body = append([]byte(`{"id":"`+note.ID+`"}`), 0, 0xff, 0xfe, '\n')
+		c.Notifications = append(c.Notifications, note)
+	}
+	return c
+}
+
+func cursorAt(since time.Time, seen ...string) engine.Cursor {
+	m := &engine.Mark{Since: since}
+	for _, id := range seen {
+		m.Seen = append(m.Seen, engine.SeenRecord{ID: id, Updated: since.UnixNano()})
+	}
+	return engine.Cursor{Streams: map[string]*engine.Mark{engine.StreamChanges: m}}
+}
+
+func mustCommit(t testing.TB, s *Store, c engine.Commit) {
+	t.Helper()
+	if err := s.CommitPoll(context.Background(), c); err != nil {
+		t.Fatalf("CommitPoll: %v", err)
+	}
+}
+
+func mustStats(t testing.TB, s *Store) Stats {
+	t.Helper()
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	return st
+}
+
+func due(t testing.TB, s *Store, now time.Time, limit int) []string {
+	t.Helper()
+	ds, err := s.DueDeliveries(context.Background(), now, limit)
+	if err != nil {
+		t.Fatalf("DueDeliveries: %v", err)
+	}
+	ids := []string{}
+	for _, d := range ds {
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+func record(t testing.TB, s *Store, a engine.Attempt) {
+	t.Helper()
+	if err := s.RecordAttempt(context.Background(), a); err != nil {
+		t.Fatalf("RecordAttempt: %v", err)
+	}
+}
+
+func TestOpenSettings(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "user_version": fmt.Sprint(schemaVersion)} {
+		var got string
+		if err := s.w.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+	if _, err := s.r.ExecContext(ctx, `DELETE FROM events`); err == nil {
+		t.Error("reader pool accepted a write")
+	}
+	// A newer schema than this build knows is refused.
+	path := filepath.Join(t.TempDir(), "x.db")
+	s2 := openTest(t, path)
+	s2.w.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion+1))
+	s2.Close()
+	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("Open of a newer schema: %v", err)
+	}
+	// Odd characters in the path survive the URI.
+	odd := filepath.Join(t.TempDir(), "a dir?#%x", "p.db")
+	if err := os.MkdirAll(filepath.Dir(odd), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s3 := openTest(t, odd)
+	mkInstance(t, s3, "odd")
+	s3.Close()
+	if _, err := os.Stat(odd); err != nil {
+		t.Errorf("database not created at %q", odd)
+	}
+	// In memory, for tests elsewhere.
+	m := openTest(t, ":memory:")
+	in := mkInstance(t, m, "mem")
+	mustCommit(t, m, mkCommit(in.ID, "tickets", "m", 3, t0, cursorAt(t0)))
+	if got := due(t, m, t0, 10); len(got) != 1 {
+		t.Errorf("in-memory store: due %v", got)
+	}
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	ctx := context.Background()
+	s, path := newStore(t)
+	in := mkInstance(t, s, "acme")
+	c := mkCommit(in.ID, "tickets", "p1", 25, t0, cursorAt(t0, "a", "b"))
+	mustCommit(t, s, c)
+	record(t, s, engine.Attempt{NotificationID: "p1-n000", At: t0.Add(time.Second), HTTPStatus: 200, Status: engine.StatusDelivered})
+	record(t, s, engine.Attempt{NotificationID: "p1-n001", At: t0.Add(2 * time.Second), HTTPStatus: 503, Error: "boom",
+		Status: engine.StatusFailed, Next: t0.Add(time.Minute)})
+	before := mustStats(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTest(t, path)
+	if got := mustStats(t, s); !reflect.DeepEqual(got, before) {
+		t.Errorf("stats after reopen %+v, want %+v", got, before)
+	}
+	got, err := s.Instance(ctx, in.ID)
+	if err != nil || !reflect.DeepEqual(got, instanceAsStored(in)) {
+		t.Errorf("instance after reopen %+v (%v), want %+v", got, err, in)
+	}
+	cur, ok, err := s.Cursor(ctx, c.Key)
+	if err != nil || !ok || !reflect.DeepEqual(cur, c.Cursor) {
+		t.Errorf("cursor after reopen %+v %v %v, want %+v", cur, ok, err, c.Cursor)
+	}
+	// n000 delivered, n001 waiting for its retry: n001 is the instance's oldest pending one.
+	if ids := due(t, s, t0.Add(time.Minute-1), 10); len(ids) != 0 {
+		t.Errorf("due before retry: %v", ids)
+	}
+	ds, err := s.DueDeliveries(ctx, t0.Add(time.Minute), 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("due after reopen: %v %v", ds, err)
+	}
+	want := engine.Delivery{Notification: c.Notifications[1], Attempts: 1}
+	if !reflect.DeepEqual(ds[0], want) {
+		t.Errorf("delivery after reopen\n got %+v\nwant %+v", ds[0], want)
+	}
+	ev, atts, err := s.Event(ctx, "p1-e000")
+	if err != nil || ev.Status != "NOTIFIED" || len(atts) != 1 || atts[0].HTTPStatus != 200 {
+		t.Errorf("event after reopen %+v %+v %v", ev, atts, err)
+	}
+}
+
+// instanceAsStored is in as it reads back: UTC times, non-nil tags, json.Number numbers.
+func instanceAsStored(in *Instance) *Instance {
+	out := *in
+	if out.Tags == nil {
+		out.Tags = []string{}
+	}
+	b, _ := json.Marshal(in.Configuration)
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	d.Decode(&out.Configuration)
+	out.CreatedAt, out.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
+	return &out
+}
+
+func TestCommitPollAtomic(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	in := mkInstance(t, s, "acme")
+	first := mkCommit(in.ID, "tickets", "p1", 5, t0, cursorAt(t0, "x"))
+	mustCommit(t, s, first)
+	before := mustStats(t, s)
+
+	check := func(name string, c engine.Commit, wantNotFound bool) {
+		t.Helper()
+		err := s.CommitPoll(ctx, c)
+		if err == nil {
+			t.Fatalf("%s: CommitPoll succeeded", name)
+		}
+		if errors.Is(err, ErrNotFound) != wantNotFound {
+			t.Errorf("%s: err %v, ErrNotFound %v", name, err, wantNotFound)
+		}
+		if got := mustStats(t, s); !reflect.DeepEqual(got, before) {
+			t.Errorf("%s: partial write: stats %+v, want %+v", name, got, before)
+		}
+		cur, _, _ := s.Cursor(ctx, first.Key)
+		if !reflect.DeepEqual(cur, first.Cursor) {
+			t.Errorf("%s: cursor moved to %+v", name, cur)
+		}
+		for _, e := range c.Events {
+			if _, _, err := s.Event(ctx, e.ID); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s: event %s written (%v)", name, e.ID, err)
+			}
+		}
+	}
+
+	// The database refuses the second notification (empty id: CHECK constraint) after the events
+	// and the first notification were inserted in the transaction.
+	bad := mkCommit(in.ID, "tickets", "p2", 20, t0.Add(time.Minute), cursorAt(t0.Add(time.Minute), "y"))
+	bad.Notifications[1].ID = ""
+	check("empty notification id", bad, false)
+
+	// Same with a NOT NULL body.
+	bad = mkCommit(in.ID, "tickets", "p3", 20, t0.Add(time.Minute), cursorAt(t0.Add(time.Minute), "y"))
+	bad.Notifications[1].Body = nil
+	check("nil body", bad, false)
+
+	// A poll of an instance that is gone.
+	bad = mkCommit(in.ID+100, "tickets", "p4", 3, t0, cursorAt(t0))
+	check("unknown instance", bad, true)
+
+	// A cancelled context.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.CommitPoll(cctx, mkCommit(in.ID, "tickets", "p5", 3, t0, cursorAt(t0.Add(time.Hour)))); err == nil {
+		t.Error("CommitPoll with a cancelled context succeeded")
+	}
+	if got := mustStats(t, s); !reflect.DeepEqual(got, before) {
+		t.Errorf("cancelled: stats %+v, want %+v", got, before)
+	}
+}
+
+func TestCommitPollIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	in := mkInstance(t, s, "acme")
+	c := mkCommit(in.ID, "tickets", "p1", 15, t0, cursorAt(t0, "a"))
+	mustCommit(t, s, c)
+	record(t, s, engine.Attempt{NotificationID: "p1-n000", At: t0, HTTPStatus: 204, Status: engine.StatusDelivered})
+	before := mustStats(t, s)
+	if before.Events != 15 || before.Notifications["PENDING"] != 1 || before.Notifications["NOTIFIED"] != 1 {
+		t.Fatalf("stats %+v", before)
+	}
+
+	// The same poll again (a crash after commit, a re-poll of the window), with a newer cursor.
+	c.Cursor = cursorAt(t0.Add(time.Second), "b")
+	mustCommit(t, s, c)
+	if got := mustStats(t, s); !reflect.DeepEqual(got, before) {
+		t.Errorf("re-commit changed stats: %+v, want %+v", got, before)
+	}
+	cur, _, _ := s.Cursor(ctx, c.Key)
+	if !reflect.DeepEqual(cur, c.Cursor) {
+		t.Errorf("cursor %+v, want %+v", cur, c.Cursor)
+	}
+	// The delivered notification stays delivered, its events too.
+	if ids := due(t, s, t0, 10); !reflect.DeepEqual(ids, []string{"p1-n001"}) {
+		t.Errorf("due %v", ids)
+	}
+	if ev, _, _ := s.Event(ctx, "p1-e003"); ev.Status != "NOTIFIED" || ev.NotificationID != "p1-n000" {
+		t.Errorf("event %+v", ev)
+	}
+	// An overlapping poll: some known events, some new.
+	c2 := mkCommit(in.ID, "tickets", "p1", 25, t0, cursorAt(t0.Add(2*time.Second)))
+	mustCommit(t, s, c2)
+	if got := mustStats(t, s); got.Events != 25 || got.Notifications["PENDING"] != 2 {
+		t.Errorf("after overlap: %+v", got)
+	}
+}
+
+func TestCursor(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	in := mkInstance(t, s, "acme")
+	key := engine.JobKey{InstanceID: in.ID, ObjectType: "tickets"}
+	if _, ok, err := s.Cursor(ctx, key); ok || err != nil {
+		t.Fatalf("cursor before any commit: %v %v", ok, err)
+	}
+	cur := engine.Cursor{Streams: map[string]*engine.Mark{
+		engine.StreamChanges: {Since: t0, Seen: []engine.SeenRecord{{ID: "1", Updated: t0.UnixNano()}, {ID: "2", Updated: t0.UnixNano() - 1}}},
+		engine.StreamDeleted: {Since: t0.Add(-time.Hour)},
+	}}
+	mustCommit(t, s, engine.Commit{Key: key, Cursor: cur})
+	got, ok, err := s.Cursor(ctx, key)
+	if err != nil || !ok || !reflect.DeepEqual(got, cur) {
+		t.Errorf("cursor %+v %v %v, want %+v", got, ok, err, cur)
+	}
+	if _, ok, _ := s.Cursor(ctx, engine.JobKey{InstanceID: in.ID, ObjectType: "contacts"}); ok {
+		t.Error("other job has a cursor")
+	}
+}
+
+func TestDueDeliveries(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	a, b, c := mkInstance(t, s, "a"), mkInstance(t, s, "b"), mkInstance(t, s, "c")
+	mustCommit(t, s, mkCommit(a.ID, "tickets", "a1", 20, t0, cursorAt(t0)))                // a1-n000, a1-n001
+	mustCommit(t, s, mkCommit(b.ID, "tickets", "b1", 10, t0.Add(time.Hour), cursorAt(t0))) // due only an hour later
+	mustCommit(t, s, mkCommit(c.ID, "contacts", "c1", 10, t0, cursorAt(t0)))
+	mustCommit(t, s, mkCommit(a.ID, "contacts", "a2", 10, t0, cursorAt(t0))) // a2-n000, after a1's
+	mustCommit(t, s, mkCommit(c.ID, "tickets", "c2", 10, t0, cursorAt(t0)))
+
+	if got, want := due(t, s, t0, 10), []string{"a1-n000", "c1-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("due at t0: %v, want %v", got, want)
+	}
+	if got, want := due(t, s, t0.Add(time.Hour), 10), []string{"a1-n000", "b1-n000", "c1-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("due at t0+1h: %v, want %v", got, want)
+	}
+	if got, want := due(t, s, t0.Add(time.Hour), 2), []string{"a1-n000", "b1-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("due with limit 2: %v, want %v", got, want)
+	}
+	if got := due(t, s, t0.Add(-time.Nanosecond), 10); len(got) != 0 {
+		t.Errorf("due before t0: %v", got)
+	}
+
+	// a1-n000 fails and is retried in a minute: a's later notifications wait behind it.
+	record(t, s, engine.Attempt{NotificationID: "a1-n000", At: t0, HTTPStatus: 500, Status: engine.StatusFailed, Next: t0.Add(time.Minute)})
+	if got, want := due(t, s, t0.Add(30*time.Second), 10), []string{"c1-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("due during a's backoff: %v, want %v", got, want)
+	}
+	ds, _ := s.DueDeliveries(ctx, t0.Add(time.Minute), 10)
+	if len(ds) != 2 || ds[0].ID != "a1-n000" || ds[0].Attempts != 1 || len(ds[0].EventIDs) != 10 || ds[0].EventIDs[0] != "a1-e000" {
+		t.Errorf("due after backoff: %+v", ds)
+	}
+
+	// Delivered: the next of a's, in order.
+	record(t, s, engine.Attempt{NotificationID: "a1-n000", At: t0.Add(time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
+	record(t, s, engine.Attempt{NotificationID: "c1-n000", At: t0.Add(time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
+	if got, want := due(t, s, t0.Add(time.Minute), 10), []string{"a1-n001", "c2-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("due after deliveries: %v, want %v", got, want)
+	}
+	record(t, s, engine.Attempt{NotificationID: "a1-n001", At: t0.Add(time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
+	if got, want := due(t, s, t0.Add(time.Minute), 10), []string{"a2-n000", "c2-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("due after a1: %v, want %v", got, want)
+	}
+
+	// Disabled instances are skipped, and come back when enabled.
+	c.Disabled = true
+	if err := s.UpdateInstance(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := due(t, s, t0.Add(time.Minute), 10), []string{"a2-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("due with c disabled: %v, want %v", got, want)
+	}
+	c.Disabled = false
+	if err := s.UpdateInstance(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := due(t, s, t0.Add(time.Minute), 10); len(got) != 2 {
+		t.Errorf("due with c enabled again: %v", got)
+	}
+	if got := due(t, s, t0.Add(time.Minute), 0); len(got) != 0 {
+		t.Errorf("limit 0: %v", got)
+	}
+}
+
+func TestRecordAttempt(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	in := mkInstance(t, s, "acme")
+	mustCommit(t, s, mkCommit(in.ID, "tickets", "p", 30, t0, cursorAt(t0)))
+
+	status := func(id string) (string, int, string) {
+		var st, lastErr string
+		var n int
+		if err := s.r.QueryRowContext(ctx, `SELECT status, attempts, last_error FROM notifications WHERE id = ?`, id).Scan(&st, &n, &lastErr); err != nil {
+			t.Fatal(err)
+		}
+		return st, n, lastErr
+	}
+
+	// A failure to be retried: still pending, due at Next.
+	at1 := t0.Add(1500 * time.Millisecond)
+	record(t, s, engine.Attempt{NotificationID: "p-n000", At: at1, HTTPStatus: 502, Error: "bad gateway", Status: engine.StatusFailed, Next: t0.Add(time.Minute)})
+	if st, n, e := status("p-n000"); st != "PENDING" || n != 1 || e != "bad gateway" {
+		t.Errorf("after retryable failure: %s %d %q", st, n, e)
+	}
+	// PENDING with a zero Next: due again right away.
+	record(t, s, engine.Attempt{NotificationID: "p-n000", At: t0.Add(2 * time.Minute), Error: "dial: refused", Status: engine.StatusPending})
+	if got := due(t, s, t0.Add(2*time.Minute), 1); !reflect.DeepEqual(got, []string{"p-n000"}) {
+		t.Errorf("due after pending attempt: %v", got)
+	}
+	// Delivered.
+	record(t, s, engine.Attempt{NotificationID: "p-n000", At: t0.Add(3 * time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
+	if st, n, _ := status("p-n000"); st != "NOTIFIED" || n != 3 {
+		t.Errorf("after delivery: %s %d", st, n)
+	}
+	for _, id := range []string{"p-e000", "p-e009"} {
+		if ev, _, _ := s.Event(ctx, id); ev.Status != "NOTIFIED" {
+			t.Errorf("event %s: %s", id, ev.Status)
+		}
+	}
+	if ev, _, _ := s.Event(ctx, "p-e010"); ev.Status != "PENDING" {
+		t.Errorf("event of the next notification: %s", ev.Status)
+	}
+	ev, atts, err := s.Event(ctx, "p-e005")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []engine.Attempt{
+		{NotificationID: "p-n000", At: at1, HTTPStatus: 502, Error: "bad gateway", Status: engine.StatusFailed, Next: t0.Add(time.Minute)},
+		{NotificationID: "p-n000", At: t0.Add(2 * time.Minute), Error: "dial: refused", Status: engine.StatusPending},
+		{NotificationID: "p-n000", At: t0.Add(3 * time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered},
+	}
+	if !reflect.DeepEqual(atts, want) {
+		t.Errorf("attempts\n got %+v\nwant %+v", atts, want)
+	}
+	wantEv := EventRecord{ID: "p-e005", InstanceID: in.ID, ObjectType: "tickets", ObjectID: "5", EventType: "UPDATED",
+		Date: t0.Add(-25 * time.Millisecond), PollDate: t0, Status: "NOTIFIED", NotificationID: "p-n000"}
+	if *ev != wantEv {
+		t.Errorf("event\n got %+v\nwant %+v", *ev, wantEv)
+	}
+
+	// Given up: FAILED with no next attempt; its events too; the next one becomes due.
+	record(t, s, engine.Attempt{NotificationID: "p-n001", At: t0, HTTPStatus: 410, Error: "gone", Status: engine.StatusFailed})
+	if st, _, _ := status("p-n001"); st != "FAILED" {
+		t.Errorf("after giving up: %s", st)
+	}
+	if ev, _, _ := s.Event(ctx, "p-e015"); ev.Status != "FAILED" {
+		t.Errorf("event of a failed notification: %s", ev.Status)
+	}
+	if got := due(t, s, t0.Add(time.Hour), 10); !reflect.DeepEqual(got, []string{"p-n002"}) {
+		t.Errorf("due after give-up: %v", got)
+	}
+
+	if err := s.RecordAttempt(ctx, engine.Attempt{NotificationID: "nope", At: t0, Status: engine.StatusDelivered}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown notification: %v", err)
+	}
+	if st := mustStats(t, s); st.Attempts != 4 {
+		t.Errorf("attempts %d, want 4 (the unknown one not recorded)", st.Attempts)
+	}
+	if _, _, err := s.Event(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown event: %v", err)
+	}
+}
+
+func TestInstances(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	paris, _ := time.LoadLocation("Europe/Paris")
+	if paris == nil {
+		paris = time.FixedZone("CEST", 2*3600)
+	}
+	a := &Instance{Name: "Acme", Tags: []string{"prod", "eu"}, Token: "abc=", ElementKey: "freshdeskv2",
+		Configuration: map[string]any{
+			"username": "apikey-secret", "event.notification.enabled": true,
+			"event.poller.refresh_interval": 1, "big": json.Number("12345678901234567890"),
+			"event.poller.configuration": map[string]any{"tickets": map[string]any{"url": "/hubs/x?a=<b>&c"}},
+		},
+		CreatedAt: time.Date(2024, 1, 2, 3, 4, 5, 6, paris)}
+	if err := s.CreateInstance(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID == 0 || !a.UpdatedAt.Equal(a.CreatedAt) {
+		t.Errorf("created %+v", a)
+	}
+	b := &Instance{Name: "Bolt", Token: "def", ElementKey: "zendesk"}
+	if err := s.CreateInstance(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if b.ID <= a.ID || b.CreatedAt.IsZero() {
+		t.Errorf("second instance %+v", b)
+	}
+	if err := s.CreateInstance(ctx, &Instance{Name: "dup", Token: "abc=", ElementKey: "x"}); err == nil {
+		t.Error("duplicate token accepted")
+	}
+	for _, x := range []*Instance{{Name: "n1", ElementKey: "x"}, {Name: "n2", ElementKey: "x"}} {
+		if err := s.CreateInstance(ctx, x); err != nil {
+			t.Errorf("empty tokens must not collide: %v", err)
+		}
+	}
+
+	got, err := s.Instance(ctx, a.ID)
+	if err != nil || !reflect.DeepEqual(got, instanceAsStored(a)) {
+		t.Errorf("Instance\n got %#v (%v)\nwant %#v", got, err, instanceAsStored(a))
+	}
+	if got.Configuration["big"] != json.Number("12345678901234567890") {
+		t.Errorf("big number %v", got.Configuration["big"])
+	}
+	if got, err := s.InstanceByToken(ctx, "def"); err != nil || got.ID != b.ID {
+		t.Errorf("InstanceByToken %v %v", got, err)
+	}
+	for _, tok := range []string{"nope", ""} {
+		if _, err := s.InstanceByToken(ctx, tok); !errors.Is(err, ErrNotFound) {
+			t.Errorf("InstanceByToken(%q): %v", tok, err)
+		}
+	}
+	if _, err := s.Instance(ctx, 999); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Instance(999): %v", err)
+	}
+	all, err := s.Instances(ctx)
+	if err != nil || len(all) != 4 || all[0].ID != a.ID || all[1].ID != b.ID || all[1].Name != "Bolt" {
+		t.Errorf("Instances: %v %v", all, err)
+	}
+
+	upd := *got
+	upd.Name, upd.Tags, upd.Disabled, upd.Token = "Acme 2", nil, true, "ghi"
+	upd.Configuration = map[string]any{"username": "other"}
+	upd.CreatedAt, upd.UpdatedAt = time.Time{}, t0
+	if err := s.UpdateInstance(ctx, &upd); err != nil {
+		t.Fatal(err)
+	}
+	if !upd.CreatedAt.Equal(a.CreatedAt) {
+		t.Errorf("UpdateInstance did not report CreatedAt: %v", upd.CreatedAt)
+	}
+	got2, _ := s.Instance(ctx, a.ID)
+	if !reflect.DeepEqual(got2, instanceAsStored(&upd)) {
+		t.Errorf("after update\n got %#v\nwant %#v", got2, instanceAsStored(&upd))
+	}
+	if _, err := s.InstanceByToken(ctx, "abc="); !errors.Is(err, ErrNotFound) {
+		t.Errorf("old token still found: %v", err)
+	}
+	if err := s.UpdateInstance(ctx, &Instance{ID: 999, Name: "x"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UpdateInstance(999): %v", err)
+	}
+	if err := s.DeleteInstance(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Instance(ctx, b.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted instance: %v", err)
+	}
+	if err := s.DeleteInstance(ctx, b.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteInstance twice: %v", err)
+	}
+}
+
+func TestDeleteInstanceCancelsPending(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	a, b := mkInstance(t, s, "a"), mkInstance(t, s, "b")
+	ca := mkCommit(a.ID, "tickets", "a", 30, t0, cursorAt(t0))
+	mustCommit(t, s, ca)
+	mustCommit(t, s, mkCommit(b.ID, "tickets", "b", 10, t0, cursorAt(t0)))
+	record(t, s, engine.Attempt{NotificationID: "a-n000", At: t0, HTTPStatus: 200, Status: engine.StatusDelivered})
+
+	if err := s.DeleteInstance(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	st := mustStats(t, s)
+	want := map[string]int{"NOTIFIED": 1, "CANCELLED": 2, "PENDING": 1}
+	if !reflect.DeepEqual(st.Notifications, want) || st.Events != 40 || st.Instances != 1 {
+		t.Errorf("stats after delete %+v", st)
+	}
+	if got := due(t, s, t0.Add(time.Hour), 10); !reflect.DeepEqual(got, []string{"b-n000"}) {
+		t.Errorf("due after delete: %v", got)
+	}
+	if _, ok, _ := s.Cursor(ctx, ca.Key); ok {
+		t.Error("cursor survived the instance")
+	}
+	evs, _ := s.Events(ctx, a.ID, 0)
+	if len(evs) != 30 || evs[0].Status != "CANCELLED" || evs[29].Status != "NOTIFIED" {
+		t.Errorf("history after delete: %d events, %+v", len(evs), evs)
+	}
+	// A delivery that was in flight fails: it stays cancelled.
+	record(t, s, engine.Attempt{NotificationID: "a-n001", At: t0, HTTPStatus: 500, Status: engine.StatusFailed, Next: t0.Add(time.Minute)})
+	if st := mustStats(t, s); st.Notifications["CANCELLED"] != 2 {
+		t.Errorf("in-flight failure resurrected a cancelled notification: %+v", st)
+	}
+	// A poll that was in flight commits nothing.
+	if err := s.CommitPoll(ctx, mkCommit(a.ID, "tickets", "late", 5, t0, cursorAt(t0))); !errors.Is(err, ErrNotFound) {
+		t.Errorf("late commit: %v", err)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	a, b := mkInstance(t, s, "a"), mkInstance(t, s, "b")
+	mustCommit(t, s, mkCommit(a.ID, "tickets", "a1", 3, t0, cursorAt(t0)))
+	mustCommit(t, s, mkCommit(b.ID, "tickets", "b1", 2, t0, cursorAt(t0)))
+	mustCommit(t, s, mkCommit(a.ID, "contacts", "a2", 2, t0, cursorAt(t0)))
+	ids := func(evs []EventRecord, err error) string {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	if got, want := ids(s.Events(ctx, 0, 0)), "a2-e001 a2-e000 b1-e001 b1-e000 a1-e002 a1-e001 a1-e000"; got != want {
+		t.Errorf("all events: %s, want %s", got, want)
+	}
+	if got, want := ids(s.Events(ctx, a.ID, 3)), "a2-e001 a2-e000 a1-e002"; got != want {
+		t.Errorf("a's events: %s, want %s", got, want)
+	}
+	if got := ids(s.Events(ctx, 999, 10)); got != "" {
+		t.Errorf("unknown instance: %s", got)
+	}
+}
+
+func TestConcurrentCommitPoll(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	const workers, commits = 8, 15
+	ins := make([]*Instance, 4)
+	for i := range ins {
+		ins[i] = mkInstance(t, s, fmt.Sprint("i", i))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*commits*2)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := ins[w%len(ins)]
+			for i := range commits {
+				// Workers w and w+4 share an instance and commit the same polls: they overlap.
+				c := mkCommit(in.ID, "tickets", fmt.Sprintf("i%d-c%d", in.ID, i), 12, t0.Add(time.Duration(i)*time.Second), cursorAt(t0))
+				if err := s.CommitPoll(ctx, c); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range commits {
+				if _, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 10); err != nil {
+					errs <- err
+				}
+				if _, err := s.Events(ctx, 0, 20); err != nil {
+					errs <- err
+				}
+				if _, _, err := s.Cursor(ctx, engine.JobKey{InstanceID: ins[0].ID, ObjectType: "tickets"}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st := mustStats(t, s)
+	if st.Events != len(ins)*commits*12 || st.Notifications["PENDING"] != len(ins)*commits*2 {
+		t.Errorf("stats %+v", st)
+	}
+	if got := due(t, s, t0.Add(time.Hour), 10); len(got) != len(ins) {
+		t.Errorf("due %v", got)
+	}
+}
