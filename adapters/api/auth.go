@@ -1,0 +1,87 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// credentials are the parts of an Authorization header:
+// "User <secret>, Organization <secret>[, Element <token>]".
+type credentials struct {
+	user, org, element string
+}
+
+// parseAuthorization splits an Authorization header into its parts. Parts are separated by commas
+// and may come in any order; scheme words are case-insensitive; spaces around parts and between a
+// word and its value are tolerated. A part that is empty, has no value, has an unknown scheme
+// word or repeats one makes the whole header malformed (ok false).
+func parseAuthorization(h string) (c credentials, ok bool) {
+	if strings.TrimSpace(h) == "" {
+		return c, false
+	}
+	seen := map[string]bool{}
+	for _, part := range strings.Split(h, ",") {
+		part = strings.TrimSpace(part)
+		i := strings.IndexAny(part, " \t")
+		if i < 0 {
+			return credentials{}, false
+		}
+		word, value := strings.ToLower(part[:i]), strings.TrimSpace(part[i:])
+		if value == "" {
+			return credentials{}, false
+		}
+		if seen[word] {
+			return credentials{}, false
+		}
+		seen[word] = true
+		switch word {
+		case "user":
+			c.user = value
+		case "organization":
+			c.org = value
+		case "element":
+			c.element = value
+		default:
+			return credentials{}, false
+		}
+	}
+	return c, true
+}
+
+type elementTokenKey struct{}
+
+// elementToken returns the Element token of the request's Authorization header, if it had one.
+func elementToken(ctx context.Context) (string, bool) {
+	t, ok := ctx.Value(elementTokenKey{}).(string)
+	return t, ok && t != ""
+}
+
+// authed wraps h so that it runs only for requests carrying the User and Organization secrets.
+// The Element token, when present, is put in the request context.
+func (s *Server) authed(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := parseAuthorization(r.Header.Get("Authorization"))
+		if !ok || c.user == "" || c.org == "" {
+			w.Header().Set("WWW-Authenticate", `User realm="pollen", Organization realm="pollen"`)
+			writeError(w, r, http.StatusUnauthorized, "Authorization must be: User <user secret>, Organization <organization secret>")
+			return
+		}
+		// Compare digests so that neither the content nor the length of a secret shows in timing.
+		u := sha256.Sum256([]byte(c.user))
+		o := sha256.Sum256([]byte(c.org))
+		userOK := subtle.ConstantTimeCompare(u[:], s.userSum[:])
+		orgOK := subtle.ConstantTimeCompare(o[:], s.orgSum[:])
+		if userOK&orgOK != 1 {
+			w.Header().Set("WWW-Authenticate", `User realm="pollen", Organization realm="pollen"`)
+			writeError(w, r, http.StatusUnauthorized, "Invalid user or organization secret")
+			return
+		}
+		if c.element != "" {
+			r = r.WithContext(context.WithValue(r.Context(), elementTokenKey{}, c.element))
+		}
+		h(w, r)
+	})
+}

@@ -1,0 +1,238 @@
+package api
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/engine"
+)
+
+// masked replaces the value of every secret configuration key in responses.
+const masked = "********"
+
+// userID is the id shown as the instance's user: Pollen has one user, the holder of the
+// configured secrets.
+const userID = 1
+
+// instanceJSON is the platform's instance shape (seed 003's example response).
+type instanceJSON struct {
+	ID                     int64             `json:"id"`
+	Name                   string            `json:"name"`
+	CreatedDate            string            `json:"createdDate"`
+	Token                  string            `json:"token"`
+	Element                elementJSON       `json:"element"`
+	ElementID              int64             `json:"elementId"`
+	Tags                   []string          `json:"tags"`
+	ProvisionInteractions  []any             `json:"provisionInteractions"`
+	Valid                  bool              `json:"valid"`
+	Disabled               bool              `json:"disabled"`
+	MaxCacheSize           int               `json:"maxCacheSize"`
+	CacheTimeToLive        int               `json:"cacheTimeToLive"`
+	Configuration          map[string]string `json:"configuration"`
+	EventsEnabled          bool              `json:"eventsEnabled"`
+	TraceLoggingEnabled    bool              `json:"traceLoggingEnabled"`
+	CachingEnabled         bool              `json:"cachingEnabled"`
+	ExternalAuthentication string            `json:"externalAuthentication"`
+	User                   userJSON          `json:"user"`
+}
+
+type elementJSON struct {
+	ID                     int64    `json:"id"`
+	Name                   string   `json:"name"`
+	HookName               string   `json:"hookName"`
+	Key                    string   `json:"key"`
+	Description            string   `json:"description"`
+	Image                  string   `json:"image"`
+	Active                 bool     `json:"active"`
+	Deleted                bool     `json:"deleted"`
+	TypeOauth              bool     `json:"typeOauth"`
+	TrialAccount           bool     `json:"trialAccount"`
+	Resources              []any    `json:"resources"`
+	TransformationsEnabled bool     `json:"transformationsEnabled"`
+	BulkDownloadEnabled    bool     `json:"bulkDownloadEnabled"`
+	BulkUploadEnabled      bool     `json:"bulkUploadEnabled"`
+	Cloneable              bool     `json:"cloneable"`
+	Extendable             bool     `json:"extendable"`
+	Beta                   bool     `json:"beta"`
+	Authentication         authJSON `json:"authentication"`
+	Extended               bool     `json:"extended"`
+	Hub                    string   `json:"hub"`
+	ProtocolType           string   `json:"protocolType"`
+	Parameters             []any    `json:"parameters"`
+}
+
+type authJSON struct {
+	Type string `json:"type"`
+}
+
+type userJSON struct {
+	ID int64 `json:"id"`
+}
+
+// viewInstance renders a compiled instance. conf is its configuration as sent, for
+// event.poller.configuration, which the compiled instance holds only as jobs.
+func viewInstance(in *engine.Instance, conf map[string]any) instanceJSON {
+	c := make(map[string]string, len(in.Config)+1)
+	for k, v := range in.Config {
+		c[k] = v
+	}
+	if pc, ok := conf[engine.KeyPollerConfig]; ok {
+		c[engine.KeyPollerConfig] = configString(pc)
+	}
+	for k := range c {
+		if in.IsSecret(k) || secretName(k) {
+			c[k] = masked
+		}
+	}
+	v := baseView(in.ID, in.Name, in.Token, in.CreatedAt, in.Tags, in.Disabled)
+	v.Element = viewElement(in.Element)
+	v.ElementID = in.Element.ID
+	v.Valid = true
+	v.Configuration = c
+	v.EventsEnabled = in.EventsEnabled
+	return v
+}
+
+// viewRecord renders a stored record that no longer loads (its element or a resource it polls was
+// removed from the definitions): from the record alone, valid false, secrets masked by the
+// element's declarations when the element is still known and by name always.
+func viewRecord(el *engine.Element, rec *sqlite.Instance) instanceJSON {
+	c := make(map[string]string, len(rec.Configuration))
+	for k, raw := range rec.Configuration {
+		if isSecretKey(el, k) {
+			c[k] = masked
+			continue
+		}
+		c[k] = configString(raw)
+	}
+	v := baseView(rec.ID, rec.Name, rec.Token, rec.CreatedAt, rec.Tags, rec.Disabled)
+	if el != nil {
+		v.Element = viewElement(el)
+		v.ElementID = el.ID
+	} else {
+		v.Element = elementJSON{Key: rec.ElementKey, Resources: []any{}, Parameters: []any{}, ProtocolType: "http"}
+	}
+	v.Configuration = c
+	if s, set := c[engine.KeyEventsEnabled]; set {
+		v.EventsEnabled = s == "true"
+	} else {
+		v.EventsEnabled = c[engine.KeyCallbackURL] != ""
+	}
+	return v
+}
+
+func baseView(id int64, name, token string, created time.Time, tags []string, disabled bool) instanceJSON {
+	if tags == nil {
+		tags = []string{}
+	}
+	return instanceJSON{
+		ID:                     id,
+		Name:                   name,
+		CreatedDate:            created.UTC().Format("2006-01-02T15:04:05Z"),
+		Token:                  token,
+		Tags:                   tags,
+		ProvisionInteractions:  []any{},
+		Disabled:               disabled,
+		ExternalAuthentication: "none",
+		User:                   userJSON{ID: userID},
+	}
+}
+
+func viewElement(el *engine.Element) elementJSON {
+	sp := el.Spec
+	return elementJSON{
+		ID:                     sp.ID,
+		Name:                   sp.Name,
+		HookName:               sp.HookName,
+		Key:                    sp.Key,
+		Description:            sp.Description,
+		Image:                  sp.Image,
+		Active:                 true,
+		Resources:              []any{},
+		TransformationsEnabled: true,
+		BulkDownloadEnabled:    true,
+		BulkUploadEnabled:      true,
+		Cloneable:              true,
+		Extendable:             true,
+		Authentication:         authJSON{Type: sp.Authentication.Type},
+		Hub:                    sp.Hub,
+		ProtocolType:           "http",
+		Parameters:             []any{},
+	}
+}
+
+// configString renders a configuration value as the platform echoes it: a string as is, other
+// scalars in their JSON form, objects and arrays as JSON text.
+func configString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		b, err := marshal(x)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+}
+
+// isSecretKey reports whether a configuration key holds a secret: the element declares it so, it
+// is the signature key, or its name says so.
+func isSecretKey(el *engine.Element, key string) bool {
+	if key == engine.KeySignatureKey || secretName(key) {
+		return true
+	}
+	if el == nil {
+		return false
+	}
+	k, ok := el.ConfigKey(key)
+	return ok && k.Secret
+}
+
+// secretName reports whether a key's name suggests a secret: username (Freshdesk's API key),
+// password, or a name containing secret, key or token.
+func secretName(key string) bool {
+	k := strings.ToLower(key)
+	if k == "username" || k == "password" {
+		return true
+	}
+	return strings.Contains(k, "secret") || strings.Contains(k, "key") || strings.Contains(k, "token")
+}
+
+// secretValues returns the non-empty values of a configuration's secret keys, longest first.
+func secretValues(el *engine.Element, conf map[string]any) []string {
+	var out []string
+	for k, v := range conf {
+		if !isSecretKey(el, k) {
+			continue
+		}
+		switch v.(type) {
+		case string, json.Number, float64:
+			if s := configString(v); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// scrub replaces every occurrence of a secret value in s.
+func scrub(s string, secrets []string) string {
+	for _, v := range secrets {
+		s = strings.ReplaceAll(s, v, masked)
+	}
+	return s
+}
