@@ -1,0 +1,161 @@
+// Package webhook signs and sends event notifications to callback URLs, as the Cloud Elements
+// events framework does (shared/reference/cloud-elements-events.md §4). It implements engine.Sink.
+//
+// A notification is POSTed as is with Content-Type: application/json, Elements-Webhook-Id (always,
+// and never empty), Elements-Webhook-Signature (only when a signature key is set) and the
+// User-Agent. The signature is "sha256=" + base64(HMAC-SHA256(key, body)); nothing time-based is
+// signed, so receivers de-duplicate on message.eventId.
+//
+// Send returns the response status; a non-2xx status is not an error (the caller decides what to
+// retry), transport errors are. The response body is read (at most 64 KB) and discarded so the
+// connection can be reused. The Timeout covers the whole exchange.
+//
+// Choices: the built-in http.Client does not follow redirects. Following a 301/302/303 would turn
+// the POST into a bodiless GET whose 2xx would count as a delivery, and following any redirect
+// would hand the signature to another host; a 3xx is returned as the status instead. Logs and
+// errors never carry the key or the signature, and show the callback URL without its query and
+// userinfo, which often hold tokens.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pollen-hq/pollen/engine"
+)
+
+// Header names of a notification.
+const (
+	HeaderID        = "Elements-Webhook-Id"
+	HeaderSignature = "Elements-Webhook-Signature"
+)
+
+const (
+	defaultTimeout   = 30 * time.Second
+	defaultUserAgent = "pollen"
+	maxResponseRead  = 64 << 10
+)
+
+// Options configures a Sender. Zero values select the defaults noted.
+type Options struct {
+	// Client sends the requests; nil = one built here (keep-alive, no redirects followed).
+	Client *http.Client
+	// Timeout bounds one delivery, response body included; 0 = 30s.
+	Timeout time.Duration
+	// Logger receives one Debug line per delivery; nil = no logging.
+	Logger hclog.Logger
+	// UserAgent is sent on every request; "" = "pollen".
+	UserAgent string
+}
+
+// Sender POSTs notifications. It is safe for concurrent use.
+type Sender struct {
+	hc        *http.Client
+	timeout   time.Duration
+	log       hclog.Logger
+	userAgent string
+}
+
+var _ engine.Sink = (*Sender)(nil)
+
+// New returns a Sender configured by opts.
+func New(opts Options) *Sender {
+	s := &Sender{hc: opts.Client, timeout: opts.Timeout, log: opts.Logger, userAgent: opts.UserAgent}
+	if s.hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 8
+		s.hc = &http.Client{
+			Transport: t,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
+	}
+	if s.timeout <= 0 {
+		s.timeout = defaultTimeout
+	}
+	if s.log == nil {
+		s.log = hclog.NewNullLogger()
+	}
+	if s.userAgent == "" {
+		s.userAgent = defaultUserAgent
+	}
+	return s
+}
+
+// Send POSTs body to callbackURL with the notification headers and returns the response status.
+func (s *Sender) Send(ctx context.Context, callbackURL, key, id string, body []byte) (int, error) {
+	u, err := url.Parse(callbackURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return 0, fmt.Errorf("webhook: bad callback URL %q", safeURL(callbackURL))
+	}
+	shown := safeURL(callbackURL)
+	if id == "" {
+		return 0, fmt.Errorf("webhook: POST %s: empty notification id", shown)
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("webhook: POST %s: %w", shown, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", s.userAgent)
+	req.Header.Set(HeaderID, id)
+	if key != "" {
+		req.Header.Set(HeaderSignature, Sign(key, body))
+	}
+
+	start := time.Now()
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) { // its message repeats the full URL
+			err = ue.Err
+		}
+		s.log.Debug("webhook delivery", "url", shown, "id", id, "duration", time.Since(start), "error", err)
+		return 0, fmt.Errorf("webhook: POST %s: %w", shown, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseRead))
+	resp.Body.Close()
+	s.log.Debug("webhook delivery", "url", shown, "id", id, "status", resp.StatusCode,
+		"bytes", len(body), "duration", time.Since(start))
+	return resp.StatusCode, nil
+}
+
+// safeURL returns raw without its userinfo and query, for logs and errors.
+func safeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	u.User = nil
+	u.RawQuery = ""
+	u.ForceQuery = false
+	u.Fragment = ""
+	return u.String()
+}
+
+// Sign returns "sha256=" + base64(HMAC-SHA256(key, body)): the Elements-Webhook-Signature value.
+func Sign(key string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write(body)
+	return "sha256=" + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks a signature header value in constant time.
+func Verify(key string, body []byte, signature string) bool {
+	return hmac.Equal([]byte(Sign(key, body)), []byte(signature))
+}
