@@ -33,11 +33,16 @@ type Event struct {
 // EventID derives the stable id of a change from what identifies it, so that a re-poll, a retry
 // or a restart produces the same id and receivers can de-duplicate on it.
 func EventID(instanceID int64, objectType, objectID string, date time.Time, typ EventType) string {
-	h := sha256.New()
-	h.Write(strconv.AppendInt(nil, instanceID, 10))
-	for _, s := range []string{objectType, objectID, strconv.FormatInt(date.UnixNano(), 10), string(typ)} {
-		h.Write([]byte{0})
-		h.Write([]byte(s))
+	var buf [256]byte
+	b := strconv.AppendInt(buf[:0], instanceID, 10)
+	for _, s := range [...]string{objectType, objectID, string(typ)} {
+		b = append(b, 0)
+		b = append(b, s...)
 	}
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:15])
+	b = append(b, 0)
+	b = strconv.AppendInt(b, date.UnixNano(), 10)
+	sum := sha256.Sum256(b)
+	var out [20]byte
+	base64.RawURLEncoding.Encode(out[:], sum[:15])
+	return string(out[:])
 }

@@ -27,9 +27,9 @@ type JobSpec struct {
 	residual  *vm.Program       // where conditions evaluated per record; nil = none
 	tpls      []*macro.Template // string literals of the residual that hold macros
 	filter    *vm.Program       // the poller configuration's own filter; nil = none
-	idPath    string
+	idPath    *recordPath
 	updated   dateField
-	created   dateField // path "" = no created date
+	created   dateField // path nil = no created date
 	tolerance time.Duration
 	pollDelay time.Duration
 	lookback  time.Duration
@@ -44,15 +44,15 @@ type pushedParam struct {
 }
 
 type dateField struct {
-	path   string
+	path   *recordPath // nil: no such date
 	layout *javadate.Layout
 	loc    *time.Location
 }
 
 // parse reads the date at the field's path of a record. ok is false when the field is missing
 // or null.
-func (d *dateField) parse(rec string) (t time.Time, ok bool, err error) {
-	r := gjson.Get(rec, d.path)
+func (d *dateField) parse(rec *recordView) (t time.Time, ok bool, err error) {
+	r := rec.get(d.path)
 	if r.Type == gjson.Null {
 		return time.Time{}, false, nil
 	}
@@ -93,7 +93,7 @@ func compileJobSpec(e *Element, self *Resource, objectType string, ps PollerSpec
 	if ps.IDField == "" {
 		c.add(ptr+"/idField", "is required: the path of the record's id, such as id or customer.id")
 	}
-	j.idPath = fieldPath(ps.IDField)
+	j.idPath = compileRecordPath(fieldPath(ps.IDField))
 	j.byUpdated = ps.FilterByUpdatedDate == nil || *ps.FilterByUpdatedDate
 	j.byCurrent = ps.FilterByCurrentDate != nil && *ps.FilterByCurrentDate
 	dates := ps.DatesConfiguration
@@ -104,12 +104,12 @@ func compileJobSpec(e *Element, self *Resource, objectType string, ps PollerSpec
 	j.created = compileDateField(dates.CreatedDateField, dates.CreatedDateFormat, dates.CreatedDateTimezone, dptr, "createdDate", &c)
 	j.updated = compileDateField(dates.UpdatedDateField, dates.UpdatedDateFormat, dates.UpdatedDateTimezone, dptr, "updatedDate", &c)
 	switch {
-	case !j.byUpdated && j.created.path == "":
+	case !j.byUpdated && j.created.path == nil:
 		c.add(dptr+"/createdDateField", "is required when filterByUpdatedDate is false")
 	case !j.byUpdated:
 		// The vendor has one date: it is both the change date and the creation date.
 		j.updated = j.created
-	case j.updated.path == "":
+	case j.updated.path == nil:
 		c.add(dptr+"/updatedDateField", "is required: the path of the record's last-updated date")
 	}
 	j.tolerance = seconds(ps.CreatedCheckTolerance, ptr+"/createdCheckTolerance", &c)
@@ -152,7 +152,7 @@ func compileDateField(field, format, zone, ptr, name string, c *errs) dateField 
 	if field == "" {
 		return dateField{}
 	}
-	d := dateField{path: fieldPath(field), loc: time.UTC}
+	d := dateField{path: compileRecordPath(fieldPath(field)), loc: time.UTC}
 	if format == "" {
 		format = defaultDateFormat
 	}

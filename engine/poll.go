@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 	"github.com/hashicorp/go-hclog"
@@ -126,6 +127,7 @@ type window struct {
 	created time.Time // records created at or after this are new
 	now     time.Time
 	seen    seenSet
+	view    recordView
 	env     recordEnv
 	vm      vm.VM
 
@@ -137,6 +139,7 @@ type window struct {
 
 func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, now time.Time) *window {
 	w := &window{in: in, job: job, deleted: stream == StreamDeleted, now: now, seen: newSeenSet(mark)}
+	w.env.Record = &w.view
 	w.lower = mark.Since.Add(-job.overlap())
 	w.created = w.lower.Add(-job.tolerance)
 	if job.byCurrent {
@@ -154,24 +157,25 @@ func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, now time.T
 // page processes one vendor page. A page that is not what the definition describes is an error:
 // the poll fails and the cursor does not move.
 func (w *window) page(pg Page) error {
-	body := string(pg.Body)
-	list := gjson.Get(body, w.job.Resource.records)
-	if !list.IsArray() {
+	// The body is only read while this page is processed; events copy what they keep.
+	body := unsafe.String(unsafe.SliceData(pg.Body), len(pg.Body))
+	arr := body
+	if p := w.job.Resource.records; p != "@this" {
+		arr = gjson.Get(body, p).Raw
+	}
+	isArray, err := w.view.forEachRecord(arr, w.record)
+	if !isArray {
 		return fmt.Errorf("page %d: no JSON array of records at %q", pg.Number, w.job.Resource.records)
 	}
-	var err error
-	list.ForEach(func(_, rec gjson.Result) bool {
-		err = w.record(rec.Raw)
-		return err == nil
-	})
 	return err
 }
 
 // record is the per-record path: extract, window, de-duplicate, filter, classify, emit.
+// The record is already loaded into w.view.
 func (w *window) record(rec string) error {
 	j := w.job
 	w.records++
-	idr := gjson.Get(rec, j.idPath)
+	idr := w.view.get(j.idPath)
 	var id string
 	switch idr.Type {
 	case gjson.String:
@@ -181,9 +185,9 @@ func (w *window) record(rec string) error {
 	default:
 		return w.skip("no id at %q", j.Poller.IDField)
 	}
-	updated, ok, err := j.updated.parse(rec)
+	updated, ok, err := j.updated.parse(&w.view)
 	if err != nil || !ok {
-		return w.skip("record %s: bad or missing date at %q: %v", id, j.updated.path, err)
+		return w.skip("record %s: bad or missing date at %q: %v", id, j.updated.path.full, err)
 	}
 	updated = updated.UTC()
 	if updated.Before(w.lower) || (!w.upper.IsZero() && updated.After(w.upper)) {
@@ -195,7 +199,6 @@ func (w *window) record(rec string) error {
 	}
 	w.processed = append(w.processed, pair)
 
-	w.env.Record = rec
 	for _, p := range [...]*vm.Program{j.residual, j.Resource.filter, j.filter} {
 		if p == nil {
 			continue
@@ -209,7 +212,7 @@ func (w *window) record(rec string) error {
 		}
 	}
 
-	typ, emit, err := w.classify(rec, id, updated)
+	typ, emit, err := w.classify(id, updated)
 	if err != nil {
 		return w.skip("record %s: %v", id, err)
 	}
@@ -232,7 +235,7 @@ func (w *window) record(rec string) error {
 // classify tells CREATED, UPDATED and DELETED apart. A record is CREATED when it was created
 // inside this poll's window (createdCheckTolerance seconds earlier included, for vendors whose
 // created and updated dates differ slightly at creation) and no earlier poll has seen it.
-func (w *window) classify(rec, id string, updated time.Time) (EventType, bool, error) {
+func (w *window) classify(id string, updated time.Time) (EventType, bool, error) {
 	j := w.job
 	if w.deleted {
 		return Deleted, true, nil
@@ -250,10 +253,10 @@ func (w *window) classify(rec, id string, updated time.Time) (EventType, bool, e
 	if !j.byUpdated {
 		return Created, true, nil
 	}
-	if j.created.path == "" {
+	if j.created.path == nil {
 		return Updated, true, nil
 	}
-	created, ok, err := j.created.parse(rec)
+	created, ok, err := j.created.parse(&w.view)
 	if err != nil {
 		return "", false, fmt.Errorf("created date: %w", err)
 	}

@@ -11,11 +11,11 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// recordEnv is what record expressions see: `record` is the vendor record as raw JSON, read
-// lazily through gjson, and `tpl` holds the values of this poll's where-clause macros.
+// recordEnv is what record expressions see: `record` is the vendor record, read lazily through
+// a recordView, and `tpl` holds the values of this poll's where-clause macros.
 type recordEnv struct {
-	Record string   `expr:"record"`
-	Tpl    []string `expr:"tpl"`
+	Record *recordView `expr:"record"`
+	Tpl    []string    `expr:"tpl"`
 }
 
 // fieldFunc is the hidden function that record.a.b is rewritten into. It is registered under a
@@ -23,14 +23,23 @@ type recordEnv struct {
 const fieldFunc = "__pollen_field"
 
 // compileRecordExpr compiles a boolean expr over a record. Member chains rooted at `record`
-// (record.deleted, record.custom_fields.cf_x, record.tags[0]) become one gjson lookup each, so an
-// expression never decodes the whole record.
+// (record.deleted, record.custom_fields.cf_x, record.tags[0]) become one lookup each in the
+// record's view, by an index into this program's own table of compiled paths, so an expression
+// never decodes the whole record and never parses a path per record.
 func compileRecordExpr(src string) (*vm.Program, error) {
+	fp := &fieldPatcher{}
 	return expr.Compile(src,
 		expr.Env(recordEnv{}),
 		expr.AsBool(),
-		expr.Function(fieldFunc, fieldValue, new(func(string, string) any)),
-		expr.Patch(fieldPatcher{}),
+		expr.Function(fieldFunc, func(params ...any) (any, error) {
+			v, _ := params[0].(*recordView)
+			i, _ := params[1].(int)
+			if v == nil || i < 0 || i >= len(fp.paths) {
+				return nil, nil
+			}
+			return gjsonValue(v.get(fp.paths[i])), nil
+		}, new(func(*recordView, int) any)),
+		expr.Patch(fp),
 	)
 }
 
@@ -42,12 +51,6 @@ func runRecordExpr(m *vm.VM, p *vm.Program, env *recordEnv) (bool, error) {
 	}
 	b, _ := out.(bool)
 	return b, nil
-}
-
-func fieldValue(params ...any) (any, error) {
-	rec, _ := params[0].(string)
-	path, _ := params[1].(string)
-	return gjsonValue(gjson.Get(rec, path)), nil
 }
 
 // gjsonValue turns a gjson result into the value expr compares: integers as int (ids need 64
@@ -74,51 +77,62 @@ func gjsonValue(r gjson.Result) any {
 }
 
 // fieldPatcher rewrites static member chains rooted at the identifier `record` into calls of
-// fieldFunc with the gjson path of the chain. The walk is post-order, so an inner chain is
-// already a call when its parent member node is visited.
-type fieldPatcher struct{}
+// fieldFunc with an index into its table of compiled paths. The walk is post-order, so an inner
+// chain is already a call when its parent member node is visited; paths of inner chains stay in
+// the table unused, which costs nothing per record.
+type fieldPatcher struct {
+	paths []*recordPath
+}
 
-func (fieldPatcher) Visit(node *ast.Node) {
+func (fp *fieldPatcher) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
 		// A bare `record` that is not the root of a member chain gets the whole decoded record;
-		// a chain root is replaced again by its parent, which sees the call's path "@this".
+		// a chain root is replaced again by its parent, which extends the call's path.
 		if n.Value == "record" {
-			ast.Patch(node, fieldCall("@this"))
+			ast.Patch(node, fp.call("@this"))
 		}
 	case *ast.MemberNode:
 		call, ok := n.Node.(*ast.CallNode)
-		if !ok || !isFieldCall(call) {
+		if !ok {
+			return
+		}
+		base, ok := fp.pathOf(call)
+		if !ok {
 			return
 		}
 		seg, ok := pathSegment(n.Property)
 		if !ok {
 			return
 		}
-		base := call.Arguments[1].(*ast.StringNode).Value
 		if base == "@this" {
 			base = seg
 		} else {
 			base = base + "." + seg
 		}
-		ast.Patch(node, fieldCall(base))
+		ast.Patch(node, fp.call(base))
 	}
 }
 
-func fieldCall(path string) *ast.CallNode {
+func (fp *fieldPatcher) call(path string) *ast.CallNode {
+	fp.paths = append(fp.paths, compileRecordPath(path))
 	return &ast.CallNode{
 		Callee:    &ast.IdentifierNode{Value: fieldFunc},
-		Arguments: []ast.Node{&ast.IdentifierNode{Value: "record"}, &ast.StringNode{Value: path}},
+		Arguments: []ast.Node{&ast.IdentifierNode{Value: "record"}, &ast.IntegerNode{Value: len(fp.paths) - 1}},
 	}
 }
 
-func isFieldCall(c *ast.CallNode) bool {
+// pathOf returns the path of a field call made by this patcher.
+func (fp *fieldPatcher) pathOf(c *ast.CallNode) (string, bool) {
 	id, ok := c.Callee.(*ast.IdentifierNode)
 	if !ok || id.Value != fieldFunc || len(c.Arguments) != 2 {
-		return false
+		return "", false
 	}
-	_, ok = c.Arguments[1].(*ast.StringNode)
-	return ok
+	i, ok := c.Arguments[1].(*ast.IntegerNode)
+	if !ok || i.Value < 0 || i.Value >= len(fp.paths) {
+		return "", false
+	}
+	return fp.paths[i.Value].full, true
 }
 
 func pathSegment(prop ast.Node) (string, bool) {
