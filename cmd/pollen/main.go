@@ -28,6 +28,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run a simulated Freshdesk, Pollen and a receiver, and show the events", runDemo},
+		{"fakedesk", "serve a simulated Freshdesk API", runFakedesk},
+		{"serve", "run the API, the pollers and delivery", runServe},
 		{"validate", "check definition files and instance bodies", runValidate},
 		{"version", "print the version", runVersion},
 	}

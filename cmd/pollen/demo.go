@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tidwall/gjson"
+
+	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/webhook"
+)
+
+const demoDoc = `Demo shows Pollen working end to end on this machine, with no account and
+nothing to install. It starts a simulated Freshdesk with sample tickets and
+contacts, a Pollen server, and a receiver that checks every notification's
+signature; creates an instance from the Cloud Elements documentation's example
+body (seed 000), pointed at the simulator and the receiver; then keeps creating,
+updating and deleting tickets and contacts. Each change is printed as the vendor
+makes it, and each event as the receiver gets it. Ctrl-C stops everything.`
+
+// seed000Body is the "Example JSON with Polling" body of the Cloud Elements Freshdesk V2 events
+// page, as published; the demo changes only what points it at this machine.
+const seed000Body = `{
+  "element":{"key":"freshdeskv2"},
+  "configuration":{
+    "subdomain": "cloudelements",
+    "username": "xxxxxxxxxxxxxxxxxxxxx",
+    "event.notification.callback.url": "http://mycoolapp.com",
+    "event.poller.refresh_interval": "15",
+    "event.poller.configuration":{
+       "incidents":{
+         "url":"/hubs/helpdesk/incidents?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
+         "idField":"id",
+         "datesConfiguration":{
+           "updatedDateField":"updated_at",
+           "updatedDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX",
+           "createdDateField":"created_at",
+           "createdDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX"
+         }
+       },
+       "contacts":{
+         "createdCheckTolerance": 5,
+         "url":"/hubs/helpdesk/contacts?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
+         "idField":"id",
+         "datesConfiguration":{
+           "updatedDateField":"updated_at",
+           "updatedDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX",
+           "createdDateField":"created_at",
+           "createdDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX"
+         }
+       }
+     }
+  },
+  "tags":["Test"],
+  "name":"API_Polling"
+}`
+
+type demoConfig struct {
+	duration    time.Duration
+	interval    string
+	changeEvery time.Duration
+	seed        uint64
+	dataDir     string
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", "[flags]", demoDoc, stderr)
+	var dc demoConfig
+	fs.DurationVar(&dc.duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	fs.StringVar(&dc.interval, "interval", "0.05", "the instance's event.poller.refresh_interval, in `minutes`")
+	fs.DurationVar(&dc.changeEvery, "change-every", 2*time.Second, "how often the simulated Freshdesk changes a record")
+	fs.Uint64Var(&dc.seed, "seed", 1, "seed of the sample data and of the changes")
+	fs.StringVar(&dc.dataDir, "data-dir", "", "`directory` for Pollen's state (default: a temporary one, removed at exit)")
+	var lf logFlags
+	lf.register(fs, "warn")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := lf.logger("pollen", stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "pollen demo: %v\n", err)
+		return exitUsage
+	}
+	if dc.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dc.duration)
+		defer cancel()
+	}
+	if err := demo(ctx, dc, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "pollen demo: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// demo runs the demonstration until ctx ends.
+func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer) error {
+	out := &demoOut{w: stdout}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// The simulated Freshdesk, with sample data created before the instance: none of it may
+	// produce an event.
+	const apiKey = "demo-api-key"
+	desk := fakedesk.New(fakedesk.Options{APIKey: apiKey, Seed: int64(dc.seed), Logger: log.Named("fakedesk")})
+	desk.Seed(40, 25)
+	deskURL, err := serveLocal(ctx, desk)
+	if err != nil {
+		return err
+	}
+
+	// The receiver checks every signature and prints every event.
+	const signatureKey = "demo-signature-key"
+	var bad int
+	rc := &webhook.Receiver{
+		Key: signatureKey,
+		Handle: func(n *webhook.Notification, _ []byte) {
+			recs := n.Records()
+			for i, e := range n.Message.Events {
+				var rec []byte
+				if i < len(recs) {
+					rec = recs[i]
+				}
+				out.printf("event    %s  %s  signature ok\n", time.Now().Format("15:04:05"), eventLine(e, rec))
+			}
+		},
+		Rejected: func(reason string) {
+			bad++
+			out.printf("REJECTED %s  %s\n", time.Now().Format("15:04:05"), reason)
+		},
+	}
+	recvURL, err := serveLocal(ctx, rc)
+	if err != nil {
+		return err
+	}
+
+	// Pollen itself, exactly as `pollen serve` builds it.
+	dataDir := dc.dataDir
+	if dataDir == "" {
+		dataDir, err = os.MkdirTemp("", "pollen-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dataDir)
+	}
+	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir,
+		UserSecret: randomSecret(), OrgSecret: randomSecret(), Logger: log})
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+
+	out.printf("Pollen demo: a simulated Freshdesk, a Pollen server and a signature-checking receiver, all on this machine.\n")
+	out.printf("  simulated Freshdesk  %s  (40 tickets and 25 contacts created before the instance: no events for them)\n", deskURL)
+	out.printf("  Pollen API           %s\n", srv.URL())
+	out.printf("  receiver             %s\n", recvURL)
+	id, err := createDemoInstance(ctx, srv.URL(), srv.cfg.UserSecret, srv.cfg.OrgSecret, map[string]string{
+		"subdomain":                        "demo",
+		"username":                         apiKey,
+		"base.url":                         deskURL,
+		"event.notification.callback.url":  recvURL,
+		"event.notification.signature.key": signatureKey,
+		"event.poller.refresh_interval":    dc.interval,
+	})
+	if err != nil {
+		cancel()
+		<-done
+		return err
+	}
+	out.printf("Instance %d created from the documentation's example body (POST /instances); it polls incidents and contacts every %s minutes.\n", id, dc.interval)
+	out.printf("Changes are made every %s. Ctrl-C stops.\n\n", dc.changeEvery)
+
+	rng := rand.New(rand.NewPCG(dc.seed, dc.seed^0x5eed))
+	tick := time.NewTicker(dc.changeEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			err := <-done
+			out.printf("\nstopped.\n")
+			if bad > 0 && err == nil {
+				err = fmt.Errorf("%d notifications failed the signature check", bad)
+			}
+			return err
+		case <-tick.C:
+			out.printf("vendor   %s  %s\n", time.Now().Format("15:04:05"), desk.Mutate(rng))
+		}
+	}
+}
+
+// demoOut serialises the demo's printed lines.
+type demoOut struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (o *demoOut) printf(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, format, args...)
+}
+
+// serveLocal serves h on a loopback port and returns its URL; it stops when ctx ends.
+func serveLocal(ctx context.Context, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// eventLine is one event as the demo prints it: time, type, resource, id, subject or name.
+func eventLine(e webhook.Event, record []byte) string {
+	label := gjson.GetBytes(record, "subject").String()
+	if label == "" {
+		label = gjson.GetBytes(record, "name").String()
+	}
+	if len(label) > 60 {
+		label = label[:57] + "..."
+	}
+	return fmt.Sprintf("%-8s %-10s #%-12s %q", e.EventType, e.ObjectType, e.ObjectID, label)
+}
+
+// createDemoInstance posts seed 000's body, pointed at this machine, to the server.
+func createDemoInstance(ctx context.Context, apiURL, user, org string, cfg map[string]string) (int64, error) {
+	var body map[string]any
+	if err := json.Unmarshal([]byte(seed000Body), &body); err != nil {
+		return 0, err
+	}
+	conf := body["configuration"].(map[string]any)
+	for k, v := range cfg {
+		conf[k] = v
+	}
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/instances", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "User "+user+", Organization "+org)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("POST /instances: %s: %s", resp.Status, strings.TrimSpace(string(out)))
+	}
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	err = json.Unmarshal(out, &created)
+	return created.ID, err
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// logFlags are the logging flags every long-running command shares.
+type logFlags struct {
+	format string
+	level  string
+}
+
+func (l *logFlags) register(fs *flag.FlagSet, defaultLevel string) {
+	fs.StringVar(&l.format, "log-format", "text", "log `format`: text or json")
+	fs.StringVar(&l.level, "log-level", defaultLevel, "log `level`: trace, debug, info, warn or error")
+}
+
+// logger builds the root logger: one per process, named sub-loggers per component.
+func (l *logFlags) logger(name string, w io.Writer) (hclog.Logger, error) {
+	if l.format != "text" && l.format != "json" {
+		return nil, fmt.Errorf("--log-format must be text or json, not %q", l.format)
+	}
+	level := hclog.LevelFromString(l.level)
+	if level == hclog.NoLevel {
+		return nil, fmt.Errorf("--log-level must be trace, debug, info, warn or error, not %q", l.level)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, JSONFormat: l.format == "json", Output: w}), nil
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pollen-hq/pollen/adapters/api"
+	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/adapters/vendor"
+	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/definitions"
+	"github.com/pollen-hq/pollen/engine"
+)
+
+// serverConfig is everything `pollen serve` is configured with.
+type serverConfig struct {
+	Listen          string
+	DataDir         string
+	DefinitionsDir  string
+	UserSecret      string
+	OrgSecret       string
+	PollWorkers     int
+	DeliveryWorkers int
+	Retries         []time.Duration // nil = the platform's schedule
+	Logger          hclog.Logger
+}
+
+// server is a running Pollen: store, catalog, runtime and HTTP API. serve, demo and the
+// end-to-end tests all build it the same way.
+type server struct {
+	cfg     serverConfig
+	log     hclog.Logger
+	store   *sqlite.Store
+	runtime *engine.Runtime
+	http    *http.Server
+	ln      net.Listener
+}
+
+// secretsFile holds generated platform secrets in the data directory, mode 0600.
+const secretsFile = "secrets.json"
+
+type platformSecrets struct {
+	User         string `json:"user"`
+	Organization string `json:"organization"`
+}
+
+// loadSecrets returns the platform secrets: from the configuration (environment) when given,
+// else from the data directory, generating and storing them on first start.
+func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
+	if cfg.UserSecret != "" && cfg.OrgSecret != "" {
+		return nil
+	}
+	if cfg.UserSecret != "" || cfg.OrgSecret != "" {
+		return errors.New("set both POLLEN_USER_SECRET and POLLEN_ORGANIZATION_SECRET, or neither")
+	}
+	path := filepath.Join(cfg.DataDir, secretsFile)
+	var s platformSecrets
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &s); err != nil || s.User == "" || s.Organization == "" {
+			return fmt.Errorf("%s: not a secrets file (%v); remove it to generate new secrets", path, err)
+		}
+		log.Info("platform secrets read from the data directory", "file", path)
+	case errors.Is(err, os.ErrNotExist):
+		s = platformSecrets{User: randomSecret(), Organization: randomSecret()}
+		b, _ := json.MarshalIndent(s, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+			return fmt.Errorf("storing generated secrets: %w", err)
+		}
+		log.Info("platform secrets generated; clients authenticate with 'Authorization: User <user>, Organization <organization>' from this file", "file", path)
+	default:
+		return err
+	}
+	cfg.UserSecret, cfg.OrgSecret = s.User, s.Organization
+	return nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// loadCatalog compiles the built-in definitions, overridden by those in dir. Problems are
+// logged; what loads is served.
+func loadCatalog(dir string, log hclog.Logger) *engine.Catalog {
+	files := definitions.Builtin()
+	var probs []definitions.Problem
+	if dir != "" {
+		more, ps := definitions.ReadDir(dir)
+		files = append(files, more...)
+		probs = append(probs, ps...)
+	}
+	cat, ps := definitions.Compile(files)
+	probs = append(probs, ps...)
+	for _, p := range probs {
+		log.Error("definition not loaded", "problem", p.Error())
+	}
+	for _, el := range cat.Elements() {
+		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
+	}
+	return cat
+}
+
+// newServer opens the store, loads definitions and instances, and listens; Run serves.
+func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := loadSecrets(&cfg, log); err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "pollen.db"), sqlite.Options{Logger: log.Named("store")})
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, store: store}
+	cat := loadCatalog(cfg.DefinitionsDir, log.Named("definitions"))
+	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
+		Catalog:         cat,
+		Source:          vendor.New(vendor.Options{Logger: log.Named("vendor")}),
+		Store:           store,
+		Outbox:          store,
+		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook")}),
+		Account:         engine.Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"},
+		Logger:          log,
+		PollWorkers:     cfg.PollWorkers,
+		DeliveryWorkers: cfg.DeliveryWorkers,
+		Deliverer:       engine.DelivererOptions{Retries: cfg.Retries},
+	})
+	if err := s.resume(ctx, cat); err != nil {
+		store.Close()
+		return nil, err
+	}
+	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, UserSecret: cfg.UserSecret,
+		OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	return s, nil
+}
+
+// resume restarts polling for every stored instance, from its stored cursors.
+func (s *server) resume(ctx context.Context, cat *engine.Catalog) error {
+	recs, err := s.store.Instances(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		in, probs := api.Compile(cat, rec)
+		if len(probs) > 0 {
+			s.log.Error("instance not resumed: its configuration no longer loads", "instance", rec.ID, "problems", definitions.Describe(probs))
+			continue
+		}
+		s.runtime.Apply(in)
+	}
+	if len(recs) > 0 {
+		s.log.Info("instances resumed", "instances", len(recs), "jobs", s.runtime.Jobs())
+	}
+	return nil
+}
+
+// URL is the server's base URL.
+func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Run serves until ctx ends, then stops accepting requests and polls, lets deliveries under way
+// finish (or stay pending), and closes the store.
+func (s *server) Run(ctx context.Context) error {
+	s.log.Info("listening", "addr", s.ln.Addr().String())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	runCtx, stopRuntime := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer wg.Done()
+		_ = s.runtime.Run(runCtx)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(shutCtx)
+	stopRuntime()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	s.log.Info("stopped")
+	return err
+}
