@@ -191,8 +191,9 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 //   - a.Status NOTIFIED: settled as NOTIFIED, whatever a.Next says;
 //   - a.Next set: stays PENDING, due again at a.Next (so a FAILED attempt that will be retried
 //     and a PENDING one read the same);
-//   - a.Next zero: settled as a.Status (e.g. FAILED: given up); but PENDING or QUEUED with a zero
-//     Next is not settled and is due again at a.At.
+//   - a.Next zero: settled as a.Status (FAILED: given up; QUEUED: parked after the last retry,
+//     kept until it is re-sent on request); but PENDING with a zero Next is not settled and is due
+//     again at a.At.
 //
 // When the notification settles its events take its status. A notification cancelled meanwhile
 // (its instance deleted) stays CANCELLED unless this attempt delivered it. ErrNotFound when the
@@ -215,7 +216,7 @@ func (s *Store) RecordAttempt(ctx context.Context, a engine.Attempt) error {
 		due = nil
 	case next != nil:
 		status = string(engine.StatusPending)
-	case a.Status == engine.StatusPending || a.Status == engine.StatusQueued || a.Status == "":
+	case a.Status == engine.StatusPending || a.Status == "":
 		status = string(engine.StatusPending)
 		if due = at; due == nil {
 			due = s.now().UnixNano()

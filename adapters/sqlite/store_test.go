@@ -684,3 +684,24 @@ func TestConcurrentCommitPoll(t *testing.T) {
 		t.Errorf("due %v", got)
 	}
 }
+
+// A notification queued after its last retry is kept and parked: it is never due again by
+// itself (re-sending it is an explicit act), so a dead receiver is not hammered.
+func TestQueuedIsParked(t *testing.T) {
+	s, _ := newStore(t)
+	in := mkInstance(t, s, "acme")
+	mustCommit(t, s, mkCommit(in.ID, "tickets", "q", 5, t0, cursorAt(t0)))
+	record(t, s, engine.Attempt{NotificationID: "q-n000", At: t0.Add(time.Minute), HTTPStatus: 503, Error: "down", Status: engine.StatusQueued})
+	var st string
+	if err := s.r.QueryRowContext(context.Background(), `SELECT status FROM notifications WHERE id = 'q-n000'`).Scan(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st != "QUEUED" {
+		t.Errorf("status %s, want QUEUED", st)
+	}
+	for _, id := range due(t, s, t0.Add(24*time.Hour), 100) {
+		if id == "q-n000" {
+			t.Errorf("a queued notification is due again")
+		}
+	}
+}
