@@ -120,10 +120,10 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 		return // unknown or not delivering: stays pending
 	}
 	log := d.log.With("instance", in.ID, "notification", dl.ID)
+	// A delivery under way when shutdown starts is finished (the sink bounds it with its own
+	// timeout) rather than cut off and sent again after the restart.
+	ctx = context.WithoutCancel(ctx)
 	status, err := d.sink.Send(ctx, in.CallbackURL, in.SignatureKey, dl.ID, dl.Body)
-	if ctx.Err() != nil {
-		return // shutting down: the notification stays pending and is sent after the restart
-	}
 	a := Attempt{NotificationID: dl.ID, At: d.now(), HTTPStatus: status}
 	switch {
 	case err == nil && status >= 200 && status < 300:
@@ -144,7 +144,7 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 			log.Error("delivery failed after the last retry; notification queued", "attempts", dl.Attempts+1, "error", a.Error)
 		}
 	}
-	if err := d.outbox.RecordAttempt(context.WithoutCancel(ctx), a); err != nil {
+	if err := d.outbox.RecordAttempt(ctx, a); err != nil {
 		log.Error("recording a delivery attempt failed", "error", err)
 	}
 }
