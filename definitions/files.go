@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-//go:embed */element.json */resources/*.json
+//go:embed */element.json */resources/*.json */examples/*.json
 var builtin embed.FS
 
 // Kind is what a definition or body file is.
@@ -40,7 +40,7 @@ var namePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 func Builtin() []File {
 	var out []File
 	_ = fs.WalkDir(builtin, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || isExample(p) {
 			return err
 		}
 		data, err := builtin.ReadFile(p)
@@ -112,12 +112,25 @@ func ReadPaths(paths ...string) ([]File, []Problem) {
 	return files, probs
 }
 
+// Example returns an example instance body an element ships (ELEMENT/examples/NAME.json), such
+// as freshdeskv2's "polling": the documentation's example of an instance with polling events.
+func Example(element, name string) ([]byte, error) {
+	return builtin.ReadFile(element + "/examples/" + name + ".json")
+}
+
+// isExample reports whether a slash-separated path is an element's example instance body.
+func isExample(p string) bool { return path.Base(path.Dir(p)) == "examples" }
+
 // ReadDir reads the definition files of a definitions folder (element folders with their
-// resources). Other JSON files in it are reported as problems.
+// resources). Example instance bodies (ELEMENT/examples/*.json) are passed over; other JSON files
+// are reported as problems.
 func ReadDir(dir string) ([]File, []Problem) {
 	files, probs := ReadPaths(dir)
 	var defs []File
 	for _, f := range files {
+		if f.Kind == KindInstance && isExample(filepath.ToSlash(f.Name)) {
+			continue
+		}
 		if f.Kind == KindInstance {
 			probs = append(probs, Problem{File: f.Name, Message: "an instance body does not belong in a definitions folder"})
 			continue

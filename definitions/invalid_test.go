@@ -2,12 +2,12 @@ package definitions_test
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pollen-hq/pollen/definitions"
+	"github.com/pollen-hq/pollen/engine/enginetest"
 )
 
 var update = flag.Bool("update", false, "rewrite expected.txt files")
@@ -39,20 +39,7 @@ func TestInvalid(t *testing.T) {
 				lines = append(lines, p.Error())
 			}
 			got := strings.Join(lines, "\n") + "\n"
-			path := filepath.Join(dir, "expected.txt")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("problems differ\n--- got\n%s--- want\n%s", got, want)
-			}
+			enginetest.Golden(t, filepath.Join(dir, "expected.txt"), got, *update)
 		})
 	}
 }

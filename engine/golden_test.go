@@ -114,24 +114,7 @@ func runGolden(t *testing.T, dir string) {
 			fmt.Fprintf(&out, "  skipped %d records\n", res.Skipped)
 		}
 	}
-	compareGolden(t, filepath.Join(dir, "expected.txt"), out.String())
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to rewrite it, then review the diff)\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	enginetest.Golden(t, filepath.Join(dir, "expected.txt"), out.String(), *update)
 }
 
 func readJSON(t *testing.T, path string, v any) {

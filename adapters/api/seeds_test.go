@@ -1,5 +1,7 @@
 package api
 
+import "github.com/pollen-hq/pollen/definitions"
+
 // The instance bodies of the seed pages, verbatim but for what the published pages render
 // differently from their source.
 //
@@ -53,47 +55,6 @@ const seed000Construct = `    {
       ],
       "name":"<INSTANCE_NAME>"
     }
-`
-
-// seed000Example is seed 000's "Example JSON with Polling".
-const seed000Example = `{
-  "element":{
-    "key":"freshdeskv2"
-  },
-  "configuration":{
-    "subdomain": "cloudelements",
-    "username": "xxxxxxxxxxxxxxxxxxxxx",
-    "event.notification.callback.url": "http://mycoolapp.com",
-    "event.poller.refresh_interval": "15",
-    "event.poller.configuration":{
-       "incidents":{
-         "url":"/hubs/helpdesk/incidents?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
-         "idField":"id",
-         "datesConfiguration":{
-           "updatedDateField":"updated_at",
-           "updatedDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX",
-           "createdDateField":"created_at",
-           "createdDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX"
-         }
-       },
-       "contacts":{
-         "createdCheckTolerance": 5,
-         "url":"/hubs/helpdesk/contacts?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
-         "idField":"id",
-         "datesConfiguration":{
-           "updatedDateField":"updated_at",
-           "updatedDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX",
-           "createdDateField":"created_at",
-           "createdDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX"
-         }
-       }
-     }
-  },
-  "tags":[
-    "Test"
-  ],
-  "name":"API_Polling"
-}
 `
 
 // seed003Body is seed 003's "Construct a JSON body" example: no events configuration.
@@ -161,3 +122,13 @@ const seed003Element = `{
 var seed003ResponseKeys = []string{"id", "name", "createdDate", "token", "element", "elementId", "tags",
 	"provisionInteractions", "valid", "disabled", "maxCacheSize", "cacheTimeToLive", "configuration",
 	"eventsEnabled", "traceLoggingEnabled", "cachingEnabled", "externalAuthentication", "user"}
+
+// seed000Example is seed 000's "Example JSON with Polling", which freshdeskv2 ships as its
+// example instance body.
+var seed000Example = func() string {
+	b, err := definitions.Example("freshdeskv2", "polling")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/fakedesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/definitions"
 )
 
 const demoDoc = `Demo shows Pollen working end to end on this machine, with no account and
@@ -28,43 +29,6 @@ signature; creates an instance from the Cloud Elements documentation's example
 body (seed 000), pointed at the simulator and the receiver; then keeps creating,
 updating and deleting tickets and contacts. Each change is printed as the vendor
 makes it, and each event as the receiver gets it. Ctrl-C stops everything.`
-
-// seed000Body is the "Example JSON with Polling" body of the Cloud Elements Freshdesk V2 events
-// page, as published; the demo changes only what points it at this machine.
-const seed000Body = `{
-  "element":{"key":"freshdeskv2"},
-  "configuration":{
-    "subdomain": "cloudelements",
-    "username": "xxxxxxxxxxxxxxxxxxxxx",
-    "event.notification.callback.url": "http://mycoolapp.com",
-    "event.poller.refresh_interval": "15",
-    "event.poller.configuration":{
-       "incidents":{
-         "url":"/hubs/helpdesk/incidents?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
-         "idField":"id",
-         "datesConfiguration":{
-           "updatedDateField":"updated_at",
-           "updatedDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX",
-           "createdDateField":"created_at",
-           "createdDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX"
-         }
-       },
-       "contacts":{
-         "createdCheckTolerance": 5,
-         "url":"/hubs/helpdesk/contacts?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
-         "idField":"id",
-         "datesConfiguration":{
-           "updatedDateField":"updated_at",
-           "updatedDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX",
-           "createdDateField":"created_at",
-           "createdDateFormat":"yyyy-MM-dd'T'HH:mm:ssXXX"
-         }
-       }
-     }
-  },
-  "tags":["Test"],
-  "name":"API_Polling"
-}`
 
 type demoConfig struct {
 	duration    time.Duration
@@ -243,8 +207,12 @@ func eventLine(e webhook.Event, record []byte) string {
 
 // createDemoInstance posts seed 000's body, pointed at this machine, to the server.
 func createDemoInstance(ctx context.Context, apiURL, user, org string, cfg map[string]string) (int64, error) {
+	example, err := definitions.Example("freshdeskv2", "polling")
+	if err != nil {
+		return 0, err
+	}
 	var body map[string]any
-	if err := json.Unmarshal([]byte(seed000Body), &body); err != nil {
+	if err := json.Unmarshal(example, &body); err != nil {
 		return 0, err
 	}
 	conf := body["configuration"].(map[string]any)
