@@ -81,7 +81,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("reading the outbox failed", "error", err)
 		}
-		if n > 0 && err == nil {
+		if n > 0 && err == nil && ctx.Err() == nil {
 			continue // there may be more due right away
 		}
 		select {
@@ -93,32 +93,39 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 }
 
-// Once sends every notification due now (one per instance) and returns how many it tried.
+// Once sends every notification due now (one per instance) and returns how many it sent.
+// Notifications of instances that are not live (removed, disabled, without a callback) stay
+// pending and are not counted, so that Run waits rather than spins on them.
 func (d *Deliverer) Once(ctx context.Context) (int, error) {
 	due, err := d.outbox.DueDeliveries(ctx, d.now(), d.workers*4)
 	if err != nil {
 		return 0, err
 	}
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sent := 0
 	sem := make(chan struct{}, d.workers)
 	for _, dl := range due {
+		in, ok := d.instances(dl.InstanceID)
+		if !ok || in.CallbackURL == "" {
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(dl Delivery) {
+		go func(in *Instance, dl Delivery) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d.deliver(ctx, dl)
-		}(dl)
+			d.deliver(ctx, in, dl)
+			mu.Lock()
+			sent++
+			mu.Unlock()
+		}(in, dl)
 	}
 	wg.Wait()
-	return len(due), nil
+	return sent, nil
 }
 
-func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
-	in, ok := d.instances(dl.InstanceID)
-	if !ok || in.CallbackURL == "" {
-		return // unknown or not delivering: stays pending
-	}
+func (d *Deliverer) deliver(ctx context.Context, in *Instance, dl Delivery) {
 	log := d.log.With("instance", in.ID, "notification", dl.ID)
 	// A delivery under way when shutdown starts is finished (the sink bounds it with its own
 	// timeout) rather than cut off and sent again after the restart.

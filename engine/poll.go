@@ -121,8 +121,9 @@ func (j *JobSpec) request(in *Instance, w *window, stream string) Request {
 type window struct {
 	in      *Instance
 	job     *JobSpec
-	deleted bool // the deleted stream: every record is a deletion
-	lower   time.Time
+	deleted bool      // the deleted stream: every record is a deletion
+	lower   time.Time // the query's lower bound: the cursor less the overlap
+	floor   time.Time // records changed before it are dropped: lower, but never before the instance
 	upper   time.Time // zero: no upper bound
 	created time.Time // records created at or after this are new
 	now     time.Time
@@ -141,6 +142,10 @@ func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, now time.T
 	w := &window{in: in, job: job, deleted: stream == StreamDeleted, now: now, seen: newSeenSet(mark)}
 	w.env.Record = &w.view
 	w.lower = mark.Since.Add(-job.overlap())
+	w.floor = w.lower
+	if origin := in.CreatedAt.UTC().Truncate(time.Second); w.floor.Before(origin) {
+		w.floor = origin
+	}
 	w.created = w.lower.Add(-job.tolerance)
 	if job.byCurrent {
 		w.upper = now
@@ -182,7 +187,8 @@ func (w *window) record(rec string) error {
 		id = idr.Str
 	case gjson.Number:
 		id = idr.Raw
-	default:
+	}
+	if id == "" {
 		return w.skip("no id at %q", j.Poller.IDField)
 	}
 	updated, ok, err := j.updated.parse(&w.view)
@@ -190,13 +196,16 @@ func (w *window) record(rec string) error {
 		return w.skip("record %s: bad or missing date at %q: %v", id, j.updated.path.full, err)
 	}
 	updated = updated.UTC()
-	if updated.Before(w.lower) || (!w.upper.IsZero() && updated.After(w.upper)) {
+	if updated.Before(w.floor) || (!w.upper.IsZero() && updated.After(w.upper)) {
 		return nil
 	}
 	pair := SeenRecord{ID: id, Updated: updated.UnixNano()}
 	if _, dup := w.seen.pairs[pair]; dup {
 		return nil
 	}
+	// Seen from now on, in this poll too: a record listed twice (pages shifting under an update)
+	// gives one event.
+	w.seen.pairs[pair] = struct{}{}
 	w.processed = append(w.processed, pair)
 
 	for _, p := range [...]*vm.Program{j.residual, j.Resource.filter, j.filter} {
@@ -260,7 +269,9 @@ func (w *window) classify(id string, updated time.Time) (EventType, bool, error)
 	if err != nil {
 		return "", false, fmt.Errorf("created date: %w", err)
 	}
-	if _, seenBefore := w.seen.ids[id]; ok && !seenBefore && !created.Before(w.created) {
+	_, seenBefore := w.seen.ids[id]
+	w.seen.ids[id] = struct{}{}
+	if ok && !seenBefore && !created.Before(w.created) {
 		return Created, true, nil
 	}
 	return Updated, true, nil

@@ -202,6 +202,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			case work <- due:
 				continue
 			case <-ctx.Done():
+				// Not handed to a worker: back in the queue, as it was.
+				s.mu.Lock()
+				due.running = false
+				if due.removed {
+					delete(s.jobs, due.key)
+				} else {
+					heap.Push(&s.queue, due)
+				}
+				s.mu.Unlock()
 				return nil
 			}
 		}
