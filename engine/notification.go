@@ -33,17 +33,20 @@ type Account struct {
 	User      string
 }
 
-type notificationBody struct {
-	ID          string          `json:"id"`
-	Severity    string          `json:"severity"`
-	CreatedDate string          `json:"createdDate"`
-	Action      string          `json:"action"`
-	Topic       string          `json:"topic"`
-	User        string          `json:"user"`
-	Message     notificationMsg `json:"message"`
+// NotificationBody is the JSON body of a notification, as built here and as receivers decode it.
+type NotificationBody struct {
+	ID          string              `json:"id"`
+	Severity    string              `json:"severity"`
+	CreatedDate string              `json:"createdDate"`
+	Action      string              `json:"action"`
+	Topic       string              `json:"topic"`
+	User        string              `json:"user"`
+	Message     NotificationMessage `json:"message"`
 }
 
-type notificationMsg struct {
+// NotificationMessage is a notification's message: the instance, the vendor records under
+// raw.<objectType>, and the events, in the same order as the records.
+type NotificationMessage struct {
 	ElementKey   string                     `json:"elementKey"`
 	EventID      string                     `json:"eventId"`
 	AccountID    int64                      `json:"accountId"`
@@ -54,10 +57,22 @@ type notificationMsg struct {
 	InstanceName string                     `json:"instanceName"`
 	InstanceTags []string                   `json:"instanceTags"`
 	Raw          map[string]json.RawMessage `json:"raw"`
-	Events       []eventBody                `json:"events"`
+	Events       []EventBody                `json:"events"`
 }
 
-type eventBody struct {
+// Records returns the vendor records of the notification's object type, in the order of its
+// events.
+func (m *NotificationMessage) Records() []json.RawMessage {
+	if len(m.Events) == 0 {
+		return nil
+	}
+	var recs []json.RawMessage
+	_ = json.Unmarshal(m.Raw[m.Events[0].ObjectType], &recs)
+	return recs
+}
+
+// EventBody is one event of a notification.
+type EventBody struct {
 	Date       string `json:"date"`
 	ElementKey string `json:"elementKey"`
 	PollDate   string `json:"pollDate"`
@@ -97,14 +112,14 @@ func buildNotification(in *Instance, acct Account, objectType string, pollDate t
 
 	records := make([]byte, 0, 1024*len(events))
 	records = append(records, '[')
-	body := notificationBody{
+	body := NotificationBody{
 		ID:          id,
 		Severity:    "medium",
 		CreatedDate: pollDate.UTC().Format(isoSeconds),
 		Action:      "create",
 		Topic:       "instance-" + strconv.FormatInt(in.ID, 10) + "-" + in.Element.Key + "-events",
 		User:        acct.User,
-		Message: notificationMsg{
+		Message: NotificationMessage{
 			ElementKey: in.Element.Key, EventID: id,
 			AccountID: acct.AccountID, CompanyID: acct.CompanyID, UserID: acct.UserID,
 			InstanceID: in.ID, InstanceID2: in.ID, InstanceName: in.Name, InstanceTags: in.Tags,
@@ -116,7 +131,7 @@ func buildNotification(in *Instance, acct Account, objectType string, pollDate t
 			records = append(records, ',')
 		}
 		records = append(records, e.Record...)
-		body.Message.Events = append(body.Message.Events, eventBody{
+		body.Message.Events = append(body.Message.Events, EventBody{
 			Date: e.Date.UTC().Format(isoSeconds), ElementKey: in.Element.Key, PollDate: pd,
 			EventType: string(e.Type), HubKey: in.Element.Hub, ObjectID: e.ObjectID,
 			ObjectType: objectType, EventID: e.ID,

@@ -4,49 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+
+	"github.com/pollen-hq/pollen/engine"
 )
 
-// Notification is a decoded event notification, as a receiver reads it.
-type Notification struct {
-	ID          string  `json:"id"`
-	CreatedDate string  `json:"createdDate"`
-	Topic       string  `json:"topic"`
-	Message     Message `json:"message"`
-}
-
-// Message is a notification's message.
-type Message struct {
-	ElementKey   string                     `json:"elementKey"`
-	EventID      string                     `json:"eventId"`
-	InstanceID   int64                      `json:"instanceId"`
-	InstanceName string                     `json:"instanceName"`
-	InstanceTags []string                   `json:"instanceTags"`
-	Raw          map[string]json.RawMessage `json:"raw"`
-	Events       []Event                    `json:"events"`
-}
-
-// Event is one event of a notification.
-type Event struct {
-	Date       string `json:"date"`
-	ElementKey string `json:"elementKey"`
-	PollDate   string `json:"pollDate"`
-	EventType  string `json:"eventType"`
-	HubKey     string `json:"hubKey"`
-	ObjectID   string `json:"objectId"`
-	ObjectType string `json:"objectType"`
-	EventID    string `json:"eventId"`
-}
-
-// Records returns the vendor records of the notification's object type, in the order of its
-// events.
-func (n *Notification) Records() []json.RawMessage {
-	if len(n.Message.Events) == 0 {
-		return nil
-	}
-	var recs []json.RawMessage
-	_ = json.Unmarshal(n.Message.Raw[n.Message.Events[0].ObjectType], &recs)
-	return recs
-}
+// Notification is a decoded event notification.
+type Notification = engine.NotificationBody
 
 // Receiver is an http.Handler that accepts notifications: it checks the
 // Elements-Webhook-Signature against Key (when Key is set), decodes the body and passes it to

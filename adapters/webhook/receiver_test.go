@@ -38,7 +38,7 @@ func TestReceiver(t *testing.T) {
 	if len(got) != 1 || got[0].Message.Events[0].EventID != "e1" || len(rejected) != 3 {
 		t.Fatalf("got %d notifications, %d rejections", len(got), len(rejected))
 	}
-	if recs := got[0].Records(); len(recs) != 1 || string(recs[0]) != `{"id":7,"subject":"s"}` {
+	if recs := got[0].Message.Records(); len(recs) != 1 || string(recs[0]) != `{"id":7,"subject":"s"}` {
 		t.Errorf("records: %s", recs)
 	}
 }

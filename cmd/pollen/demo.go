@@ -20,6 +20,7 @@ import (
 	"github.com/pollen-hq/pollen/adapters/fakedesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
+	"github.com/pollen-hq/pollen/engine"
 )
 
 const demoDoc = `Demo shows Pollen working end to end on this machine, with no account and
@@ -90,7 +91,7 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 	rc := &webhook.Receiver{
 		Key: signatureKey,
 		Handle: func(n *webhook.Notification, _ []byte) {
-			recs := n.Records()
+			recs := n.Message.Records()
 			for i, e := range n.Message.Events {
 				var rec []byte
 				if i < len(recs) {
@@ -194,7 +195,7 @@ func serveLocal(ctx context.Context, h http.Handler) (string, error) {
 }
 
 // eventLine is one event as the demo prints it: time, type, resource, id, subject or name.
-func eventLine(e webhook.Event, record []byte) string {
+func eventLine(e engine.EventBody, record []byte) string {
 	label := gjson.GetBytes(record, "subject").String()
 	if label == "" {
 		label = gjson.GetBytes(record, "name").String()
