@@ -166,9 +166,9 @@ func looksLikeInstance(data []byte) bool {
 
 // Problem is one thing wrong with one file.
 type Problem struct {
-	File    string
-	Pointer string // JSON pointer in the file; "" for the whole file
-	Message string
+	File    string `json:"file"`
+	Pointer string `json:"pointer"` // JSON pointer in the file; "" for the whole file
+	Message string `json:"message"`
 }
 
 func (p Problem) Error() string {

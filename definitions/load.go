@@ -143,6 +143,21 @@ func LoadInstance(cat *engine.Catalog, name string, data []byte) (*engine.Instan
 	return in, nil
 }
 
+// LoadStoredInstance is LoadInstance for a body that was accepted before, compiled against
+// definitions that may have changed since: a job whose resource no longer loads is paused
+// (engine.Instance.Paused) instead of failing the instance. Startup and reloads use it.
+func LoadStoredInstance(cat *engine.Catalog, name string, data []byte) (*engine.Instance, []Problem) {
+	var spec engine.InstanceSpec
+	if ps := decode(File{Name: name, Data: data}, schemas.Instance, &spec); ps != nil {
+		return nil, ps
+	}
+	in, err := engine.CompileStoredInstance(cat, spec)
+	if ps := problems(name, err); ps != nil {
+		return nil, ps
+	}
+	return in, nil
+}
+
 // decode checks data against its schema, then decodes it strictly into v.
 func decode(f File, k schemas.Kind, v any) []Problem {
 	if vs := schemas.Validate(k, f.Data); len(vs) > 0 {

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"sort"
@@ -66,6 +69,7 @@ func (c *Catalog) Keys() []string {
 // Element is a compiled element definition with its resources.
 type Element struct {
 	Spec      ElementSpec
+	Digest    string // identifies the definition's content: equal digests, same behaviour
 	Key       string
 	ID        int64
 	Name      string
@@ -82,7 +86,7 @@ type Element struct {
 // CompileElement checks and compiles an element definition, without its resources.
 func CompileElement(spec ElementSpec) (*Element, error) {
 	var c errs
-	e := &Element{Spec: spec, Key: spec.Key, ID: spec.ID, Name: spec.Name, Hub: spec.Hub,
+	e := &Element{Spec: spec, Digest: digest(spec), Key: spec.Key, ID: spec.ID, Name: spec.Name, Hub: spec.Hub,
 		Resources: map[string]*Resource{}, configKeys: map[string]*ConfigKey{}}
 	for i := range spec.Configuration {
 		k := &spec.Configuration[i]
@@ -149,12 +153,14 @@ func (e *Element) ConfigKey(key string) (*ConfigKey, bool) {
 type Resource struct {
 	Name       string
 	Spec       ResourceSpec
+	Digest     string // identifies the definition and its element's: equal digests, same behaviour
 	VendorPath string
 	// Default is the resource's default poller configuration, already compiled, so that a bad
 	// default is reported against the definition file rather than against every instance.
 	Default *JobSpec
 
 	hub          string
+	descending   bool // the vendor lists records newest first by updated date
 	records      string
 	pageSize     int
 	query        url.Values
@@ -166,15 +172,19 @@ type Resource struct {
 }
 
 type whereField struct {
-	param string
-	ops   map[string]bool
+	param  string
+	cursor bool // the change cursor, applied by the poll's window; nothing is sent
+	ops    map[string]bool
 }
 
 // CompileResource checks and compiles the resource definition named name of element e.
 func CompileResource(e *Element, name string, spec ResourceSpec) (*Resource, error) {
 	var c errs
-	r := &Resource{Name: name, Spec: spec, VendorPath: spec.VendorPath, hub: e.Hub,
-		records: spec.Records, pageSize: spec.PageSize, fields: spec.Fields,
+	r := &Resource{Name: name, Spec: spec, Digest: digest(struct {
+		Element  string
+		Resource ResourceSpec
+	}{e.Digest, spec}), VendorPath: spec.VendorPath, hub: e.Hub,
+		records: spec.Records, pageSize: spec.PageSize, fields: spec.Fields, descending: spec.UpdatedOrder == "desc",
 		query: url.Values{}, where: map[string]whereField{}}
 	if r.records == "" {
 		r.records = "@this"
@@ -192,7 +202,7 @@ func CompileResource(e *Element, name string, spec ResourceSpec) (*Resource, err
 		r.query.Set(k, v)
 	}
 	for field, w := range spec.Where {
-		wf := whereField{param: w.Param, ops: map[string]bool{}}
+		wf := whereField{param: w.Param, cursor: w.Cursor, ops: map[string]bool{}}
 		ops := w.Operators
 		if len(ops) == 0 {
 			ops = []string{"="}
@@ -266,4 +276,12 @@ func (r *Resource) canFilter(field string) bool {
 		}
 		f = f[:i]
 	}
+}
+
+// digest identifies a decoded definition by its content (encoding/json sorts map keys, so equal
+// content gives equal digests).
+func digest(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }

@@ -34,6 +34,7 @@ type Instance struct {
 	Disabled  bool
 
 	Element       *Element
+	Spec          InstanceSpec // the body it was compiled from, to compile again after a reload
 	Config        map[string]string
 	EventsEnabled bool
 	CallbackURL   string
@@ -41,6 +42,17 @@ type Instance struct {
 	Interval      time.Duration
 	Endpoint      Endpoint
 	Jobs          []*JobSpec // sorted by ObjectType
+	// Paused lists the configured jobs that do not compile against the current definitions (their
+	// resource was removed, or changed so that the configuration no longer fits). They resume,
+	// from their cursors, when a reload makes them compile again.
+	Paused []PausedJob
+}
+
+// PausedJob is a configured job that is not polling, and why.
+type PausedJob struct {
+	ObjectType string
+	Resource   string
+	Reason     string
 }
 
 // Endpoint is where and as whom an instance calls its vendor.
@@ -87,6 +99,28 @@ func (in *Instance) IsSecret(key string) bool {
 // CompileInstance checks an instance body against the catalog and compiles it. Every problem is
 // reported, each with the JSON pointer of the body value at fault.
 func CompileInstance(cat *Catalog, spec InstanceSpec) (*Instance, error) {
+	return compileInstance(cat, spec, false)
+}
+
+// CompileStoredInstance compiles the body of an instance that was accepted before, against
+// definitions that may have changed since: a job that no longer compiles is paused (see
+// Instance.Paused) instead of failing the instance. Other problems are errors.
+func CompileStoredInstance(cat *Catalog, spec InstanceSpec) (*Instance, error) {
+	return compileInstance(cat, spec, true)
+}
+
+// Recompile compiles the instance's body again against cat, keeping its identity; jobs that no
+// longer compile are paused.
+func (in *Instance) Recompile(cat *Catalog) (*Instance, error) {
+	out, err := CompileStoredInstance(cat, in.Spec)
+	if err != nil {
+		return nil, err
+	}
+	out.ID, out.Token, out.CreatedAt, out.Disabled = in.ID, in.Token, in.CreatedAt, in.Disabled
+	return out, nil
+}
+
+func compileInstance(cat *Catalog, spec InstanceSpec, lenient bool) (*Instance, error) {
 	var c errs
 	el, ok := cat.Element(spec.Element.Key)
 	if !ok && spec.Element.Key == "" && spec.Element.ID != 0 {
@@ -99,7 +133,7 @@ func CompileInstance(cat *Catalog, spec InstanceSpec) (*Instance, error) {
 		}
 		return nil, Errors{{Pointer: "/element/key", Msg: fmt.Sprintf("unknown element %q; known elements: %s", ref, strings.Join(cat.Keys(), ", "))}}
 	}
-	in := &Instance{Name: spec.Name, Tags: spec.Tags, Element: el, Config: map[string]string{}}
+	in := &Instance{Name: spec.Name, Tags: spec.Tags, Element: el, Spec: spec, Config: map[string]string{}}
 	if in.Tags == nil {
 		in.Tags = []string{}
 	}
@@ -130,7 +164,7 @@ func CompileInstance(cat *Catalog, spec InstanceSpec) (*Instance, error) {
 			c.add(Pointer("configuration", k.Key), "is required (%s)", describeKey(k))
 		}
 	}
-	in.compileEvents(el, pollerRaw, &c)
+	in.compileEvents(el, pollerRaw, lenient, &c)
 	in.compileEndpoint(el, &c)
 	if len(c.list) > 0 {
 		c.list.Sort()
@@ -139,7 +173,7 @@ func CompileInstance(cat *Catalog, spec InstanceSpec) (*Instance, error) {
 	return in, nil
 }
 
-func (in *Instance) compileEvents(el *Element, pollerRaw any, c *errs) {
+func (in *Instance) compileEvents(el *Element, pollerRaw any, lenient bool, c *errs) {
 	cfg := in.Config
 	in.CallbackURL = cfg[KeyCallbackURL]
 	in.SignatureKey = cfg[KeySignatureKey]
@@ -187,20 +221,9 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, c *errs) {
 			specs[name] = PollerSpec{}
 		}
 	}
-	names := sortedKeys(specs)
-	for _, name := range names {
+	for _, name := range sortedKeys(specs) {
 		ps := specs[name]
 		ptr := Pointer("configuration", KeyPollerConfig, name)
-		if e := ptrs[name]; e != nil {
-			c.wrap(ptr, e)
-			continue
-		}
-		if ps.URL == "" {
-			if _, ok := el.Resources[name]; !ok {
-				c.add(ptr, "element %s has no resource %q; it has %s", el.Key, name, strings.Join(el.ResourceNames(), ", "))
-				continue
-			}
-		}
 		// What the instance leaves out comes from the default of the resource its url names (or,
 		// without a url, of the resource the entry is named after).
 		resName := name
@@ -208,15 +231,28 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, c *errs) {
 			path, _, _ := strings.Cut(ps.URL, "?")
 			resName = path[strings.LastIndexByte(path, '/')+1:]
 		}
-		if r, ok := el.Resources[resName]; ok {
-			ps = mergePoller(ps, r.Default.Poller)
+		var problems Errors
+		switch {
+		case ptrs[name] != nil:
+			problems = Errors{{Pointer: ptr, Msg: ptrs[name].Error(), Err: ptrs[name]}}
+		case el.Resources[resName] == nil && ps.URL == "":
+			problems = Errors{{Pointer: ptr, Msg: fmt.Sprintf("element %s has no resource %q; it has %s", el.Key, name, strings.Join(el.ResourceNames(), ", "))}}
+		default:
+			if r, ok := el.Resources[resName]; ok {
+				ps = mergePoller(ps, r.Default.Poller)
+			}
+			job, err := compileJobSpec(el, nil, name, ps, ptr)
+			if err == nil {
+				in.Jobs = append(in.Jobs, job)
+				continue
+			}
+			problems = AsErrors(err)
 		}
-		job, err := compileJobSpec(el, nil, name, ps, ptr)
-		if err != nil {
-			c.list = append(c.list, AsErrors(err)...)
-			continue
+		if lenient {
+			in.Paused = append(in.Paused, PausedJob{ObjectType: name, Resource: resName, Reason: problems.Error()})
+		} else {
+			c.list = append(c.list, problems...)
 		}
-		in.Jobs = append(in.Jobs, job)
 	}
 }
 

@@ -254,6 +254,9 @@ func (j *JobSpec) compileWhere(where string, tpl *macro.Template, ptr string, c 
 					c.add(ptr, "where %s: %s supports only %s", at(cmp.P), cmp.Field, strings.Join(sortedKeys(wf.ops), " "))
 					continue
 				}
+				if wf.cursor {
+					continue // the poll's window on the updated date does this
+				}
 				v, err := literalTemplate(cmp.Value, tpl)
 				if err != nil {
 					c.add(ptr, "where %s: %v", at(cmp.Value.P), err)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -66,6 +67,9 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 			res.Pages++
 			return w.page(pg)
 		})
+		if errors.Is(err, errEndOfWindow) {
+			err = nil
+		}
 		if err != nil {
 			return res, fmt.Errorf("%s %s: %w", job.ObjectType, name, err)
 		}
@@ -88,6 +92,9 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 	res.Events = len(events)
 	return res, nil
 }
+
+// errEndOfWindow stops paging when the rest of a list is known to be older than the window.
+var errEndOfWindow = errors.New("end of the poll's window")
 
 // overlap is how far before the cursor a poll re-reads.
 func (j *JobSpec) overlap() time.Duration { return j.pollDelay + j.lookback }
@@ -196,7 +203,13 @@ func (w *window) record(rec string) error {
 		return w.skip("record %s: bad or missing date at %q: %v", id, j.updated.path.full, err)
 	}
 	updated = updated.UTC()
-	if updated.Before(w.floor) || (!w.upper.IsZero() && updated.After(w.upper)) {
+	if updated.Before(w.floor) {
+		if j.Resource.descending {
+			return errEndOfWindow // newest first: every record after this one is older still
+		}
+		return nil
+	}
+	if !w.upper.IsZero() && updated.After(w.upper) {
 		return nil
 	}
 	pair := SeenRecord{ID: id, Updated: updated.UnixNano()}

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -14,6 +16,7 @@ type Runtime struct {
 	catalog   atomic.Pointer[Catalog]
 	mu        sync.RWMutex
 	instances map[int64]*Instance
+	polls     map[JobKey]PollEvent // the last poll of each job
 	sched     *Scheduler
 	deliver   *Deliverer
 	log       hclog.Logger
@@ -44,7 +47,16 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
-	r := &Runtime{instances: map[int64]*Instance{}, log: o.Logger}
+	r := &Runtime{instances: map[int64]*Instance{}, polls: map[JobKey]PollEvent{}, log: o.Logger}
+	onPoll := o.OnPoll
+	o.OnPoll = func(ev PollEvent) {
+		r.mu.Lock()
+		r.polls[ev.Key] = ev
+		r.mu.Unlock()
+		if onPoll != nil {
+			onPoll(ev)
+		}
+	}
 	r.catalog.Store(o.Catalog)
 	do := o.Deliverer
 	do.Outbox, do.Sink, do.Instances, do.Logger = o.Outbox, o.Sink, r.Instance, o.Logger.Named("delivery")
@@ -61,9 +73,124 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 // Catalog returns the current catalog.
 func (r *Runtime) Catalog() *Catalog { return r.catalog.Load() }
 
-// SetCatalog swaps in a new catalog. Instances keep the definitions they were compiled with until
-// they are applied again.
-func (r *Runtime) SetCatalog(c *Catalog) { r.catalog.Store(c) }
+// Reload swaps in a new catalog. Instances whose definitions did not change are not touched.
+// The others are compiled again: their jobs keep their cursors and phase and use the new
+// definitions from their next poll; a job whose resource was removed (or no longer fits its
+// configuration) pauses, and resumes from its cursor when a later reload brings it back.
+func (r *Runtime) Reload(cat *Catalog) {
+	r.catalog.Store(cat)
+	r.mu.RLock()
+	list := make([]*Instance, 0, len(r.instances))
+	for _, in := range r.instances {
+		list = append(list, in)
+	}
+	r.mu.RUnlock()
+	for _, in := range list {
+		if !affected(in, cat) {
+			continue
+		}
+		next, err := in.Recompile(cat)
+		if err != nil {
+			next = in.pauseAll(err.Error())
+		}
+		r.logTransitions(in, next)
+		r.Apply(next)
+	}
+}
+
+// affected reports whether a reload to cat changes anything for the instance.
+func affected(in *Instance, cat *Catalog) bool {
+	el, ok := cat.Element(in.Element.Key)
+	if !ok || el.Digest != in.Element.Digest {
+		return true
+	}
+	for _, j := range in.Jobs {
+		if r, ok := el.Resources[j.Resource.Name]; !ok || r.Digest != j.Resource.Digest {
+			return true
+		}
+	}
+	for _, p := range in.Paused {
+		if _, ok := el.Resources[p.Resource]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// pauseAll is the instance with every job paused, when its element itself no longer loads.
+func (in *Instance) pauseAll(reason string) *Instance {
+	cp := *in
+	cp.Jobs = nil
+	cp.Paused = append([]PausedJob(nil), in.Paused...)
+	for _, j := range in.Jobs {
+		cp.Paused = append(cp.Paused, PausedJob{ObjectType: j.ObjectType, Resource: j.Resource.Name, Reason: reason})
+	}
+	return &cp
+}
+
+func (r *Runtime) logTransitions(old, next *Instance) {
+	was := map[string]bool{}
+	for _, p := range old.Paused {
+		was[p.ObjectType] = true
+	}
+	oldJobs := map[string]*JobSpec{}
+	for _, j := range old.Jobs {
+		oldJobs[j.ObjectType] = j
+	}
+	for _, p := range next.Paused {
+		if !was[p.ObjectType] {
+			r.log.Warn("job paused: its definition no longer loads; it resumes from its cursor when it does", "instance", next.ID, "resource", p.ObjectType, "reason", p.Reason)
+		}
+	}
+	for _, j := range next.Jobs {
+		switch o := oldJobs[j.ObjectType]; {
+		case was[j.ObjectType]:
+			r.log.Info("job resumed from its cursor", "instance", next.ID, "resource", j.ObjectType)
+		case o != nil && o.Resource.Digest != j.Resource.Digest:
+			r.log.Info("job uses the reloaded definition from its next poll", "instance", next.ID, "resource", j.ObjectType)
+		}
+	}
+}
+
+// JobStatus is where one configured job of an instance stands.
+type JobStatus struct {
+	ObjectType string    `json:"objectType"`
+	State      string    `json:"state"` // polling, paused, idle (events off or instance disabled)
+	Reason     string    `json:"reason,omitempty"`
+	LastPoll   time.Time `json:"lastPoll,omitzero"`
+	LastError  string    `json:"lastError,omitempty"`
+	LastEvents int       `json:"lastEvents,omitempty"`
+}
+
+// Status returns the state of each configured job of a live instance, sorted by object type.
+func (r *Runtime) Status(id int64) []JobStatus {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	in, ok := r.instances[id]
+	if !ok {
+		return nil
+	}
+	var out []JobStatus
+	for _, j := range in.Jobs {
+		st := JobStatus{ObjectType: j.ObjectType, State: "polling"}
+		if !in.EventsEnabled || in.Disabled {
+			st.State = "idle"
+		}
+		if ev, ok := r.polls[JobKey{InstanceID: id, ObjectType: j.ObjectType}]; ok {
+			st.LastPoll = ev.At
+			st.LastEvents = ev.Result.Events
+			if ev.Err != nil {
+				st.LastError = ev.Err.Error()
+			}
+		}
+		out = append(out, st)
+	}
+	for _, p := range in.Paused {
+		out = append(out, JobStatus{ObjectType: p.ObjectType, State: "paused", Reason: p.Reason})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ObjectType < out[j].ObjectType })
+	return out
+}
 
 // Apply starts or updates an instance.
 func (r *Runtime) Apply(in *Instance) {
@@ -78,6 +205,11 @@ func (r *Runtime) Apply(in *Instance) {
 func (r *Runtime) Remove(id int64) {
 	r.mu.Lock()
 	delete(r.instances, id)
+	for k := range r.polls {
+		if k.InstanceID == id {
+			delete(r.polls, k)
+		}
+	}
 	r.mu.Unlock()
 	r.sched.Remove(id)
 }

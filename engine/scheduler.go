@@ -33,6 +33,7 @@ type Scheduler struct {
 // PollEvent reports one finished poll to an observer.
 type PollEvent struct {
 	Key    JobKey
+	At     time.Time // when the poll started
 	Result PollResult
 	Err    error
 	Lag    time.Duration // how late the poll started against its slot
@@ -228,7 +229,8 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob) {
 	s.mu.Lock()
 	in, spec, slot := j.in, j.spec, j.next
 	s.mu.Unlock()
-	lag := time.Since(slot)
+	started := time.Now()
+	lag := started.Sub(slot)
 	log := s.log.With("instance", in.ID, "resource", spec.ObjectType)
 	res, err := s.poller.Poll(ctx, in, spec)
 	switch {
@@ -241,7 +243,7 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob) {
 		log.Debug("poll", "events", 0, "records", res.Records, "pages", res.Pages)
 	}
 	if s.onPoll != nil {
-		s.onPoll(PollEvent{Key: j.key, Result: res, Err: err, Lag: lag})
+		s.onPoll(PollEvent{Key: j.key, At: started, Result: res, Err: err, Lag: lag})
 	}
 	if err == nil && res.Events > 0 && s.after != nil {
 		s.after()

@@ -71,22 +71,25 @@ type EventsSpec struct {
 // ResourceSpec is the decoded form of a resource definition file (resources/NAME.json). The
 // resource's name is the file's name. schemas/resource.schema.json is its contract.
 type ResourceSpec struct {
-	Schema      string               `json:"$schema,omitempty"`
-	Description string               `json:"description,omitempty"`
-	VendorPath  string               `json:"vendorPath"`
-	Records     string               `json:"records,omitempty"`
-	PageSize    int                  `json:"pageSize,omitempty"`
-	Query       map[string]string    `json:"query,omitempty"`
-	Where       map[string]WhereSpec `json:"where,omitempty"`
-	Fields      map[string]string    `json:"fields,omitempty"`
-	Deleted     *DeletedSpec         `json:"deleted,omitempty"`
-	Filter      string               `json:"filter,omitempty"`
-	Polling     PollerSpec           `json:"polling"`
+	Schema       string               `json:"$schema,omitempty"`
+	Description  string               `json:"description,omitempty"`
+	VendorPath   string               `json:"vendorPath"`
+	Records      string               `json:"records,omitempty"`
+	PageSize     int                  `json:"pageSize,omitempty"`
+	Query        map[string]string    `json:"query,omitempty"`
+	Where        map[string]WhereSpec `json:"where,omitempty"`
+	UpdatedOrder string               `json:"updatedOrder,omitempty"` // "asc", "desc" or "" (unknown)
+	Fields       map[string]string    `json:"fields,omitempty"`
+	Deleted      *DeletedSpec         `json:"deleted,omitempty"`
+	Filter       string               `json:"filter,omitempty"`
+	Polling      PollerSpec           `json:"polling"`
 }
 
-// WhereSpec maps a CEQL where field onto a vendor query parameter.
+// WhereSpec maps a CEQL where field onto a vendor query parameter, or marks it as the change
+// cursor that the vendor cannot filter on (Cursor: the poll's own updated-date window applies it).
 type WhereSpec struct {
-	Param     string   `json:"param"`
+	Param     string   `json:"param,omitempty"`
+	Cursor    bool     `json:"cursor,omitempty"`
 	Operators []string `json:"operators,omitempty"` // default ["="]
 }
 
