@@ -23,10 +23,25 @@
 //	PUT    /api/v2/contacts/{id}            update (200)
 //	DELETE /api/v2/contacts/{id}            soft delete (204)
 //	PUT    /api/v2/contacts/{id}/restore    restore (204)
+//	GET    /api/v2/companies                list (per_page, page)
+//	POST   /api/v2/companies                create (201)
+//	GET    /api/v2/companies/{id}           view
+//	PUT    /api/v2/companies/{id}           update (200)
+//	DELETE /api/v2/companies/{id}           hard delete (204)
+//	GET    /api/v2/agents                   list (email, mobile, phone, state, per_page, page)
+//	POST   /api/v2/agents                   create (201)
+//	GET    /api/v2/agents/{id}              view
+//	PUT    /api/v2/agents/{id}              update (200)
+//	DELETE /api/v2/agents/{id}              delete: the agent becomes a contact (204)
+//	GET    /api/v2/groups                   list (per_page, page)
+//	POST   /api/v2/groups                   create (201)
+//	GET    /api/v2/groups/{id}              view
+//	PUT    /api/v2/groups/{id}              update (200)
+//	DELETE /api/v2/groups/{id}              hard delete (204)
 //
 // # Choices where Freshdesk is silent or the brief left it open
 //
-//   - Records are map[string]any (Ticket, Contact) holding every field of Freshdesk's shape; empty
+//   - Records are map[string]any (Ticket, Contact, Company, Agent, Group) holding every field of Freshdesk's shape; empty
 //     fields are null, empty lists are [], ids are int64, timestamps are "YYYY-MM-DDTHH:MM:SSZ" strings.
 //     Values returned by the direct methods are deep copies.
 //   - "deleted": true is present only on deleted records, for tickets as for contacts (the reference
@@ -64,5 +79,36 @@
 //     or a *ValidationError. Over REST all three sentinel errors are a 404 with an empty body.
 //   - Creating a contact whose email is already used (deleted contacts included) is a 409 with
 //     code duplicate_value. Deleting a contact does not delete its tickets.
+//   - Companies, agents and groups have no "changed since" filter, as in Freshdesk: updated_since,
+//     _updated_since or any other unknown parameter is a 400 invalid_field. Their lists have no
+//     page cap and no list sub-limit. Order (undocumented by Freshdesk): companies by created_at
+//     ascending then id; agents and groups by id ascending. Lists and views have the same shape.
+//   - Deleting a company or a group is a hard delete: it is gone from the list and its view is a
+//     404; there is no deleted flag and no restore. A deleted company's contacts lose their
+//     company_id (and their updated_at moves); tickets keep their company_id and group_id.
+//   - Deleting an agent removes it from /agents and, as Freshdesk converts it to a contact,
+//     stores a contact with the same id (agents and contacts share Freshdesk's user ids), its
+//     name, email, phone, mobile, job title, language, time zone and active flag, updated_at now;
+//     no contact is made when one already holds its email. The agent leaves its groups, and
+//     groups escalating to it get escalate_to null.
+//   - An agent's group_ids and a group's agent_ids are one relation. A write to either side moves
+//     the updated_at of every record on the other side whose list changes (never backwards), so
+//     that a record's JSON never changes without its updated_at moving.
+//   - Company and group names are required and unique ignoring case (409 duplicate_value); an
+//     agent's email is required and must not be used by another agent or by a contact (409, with
+//     additional_info.user_id). Contacts are not checked against agents' emails. Only email is
+//     required to create an agent (Freshdesk also wants ticket_scope and a role): ticket_scope
+//     defaults to 1 and a missing name is the email's local part. agent_type (1, 2, 3 = support_agent,
+//     field_agent, collaborator, shown as "type") is accepted on create only.
+//   - group_ids and agent_ids must name stored groups and agents, escalate_to a stored agent
+//     (400 invalid_value); role_ids and skill_ids are not checked (roles and skills are not
+//     simulated). auto_ticket_assign takes true/false or 1/0 and is shown as a boolean.
+//     renewal_date is shown as a date, "YYYY-MM-DD".
+//   - Writable only through the direct methods: companies and groups "created_at", "updated_at";
+//     agents "available" (which sets available_since), "active" (contact.active), "created_at",
+//     "updated_at". An agent's contact.updated_at moves only when a contact field changes.
+//   - Company ids start at 67000000001, agent ids at 67000100000, group ids at 67000200000: the
+//     ids Seed's contacts and tickets use as company_id, responder_id and group_id, so that after
+//     SeedDirectory(5, 5, 3) they all resolve. include=company on tickets uses stored companies.
 //   - Mutate and the generators use math/rand/v2.
 package fakedesk

@@ -40,7 +40,12 @@ var (
 
 func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
 
-func companyName(id int64) any {
+// companyName is the name of a stored company, else of one of the sample companies Seed's
+// contacts refer to, else nil.
+func (s *Server) companyName(id int64) any {
+	if c := s.companies[id]; c != nil {
+		return c.f["name"]
+	}
 	for _, c := range companies {
 		if c.id == id {
 			return c.name
@@ -160,6 +165,31 @@ func (s *Server) latestCreated(m map[int64]*record) time.Time {
 	return t
 }
 
+// pastTimes returns n ascending creation times in [from, now-1h], after the latest creation of m.
+func (s *Server) pastTimes(rng *rand.Rand, n int, from, now time.Time, m map[int64]*record) []time.Time {
+	lo, hi := from, now.Add(-time.Hour)
+	if l := s.latestCreated(m); l.After(lo) {
+		lo = l
+	}
+	if lo.After(hi) {
+		hi = lo
+	}
+	ts := make([]time.Time, n)
+	for i := range ts {
+		ts[i] = randomTime(rng, lo, hi)
+	}
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	return ts
+}
+
+// pastUpdate is created for 40% of records, else a time between created and a minute ago.
+func pastUpdate(rng *rand.Rand, created, now time.Time) time.Time {
+	if rng.IntN(10) < 4 || !now.Add(-time.Minute).After(created) {
+		return created
+	}
+	return randomTime(rng, created, now.Add(-time.Minute))
+}
+
 // Seed adds realistic sample records created in the past: contacts over the last 120 days,
 // tickets over the last 60 days (so some fall outside the default 30-day window), ids rising
 // with creation time, some updated since. About 3% of tickets are deleted and 2% spam; about 2%
@@ -169,28 +199,8 @@ func (s *Server) Seed(tickets, contacts int) {
 	defer s.mu.Unlock()
 	now := s.now()
 	rng := s.rng
-
-	times := func(n int, from time.Time, m map[int64]*record) []time.Time {
-		lo, hi := from, now.Add(-time.Hour)
-		if l := s.latestCreated(m); l.After(lo) {
-			lo = l
-		}
-		if lo.After(hi) {
-			hi = lo
-		}
-		ts := make([]time.Time, n)
-		for i := range ts {
-			ts[i] = randomTime(rng, lo, hi)
-		}
-		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
-		return ts
-	}
-	updatedAfter := func(created time.Time) time.Time {
-		if rng.IntN(10) < 4 || !now.Add(-time.Minute).After(created) {
-			return created
-		}
-		return randomTime(rng, created, now.Add(-time.Minute))
-	}
+	times := func(n int, from time.Time, m map[int64]*record) []time.Time { return s.pastTimes(rng, n, from, now, m) }
+	updatedAfter := func(created time.Time) time.Time { return pastUpdate(rng, created, now) }
 
 	for _, created := range times(contacts, now.Add(-120*24*time.Hour), s.contacts) {
 		f := s.genContactFields(rng)
@@ -247,11 +257,15 @@ func (s *Server) Seed(tickets, contacts int) {
 	}
 }
 
-// Mutate makes one random, realistic change (create, update, delete or restore a ticket or a
-// contact) at the current time and returns a one-line description of it.
+// Mutate makes one random, realistic change at the current time and returns a one-line
+// description of it ("<kind> <id> <verb>..."): about 85% of changes create, update, delete or
+// restore a ticket or a contact, 15% create, update or delete a company, an agent or a group.
 func (s *Server) Mutate(rng *rand.Rand) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rng.IntN(100) < 15 {
+		return s.mutateDirectory(rng)
+	}
 	liveT, liveC := liveIDs(s.tickets), liveIDs(s.contacts)
 	var deadT, deadC []int64
 	for _, id := range sortedIDs(s.tickets) {
@@ -364,4 +378,316 @@ func statusName(st int64) string {
 		return "closed"
 	}
 	return fmt.Sprint(st)
+}
+
+// ---- companies, agents and groups ----
+
+var (
+	companyPrefixes = []string{"Northwind", "Contoso", "Fabrikam", "Tailspin", "Wide World", "Blue Yonder", "Litware",
+		"Proseware", "Adventure Works", "Alpine", "Coho", "Lucerne", "Trey", "Wingtip", "Woodgrove", "Southridge",
+		"Humongous", "Fourth Coffee", "Margie's", "Graphic Design"}
+	companySuffixes = []string{"Traders", "Insurance", "Airlines", "Importers", "Labs", "Bank", "Publishing", "Health",
+		"Logistics", "Systems", "Foods", "Media"}
+	industries   = []any{nil, "Software", "Retail", "Healthcare", "Finance", "Logistics", "Manufacturing", "Education", "Media"}
+	accountTiers = []any{nil, "Basic", "Premium", "Enterprise"}
+	healthScores = []any{nil, "At risk", "Doing okay", "Happy"}
+	groupNames   = []string{"Billing", "Technical Support", "Escalations", "Sales", "Onboarding", "Returns", "VIP Support",
+		"Product Feedback", "Accounts", "Field Service", "Partnerships", "Tier 2"}
+	agentTitles = []any{nil, "Support Agent", "Senior Support Agent", "Support Lead", "Billing Specialist", "Support Engineer"}
+	roleIDs     = []int64{67000300001, 67000300002, 67000300003} // agent, supervisor, administrator (roles are not simulated)
+	skillIDs    = []int64{67000400001, 67000400002, 67000400003}
+	agentDomain = "helpdesk.example.com"
+)
+
+// uniqueName returns base, or base followed by the first free number, per taken.
+func uniqueName(base string, taken func(string) bool) string {
+	name := base
+	for n := 2; taken(name); n++ {
+		name = fmt.Sprintf("%s %d", base, n)
+	}
+	return name
+}
+
+func (s *Server) uniqueCompanyName(rng *rand.Rand) string {
+	base := pick(rng, companyPrefixes) + " " + pick(rng, companySuffixes)
+	return uniqueName(base, func(n string) bool { return byName(s.companies, n) != nil })
+}
+
+func (s *Server) uniqueGroupName(rng *rand.Rand) string {
+	base := pick(rng, groupNames)
+	return uniqueName(base, func(n string) bool { return byName(s.groups, n) != nil })
+}
+
+// uniqueAgentEmail derives an email no agent or contact uses from a name, at the helpdesk's domain.
+func (s *Server) uniqueAgentEmail(rng *rand.Rand, name string) string {
+	local := strings.ToLower(strings.NewReplacer(" ", ".", "-", "", "'", "").Replace(name))
+	email := local + "@" + agentDomain
+	for n := 2; ; n++ {
+		if _, taken := s.agentEmailTaken(email, 0); !taken {
+			return email
+		}
+		email = fmt.Sprintf("%s%d@%s", local, n, agentDomain)
+	}
+}
+
+func domainOf(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String() + ".example.com"
+}
+
+// genCompanyFields returns plausible company fields (without timestamps). While the store holds
+// fewer companies than the sample table, the next company is the sample one whose id it gets, so
+// that Seed's contacts' company_id refer to stored companies.
+func (s *Server) genCompanyFields(rng *rand.Rand) map[string]any {
+	var name, domain string
+	if i := s.nextCompany - firstCompanyID; i < int64(len(companies)) && companies[i].id == s.nextCompany &&
+		byName(s.companies, companies[i].name) == nil {
+		name, domain = companies[i].name, companies[i].domain
+	} else {
+		name = s.uniqueCompanyName(rng)
+		domain = domainOf(name)
+	}
+	f := map[string]any{
+		"name":         name,
+		"domains":      []string{domain},
+		"industry":     pick(rng, industries),
+		"account_tier": pick(rng, accountTiers),
+		"health_score": pick(rng, healthScores),
+	}
+	if rng.IntN(3) == 0 {
+		f["description"] = fmt.Sprintf("%s customer since %d", name, 2015+rng.IntN(10))
+	}
+	if rng.IntN(4) == 0 {
+		f["note"] = pick(rng, []string{"Prefers email over phone.", "Key account: escalate quickly.", "Invoices go to the finance team."})
+	}
+	return f
+}
+
+// genAgentFields returns plausible agent fields (without groups or timestamps).
+func (s *Server) genAgentFields(rng *rand.Rand) map[string]any {
+	name := genName(rng)
+	f := map[string]any{
+		"name":         name,
+		"email":        s.uniqueAgentEmail(rng, name),
+		"job_title":    pick(rng, agentTitles),
+		"language":     pick(rng, languages),
+		"time_zone":    pick(rng, timeZones),
+		"occasional":   rng.IntN(100) < 15,
+		"ticket_scope": pick(rng, []int64{1, 1, 1, 2, 3}),
+		"role_ids":     []int64{pick(rng, []int64{roleIDs[0], roleIDs[0], roleIDs[0], roleIDs[1], roleIDs[2]})},
+		"active":       rng.IntN(20) > 0,
+		"focus_mode":   rng.IntN(4) > 0,
+	}
+	if rng.IntN(2) == 0 {
+		f["signature"] = "<div>" + html.EscapeString(name) + "<br>Customer Support</div>"
+	}
+	if rng.IntN(3) == 0 {
+		f["phone"] = genPhone(rng)
+	}
+	if rng.IntN(3) == 0 {
+		f["skill_ids"] = []int64{pick(rng, skillIDs)}
+	}
+	return f
+}
+
+// genGroupFields returns plausible group fields; members are picked from candidates.
+func (s *Server) genGroupFields(rng *rand.Rand, candidates []int64) map[string]any {
+	name := s.uniqueGroupName(rng)
+	f := map[string]any{
+		"name":               name,
+		"description":        "Handles " + strings.ToLower(name) + " requests",
+		"unassigned_for":     pick(rng, unassignedFor),
+		"auto_ticket_assign": rng.IntN(3) == 0,
+	}
+	var members []int64
+	for _, id := range candidates {
+		if rng.IntN(3) == 0 {
+			members = append(members, id)
+		}
+	}
+	if len(members) > 0 {
+		f["agent_ids"] = members
+		if rng.IntN(2) == 0 {
+			f["escalate_to"] = pick(rng, members)
+		}
+	}
+	return f
+}
+
+// SeedDirectory adds realistic companies, agents and groups created in the past (companies over
+// the last 2 years, agents and groups over the last year), ids rising with creation time, some
+// updated since; groups get agents that existed when they were made. The first five companies,
+// agents and three groups have the ids that Seed's contacts and tickets use as company_id,
+// responder_id and group_id. Deterministic for Options.Seed and the sequence of calls.
+func (s *Server) SeedDirectory(companies, agents, groups int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	rng := s.rng
+	for _, created := range s.pastTimes(rng, companies, now.Add(-730*24*time.Hour), now, s.companies) {
+		f := s.genCompanyFields(rng)
+		f["created_at"] = created
+		f["updated_at"] = pastUpdate(rng, created, now)
+		if _, err := s.createCompanyLocked(f, true, rng); err != nil {
+			panic(err)
+		}
+	}
+	for _, created := range s.pastTimes(rng, agents, now.Add(-365*24*time.Hour), now, s.agents) {
+		f := s.genAgentFields(rng)
+		f["created_at"] = created
+		f["updated_at"] = pastUpdate(rng, created, now)
+		if rng.IntN(2) == 0 {
+			f["available"] = true
+		}
+		if _, err := s.createAgentLocked(f, true, rng); err != nil {
+			panic(err)
+		}
+	}
+	for _, created := range s.pastTimes(rng, groups, now.Add(-365*24*time.Hour), now, s.groups) {
+		var candidates []int64
+		for _, id := range sortedIDs(s.agents) {
+			if !s.agents[id].created.After(created) {
+				candidates = append(candidates, id)
+			}
+		}
+		f := s.genGroupFields(rng, candidates)
+		f["created_at"] = created
+		f["updated_at"] = pastUpdate(rng, created, now)
+		if _, err := s.createGroupLocked(f, true, rng); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// mutateDirectory creates, updates or deletes a company, an agent or a group. Deletions only
+// happen while more than three records of the kind remain.
+func (s *Server) mutateDirectory(rng *rand.Rand) string {
+	comps, agents, groups := sortedIDs(s.companies), sortedIDs(s.agents), sortedIDs(s.groups)
+	roll := rng.IntN(20)
+	switch {
+	case roll < 8: // companies
+		switch {
+		case roll < 2 || len(comps) == 0:
+			r, err := s.createCompanyLocked(s.genCompanyFields(rng), true, rng)
+			if err != nil {
+				return "create company failed: " + err.Error()
+			}
+			return fmt.Sprintf("company %d created: %s", r.id, r.f["name"])
+		case roll < 7 || len(comps) <= 3:
+			id := pick(rng, comps)
+			var f map[string]any
+			switch rng.IntN(4) {
+			case 0:
+				f = map[string]any{"health_score": pick(rng, healthScores[1:])}
+			case 1:
+				f = map[string]any{"account_tier": pick(rng, accountTiers[1:])}
+			case 2:
+				f = map[string]any{"industry": pick(rng, industries[1:])}
+			default:
+				f = map[string]any{"note": pick(rng, []string{"Renewal call booked.", "New billing contact.", "Asked for a discount."})}
+			}
+			if _, err := s.updateCompanyLocked(id, f, true); err != nil {
+				return "update company failed: " + err.Error()
+			}
+			k := sortedKeys(f)[0]
+			return fmt.Sprintf("company %d updated: %s -> %v", id, k, f[k])
+		default:
+			id := pick(rng, comps)
+			if err := s.deleteCompanyLocked(id); err != nil {
+				return "delete company failed: " + err.Error()
+			}
+			return fmt.Sprintf("company %d deleted", id)
+		}
+	case roll < 15: // agents
+		switch {
+		case roll < 10 || len(agents) == 0:
+			r, err := s.createAgentLocked(s.genAgentFields(rng), true, rng)
+			if err != nil {
+				return "create agent failed: " + err.Error()
+			}
+			c := r.f["contact"].(map[string]any)
+			return fmt.Sprintf("agent %d created: %s <%s>", r.id, c["name"], c["email"])
+		case roll < 14 || len(agents) <= 3:
+			id := pick(rng, agents)
+			a := s.agents[id]
+			var f map[string]any
+			var what string
+			switch rng.IntN(4) {
+			case 0:
+				occ := a.f["occasional"] != true
+				f, what = map[string]any{"occasional": occ}, fmt.Sprintf("occasional -> %v", occ)
+			case 1:
+				sc := pick(rng, []int64{1, 2, 3})
+				f, what = map[string]any{"ticket_scope": sc}, fmt.Sprintf("ticket_scope -> %d", sc)
+			case 2:
+				av := a.f["available"] != true
+				f, what = map[string]any{"available": av}, fmt.Sprintf("available -> %v", av)
+			default:
+				if len(groups) == 0 {
+					jt := pick(rng, agentTitles[1:])
+					f, what = map[string]any{"job_title": jt}, fmt.Sprintf("job_title -> %v", jt)
+					break
+				}
+				gids := slices.Clone(a.f["group_ids"].([]int64))
+				g := pick(rng, groups)
+				if i := slices.Index(gids, g); i >= 0 {
+					gids = slices.Delete(gids, i, i+1)
+				} else {
+					gids = append(gids, g)
+				}
+				f, what = map[string]any{"group_ids": gids}, "group_ids -> "+joinInts(gids)
+			}
+			if _, err := s.updateAgentLocked(id, f, true); err != nil {
+				return "update agent failed: " + err.Error()
+			}
+			return fmt.Sprintf("agent %d updated: %s", id, what)
+		default:
+			id := pick(rng, agents)
+			if err := s.deleteAgentLocked(id); err != nil {
+				return "delete agent failed: " + err.Error()
+			}
+			return fmt.Sprintf("agent %d deleted (now a contact)", id)
+		}
+	default: // groups
+		switch {
+		case roll < 16 || len(groups) == 0:
+			r, err := s.createGroupLocked(s.genGroupFields(rng, agents), true, rng)
+			if err != nil {
+				return "create group failed: " + err.Error()
+			}
+			return fmt.Sprintf("group %d created: %s", r.id, r.f["name"])
+		case roll < 19 || len(groups) <= 3:
+			id := pick(rng, groups)
+			var f map[string]any
+			var what string
+			if rng.IntN(2) == 0 || len(agents) == 0 {
+				u := pick(rng, unassignedFor)
+				f, what = map[string]any{"unassigned_for": u}, "unassigned_for -> "+u
+			} else {
+				ids := s.membership()[id]
+				a := pick(rng, agents)
+				if i := slices.Index(ids, a); i >= 0 {
+					ids = slices.Delete(slices.Clone(ids), i, i+1)
+				} else {
+					ids = append(slices.Clone(ids), a)
+				}
+				f, what = map[string]any{"agent_ids": ids}, "agent_ids -> "+joinInts(ids)
+			}
+			if _, err := s.updateGroupLocked(id, f, true); err != nil {
+				return "update group failed: " + err.Error()
+			}
+			return fmt.Sprintf("group %d updated: %s", id, what)
+		default:
+			id := pick(rng, groups)
+			if err := s.deleteGroupLocked(id); err != nil {
+				return "delete group failed: " + err.Error()
+			}
+			return fmt.Sprintf("group %d deleted", id)
+		}
+	}
 }

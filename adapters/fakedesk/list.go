@@ -250,7 +250,7 @@ func (s *Server) addIncludes(v Ticket, t *record, include, kind string) []FieldE
 			}
 		case inc == "company":
 			if id, ok := t.f["company_id"].(int64); ok {
-				v["company"] = map[string]any{"id": id, "name": companyName(id)}
+				v["company"] = map[string]any{"id": id, "name": s.companyName(id)}
 			} else {
 				v["company"] = nil
 			}

@@ -5,6 +5,7 @@ import (
 	"html"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,6 +30,9 @@ const (
 	kTime
 	kEmail
 	kNullEmail
+	kInts     // array of positive integers, sorted and de-duplicated
+	kNullTime // a timestamp or null
+	kFlag     // true/false, or 1/0 as Freshdesk also accepts
 )
 
 type fieldSpec struct {
@@ -164,6 +168,30 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
+func asInts(v any) ([]int64, bool) {
+	switch x := v.(type) {
+	case []int64:
+		return append([]int64{}, x...), true
+	case []int:
+		out := make([]int64, len(x))
+		for i, n := range x {
+			out[i] = int64(n)
+		}
+		return out, true
+	case []any:
+		out := make([]int64, 0, len(x))
+		for _, e := range x {
+			n, ok := asInt(e)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, n)
+		}
+		return out, true
+	}
+	return nil, false
+}
+
 func asStrings(v any) ([]string, bool) {
 	switch x := v.(type) {
 	case []string:
@@ -224,7 +252,7 @@ func validate(in map[string]any, specs map[string]fieldSpec, direct bool) (map[s
 		}
 		if v == nil {
 			switch spec.kind {
-			case kNullString, kNullInt, kNullBool, kNullEmail:
+			case kNullString, kNullInt, kNullBool, kNullEmail, kNullTime:
 				out[k] = nil
 			default:
 				errs = append(errs, mismatch(k, v, kindName(spec.kind)))
@@ -304,7 +332,29 @@ func validate(in map[string]any, specs map[string]fieldSpec, direct bool) (map[s
 				continue
 			}
 			out[k] = deepCopy(normalize(deepCopy(m)))
-		case kTime:
+		case kInts:
+			ns, ok := asInts(v)
+			if !ok {
+				errs = append(errs, mismatch(k, v, "Array"))
+				continue
+			}
+			if slices.ContainsFunc(ns, func(n int64) bool { return n <= 0 }) {
+				errs = append(errs, FieldError{Field: k, Message: "It should contain elements that are of type Positive Integer", Code: "invalid_value"})
+				continue
+			}
+			slices.Sort(ns)
+			out[k] = slices.Compact(ns)
+		case kFlag:
+			if b, ok := v.(bool); ok {
+				out[k] = b
+				continue
+			}
+			if n, ok := asInt(v); ok && (n == 0 || n == 1) {
+				out[k] = n == 1
+				continue
+			}
+			errs = append(errs, mismatch(k, v, "Boolean"))
+		case kTime, kNullTime:
 			var t time.Time
 			switch x := v.(type) {
 			case time.Time:
@@ -331,9 +381,9 @@ func kindName(k kind) string {
 		return "String"
 	case kInt:
 		return "Integer"
-	case kBool:
+	case kBool, kFlag:
 		return "Boolean"
-	case kStrings, kEmails:
+	case kStrings, kEmails, kInts:
 		return "Array"
 	case kObject:
 		return "key/value pair"
@@ -378,6 +428,8 @@ func deepCopy(v any) any {
 		return s
 	case []string:
 		return append([]string{}, x...)
+	case []int64:
+		return append([]int64{}, x...)
 	}
 	return v
 }
@@ -542,8 +594,18 @@ func (s *Server) createContactLocked(in map[string]any, direct bool, rng *rand.R
 	if updated.Before(created) {
 		return nil, &ValidationError{Status: 400, Errors: []FieldError{{Field: "updated_at", Message: "It should be on or after created_at", Code: "invalid_value"}}}
 	}
-	r := &record{id: s.nextContact, created: created}
+	r := newContactRecord(s.nextContact, created)
 	s.nextContact++
+	s.applyContact(r, vals)
+	r.touch(updated)
+	s.contacts[r.id] = r
+	s.log.Debug("contact created", "id", r.id)
+	return r, nil
+}
+
+// newContactRecord is a contact with every field at its default.
+func newContactRecord(id int64, created time.Time) *record {
+	r := &record{id: id, created: created}
 	r.f = map[string]any{
 		"id": r.id, "name": nil, "email": nil, "phone": nil, "mobile": nil, "company_id": nil,
 		"active": false, "address": nil, "description": nil, "job_title": nil, "language": "en",
@@ -552,11 +614,7 @@ func (s *Server) createContactLocked(in map[string]any, direct bool, rng *rand.R
 		"custom_fields": map[string]any{}, "csat_rating": nil, "preferred_source": nil,
 		"created_at": fmtTime(created),
 	}
-	s.applyContact(r, vals)
-	r.touch(updated)
-	s.contacts[r.id] = r
-	s.log.Debug("contact created", "id", r.id)
-	return r, nil
+	return r
 }
 
 func (s *Server) applyContact(r *record, vals map[string]any) {

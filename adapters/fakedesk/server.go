@@ -24,6 +24,15 @@ type Ticket = map[string]any
 // Contact is a contact record in Freshdesk's JSON shape.
 type Contact = map[string]any
 
+// Company is a company record in Freshdesk's JSON shape.
+type Company = map[string]any
+
+// Agent is an agent record in Freshdesk's JSON shape (with its embedded "contact").
+type Agent = map[string]any
+
+// Group is a group record in Freshdesk's JSON shape.
+type Group = map[string]any
+
 // Options configures a Server. The zero value is usable.
 type Options struct {
 	// APIKey is the basic-auth username accepted; "" accepts any non-empty key.
@@ -61,6 +70,9 @@ type Stats struct {
 	ArchivedTickets int
 	Contacts        int // stored contacts, deleted included
 	DeletedContacts int
+	Companies       int // stored companies (deletion is a hard delete)
+	Agents          int // stored agents (a deleted agent becomes a contact)
+	Groups          int // stored groups (deletion is a hard delete)
 }
 
 // Sentinel errors of the direct methods.
@@ -104,12 +116,15 @@ func (e *ValidationError) MarshalJSON() ([]byte, error) {
 
 const (
 	firstContactID = 67042965499
+	firstCompanyID = 67000000001 // the ids Seed's contacts use as company_id
+	firstAgentID   = 67000100000 // the ids Seed's tickets use as responder_id
+	firstGroupID   = 67000200000 // the ids Seed's tickets use as group_id
 	maxBody        = 1 << 20
 	maxPerPage     = 100
 	defaultPerPage = 30
 )
 
-// record is one stored ticket or contact.
+// record is one stored ticket, contact, company, agent or group.
 type record struct {
 	id      int64
 	f       map[string]any // every public field except "deleted"; created_at/updated_at kept in sync
@@ -139,8 +154,14 @@ type Server struct {
 	rng         *rand.Rand
 	tickets     map[int64]*record
 	contacts    map[int64]*record
+	companies   map[int64]*record
+	agents      map[int64]*record
+	groups      map[int64]*record
 	nextTicket  int64
 	nextContact int64
+	nextCompany int64
+	nextAgent   int64
+	nextGroup   int64
 
 	winStart time.Time
 	winUsed  int
@@ -171,8 +192,14 @@ func New(opts Options) *Server {
 		rng:         rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
 		tickets:     map[int64]*record{},
 		contacts:    map[int64]*record{},
+		companies:   map[int64]*record{},
+		agents:      map[int64]*record{},
+		groups:      map[int64]*record{},
 		nextTicket:  1,
 		nextContact: firstContactID,
+		nextCompany: firstCompanyID,
+		nextAgent:   firstAgentID,
+		nextGroup:   firstGroupID,
 		listUsed:    map[string]int{},
 		stats:       Stats{ByEndpoint: map[string]int{}, ByStatus: map[int]int{}},
 	}
@@ -218,6 +245,7 @@ func (s *Server) Stats() Stats {
 		st.ByStatus[k] = v
 	}
 	st.Tickets, st.Contacts = len(s.tickets), len(s.contacts)
+	st.Companies, st.Agents, st.Groups = len(s.companies), len(s.agents), len(s.groups)
 	for _, r := range s.tickets {
 		if r.deleted {
 			st.DeletedTickets++
@@ -266,7 +294,7 @@ func emptyResponse(status int) response { return response{status: status} }
 // route identifies an endpoint.
 type route struct {
 	name    string   // "GET /api/v2/tickets/{id}" (stats key)
-	kind    string   // tickets, ticket, ticketRestore, ticketConversations, archivedTicket, contacts, contact, contactRestore
+	kind    string   // tickets, ticket, ticketRestore, ticketConversations, archivedTicket, contacts, contact, contactRestore, companies, company, agents, agent, groups, group
 	id      int64    // for single-record routes
 	allowed []string // methods the path accepts; nil when the path is unknown
 }
@@ -278,10 +306,10 @@ func parseRoute(method, path string) route {
 		return unknown
 	}
 	res := seg[2]
-	if res != "tickets" && res != "contacts" {
+	single, ok := singular[res]
+	if !ok {
 		return unknown
 	}
-	single := strings.TrimSuffix(res, "s")
 	base := "/api/v2/" + res
 	rt := route{}
 	switch {
@@ -301,7 +329,7 @@ func parseRoute(method, path string) route {
 		switch {
 		case len(seg) == 4:
 			rt = route{name: base + "/{id}", kind: single, id: id, allowed: []string{"GET", "PUT", "DELETE"}}
-		case seg[4] == "restore":
+		case seg[4] == "restore" && (res == "tickets" || res == "contacts"):
 			rt = route{name: base + "/{id}/restore", kind: single + "Restore", id: id, allowed: []string{"PUT"}}
 		case seg[4] == "conversations" && res == "tickets":
 			rt = route{name: base + "/{id}/conversations", kind: "ticketConversations", id: id, allowed: []string{"GET"}}
@@ -314,6 +342,12 @@ func parseRoute(method, path string) route {
 	rt.name = method + " " + rt.name
 	return rt
 }
+
+// singular names the single-record route kind of each resource.
+var singular = map[string]string{"tickets": "ticket", "contacts": "contact", "companies": "company", "agents": "agent", "groups": "group"}
+
+// bodyKinds are the route kinds whose POST and PUT carry a JSON body.
+var bodyKinds = []string{"tickets", "ticket", "contacts", "contact", "companies", "company", "agents", "agent", "groups", "group"}
 
 func (rt route) allows(method string) bool {
 	for _, m := range rt.allowed {
@@ -464,7 +498,7 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (
 
 	// Bodies of creates and updates.
 	var fields map[string]any
-	if (r.Method == http.MethodPost || r.Method == http.MethodPut) && (rt.kind == "tickets" || rt.kind == "ticket" || rt.kind == "contacts" || rt.kind == "contact") {
+	if (r.Method == http.MethodPost || r.Method == http.MethodPut) && contains(bodyKinds, rt.kind) {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/json" {
 			return codeResponse(http.StatusUnsupportedMediaType, "invalid_content_type", "Content-Type header should have application/json"), cost
@@ -547,6 +581,9 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (
 		return errorResponseOr(s.setDeletedLocked(s.tickets, "ticket", rt.id, false), http.StatusNoContent), cost
 	case "contactRestore PUT":
 		return errorResponseOr(s.setDeletedLocked(s.contacts, "contact", rt.id, false), http.StatusNoContent), cost
+	}
+	if resp, ok := s.handleDirectory(r, rt, q, fields); ok {
+		return resp, cost
 	}
 	return emptyResponse(http.StatusNotFound), cost
 }
