@@ -38,19 +38,24 @@ type harness struct {
 	bodies []string
 }
 
-func newHarness(t *testing.T, maxBody int64) *harness {
+// newHarness builds a harness on the built-in catalog; opts adjust the server's Options.
+func newHarness(t *testing.T, maxBody int64, opts ...func(*Options)) *harness {
 	t.Helper()
 	cat, probs := definitions.Compile(definitions.Builtin())
 	if len(probs) > 0 {
 		t.Fatal(definitions.Describe(probs))
 	}
 	h := &harness{t: t, store: newMemStore(), rt: &fakeRuntime{cat: cat}, logs: &syncBuffer{}}
-	s, err := New(Options{
+	o := Options{
 		Store: h.store, Runtime: h.rt, UserSecret: userSecret, OrganizationSecret: orgSecret,
 		Logger:       hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace}),
 		Now:          func() time.Time { return testNow },
 		MaxBodyBytes: maxBody,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +223,7 @@ func TestCreateSeedBodies(t *testing.T) {
 					}
 				}
 			})
-			wantKeys := slices.Clone(seed003ResponseKeys)
+			wantKeys := append(slices.Clone(seed003ResponseKeys), "pollers") // Pollen's addition
 			sort.Strings(wantKeys)
 			if !slices.Equal(keys, wantKeys) {
 				t.Errorf("keys %v\nwant %v", keys, wantKeys)
@@ -627,7 +632,10 @@ func TestMethodNotAllowed(t *testing.T) {
 	tests := []struct{ method, path, allow string }{
 		{"DELETE", "/instances", "GET, HEAD, POST"},
 		{"PUT", "/instances", "GET, HEAD, POST"},
-		{"POST", "/instances/1", "GET, HEAD"},
+		{"POST", "/instances/1", "GET, HEAD, PATCH, PUT"},
+		{"DELETE", "/instances/1", "GET, HEAD, PATCH, PUT"},
+		{"POST", "/definitions", "GET, HEAD"},
+		{"PATCH", "/definitions", "GET, HEAD"},
 		{"POST", "/healthz", "GET, HEAD"},
 	}
 	for _, tt := range tests {

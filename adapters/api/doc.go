@@ -1,5 +1,14 @@
-// Package api serves Pollen's platform HTTP API: the Cloud Elements surface clients use to create
-// and read element instances (shared/reference/cloud-elements-events.md §1).
+// Package api serves Pollen's platform HTTP API: the Cloud Elements surface clients use to create,
+// read and update element instances (shared/reference/cloud-elements-events.md §1), and the state
+// of the definition files.
+//
+//	POST  /instances         create (body loaded by definitions.LoadInstance)
+//	GET   /instances         list, by id
+//	GET   /instances/{id}    read
+//	PATCH /instances/{id}    any of name, tags (replaced) and configuration (merged key by key;
+//	                         null removes a key; event.poller.configuration is replaced whole)
+//	PUT   /instances/{id}    {"name", "tags"}: replaces both (tags left out: none)
+//	GET   /definitions       {"files": [definitions.FileStatus...]}
 //
 // Every route but GET /healthz requires
 //
@@ -11,12 +20,20 @@
 // Instance bodies go through definitions.LoadInstance, the one load path shared with
 // `pollen validate`: nothing here re-checks a body. A body with problems is answered 400 with every
 // problem and its JSON pointer. A created instance is stored with its configuration exactly as sent,
-// then handed to the Runtime.
+// then handed to the Runtime. A PATCH is merged into the stored body and the result loaded the same
+// strict way; only a body that loads is stored and applied. A PUT changes no configuration, so its
+// result is loaded like a stored record (definitions.LoadStoredInstance): jobs whose resource is
+// gone stay paused rather than failing the rename. Stored records are compiled by Compile, also
+// leniently, so that an instance whose resource file was removed resumes with that job paused.
+//
+// Every instance view carries "pollers" (Pollen's addition to the platform's shape): the runtime's
+// state of each configured job (polling, paused with its reason, idle), last poll, error and
+// event count.
 //
 // Responses use the platform's instance shape. Secrets never leave the process: configuration keys
 // the element marks secret (and, as a second net, keys named username, password, *secret*, *key*,
-// *token*) are masked as "********", and problem messages are scrubbed of any secret value the body
-// carried. Every request is logged once at Info with method, path, status, duration and request id;
+// *token*) are masked as "********", and problem messages, poller reasons and poller errors are
+// scrubbed of any secret value the instance carries. Every request is logged once at Info with method, path, status, duration and request id;
 // headers and bodies are never logged. Every response, errors included, carries X-Request-Id, and
 // errors are JSON {"requestId", "message"}.
 package api

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
 )
 
@@ -95,12 +96,28 @@ func clone(in *sqlite.Instance) sqlite.Instance {
 	return c
 }
 
-// fakeRuntime records Apply and Remove.
+// fakeRuntime records Apply and Remove, and answers Status from status.
 type fakeRuntime struct {
 	mu      sync.Mutex
 	cat     *engine.Catalog
 	applied []*engine.Instance
 	removed []int64
+	status  map[int64][]engine.JobStatus
+}
+
+func (f *fakeRuntime) Status(id int64) []engine.JobStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.status[id])
+}
+
+func (f *fakeRuntime) setStatus(id int64, st []engine.JobStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.status == nil {
+		f.status = map[int64][]engine.JobStatus{}
+	}
+	f.status[id] = st
 }
 
 func (f *fakeRuntime) Catalog() *engine.Catalog {
@@ -133,6 +150,11 @@ func (f *fakeRuntime) appliedList() []*engine.Instance {
 	return slices.Clone(f.applied)
 }
 
+// fakeDefinitions answers Status with files.
+type fakeDefinitions struct{ files []definitions.FileStatus }
+
+func (f fakeDefinitions) Status() []definitions.FileStatus { return f.files }
+
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -152,6 +174,7 @@ func (s *syncBuffer) String() string {
 }
 
 var (
-	_ InstanceStore = (*memStore)(nil)
-	_ Runtime       = (*fakeRuntime)(nil)
+	_ InstanceStore     = (*memStore)(nil)
+	_ Runtime           = (*fakeRuntime)(nil)
+	_ DefinitionsStatus = fakeDefinitions{}
 )

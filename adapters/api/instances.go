@@ -61,7 +61,7 @@ func (s *Server) createInstance(w http.ResponseWriter, r *http.Request) {
 	s.rt.Apply(in)
 	s.log.Info("instance created", "instance", in.ID, "element", in.Element.Key,
 		"resources", len(in.Jobs), "requestId", requestID(r.Context()))
-	writeJSON(w, http.StatusOK, viewInstance(in, conf))
+	writeJSON(w, http.StatusOK, s.view(in, conf))
 }
 
 // listInstances serves GET /instances: every instance, by id.
@@ -82,27 +82,39 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) {
 
 // getInstance serves GET /instances/{id}.
 func (s *Server) getInstance(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, r, http.StatusNotFound, "No instance found with id "+strconv.Quote(r.PathValue("id")))
-		return
-	}
-	rec, err := s.store.Instance(r.Context(), id)
-	if errors.Is(err, sqlite.ErrNotFound) {
-		writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", id))
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, "read instance", err)
+	rec, ok := s.record(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.viewStored(r, s.rt.Catalog(), rec))
 }
 
-// Compile rebuilds the engine instance of a stored record against a catalog, through the same
-// load path as a POST /instances body, and sets the identity the body does not carry (ID, Token,
-// CreatedAt, Disabled). It is how instances are resumed at startup and after a catalog reload.
-// Problems name the file "instance <id>".
+// record reads the stored instance the path's {id} names. It answers 404 or 500 itself and then
+// returns false.
+func (s *Server) record(w http.ResponseWriter, r *http.Request) (*sqlite.Instance, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, r, http.StatusNotFound, "No instance found with id "+strconv.Quote(r.PathValue("id")))
+		return nil, false
+	}
+	rec, err := s.store.Instance(r.Context(), id)
+	if errors.Is(err, sqlite.ErrNotFound) {
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", id))
+		return nil, false
+	}
+	if err != nil {
+		s.internalError(w, r, "read instance", err)
+		return nil, false
+	}
+	return rec, true
+}
+
+// Compile rebuilds the engine instance of a stored record against a catalog and sets the
+// identity the body does not carry (ID, Token, CreatedAt, Disabled). It is how instances are
+// resumed at startup. It loads the record through definitions.LoadStoredInstance: a job whose
+// resource no longer loads is paused (engine.Instance.Paused) rather than failing the instance,
+// so that an instance survives the removal of one resource file. Problems (the element is gone,
+// the body no longer fits it) name the file "instance <id>".
 func Compile(cat *engine.Catalog, rec *sqlite.Instance) (*engine.Instance, []definitions.Problem) {
 	name := fmt.Sprintf("instance %d", rec.ID)
 	body := storedBody{Name: rec.Name, Tags: rec.Tags, Configuration: rec.Configuration}
@@ -114,7 +126,7 @@ func Compile(cat *engine.Catalog, rec *sqlite.Instance) (*engine.Instance, []def
 	if err != nil {
 		return nil, []definitions.Problem{{File: name, Message: "cannot encode the stored instance: " + err.Error()}}
 	}
-	in, probs := definitions.LoadInstance(cat, name, data)
+	in, probs := definitions.LoadStoredInstance(cat, name, data)
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -132,19 +144,30 @@ type storedBody struct {
 	Configuration map[string]any `json:"configuration"`
 }
 
-// viewStored renders a stored record: compiled against the current catalog when it still loads,
-// otherwise from the record alone with valid false.
+// view renders a compiled instance and the runtime's state of its jobs. conf is its configuration
+// as sent.
+func (s *Server) view(in *engine.Instance, conf map[string]any) instanceJSON {
+	v := viewInstance(in, conf)
+	v.Pollers = viewPollers(s.rt.Status(in.ID), secretValues(in.Element, conf))
+	return v
+}
+
+// viewStored renders a stored record: compiled against the current catalog when it still loads
+// (jobs whose resource is gone show as paused pollers), otherwise from the record alone with
+// valid false.
 func (s *Server) viewStored(r *http.Request, cat *engine.Catalog, rec *sqlite.Instance) instanceJSON {
 	in, probs := Compile(cat, rec)
 	if len(probs) == 0 {
-		return viewInstance(in, rec.Configuration)
+		return s.view(in, rec.Configuration)
 	}
 	el, _ := cat.Element(rec.ElementKey)
 	secrets := secretValues(el, rec.Configuration)
 	s.log.Warn("stored instance does not load with the current definitions", "instance", rec.ID,
 		"element", rec.ElementKey, "problems", scrub(definitions.Describe(probs), secrets),
 		"requestId", requestID(r.Context()))
-	return viewRecord(el, rec)
+	v := viewRecord(el, rec)
+	v.Pollers = viewPollers(s.rt.Status(rec.ID), secrets)
+	return v
 }
 
 // rejectBody answers 400 with every problem of a body. Messages are scrubbed of the secret values
@@ -161,6 +184,11 @@ func (s *Server) rejectBody(w http.ResponseWriter, r *http.Request, cat *engine.
 		el, _ := cat.Element(body.Element.Key)
 		secrets = secretValues(el, body.Configuration)
 	}
+	s.reject(w, r, probs, secrets)
+}
+
+// reject answers 400 with every problem of a body, messages scrubbed of secrets.
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, probs []definitions.Problem, secrets []string) {
 	e := apiError{RequestID: requestID(r.Context()), Errors: make([]problemJSON, len(probs))}
 	for i, p := range probs {
 		e.Errors[i] = problemJSON{Pointer: p.Pointer, Message: scrub(p.Message, secrets)}

@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
 )
 
@@ -33,6 +35,13 @@ type Runtime interface {
 	Apply(in *engine.Instance)
 	// Remove stops an instance's polling.
 	Remove(id int64)
+	// Status returns where each configured job of an instance stands; nil when it is not running.
+	Status(id int64) []engine.JobStatus
+}
+
+// DefinitionsStatus reports the state of the definition files. *definitions.Registry implements it.
+type DefinitionsStatus interface {
+	Status() []definitions.FileStatus
 }
 
 // Options configures a Server. Zero values select the defaults noted.
@@ -44,6 +53,8 @@ type Options struct {
 	Logger                         hclog.Logger     // nil = no logging
 	Now                            func() time.Time // nil = time.Now
 	MaxBodyBytes                   int64            // largest request body; 0 = 1 MiB
+	// Definitions serves GET /definitions; nil answers an empty list.
+	Definitions DefinitionsStatus
 }
 
 const defaultMaxBody = 1 << 20
@@ -57,7 +68,11 @@ type Server struct {
 	log     hclog.Logger
 	now     func() time.Time
 	maxBody int64
+	defs    DefinitionsStatus
 	mux     *http.ServeMux
+	// writeMu serializes the read-merge-store-apply of instance updates, so that concurrent
+	// PATCH and PUT requests neither lose each other's changes nor apply out of order.
+	writeMu sync.Mutex
 }
 
 // New builds a Server.
@@ -80,6 +95,7 @@ func New(opts Options) (*Server, error) {
 		log:     opts.Logger,
 		now:     opts.Now,
 		maxBody: opts.MaxBodyBytes,
+		defs:    opts.Definitions,
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -106,7 +122,12 @@ func (s *Server) routes() {
 	m.Handle("GET /instances", s.authed(s.listInstances))
 	m.Handle("/instances", s.authed(methodNotAllowed("GET, HEAD, POST")))
 	m.Handle("GET /instances/{id}", s.authed(s.getInstance))
-	m.Handle("/instances/{id}", s.authed(methodNotAllowed("GET, HEAD")))
+	m.Handle("PATCH /instances/{id}", s.authed(s.patchInstance))
+	m.Handle("PUT /instances/{id}", s.authed(s.putInstance))
+	m.Handle("/instances/{id}", s.authed(methodNotAllowed("GET, HEAD, PATCH, PUT")))
+
+	m.Handle("GET /definitions", s.authed(s.getDefinitions))
+	m.Handle("/definitions", s.authed(methodNotAllowed("GET, HEAD")))
 
 	m.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "No such resource: "+r.Method+" "+r.URL.Path)
@@ -182,5 +203,9 @@ func (w *statusWriter) status() int {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// The SQLite store is the production InstanceStore.
-var _ InstanceStore = (*sqlite.Store)(nil)
+// The production implementations.
+var (
+	_ InstanceStore     = (*sqlite.Store)(nil)
+	_ Runtime           = (*engine.Runtime)(nil)
+	_ DefinitionsStatus = (*definitions.Registry)(nil)
+)

@@ -38,6 +38,20 @@ type instanceJSON struct {
 	CachingEnabled         bool              `json:"cachingEnabled"`
 	ExternalAuthentication string            `json:"externalAuthentication"`
 	User                   userJSON          `json:"user"`
+	// Pollers is Pollen's addition to the platform's shape: where each configured job of the
+	// instance stands, paused jobs included. Empty when the instance is not running.
+	Pollers []pollerJSON `json:"pollers"`
+}
+
+// pollerJSON is one engine.JobStatus.
+type pollerJSON struct {
+	ObjectType string `json:"objectType"`
+	State      string `json:"state"` // polling, paused, idle
+	Reason     string `json:"reason,omitempty"`
+	LastPoll   string `json:"lastPoll,omitempty"`
+	LastError  string `json:"lastError,omitempty"`
+	// LastEvents is the number of events the last poll produced; present exactly when lastPoll is.
+	LastEvents *int `json:"lastEvents,omitempty"`
 }
 
 type elementJSON struct {
@@ -97,8 +111,8 @@ func viewInstance(in *engine.Instance, conf map[string]any) instanceJSON {
 	return v
 }
 
-// viewRecord renders a stored record that no longer loads (its element or a resource it polls was
-// removed from the definitions): from the record alone, valid false, secrets masked by the
+// viewRecord renders a stored record that no longer loads (its element was removed from the
+// definitions, or its body no longer fits them): from the record alone, valid false, secrets masked by the
 // element's declarations when the element is still known and by name always.
 func viewRecord(el *engine.Element, rec *sqlite.Instance) instanceJSON {
 	c := make(map[string]string, len(rec.Configuration))
@@ -139,7 +153,29 @@ func baseView(id int64, name, token string, created time.Time, tags []string, di
 		Disabled:               disabled,
 		ExternalAuthentication: "none",
 		User:                   userJSON{ID: userID},
+		Pollers:                []pollerJSON{},
 	}
+}
+
+// viewPollers renders the runtime's job states. Reasons and errors are scrubbed of the
+// instance's secret values, should a definition error or a vendor error ever quote one.
+func viewPollers(sts []engine.JobStatus, secrets []string) []pollerJSON {
+	out := make([]pollerJSON, 0, len(sts))
+	for _, st := range sts {
+		p := pollerJSON{
+			ObjectType: st.ObjectType,
+			State:      st.State,
+			Reason:     scrub(st.Reason, secrets),
+			LastError:  scrub(st.LastError, secrets),
+		}
+		if !st.LastPoll.IsZero() {
+			n := st.LastEvents
+			p.LastPoll = st.LastPoll.UTC().Format(time.RFC3339)
+			p.LastEvents = &n
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func viewElement(el *engine.Element) elementJSON {
