@@ -10,7 +10,8 @@ import (
 	"github.com/pollen-hq/pollen/engine"
 )
 
-// groupsJSON is incidents.json copied, renamed and pointed at /api/v2/groups, as a user would.
+// groupsJSON is incidents.json copied, renamed "teams" and pointed at another vendor path, as a
+// user would.
 func groupsJSON(t testing.TB, vendorPath string) string {
 	t.Helper()
 	b, err := os.ReadFile("freshdeskv2/resources/incidents.json")
@@ -18,7 +19,7 @@ func groupsJSON(t testing.TB, vendorPath string) string {
 		t.Fatal(err)
 	}
 	s := strings.Replace(string(b), `"/api/v2/tickets"`, fmt.Sprintf("%q", vendorPath), 1)
-	return strings.Replace(s, "/hubs/helpdesk/incidents", "/hubs/helpdesk/groups", 1)
+	return strings.Replace(s, "/hubs/helpdesk/incidents", "/hubs/helpdesk/teams", 1)
 }
 
 func writeFile(t testing.TB, path, data string) {
@@ -52,34 +53,34 @@ func TestRegistryLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	g := NewRegistry(RegistryOptions{Dir: dir})
 	cat := g.Reload()
-	if resource(cat, "freshdeskv2", "incidents") == nil || resource(cat, "freshdeskv2", "groups") != nil {
+	if resource(cat, "freshdeskv2", "incidents") == nil || resource(cat, "freshdeskv2", "teams") != nil {
 		t.Fatal("built-ins only expected")
 	}
 
 	// Added.
-	path := filepath.Join(dir, "freshdeskv2", "resources", "groups.json")
+	path := filepath.Join(dir, "freshdeskv2", "resources", "teams.json")
 	writeFile(t, path, groupsJSON(t, "/api/v2/groups"))
 	cat = g.Reload()
-	first := resource(cat, "freshdeskv2", "groups")
+	first := resource(cat, "freshdeskv2", "teams")
 	if first == nil || first.VendorPath != "/api/v2/groups" {
 		t.Fatalf("groups not added: %+v", first)
 	}
-	if st := statusOf(g, "groups.json"); st.State != "loaded" || st.LoadedAt.IsZero() {
+	if st := statusOf(g, "teams.json"); st.State != "loaded" || st.LoadedAt.IsZero() {
 		t.Fatalf("status %+v", st)
 	}
 	// Unchanged: the very same compiled resource is served (nothing recompiled, jobs untouched).
-	if again := resource(g.Reload(), "freshdeskv2", "groups"); again != first {
+	if again := resource(g.Reload(), "freshdeskv2", "teams"); again != first {
 		t.Fatal("an unchanged file was compiled again")
 	}
 
 	// Broken: the last good version keeps serving, and the problem names file and pointer.
-	for _, garbage := range []string{`{"vendorPath": `, `{"vendorPath": "/x", "polling": {"url": "/hubs/helpdesk/groups", "idField": "id", "datesConfiguration": {"updatedDateField": "u", "updatedDateFormat": "yyyy-qq"}}}`} {
+	for _, garbage := range []string{`{"vendorPath": `, `{"vendorPath": "/x", "polling": {"url": "/hubs/helpdesk/teams", "idField": "id", "datesConfiguration": {"updatedDateField": "u", "updatedDateFormat": "yyyy-qq"}}}`} {
 		writeFile(t, path, garbage)
 		cat = g.Reload()
-		if r := resource(cat, "freshdeskv2", "groups"); r != first {
+		if r := resource(cat, "freshdeskv2", "teams"); r != first {
 			t.Fatalf("broken file: served %v, want the last good version", r)
 		}
-		st := statusOf(g, "groups.json")
+		st := statusOf(g, "teams.json")
 		if st.State != "failed" || len(st.Problems) == 0 || !strings.Contains(st.Serving, "last good") {
 			t.Fatalf("status %+v", st)
 		}
@@ -91,10 +92,10 @@ func TestRegistryLifecycle(t *testing.T) {
 	// Fixed, with a change: the new version serves and the error is cleared.
 	writeFile(t, path, groupsJSON(t, "/api/v2/groups?v=2"))
 	cat = g.Reload()
-	if r := resource(cat, "freshdeskv2", "groups"); r == nil || r == first || r.VendorPath != "/api/v2/groups?v=2" {
+	if r := resource(cat, "freshdeskv2", "teams"); r == nil || r == first || r.VendorPath != "/api/v2/groups?v=2" {
 		t.Fatalf("fixed file not served: %+v", r)
 	}
-	if st := statusOf(g, "groups.json"); st.State != "loaded" || len(st.Problems) != 0 {
+	if st := statusOf(g, "teams.json"); st.State != "loaded" || len(st.Problems) != 0 {
 		t.Fatalf("status %+v", st)
 	}
 
@@ -102,7 +103,7 @@ func TestRegistryLifecycle(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if r := resource(g.Reload(), "freshdeskv2", "groups"); r != nil {
+	if r := resource(g.Reload(), "freshdeskv2", "teams"); r != nil {
 		t.Fatal("removed resource still served")
 	}
 }
@@ -165,13 +166,13 @@ func BenchmarkReload1000(b *testing.B) {
 	for i := range 1000 {
 		name := fmt.Sprintf("res%04d", i)
 		s := groupsJSON(b, "/api/v2/"+name)
-		s = strings.Replace(s, "/hubs/helpdesk/groups", "/hubs/helpdesk/"+name, 1)
+		s = strings.Replace(s, "/hubs/helpdesk/teams", "/hubs/helpdesk/"+name, 1)
 		writeFile(b, filepath.Join(dir, "freshdeskv2", "resources", name+".json"), s)
 	}
 	b.Run("cold", func(b *testing.B) {
 		for b.Loop() {
 			g := NewRegistry(RegistryOptions{Dir: dir})
-			if el, _ := g.Reload().Element("freshdeskv2"); len(el.Resources) != 1002 {
+			if el, _ := g.Reload().Element("freshdeskv2"); len(el.Resources) != 1005 {
 				b.Fatalf("%d resources", len(el.Resources))
 			}
 		}
@@ -181,7 +182,7 @@ func BenchmarkReload1000(b *testing.B) {
 		g.Reload()
 		path := filepath.Join(dir, "freshdeskv2", "resources", "res0000.json")
 		base := groupsJSON(b, "/api/v2/res0000")
-		base = strings.Replace(base, "/hubs/helpdesk/groups", "/hubs/helpdesk/res0000", 1)
+		base = strings.Replace(base, "/hubs/helpdesk/teams", "/hubs/helpdesk/res0000", 1)
 		i := 0
 		for b.Loop() {
 			i++

@@ -37,6 +37,7 @@ type harness struct {
 	eventIDs map[string]int
 	rejected []string
 	dataDir  string
+	defsDir  string // the server's --definitions folder, "" for none
 }
 
 func newHarness(t *testing.T) *harness {
@@ -86,7 +87,7 @@ func (h *harness) start() *runningServer {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
-	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: h.dataDir,
+	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: h.dataDir, DefinitionsDir: h.defsDir,
 		UserSecret: "user-secret", OrgSecret: "org-secret", Logger: log})
 	if err != nil {
 		h.t.Fatal(err)

@@ -43,6 +43,7 @@ type server struct {
 	cfg     serverConfig
 	log     hclog.Logger
 	store   *sqlite.Store
+	defs    *definitions.Registry
 	runtime *engine.Runtime
 	http    *http.Server
 	ln      net.Listener
@@ -96,27 +97,6 @@ func randomSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// loadCatalog compiles the built-in definitions, overridden by those in dir. Problems are
-// logged; what loads is served.
-func loadCatalog(dir string, log hclog.Logger) *engine.Catalog {
-	files := definitions.Builtin()
-	var probs []definitions.Problem
-	if dir != "" {
-		more, ps := definitions.ReadDir(dir)
-		files = append(files, more...)
-		probs = append(probs, ps...)
-	}
-	cat, ps := definitions.Compile(files)
-	probs = append(probs, ps...)
-	for _, p := range probs {
-		log.Error("definition not loaded", "problem", p.Error())
-	}
-	for _, el := range cat.Elements() {
-		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
-	}
-	return cat
-}
-
 // newServer opens the store, loads definitions and instances, and listens; Run serves.
 func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	log := cfg.Logger
@@ -134,7 +114,11 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: store}
-	cat := loadCatalog(cfg.DefinitionsDir, log.Named("definitions"))
+	s.defs = definitions.NewRegistry(definitions.RegistryOptions{Dir: cfg.DefinitionsDir, Logger: log.Named("definitions")})
+	cat := s.defs.Reload()
+	for _, el := range cat.Elements() {
+		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
+	}
 	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
 		Catalog:         cat,
 		Source:          vendor.New(vendor.Options{Logger: log.Named("vendor")}),
@@ -151,8 +135,8 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		store.Close()
 		return nil, err
 	}
-	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, UserSecret: cfg.UserSecret,
-		OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
+	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs,
+		UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -178,6 +162,9 @@ func (s *server) resume(ctx context.Context, cat *engine.Catalog) error {
 			s.log.Error("instance not resumed: its configuration no longer loads", "instance", rec.ID, "problems", definitions.Describe(probs))
 			continue
 		}
+		for _, p := range in.Paused {
+			s.log.Warn("job paused: its definition does not load; it resumes from its cursor when it does", "instance", in.ID, "resource", p.ObjectType, "reason", p.Reason)
+		}
 		s.runtime.Apply(in)
 	}
 	if len(recs) > 0 {
@@ -200,6 +187,20 @@ func (s *server) Run(ctx context.Context) error {
 		defer wg.Done()
 		_ = s.runtime.Run(runCtx)
 	}()
+	if s.cfg.DefinitionsDir != "" {
+		w, err := definitions.NewWatcher(definitions.WatcherOptions{Dir: s.cfg.DefinitionsDir, Logger: s.log.Named("watch"),
+			OnChange: func([]string) { s.runtime.Reload(s.defs.Reload()) }})
+		if err != nil {
+			s.log.Error("definitions folder not watched: changes need a restart", "dir", s.cfg.DefinitionsDir, "error", err)
+		} else {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = w.Run(runCtx)
+			}()
+			s.log.Info("watching definitions", "dir", s.cfg.DefinitionsDir)
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	var err error
