@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"testing"
+)
+
+// catalogWith returns the shipped catalog with the contacts resource replaced by one compiled
+// from spec, or removed when spec is nil.
+func catalogWith(t *testing.T, contacts *ResourceSpec) *Catalog {
+	t.Helper()
+	base := testCatalog(t)
+	el, _ := base.Element("freshdeskv2")
+	rs := map[string]*Resource{}
+	for name, r := range el.Resources {
+		rs[name] = r
+	}
+	delete(rs, "contacts")
+	if contacts != nil {
+		r, err := CompileResource(el, "contacts", *contacts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs["contacts"] = r
+	}
+	cat, err := NewCatalog(el.WithResources(rs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+func TestRuntimeReloadTouchesOnlyWhatChanged(t *testing.T) {
+	cat := testCatalog(t)
+	rt := NewRuntime(RuntimeOptions{Catalog: cat})
+	tickets := testInstance(t, "incidents", `{}`)
+	tickets.ID = 1
+	contacts := testInstance(t, "contacts", `{}`)
+	contacts.ID = 2
+	rt.Apply(tickets)
+	rt.Apply(contacts)
+
+	// The same definitions again: nothing is touched.
+	rt.Reload(testCatalog(t))
+	if in, _ := rt.Instance(1); in != tickets {
+		t.Error("unchanged instance 1 was recompiled")
+	}
+	if in, _ := rt.Instance(2); in != contacts {
+		t.Error("unchanged instance 2 was recompiled")
+	}
+
+	// contacts.json changes: only the instance polling contacts picks it up.
+	el, _ := cat.Element("freshdeskv2")
+	spec := el.Resources["contacts"].Spec
+	spec.PageSize = 50
+	rt.Reload(catalogWith(t, &spec))
+	if in, _ := rt.Instance(1); in != tickets {
+		t.Error("instance 1 does not poll contacts, yet was recompiled")
+	}
+	in2, _ := rt.Instance(2)
+	if j, ok := in2.Job("contacts"); in2 == contacts || !ok || j.pageSize != 50 {
+		t.Fatalf("instance 2 does not use the changed contacts definition")
+	}
+
+	// contacts.json removed: its job pauses, visibly; it comes back when the file does.
+	rt.Reload(catalogWith(t, nil))
+	st := rt.Status(2)
+	if len(st) != 1 || st[0].State != "paused" || st[0].Reason == "" {
+		t.Fatalf("status after removal: %+v", st)
+	}
+	if rt.Jobs() != 1 {
+		t.Errorf("scheduled jobs: %d, want 1 (the paused one is not scheduled)", rt.Jobs())
+	}
+	rt.Reload(catalogWith(t, &spec))
+	if st := rt.Status(2); len(st) != 1 || st[0].State != "polling" {
+		t.Fatalf("status after the file came back: %+v", st)
+	}
+	if rt.Jobs() != 2 {
+		t.Errorf("scheduled jobs: %d, want 2", rt.Jobs())
+	}
+}
