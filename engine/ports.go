@@ -34,6 +34,13 @@ type Page struct {
 	Number int
 	Body   []byte
 	Header http.Header
+	// HasNext says the vendor has a next page for this query (a Link rel="next", or a full page
+	// under page-number paging).
+	HasNext bool
+	// Date is the vendor's clock at the response (its Date header), zero when unknown.
+	Date time.Time
+	// Sent is the local time the request was sent, for estimating the vendor's clock skew.
+	Sent time.Time
 }
 
 // Source lists records at a vendor: it authenticates, pages, respects rate limits and retries
