@@ -164,6 +164,7 @@ type Resource struct {
 	records      string
 	pageSize     int
 	query        url.Values
+	reverseQuery url.Values // replaces query's values to list newest first; nil = cannot
 	where        map[string]whereField
 	fields       map[string]string
 	deletedQuery url.Values
@@ -200,6 +201,12 @@ func CompileResource(e *Element, name string, spec ResourceSpec) (*Resource, err
 	}
 	for k, v := range spec.Query {
 		r.query.Set(k, v)
+	}
+	if len(spec.ReverseQuery) > 0 {
+		r.reverseQuery = url.Values{}
+		for k, v := range spec.ReverseQuery {
+			r.reverseQuery.Set(k, v)
+		}
 	}
 	for field, w := range spec.Where {
 		wf := whereField{param: w.Param, cursor: w.Cursor, ops: map[string]bool{}}

@@ -110,6 +110,9 @@ func runGolden(t *testing.T, dir string) {
 		for _, n := range store.Notifications {
 			fmt.Fprintf(&out, "  notification %s: %d events\n", n.ID, len(n.EventIDs))
 		}
+		for _, g := range res.Gaps {
+			fmt.Fprintf(&out, "  gap: %s\n", g)
+		}
 		fmt.Fprintf(&out, "  read %d pages, %d records\n", res.Pages, res.Records)
 		if res.Skipped > 0 {
 			fmt.Fprintf(&out, "  skipped %d records\n", res.Skipped)

@@ -24,6 +24,7 @@ type JobSpec struct {
 	Poller     PollerSpec // the effective configuration, defaults filled in
 
 	pushed    []pushedParam     // where conditions the vendor evaluates
+	cursor    *pushedParam      // the pushed change cursor, if the vendor filters on it
 	residual  *vm.Program       // where conditions evaluated per record; nil = none
 	tpls      []*macro.Template // string literals of the residual that hold macros
 	filter    *vm.Program       // the poller configuration's own filter; nil = none
@@ -39,8 +40,9 @@ type JobSpec struct {
 }
 
 type pushedParam struct {
-	param string
-	value *macro.Template
+	param  string
+	value  *macro.Template
+	cursor bool // the change cursor: a walk fills it with its anchor
 }
 
 type dateField struct {
@@ -133,6 +135,11 @@ func compileJobSpec(e *Element, self *Resource, objectType string, ps PollerSpec
 	}
 	if len(c.list) > 0 {
 		return nil, c.list
+	}
+	for i := range j.pushed {
+		if j.pushed[i].cursor {
+			j.cursor = &j.pushed[i]
+		}
 	}
 	return j, nil
 }
@@ -254,15 +261,15 @@ func (j *JobSpec) compileWhere(where string, tpl *macro.Template, ptr string, c 
 					c.add(ptr, "where %s: %s supports only %s", at(cmp.P), cmp.Field, strings.Join(sortedKeys(wf.ops), " "))
 					continue
 				}
-				if wf.cursor {
-					continue // the poll's window on the updated date does this
+				if wf.cursor && wf.param == "" {
+					continue // the vendor cannot: the poll's window on the updated date does this
 				}
 				v, err := literalTemplate(cmp.Value, tpl)
 				if err != nil {
 					c.add(ptr, "where %s: %v", at(cmp.Value.P), err)
 					continue
 				}
-				j.pushed = append(j.pushed, pushedParam{param: wf.param, value: v})
+				j.pushed = append(j.pushed, pushedParam{param: wf.param, value: v, cursor: wf.cursor})
 				continue
 			}
 		}

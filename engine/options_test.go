@@ -17,7 +17,9 @@ import (
 // was created at 10:00:00.
 
 // pollSourceFake answers each poll's changes query and deleted query (the one carrying
-// filter=deleted for tickets, state=deleted for contacts) with the pages set for them, and records every request.
+// filter=deleted for tickets, state=deleted for contacts) with the pages set for them, in order,
+// one page per request when the poll asks page by page, and records every request. The
+// position in each stream's pages restarts when the step resets reqs.
 type pollSourceFake struct {
 	mu         sync.Mutex
 	changes    [][]byte
@@ -25,22 +27,35 @@ type pollSourceFake struct {
 	err        error // returned by the changes query after its pages
 	errDeleted error // returned by the deleted query after its pages
 	reqs       []Request
+	served     map[bool]int // pages served per stream (deleted or not) since reqs was reset
 }
 
 func (s *pollSourceFake) List(_ context.Context, req Request, fn func(Page) error) error {
 	s.mu.Lock()
+	if len(s.reqs) == 0 || s.served == nil {
+		s.served = map[bool]int{}
+	}
 	s.reqs = append(s.reqs, req)
+	del := isDeletedQuery(req)
 	pages, err := s.changes, s.err
-	if isDeletedQuery(req) {
+	if del {
 		pages, err = s.deleted, s.errDeleted
 	}
 	s.mu.Unlock()
-	for i, p := range pages {
-		if e := fn(Page{Number: i + 1, Body: p}); e != nil {
+	for {
+		s.mu.Lock()
+		i := s.served[del]
+		if i >= len(pages) {
+			s.mu.Unlock()
+			return err
+		}
+		s.served[del]++
+		s.mu.Unlock()
+		// A vendor about to fail says there is more.
+		if e := fn(Page{Number: i + 1, Body: pages[i], HasNext: i+1 < len(pages) || err != nil}); e != nil {
 			return e
 		}
 	}
-	return err
 }
 
 func isDeletedQuery(req Request) bool {

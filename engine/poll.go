@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 	"unsafe"
 
@@ -28,6 +27,10 @@ type PollResult struct {
 	Records int // records read from the vendor
 	Skipped int // records that could not be read (no id, bad date)
 	Events  int
+	// Gaps are records the vendor would not let the poll read (more records in one second than
+	// its paging reaches from either end). The poll moved past them; they are reported, not looped
+	// on.
+	Gaps []string
 }
 
 // Poll runs one poll of one job: query the vendor from the job's cursor, turn new changes into
@@ -62,14 +65,7 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 			mark = &Mark{Since: in.CreatedAt.UTC().Truncate(time.Second)}
 		}
 		w := newWindow(in, job, name, mark, now)
-		req := job.request(in, w, name)
-		err := p.Source.List(ctx, req, func(pg Page) error {
-			res.Pages++
-			return w.page(pg)
-		})
-		if errors.Is(err, errEndOfWindow) {
-			err = nil
-		}
+		err := p.walk(ctx, w, &res)
 		if err != nil {
 			return res, fmt.Errorf("%s %s: %w", job.ObjectType, name, err)
 		}
@@ -99,31 +95,6 @@ var errEndOfWindow = errors.New("end of the poll's window")
 // overlap is how far before the cursor a poll re-reads.
 func (j *JobSpec) overlap() time.Duration { return j.pollDelay + j.lookback }
 
-// request builds the vendor query of one stream of a poll.
-func (j *JobSpec) request(in *Instance, w *window, stream string) Request {
-	r := j.Resource
-	q := make(url.Values, len(r.query)+len(j.pushed)+1)
-	for k, v := range r.query {
-		q[k] = v
-	}
-	for _, p := range j.pushed {
-		q.Set(p.param, p.value.Expand(w.lower))
-	}
-	if stream == StreamDeleted {
-		for k, v := range r.deletedQuery {
-			q[k] = v
-		}
-	}
-	return Request{
-		Endpoint:  in.Endpoint,
-		Paging:    in.Element.Spec.Paging,
-		RateLimit: in.Element.Spec.RateLimit,
-		Path:      r.VendorPath,
-		Query:     q,
-		PageSize:  j.pageSize,
-	}
-}
-
 // window is the state of one stream of one poll while its pages are read.
 type window struct {
 	in      *Instance
@@ -141,12 +112,20 @@ type window struct {
 
 	records, skipped int
 	skips            []string
-	processed        []SeenRecord
-	events           []Event
+	stream           string
+
+	// Per page, for the walk: the updated date of the page's last record, and whether the page
+	// met a record already seen in the second the walk is closing in on (meetKey), or passed it.
+	pageLast   time.Time
+	pageCount  int
+	meetKey    string
+	met, below bool
+	processed  []SeenRecord
+	events     []Event
 }
 
 func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, now time.Time) *window {
-	w := &window{in: in, job: job, deleted: stream == StreamDeleted, now: now, seen: newSeenSet(mark)}
+	w := &window{in: in, job: job, deleted: stream == StreamDeleted, stream: stream, now: now, seen: newSeenSet(mark)}
 	w.env.Record = &w.view
 	w.lower = mark.Since.Add(-job.overlap())
 	w.floor = w.lower
@@ -203,6 +182,18 @@ func (w *window) record(rec string) error {
 		return w.skip("record %s: bad or missing date at %q: %v", id, j.updated.path.full, err)
 	}
 	updated = updated.UTC()
+	w.pageLast = updated
+	w.pageCount++
+	if w.meetKey != "" {
+		switch k := j.cursor.value.Expand(updated); {
+		case k < w.meetKey:
+			w.below = true
+		case k == w.meetKey:
+			if _, dup := w.seen.pairs[SeenRecord{ID: id, Updated: updated.UnixNano()}]; dup {
+				w.met = true
+			}
+		}
+	}
 	if updated.Before(w.floor) {
 		if j.Resource.descending {
 			return errEndOfWindow // newest first: every record after this one is older still

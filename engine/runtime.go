@@ -17,6 +17,7 @@ type Runtime struct {
 	mu        sync.RWMutex
 	instances map[int64]*Instance
 	polls     map[JobKey]PollEvent // the last poll of each job
+	gaps      map[JobKey]string    // the last gap each job reported, with its time
 	sched     *Scheduler
 	deliver   *Deliverer
 	log       hclog.Logger
@@ -47,11 +48,14 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
-	r := &Runtime{instances: map[int64]*Instance{}, polls: map[JobKey]PollEvent{}, log: o.Logger}
+	r := &Runtime{instances: map[int64]*Instance{}, polls: map[JobKey]PollEvent{}, gaps: map[JobKey]string{}, log: o.Logger}
 	onPoll := o.OnPoll
 	o.OnPoll = func(ev PollEvent) {
 		r.mu.Lock()
 		r.polls[ev.Key] = ev
+		if n := len(ev.Result.Gaps); n > 0 {
+			r.gaps[ev.Key] = ev.At.UTC().Format(time.RFC3339) + ": " + ev.Result.Gaps[n-1]
+		}
 		r.mu.Unlock()
 		if onPoll != nil {
 			onPoll(ev)
@@ -160,6 +164,8 @@ type JobStatus struct {
 	LastPoll   time.Time `json:"lastPoll,omitzero"`
 	LastError  string    `json:"lastError,omitempty"`
 	LastEvents int       `json:"lastEvents,omitempty"`
+	// LastGap is the last time the vendor would not let a poll read every record, and why.
+	LastGap string `json:"lastGap,omitempty"`
 }
 
 // Status returns the state of each configured job of a live instance, sorted by object type.
@@ -176,6 +182,7 @@ func (r *Runtime) Status(id int64) []JobStatus {
 		if !in.EventsEnabled || in.Disabled {
 			st.State = "idle"
 		}
+		st.LastGap = r.gaps[JobKey{InstanceID: id, ObjectType: j.ObjectType}]
 		if ev, ok := r.polls[JobKey{InstanceID: id, ObjectType: j.ObjectType}]; ok {
 			st.LastPoll = ev.At
 			st.LastEvents = ev.Result.Events
@@ -208,6 +215,7 @@ func (r *Runtime) Remove(id int64) {
 	for k := range r.polls {
 		if k.InstanceID == id {
 			delete(r.polls, k)
+			delete(r.gaps, k)
 		}
 	}
 	r.mu.Unlock()

@@ -233,6 +233,9 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob) {
 	lag := started.Sub(slot)
 	log := s.log.With("instance", in.ID, "resource", spec.ObjectType)
 	res, err := s.poller.Poll(ctx, in, spec)
+	for _, g := range res.Gaps {
+		log.Error("records may have been missed", "gap", g)
+	}
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
 	case err != nil:

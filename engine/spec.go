@@ -76,7 +76,9 @@ type ResourceSpec struct {
 	VendorPath   string               `json:"vendorPath"`
 	Records      string               `json:"records,omitempty"`
 	PageSize     int                  `json:"pageSize,omitempty"`
+	MaxPages     int                  `json:"maxPages,omitempty"`
 	Query        map[string]string    `json:"query,omitempty"`
+	ReverseQuery map[string]string    `json:"reverseQuery,omitempty"`
 	Where        map[string]WhereSpec `json:"where,omitempty"`
 	UpdatedOrder string               `json:"updatedOrder,omitempty"` // "asc", "desc" or "" (unknown)
 	Fields       map[string]string    `json:"fields,omitempty"`

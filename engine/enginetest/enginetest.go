@@ -73,32 +73,61 @@ func (s *MemStore) Reset() {
 	s.Events, s.Notifications = nil, nil
 }
 
-// PageSource is an engine.Source that answers each List call with the next list of recorded
-// pages, in order, and records every request.
+// PageSource is an engine.Source that serves recorded vendor pages: Answers holds, per vendor
+// query of a poll, the pages the vendor returned, in order. Each request is answered with the
+// next pages of the current answer (one at a time when the poll stops after each page, as it does
+// when it walks a list by its cursor), HasNext telling whether the answer has more; when an
+// answer is used up, the next request starts the next one. Every request is recorded.
 type PageSource struct {
 	mu       sync.Mutex
-	Answers  [][][]byte // one entry per List call: its pages
+	Answers  [][][]byte
 	Requests []engine.Request
-	// Err, when set, is returned by List after the pages of its answer.
-	Err error
+	// Err, when set, is returned by List once the answers are used up.
+	Err     error
+	current [][]byte
+	started bool
 }
 
 // List implements engine.Source.
 func (s *PageSource) List(_ context.Context, req engine.Request, fn func(engine.Page) error) error {
 	s.mu.Lock()
 	s.Requests = append(s.Requests, req)
-	var pages [][]byte
-	if len(s.Answers) > 0 {
-		pages, s.Answers = s.Answers[0], s.Answers[1:]
+	if !s.started || len(s.current) == 0 {
+		s.current = nil
+		if len(s.Answers) > 0 {
+			s.current, s.Answers = s.Answers[0], s.Answers[1:]
+		}
+		s.started = true
 	}
-	err := s.Err
 	s.mu.Unlock()
-	for i, p := range pages {
-		if err := fn(engine.Page{Number: i + 1, Body: p}); err != nil {
+	n := 0
+	for {
+		s.mu.Lock()
+		if len(s.current) == 0 {
+			s.started = false
+			err := s.Err
+			s.mu.Unlock()
+			if n == 0 {
+				// The vendor answers an empty list.
+				return fn(engine.Page{Number: 1, Body: []byte("[]")})
+			}
 			return err
 		}
+		body := s.current[0]
+		s.current = s.current[1:]
+		more := len(s.current) > 0
+		if !more {
+			s.started = false
+		}
+		s.mu.Unlock()
+		n++
+		if err := fn(engine.Page{Number: n, Body: body, HasNext: more}); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
 	}
-	return err
 }
 
 // Describe prints a request the way golden files show it: the path and the query, sorted.
