@@ -46,6 +46,9 @@ type Instance struct {
 	// resource was removed, or changed so that the configuration no longer fits). They resume,
 	// from their cursors, when a reload makes them compile again.
 	Paused []PausedJob
+	// Invalid, when set, says why the vendor refuses the instance as a whole (its credentials):
+	// every job is paused until the configuration changes or a later probe succeeds.
+	Invalid string
 }
 
 // PausedJob is a configured job that is not polling, and why.

@@ -49,6 +49,14 @@ type Source interface {
 	List(ctx context.Context, req Request, fn func(Page) error) error
 }
 
+// VendorStatus is implemented by Source errors that carry the vendor's answer, so that the
+// engine can tell a rejected credential (401) or a feature missing from the account's plan (403)
+// from a passing fault.
+type VendorStatus interface {
+	HTTPStatus() int
+	VendorCode() string
+}
+
 // JobKey names one (instance, object type) job.
 type JobKey struct {
 	InstanceID int64

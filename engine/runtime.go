@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,8 @@ type Runtime struct {
 	instances map[int64]*Instance
 	polls     map[JobKey]PollEvent // the last poll of each job
 	gaps      map[JobKey]string    // the last gap each job reported, with its time
+	suspended map[int64]*Instance  // instances suspended by the vendor's refusal: their configuration as applied
+	probe     time.Duration        // how long a suspension lasts before the vendor is tried again
 	sched     *Scheduler
 	deliver   *Deliverer
 	log       hclog.Logger
@@ -38,6 +41,10 @@ type RuntimeOptions struct {
 	DeliveryWorkers int
 	OnPoll          func(PollEvent)
 	Deliverer       DelivererOptions // Outbox, Sink, Instances and Logger are filled in
+	// SuspendFor is how long an instance whose credentials the vendor rejects (401), or a job
+	// whose feature its plan lacks (403 require_feature), stays paused before it is tried again;
+	// 0 = 15 minutes. Changing the instance's configuration tries again at once.
+	SuspendFor time.Duration
 }
 
 // NewRuntime returns a runtime with no instances.
@@ -48,7 +55,11 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
-	r := &Runtime{instances: map[int64]*Instance{}, polls: map[JobKey]PollEvent{}, gaps: map[JobKey]string{}, log: o.Logger}
+	if o.SuspendFor <= 0 {
+		o.SuspendFor = 15 * time.Minute
+	}
+	r := &Runtime{instances: map[int64]*Instance{}, polls: map[JobKey]PollEvent{}, gaps: map[JobKey]string{},
+		suspended: map[int64]*Instance{}, probe: o.SuspendFor, log: o.Logger}
 	onPoll := o.OnPoll
 	o.OnPoll = func(ev PollEvent) {
 		r.mu.Lock()
@@ -57,6 +68,7 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 			r.gaps[ev.Key] = ev.At.UTC().Format(time.RFC3339) + ": " + ev.Result.Gaps[n-1]
 		}
 		r.mu.Unlock()
+		r.refused(ev)
 		if onPoll != nil {
 			onPoll(ev)
 		}
@@ -156,6 +168,79 @@ func (r *Runtime) logTransitions(old, next *Instance) {
 	}
 }
 
+// refused reacts to a poll the vendor refused for good: a 401 suspends the whole instance (its
+// credentials are wrong; polling on would only hammer the vendor), a 403 require_feature the job
+// (the account's plan lacks the resource). Either is tried again after SuspendFor, or at once
+// when the instance's configuration changes.
+func (r *Runtime) refused(ev PollEvent) {
+	var vs VendorStatus
+	if ev.Err == nil || !errors.As(ev.Err, &vs) {
+		return
+	}
+	var whole bool
+	var reason string
+	switch {
+	case vs.HTTPStatus() == 401:
+		whole, reason = true, "the vendor rejected the instance's credentials (HTTP 401)"
+	case vs.HTTPStatus() == 403 && vs.VendorCode() == "require_feature":
+		reason = "the vendor says the account's plan does not include this resource (HTTP 403 require_feature)"
+	default:
+		return
+	}
+	r.mu.Lock()
+	in := r.instances[ev.Key.InstanceID]
+	if in == nil {
+		r.mu.Unlock()
+		return
+	}
+	applied := r.suspended[in.ID]
+	if applied == nil {
+		applied = in
+	}
+	cp := *in
+	cp.Jobs, cp.Paused = nil, append([]PausedJob(nil), in.Paused...)
+	for _, j := range in.Jobs {
+		if whole || j.ObjectType == ev.Key.ObjectType {
+			cp.Paused = append(cp.Paused, PausedJob{ObjectType: j.ObjectType, Resource: j.Resource.Name, Reason: reason})
+		} else {
+			cp.Jobs = append(cp.Jobs, j)
+		}
+	}
+	if whole {
+		cp.Invalid = reason
+	}
+	suspended := &cp
+	r.instances[in.ID] = suspended
+	r.suspended[in.ID] = applied
+	r.mu.Unlock()
+	r.sched.Set(suspended)
+	r.log.Warn("polling suspended; the vendor is tried again later, or at once when the configuration changes",
+		"instance", in.ID, "resource", ev.Key.ObjectType, "reason", reason, "retry_in", r.probe)
+	time.AfterFunc(r.probe, func() {
+		r.mu.Lock()
+		orig, ok := r.suspended[in.ID]
+		still := ok && r.instances[in.ID] == suspended
+		if still {
+			delete(r.suspended, in.ID)
+		}
+		r.mu.Unlock()
+		if still {
+			r.log.Info("trying the vendor again after a suspension", "instance", in.ID)
+			r.Apply(orig)
+		}
+	})
+}
+
+// Valid reports whether the vendor accepts the instance, and why not.
+func (r *Runtime) Valid(id int64) (bool, string) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if in, ok := r.instances[id]; ok && in.Invalid != "" {
+		return false, in.Invalid
+	}
+	return true, ""
+}
+
 // JobStatus is where one configured job of an instance stands.
 type JobStatus struct {
 	ObjectType string    `json:"objectType"`
@@ -199,10 +284,11 @@ func (r *Runtime) Status(id int64) []JobStatus {
 	return out
 }
 
-// Apply starts or updates an instance.
+// Apply starts or updates an instance. A new configuration ends a suspension.
 func (r *Runtime) Apply(in *Instance) {
 	r.mu.Lock()
 	r.instances[in.ID] = in
+	delete(r.suspended, in.ID)
 	r.mu.Unlock()
 	r.sched.Set(in)
 	r.deliver.Kick()
@@ -212,6 +298,7 @@ func (r *Runtime) Apply(in *Instance) {
 func (r *Runtime) Remove(id int64) {
 	r.mu.Lock()
 	delete(r.instances, id)
+	delete(r.suspended, id)
 	for k := range r.polls {
 		if k.InstanceID == id {
 			delete(r.polls, k)

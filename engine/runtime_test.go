@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 )
 
 // catalogWith returns the shipped catalog with the contacts resource replaced by one compiled
@@ -76,5 +79,56 @@ func TestRuntimeReloadTouchesOnlyWhatChanged(t *testing.T) {
 	}
 	if rt.Jobs() != 2 {
 		t.Errorf("scheduled jobs: %d, want 2", rt.Jobs())
+	}
+}
+
+type vendorErr struct {
+	status int
+	code   string
+}
+
+func (e vendorErr) Error() string      { return "vendor said no" }
+func (e vendorErr) HTTPStatus() int    { return e.status }
+func (e vendorErr) VendorCode() string { return e.code }
+
+func TestRuntimeSuspendsWhatTheVendorRefuses(t *testing.T) {
+	rt := NewRuntime(RuntimeOptions{Catalog: testCatalog(t), SuspendFor: 50 * time.Millisecond})
+	in := testInstance(t, "incidents", `{}`)
+	in.ID = 7
+	rt.Apply(in)
+
+	// 403 require_feature: that job pauses; 401: the whole instance is invalid.
+	rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: fmt.Errorf("list: %w", vendorErr{403, "require_feature"})})
+	if st := rt.Status(7); len(st) != 1 || st[0].State != "paused" || !strings.Contains(st[0].Reason, "403") {
+		t.Fatalf("after 403: %+v", st)
+	}
+	if ok, _ := rt.Valid(7); !ok {
+		t.Error("a 403 made the whole instance invalid")
+	}
+	rt.Apply(in) // a new configuration tries again at once
+	rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{401, "invalid_credentials"}})
+	if ok, why := rt.Valid(7); ok || !strings.Contains(why, "401") {
+		t.Fatalf("after 401: valid %v %q", ok, why)
+	}
+	if rt.Jobs() != 0 {
+		t.Errorf("%d jobs scheduled for a suspended instance", rt.Jobs())
+	}
+	// Other errors are passing faults: nothing is suspended.
+	rt.Apply(in)
+	rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{503, ""}})
+	if ok, _ := rt.Valid(7); !ok || rt.Jobs() != 1 {
+		t.Fatal("a 503 suspended the instance")
+	}
+	// After SuspendFor the vendor is tried again.
+	rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{401, ""}})
+	deadline := time.Now().Add(2 * time.Second)
+	for ok, _ := rt.Valid(7); !ok; ok, _ = rt.Valid(7) {
+		if time.Now().After(deadline) {
+			t.Fatal("not tried again after SuspendFor")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rt.Jobs() != 1 {
+		t.Errorf("%d jobs after the retry, want 1", rt.Jobs())
 	}
 }

@@ -105,6 +105,8 @@ type fakeRuntime struct {
 	status  map[int64][]engine.JobStatus
 }
 
+func (f *fakeRuntime) Valid(int64) (bool, string) { return true, "" }
+
 func (f *fakeRuntime) Status(id int64) []engine.JobStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()

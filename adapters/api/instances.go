@@ -149,6 +149,7 @@ type storedBody struct {
 func (s *Server) view(in *engine.Instance, conf map[string]any) instanceJSON {
 	v := viewInstance(in, conf)
 	v.Pollers = viewPollers(s.rt.Status(in.ID), secretValues(in.Element, conf))
+	v.Valid, _ = s.rt.Valid(in.ID)
 	return v
 }
 

@@ -37,6 +37,9 @@ type Runtime interface {
 	Remove(id int64)
 	// Status returns where each configured job of an instance stands; nil when it is not running.
 	Status(id int64) []engine.JobStatus
+	// Valid reports whether the vendor accepts the instance (false after it rejected its
+	// credentials), and why not.
+	Valid(id int64) (bool, string)
 }
 
 // DefinitionsStatus reports the state of the definition files. *definitions.Registry implements it.
