@@ -21,7 +21,7 @@ func BenchmarkRecordPath(b *testing.B) {
 	b.ResetTimer()
 	events := 0
 	for i := 0; i < b.N; i++ {
-		w := newWindow(in, job, StreamChanges, mark, now)
+		w := newWindow(in, job, StreamChanges, mark, false, now)
 		if err := w.page(page); err != nil {
 			b.Fatal(err)
 		}

@@ -15,6 +15,7 @@ type Cursor struct {
 type Mark struct {
 	Since time.Time    `json:"since"`
 	Seen  []SeenRecord `json:"seen,omitempty"`
+	Done  bool         `json:"done,omitempty"` // a backfill stream that has caught up
 }
 
 // SeenRecord is one processed (id, updated date) pair.
@@ -25,8 +26,9 @@ type SeenRecord struct {
 
 // Stream names.
 const (
-	StreamChanges = "changes"
-	StreamDeleted = "deleted"
+	StreamChanges  = "changes"
+	StreamDeleted  = "deleted"
+	StreamBackfill = "backfill" // history before the instance's creation, when asked for
 )
 
 // seenSet indexes a mark's pairs for one poll.

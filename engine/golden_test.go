@@ -27,6 +27,7 @@ type goldenCase struct {
 	Polls       []struct {
 		Now     time.Time  `json:"now"`
 		Job     string     `json:"job"`
+		Skew    string     `json:"vendorClockSkew,omitempty"` // e.g. "-90s": the vendor's clock against Pollen's
 		Answers [][]string `json:"answers"` // per vendor query of the poll, in order: its pages
 	} `json:"polls"`
 }
@@ -79,6 +80,14 @@ func runGolden(t *testing.T, dir string) {
 	for i, pl := range gc.Polls {
 		clock.T = pl.Now
 		src.Answers, src.Requests = nil, nil
+		src.Now, src.Skew = time.Time{}, 0
+		if pl.Skew != "" {
+			d, err := time.ParseDuration(pl.Skew)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.Now, src.Skew = pl.Now, d
+		}
 		for _, pages := range pl.Answers {
 			var ans [][]byte
 			for _, name := range pages {

@@ -21,6 +21,7 @@ const (
 	KeyPollerConfig    = "event.poller.configuration"
 	KeyBaseURL         = "base.url"
 	KeyFilterNulls     = "filter.response.nulls"
+	KeyBackfillFrom    = "event.poller.backfill.from"
 )
 
 // Instance is a compiled element instance: an account at a vendor, its credentials, and what to
@@ -40,6 +41,7 @@ type Instance struct {
 	CallbackURL   string
 	SignatureKey  string
 	Interval      time.Duration
+	BackfillFrom  time.Time // changes from this date are reported too; zero = from creation only
 	Endpoint      Endpoint
 	Jobs          []*JobSpec // sorted by ObjectType
 	// Paused lists the configured jobs that do not compile against the current definitions (their
@@ -212,6 +214,13 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, lenient bool, c *e
 		minutes = 15
 	}
 	in.Interval = time.Duration(minutes * float64(time.Minute))
+	if s := strings.TrimSpace(cfg[KeyBackfillFrom]); s != "" {
+		t, err := parseBackfill(s)
+		if err != nil {
+			c.add(Pointer("configuration", KeyBackfillFrom), "%q must be a date such as 2024-01-31 or 2024-01-31T00:00:00Z", s)
+		}
+		in.BackfillFrom = t
+	}
 
 	specs, ptrs, err := decodePollerConfig(pollerRaw)
 	if err != nil {
@@ -370,4 +379,14 @@ func describeKey(k ConfigKey) string {
 		return k.Name
 	}
 	return k.Type
+}
+
+// parseBackfill reads a backfill date: RFC 3339, or a date (midnight UTC).
+func parseBackfill(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a date")
 }

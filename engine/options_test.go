@@ -252,7 +252,7 @@ const createdOnly = `{"filterByUpdatedDate": false,
 func TestPollFilterByUpdatedDateFalse(t *testing.T) {
 	runPollCases(t, []pollCase{
 		{name: "created date only", poller: createdOnly, steps: []pollStep{
-			{now: "10:15:00", since: "10:00:00",
+			{now: "10:15:00", since: "09:58:00",
 				page: []string{
 					tk(1, "10:05:00", "10:10:00"),
 					tk(2, "09:59:00", "10:12:00"), // created before the window: not a change
@@ -270,7 +270,7 @@ func TestPollFilterByUpdatedDateFalse(t *testing.T) {
 				cursor: "10:20:00"},
 		}},
 		{name: "control: by updated date", poller: `{}`, steps: []pollStep{
-			{now: "10:15:00", since: "10:00:00",
+			{now: "10:15:00", since: "09:58:00",
 				page: []string{
 					tk(1, "10:05:00", "10:10:00"),
 					tk(2, "09:59:00", "10:12:00"),
@@ -287,7 +287,7 @@ func TestPollFilterByUpdatedDateFalse(t *testing.T) {
 func TestPollFilterByCurrentDate(t *testing.T) {
 	runPollCases(t, []pollCase{
 		{name: "on", poller: `{"filterByCurrentDate": true}`, steps: []pollStep{
-			{now: "10:15:00", since: "10:00:00",
+			{now: "10:15:00", since: "09:58:00",
 				page: []string{
 					tk(1, "09:00:00", "10:10:00"),
 					tk(3, "09:00:00", "10:15:00"), // at now: inside
@@ -305,7 +305,7 @@ func TestPollFilterByCurrentDate(t *testing.T) {
 				cursor: "10:16:00"},
 		}},
 		{name: "off", poller: `{}`, steps: []pollStep{
-			{now: "10:15:00", since: "10:00:00",
+			{now: "10:15:00", since: "09:58:00",
 				page: []string{
 					tk(1, "09:00:00", "10:10:00"),
 					tk(3, "09:00:00", "10:15:00"),
@@ -347,7 +347,7 @@ func TestPollPollDelay(t *testing.T) {
 				cursor: "10:20:00"},
 		}},
 		{name: "control: no delay", poller: `{}`, steps: []pollStep{
-			{now: "10:15:00", since: "10:00:00",
+			{now: "10:15:00", since: "09:58:00",
 				page:   []string{tk(1, "09:00:00", "10:10:00")},
 				events: []string{"UPDATED 1 10:10:00"}},
 			{now: "10:30:00", since: "10:10:00",
@@ -475,7 +475,7 @@ var errVendor = errors.New("vendor unavailable")
 // A failed poll (vendor error on either query, a page that is not a list, a failed commit)
 // commits nothing, and the next poll asks for the same window again.
 func TestPollFailureKeepsCursor(t *testing.T) {
-	ok1 := pollStep{now: "10:15:00", since: "10:00:00", page: []string{tk(1, "09:00:00", "10:05:00")},
+	ok1 := pollStep{now: "10:15:00", since: "09:58:00", page: []string{tk(1, "09:00:00", "10:05:00")},
 		events: []string{"UPDATED 1 10:05:00"}, cursor: "10:05:00"}
 	retry := pollStep{now: "10:45:00", since: "10:05:00", page: []string{tk(2, "09:00:00", "10:10:00")},
 		events: []string{"UPDATED 2 10:10:00"}, cursor: "10:10:00"}
@@ -497,8 +497,8 @@ func TestPollFailureKeepsCursor(t *testing.T) {
 
 	// A first poll that fails leaves the next one at the instance's creation.
 	runPollCases(t, []pollCase{{name: "first poll fails", poller: `{}`, steps: []pollStep{
-		{now: "10:15:00", since: "10:00:00", page: []string{tk(1, "09:00:00", "10:05:00")}, srcErr: errVendor, wantErr: true},
-		{now: "10:30:00", since: "10:00:00", page: []string{tk(1, "09:00:00", "10:05:00")}, events: []string{"UPDATED 1 10:05:00"}},
+		{now: "10:15:00", since: "09:58:00", page: []string{tk(1, "09:00:00", "10:05:00")}, srcErr: errVendor, wantErr: true},
+		{now: "10:30:00", since: "09:58:00", page: []string{tk(1, "09:00:00", "10:05:00")}, events: []string{"UPDATED 1 10:05:00"}},
 	}}})
 }
 
@@ -521,7 +521,7 @@ func TestPollFirstPollStartsAtCreation(t *testing.T) {
 			in := testInstance(t, "incidents", `{}`)
 			in.CreatedAt = tc.created
 			runPollSteps(t, in, "incidents", []pollStep{
-				{now: "10:15:00", since: "10:00:00", page: page,
+				{now: "10:15:00", since: "09:58:00", page: page,
 					events: []string{"UPDATED 2 10:00:00", "UPDATED 3 10:00:01"}, cursor: "10:00:01"},
 			})
 		})
@@ -530,7 +530,7 @@ func TestPollFirstPollStartsAtCreation(t *testing.T) {
 		in := testInstance(t, "incidents", `{}`)
 		in.CreatedAt = day1("10:00:00").Add(700 * time.Millisecond)
 		runPollSteps(t, in, "incidents", []pollStep{
-			{now: "10:15:00", since: "10:00:00", page: []string{tk(1, "09:00:00", "09:59:59")}, cursor: "10:00:00"},
+			{now: "10:15:00", since: "09:58:00", page: []string{tk(1, "09:00:00", "09:59:59")}, cursor: "10:00:00"},
 			{now: "10:30:00", since: "10:00:00", cursor: "10:00:00"},
 		})
 	})
@@ -540,7 +540,7 @@ func TestPollFirstPollStartsAtCreation(t *testing.T) {
 // order the vendor lists records; a poll with nothing new leaves it where it was.
 func TestPollCursorFollowsRecords(t *testing.T) {
 	runPollCases(t, []pollCase{{name: "newest processed", poller: `{}`, steps: []pollStep{
-		{now: "10:15:00", since: "10:00:00",
+		{now: "10:15:00", since: "09:58:00",
 			page:   []string{tk(1, "09:00:00", "10:07:00"), tk(2, "09:00:00", "10:03:00")},
 			events: []string{"UPDATED 1 10:07:00", "UPDATED 2 10:03:00"}, cursor: "10:07:00"},
 		{now: "10:30:00", since: "10:07:00", cursor: "10:07:00"},

@@ -50,21 +50,32 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 		cur = Cursor{Streams: map[string]*Mark{}}
 	}
 	now := p.Clock.Now().UTC()
+	next := Cursor{Streams: map[string]*Mark{}}
 	streams := []string{StreamChanges}
 	if job.Resource.HasDeletedQuery() {
 		streams = append(streams, StreamDeleted)
 	}
+	if b := in.BackfillFrom; !b.IsZero() && b.Before(in.origin()) {
+		if m := cur.Streams[StreamBackfill]; m != nil && m.Done {
+			next.Streams[StreamBackfill] = m
+		} else {
+			streams = append(streams, StreamBackfill) // after the live streams: history never delays them
+		}
+	}
 
 	var res PollResult
 	var events []Event
-	next := Cursor{Streams: map[string]*Mark{}}
 	for _, name := range streams {
-		mark := cur.Streams[name]
+		mark, fresh := cur.Streams[name], false
 		if mark == nil {
-			// First poll: changes from the instance's creation on, none from before.
-			mark = &Mark{Since: in.CreatedAt.UTC().Truncate(time.Second)}
+			// First poll: changes from the instance's creation on (or its backfill date), none
+			// from before.
+			mark, fresh = &Mark{Since: in.origin()}, true
+			if name == StreamBackfill {
+				mark.Since = in.BackfillFrom.UTC()
+			}
 		}
-		w := newWindow(in, job, name, mark, now)
+		w := newWindow(in, job, name, mark, fresh, now)
 		err := p.walk(ctx, w, &res)
 		if err != nil {
 			return res, fmt.Errorf("%s %s: %w", job.ObjectType, name, err)
@@ -75,7 +86,14 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 			log.Warn("record skipped", "stream", name, "reason", s)
 		}
 		events = append(events, w.events...)
-		next.Streams[name] = mark.advance(w.processed, job.overlap()+job.tolerance)
+		m := mark.advance(w.processed, job.overlap()+job.tolerance)
+		if name == StreamBackfill {
+			m.Done = !w.partial
+			if m.Done {
+				log.Info("backfill complete", "instance", in.ID, "resource", job.ObjectType)
+			}
+		}
+		next.Streams[name] = m
 	}
 
 	notes, err := BuildNotifications(in, p.Account, job.ObjectType, now, events)
@@ -92,6 +110,18 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 // errEndOfWindow stops paging when the rest of a list is known to be older than the window.
 var errEndOfWindow = errors.New("end of the poll's window")
 
+// firstPollMargin is how far before the instance's creation a first poll asks the vendor for
+// changes, so that a vendor clock running behind Pollen's cannot hide changes made just after the
+// creation; the vendor's own clock (its Date header) then sets where changes start.
+const firstPollMargin = 2 * time.Minute
+
+// backfillPagesPerPoll bounds the history one poll reads, so that a backfill never delays live
+// changes by more than this many pages.
+const backfillPagesPerPoll = 50
+
+// origin is where an instance's changes start: its creation, to the second.
+func (in *Instance) origin() time.Time { return in.CreatedAt.UTC().Truncate(time.Second) }
+
 // overlap is how far before the cursor a poll re-reads.
 func (j *JobSpec) overlap() time.Duration { return j.pollDelay + j.lookback }
 
@@ -101,10 +131,15 @@ type window struct {
 	job     *JobSpec
 	deleted bool      // the deleted stream: every record is a deletion
 	lower   time.Time // the query's lower bound: the cursor less the overlap
-	floor   time.Time // records changed before it are dropped: lower, but never before the instance
+	floor   time.Time // records changed before it are dropped: lower, but never before the origin
 	upper   time.Time // zero: no upper bound
-	created time.Time // records created at or after this are new
+	origin  time.Time // where the stream's changes start, in the vendor's clock once known
 	now     time.Time
+	clocked bool // the vendor's clock has been read from a page
+	budget  int  // pages this window may read; 0 = no limit
+	pages   int
+	partial bool // stopped at the budget: the stream goes on at the next poll
+	ended   bool // the walk reached records past the window's upper bound
 	seen    seenSet
 	view    recordView
 	env     recordEnv
@@ -124,18 +159,26 @@ type window struct {
 	events     []Event
 }
 
-func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, now time.Time) *window {
+func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, fresh bool, now time.Time) *window {
 	w := &window{in: in, job: job, deleted: stream == StreamDeleted, stream: stream, now: now, seen: newSeenSet(mark)}
 	w.env.Record = &w.view
 	w.lower = mark.Since.Add(-job.overlap())
-	w.floor = w.lower
-	if origin := in.CreatedAt.UTC().Truncate(time.Second); w.floor.Before(origin) {
-		w.floor = origin
+	w.origin = in.origin()
+	switch {
+	case stream == StreamBackfill:
+		// History up to the origin; the live streams read from there on.
+		w.origin = time.Time{}
+		w.upper = in.origin().Add(-time.Nanosecond)
+		if job.cursor != nil && job.Resource.ascending() {
+			w.budget = backfillPagesPerPoll
+		}
+	case fresh:
+		w.lower = w.lower.Add(-firstPollMargin)
 	}
-	w.created = w.lower.Add(-job.tolerance)
-	if job.byCurrent {
+	if job.byCurrent && w.upper.IsZero() {
 		w.upper = now
 	}
+	w.setFloor()
 	if len(job.tpls) > 0 {
 		w.env.Tpl = make([]string, len(job.tpls))
 		for i, t := range job.tpls {
@@ -145,9 +188,42 @@ func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, now time.T
 	return w
 }
 
+// setFloor drops what the window must not report: changes before its lower bound, or before
+// the stream's origin.
+func (w *window) setFloor() {
+	w.floor = w.lower
+	if w.floor.Before(w.origin) {
+		w.floor = w.origin
+	}
+}
+
+// clock reads the vendor's clock from a page's Date header. Where it differs from Pollen's by
+// more than the header's precision, the origin (the instance's creation) and the poll's time
+// are moved into the vendor's clock, so that windows are bounded by vendor time only.
+func (w *window) clock(pg Page) {
+	if w.clocked || pg.Date.IsZero() || pg.Sent.IsZero() {
+		return
+	}
+	w.clocked = true
+	skew := pg.Date.Sub(pg.Sent)
+	if skew > -2*time.Second && skew < 2*time.Second {
+		return
+	}
+	skew = skew.Round(time.Second)
+	if !w.origin.IsZero() {
+		w.origin = w.origin.Add(skew)
+		w.setFloor()
+	}
+	if w.job.byCurrent && w.stream != StreamBackfill {
+		w.upper = w.now.Add(skew)
+	}
+}
+
 // page processes one vendor page. A page that is not what the definition describes is an error:
 // the poll fails and the cursor does not move.
 func (w *window) page(pg Page) error {
+	w.clock(pg)
+	w.pages++
 	// The body is only read while this page is processed; events copy what they keep.
 	body := unsafe.String(unsafe.SliceData(pg.Body), len(pg.Body))
 	arr := body
@@ -201,6 +277,9 @@ func (w *window) record(rec string) error {
 		return nil
 	}
 	if !w.upper.IsZero() && updated.After(w.upper) {
+		if w.stream == StreamBackfill && j.Resource.ascending() {
+			return errEndOfWindow // oldest first: the rest is the live streams' business
+		}
 		return nil
 	}
 	pair := SeenRecord{ID: id, Updated: updated.UnixNano()}
@@ -275,7 +354,7 @@ func (w *window) classify(id string, updated time.Time) (EventType, bool, error)
 	}
 	_, seenBefore := w.seen.ids[id]
 	w.seen.ids[id] = struct{}{}
-	if ok && !seenBefore && !created.Before(w.created) {
+	if ok && !seenBefore && !created.Before(w.floor.Add(-j.tolerance)) {
 		return Created, true, nil
 	}
 	return Updated, true, nil

@@ -39,8 +39,12 @@ func (p *Poller) walk(ctx context.Context, w *window, res *PollResult) error {
 	anchor, page := w.lower, 1
 	for {
 		pg, err := p.onePage(ctx, w, j.query(w, anchor, page, false), res)
-		if err != nil || !pg.HasNext {
+		if err != nil || !pg.HasNext || w.ended {
 			return err
+		}
+		if w.budget > 0 && w.pages >= w.budget {
+			w.partial = true
+			return nil
 		}
 		if w.pageCount > 0 && w.pageLast.After(anchor) && j.cursor.value.Expand(w.pageLast) != j.cursor.value.Expand(anchor) {
 			anchor, page = w.pageLast, 1 // progress: restart from the last date read
@@ -109,6 +113,10 @@ func (p *Poller) onePage(ctx context.Context, w *window, req Request, res *PollR
 		}
 		return errOnePage
 	})
+	if errors.Is(err, errEndOfWindow) {
+		w.ended = true
+		err = nil
+	}
 	if errors.Is(err, errOnePage) {
 		err = nil
 	}

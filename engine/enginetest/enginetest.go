@@ -83,7 +83,11 @@ type PageSource struct {
 	Answers  [][][]byte
 	Requests []engine.Request
 	// Err, when set, is returned by List once the answers are used up.
-	Err     error
+	Err error
+	// Now and Skew, when Now is set, stamp every page as sent at Now and answered with the
+	// vendor's clock at Now+Skew (the Date header).
+	Now     time.Time
+	Skew    time.Duration
 	current [][]byte
 	started bool
 }
@@ -121,7 +125,11 @@ func (s *PageSource) List(_ context.Context, req engine.Request, fn func(engine.
 		}
 		s.mu.Unlock()
 		n++
-		if err := fn(engine.Page{Number: n, Body: body, HasNext: more}); err != nil {
+		pg := engine.Page{Number: n, Body: body, HasNext: more}
+		if !s.Now.IsZero() {
+			pg.Sent, pg.Date = s.Now, s.Now.Add(s.Skew).Truncate(time.Second)
+		}
+		if err := fn(pg); err != nil {
 			return err
 		}
 		if !more {
