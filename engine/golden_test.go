@@ -28,7 +28,7 @@ type goldenCase struct {
 		Now     time.Time  `json:"now"`
 		Job     string     `json:"job"`
 		Skew    string     `json:"vendorClockSkew,omitempty"` // e.g. "-90s": the vendor's clock against Pollen's
-		Answers [][]string `json:"answers"` // per vendor query of the poll, in order: its pages
+		Answers [][]string `json:"answers"`                   // per vendor query of the poll, in order: its pages
 	} `json:"polls"`
 }
 
