@@ -47,8 +47,11 @@ type Options struct {
 	BaseBackoff, MaxBackoff time.Duration
 	// Sleep waits d or until ctx is done; nil = a real timer. Tests inject a recorder.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Now tells the time for rate budgets; nil = time.Now.
+	// Now tells the time for rate budgets and Page.Sent; nil = time.Now.
 	Now func() time.Time
+	// RateReserve is how many requests of each rate window are left unused (see the package
+	// doc); 0 = 1, negative = none.
+	RateReserve int
 	// Logger receives one Debug line per request; nil = no logging.
 	Logger hclog.Logger
 	// UserAgent is sent on every request; "" = "pollen".
@@ -66,6 +69,7 @@ type Client struct {
 	now         func() time.Time
 	log         hclog.Logger
 	userAgent   string
+	reserve     int
 
 	mu      sync.Mutex
 	budgets map[string]*budget
@@ -85,6 +89,7 @@ func New(opts Options) *Client {
 		now:        opts.Now,
 		log:        opts.Logger,
 		userAgent:  opts.UserAgent,
+		reserve:    opts.RateReserve,
 		budgets:    make(map[string]*budget),
 	}
 	if c.hc == nil {
@@ -119,6 +124,12 @@ func New(opts Options) *Client {
 	}
 	if c.userAgent == "" {
 		c.userAgent = defaultUserAgent
+	}
+	switch {
+	case c.reserve == 0:
+		c.reserve = defaultRateReserve
+	case c.reserve < 0:
+		c.reserve = 0
 	}
 	return c
 }
@@ -166,7 +177,7 @@ func (c *Client) budgetFor(baseURL string) *budget {
 	defer c.mu.Unlock()
 	b, ok := c.budgets[key]
 	if !ok {
-		b = new(budget)
+		b = newBudget(c.reserve)
 		c.budgets[key] = b
 	}
 	return b
@@ -195,62 +206,91 @@ func (c *Client) List(ctx context.Context, req engine.Request, fn func(engine.Pa
 	l.sizeHint.Store(l.budget.pageSize.Load())
 	defer func() { l.budget.pageSize.Store(l.sizeHint.Load()) }()
 
-	paging := strings.ToLower(req.Paging.Type)
-	pageParam := req.Paging.PageParam
-	if pageParam == "" {
-		pageParam = "page"
+	pg := &pager{
+		paging:    strings.ToLower(req.Paging.Type),
+		pageParam: req.Paging.PageParam,
+		pageSize:  req.PageSize,
+		first:     first,
 	}
-	if paging == "page" {
-		first = withParam(first, pageParam, "1")
+	if pg.pageParam == "" {
+		pg.pageParam = "page"
+	}
+	if pg.paging == "page" {
+		first = withParam(first, pg.pageParam, "1")
+		pg.first = first
 	}
 
-	cur, sawLink := first, false
+	cur := first
 	for n := 1; ; n++ {
-		body, header, err := c.fetch(ctx, l, cur)
+		res, err := c.fetch(ctx, l, cur)
 		if err != nil {
 			return err
 		}
-		if err := fn(engine.Page{Number: n, Body: body, Header: header}); err != nil {
+		next, hasNext, nextErr := pg.next(n, cur, res)
+		page := engine.Page{Number: n, Body: res.body, Header: res.header, HasNext: hasNext, Sent: res.sent}
+		if t, err := http.ParseTime(res.header.Get("Date")); err == nil {
+			page.Date = t
+		}
+		if err := fn(page); err != nil {
 			return err
 		}
-		var next *url.URL
-		switch paging {
-		case "", "none":
+		if nextErr != nil {
+			return nextErr
+		}
+		if !hasNext {
 			return nil
-		case "link":
-			target := nextLink(header)
-			if target == "" {
-				return nil
-			}
-			if next, err = cur.Parse(target); err != nil {
-				return fmt.Errorf("vendor: GET %s: bad Link rel=\"next\" %q: %w", cur.Redacted(), target, err)
-			}
-			if !sameOrigin(next, first) {
-				return fmt.Errorf("vendor: GET %s: Link rel=\"next\" leaves %s://%s: %s", cur.Redacted(), first.Scheme, first.Host, next.Redacted())
-			}
-			if next.String() == cur.String() {
-				return fmt.Errorf("vendor: GET %s: Link rel=\"next\" points to the same page", cur.Redacted())
-			}
-		case "page":
-			hasLink := nextLink(header) != ""
-			switch {
-			case emptyPage(body):
-				return nil
-			case hasLink:
-				sawLink = true
-			case sawLink:
-				return nil
-			default:
-				if k, ok := arrayLen(body); ok && req.PageSize > 0 && k < req.PageSize {
-					return nil
-				}
-			}
-			next = withParam(cur, pageParam, strconv.Itoa(n+1))
 		}
 		if maxPages := req.Paging.MaxPages; maxPages > 0 && n >= maxPages {
 			return fmt.Errorf("vendor: GET %s: page %d is beyond the %d-page limit: %w", next.Redacted(), n+1, maxPages, ErrPageCap)
 		}
 		cur = next
+	}
+}
+
+// pager applies a listing's paging rules (see the package doc).
+type pager struct {
+	paging, pageParam string
+	pageSize          int
+	first             *url.URL
+	sawLink           bool // an earlier page had a Link rel="next" ("page" paging)
+}
+
+// next returns the URL of the page after page n, fetched from cur, and whether the vendor has
+// one. err reports a Link rel="next" that cannot be followed; hasNext is then true.
+func (p *pager) next(n int, cur *url.URL, res *response) (next *url.URL, hasNext bool, err error) {
+	switch p.paging {
+	case "link":
+		target := nextLink(res.header)
+		if target == "" {
+			return nil, false, nil
+		}
+		if next, err = cur.Parse(target); err != nil {
+			return nil, true, fmt.Errorf("vendor: GET %s: bad Link rel=\"next\" %q: %w", cur.Redacted(), target, err)
+		}
+		if !sameOrigin(next, p.first) {
+			return nil, true, fmt.Errorf("vendor: GET %s: Link rel=\"next\" leaves %s://%s: %s", cur.Redacted(), p.first.Scheme, p.first.Host, next.Redacted())
+		}
+		if next.String() == cur.String() {
+			return nil, true, fmt.Errorf("vendor: GET %s: Link rel=\"next\" points to the same page", cur.Redacted())
+		}
+		return next, true, nil
+	case "page":
+		hasLink := nextLink(res.header) != ""
+		switch {
+		case emptyPage(res.body):
+			return nil, false, nil
+		case hasLink:
+			p.sawLink = true
+		case p.sawLink:
+			return nil, false, nil
+		default:
+			if k, ok := arrayLen(res.body); ok && p.pageSize > 0 && k < p.pageSize {
+				return nil, false, nil
+			}
+		}
+		return withParam(cur, p.pageParam, strconv.Itoa(n+1)), true, nil
+	default: // "none"
+		return nil, false, nil
 	}
 }
 
@@ -317,72 +357,79 @@ func (c *Client) requestHeader(req *engine.Request) (http.Header, error) {
 	return h, nil
 }
 
+// response is a page as fetched.
+type response struct {
+	body   []byte
+	header http.Header
+	sent   time.Time // when the successful request was sent (Options.Now)
+}
+
 // fetch gets one page, waiting for the rate budget and retrying as the package doc says.
-func (c *Client) fetch(ctx context.Context, l *listing, u *url.URL) ([]byte, http.Header, error) {
+func (c *Client) fetch(ctx context.Context, l *listing, u *url.URL) (*response, error) {
 	failures, throttled := 0, 0
 	for {
-		if d, until := l.budget.wait(c.now()); d > 0 {
+		d, m := l.budget.take(c.now())
+		if d > 0 {
 			c.log.Debug("vendor rate budget spent; waiting", "host", u.Host, "wait", d)
 			if err := c.sleep(ctx, d); err != nil {
-				return nil, nil, fmt.Errorf("vendor: GET %s: waiting for the rate budget: %w", u.Redacted(), err)
+				return nil, fmt.Errorf("vendor: GET %s: waiting for the rate budget: %w", u.Redacted(), err)
 			}
-			l.budget.release(until)
+			l.budget.release(m)
+			continue
 		}
-		l.budget.start(c.now())
 
-		status, body, header, err := c.do(ctx, l, u, failures+throttled+1)
+		status, res, err := c.do(ctx, l, u, failures+throttled+1)
+		if err != nil {
+			l.budget.abandon(m)
+		} else if status == http.StatusTooManyRequests {
+			d, ok := retryAfter(res.header, l.names.retryAfter, c.now())
+			if !ok {
+				d = defaultRetryWait
+			}
+			l.budget.throttle(m, c.now(), d)
+		} else {
+			c.observe(l, m, u, res.header)
+		}
 		var last error
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("vendor: GET %s: %w", u.Redacted(), ctx.Err())
+				return nil, fmt.Errorf("vendor: GET %s: %w", u.Redacted(), ctx.Err())
 			}
 			if !retryable(err) {
-				return nil, nil, fmt.Errorf("vendor: GET %s: %w", u.Redacted(), err)
+				return nil, fmt.Errorf("vendor: GET %s: %w", u.Redacted(), err)
 			}
 			last = err
 		case status == http.StatusTooManyRequests:
 			throttled++
-			serr := newStatusError(http.MethodGet, u.Redacted(), status, body)
+			serr := newStatusError(http.MethodGet, u.Redacted(), status, res.body)
 			if throttled >= maxThrottled {
-				return nil, nil, fmt.Errorf("vendor: GET %s: still rate limited after %d 429s in a row: %w", u.Redacted(), throttled, serr)
+				return nil, fmt.Errorf("vendor: GET %s: still rate limited after %d 429s in a row: %w", u.Redacted(), throttled, serr)
 			}
-			d, ok := retryAfter(header, l.names.retryAfter, c.now())
-			if !ok {
-				d = defaultRetryWait
-			}
-			until := l.budget.block(c.now().Add(d))
-			c.log.Debug("vendor rate limited; waiting", "host", u.Host, "wait", d)
-			if err := c.sleep(ctx, d); err != nil {
-				return nil, nil, fmt.Errorf("vendor: GET %s: waiting after 429: %w", u.Redacted(), err)
-			}
-			l.budget.release(until)
-			continue
+			c.log.Debug("vendor rate limited", "host", u.Host)
+			continue // take waits out the Retry-After
 		case status >= 200 && status < 300:
-			c.observe(l, u, header)
-			return body, header, nil
+			return res, nil
 		case status >= 500:
-			c.observe(l, u, header)
-			last = newStatusError(http.MethodGet, u.Redacted(), status, body)
+			last = newStatusError(http.MethodGet, u.Redacted(), status, res.body)
 		default:
-			c.observe(l, u, header)
-			return nil, nil, newStatusError(http.MethodGet, u.Redacted(), status, body)
+			return nil, newStatusError(http.MethodGet, u.Redacted(), status, res.body)
 		}
 		throttled = 0
 		failures++
 		if failures > c.maxRetries {
-			return nil, nil, fmt.Errorf("vendor: GET %s: giving up after %d attempts: %w", u.Redacted(), failures, last)
+			return nil, fmt.Errorf("vendor: GET %s: giving up after %d attempts: %w", u.Redacted(), failures, last)
 		}
-		d := c.backoff(failures)
+		d = c.backoff(failures)
 		if err := c.sleep(ctx, d); err != nil {
-			return nil, nil, fmt.Errorf("vendor: GET %s: backing off after %v: %w", u.Redacted(), last, err)
+			return nil, fmt.Errorf("vendor: GET %s: backing off after %v: %w", u.Redacted(), last, err)
 		}
 	}
 }
 
-// observe updates the host's budget from a response's rate headers.
-func (c *Client) observe(l *listing, u *url.URL, h http.Header) {
-	if until := l.budget.observe(h, l.names, c.now()); !until.IsZero() {
+// observe settles request m with its response's rate headers.
+func (c *Client) observe(l *listing, m mark, u *url.URL, h http.Header) {
+	if until, spent := l.budget.observe(m, h, l.names, c.now()); spent {
 		c.log.Debug("vendor rate budget spent", "host", u.Host, "limit", h.Get(l.names.limit), "until", until)
 	}
 }
@@ -399,22 +446,22 @@ func (c *Client) backoff(n int) time.Duration {
 }
 
 // do sends one request. For a 2xx it returns the whole body; otherwise at most maxErrorRead bytes.
-func (c *Client) do(ctx context.Context, l *listing, u *url.URL, attempt int) (int, []byte, http.Header, error) {
+func (c *Client) do(ctx context.Context, l *listing, u *url.URL, attempt int) (int, *response, error) {
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	hr, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	hr.Header = l.header.Clone()
 
-	start := time.Now()
+	sent, start := c.now(), time.Now()
 	resp, err := c.hc.Do(hr)
 	if err != nil {
 		err = unwrapURLError(err)
 		c.log.Debug("vendor request", "method", "GET", "url", u.Redacted(), "attempt", attempt,
 			"duration", time.Since(start), "error", err)
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
@@ -435,11 +482,11 @@ func (c *Client) do(ctx context.Context, l *listing, u *url.URL, attempt int) (i
 	if err != nil {
 		c.log.Debug("vendor request", "method", "GET", "url", u.Redacted(), "attempt", attempt,
 			"status", resp.StatusCode, "duration", time.Since(start), "error", err)
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	c.log.Debug("vendor request", "method", "GET", "url", u.Redacted(), "attempt", attempt,
 		"status", resp.StatusCode, "bytes", len(body), "duration", time.Since(start))
-	return resp.StatusCode, body, resp.Header, nil
+	return resp.StatusCode, &response{body: body, header: resp.Header, sent: sent}, nil
 }
 
 var errBodyTooLarge = errors.New("response body too large")

@@ -674,3 +674,114 @@ func TestConcurrentList(t *testing.T) {
 		}
 	}
 }
+
+func TestPageFields(t *testing.T) {
+	vendorTime := time.Date(2024, 5, 1, 12, 0, 3, 0, time.UTC)
+	now := t0
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var n atomic.Int32
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { mu.Lock(); now = now.Add(time.Minute); mu.Unlock() }() // each request takes a minute
+		k := n.Add(1)
+		if k == 2 { // page 2's first attempt fails: its Sent is the retry's
+			w.WriteHeader(503)
+			return
+		}
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		page = max(page, 1)
+		switch page {
+		case 1:
+			w.Header().Set("Date", vendorTime.Format(http.TimeFormat))
+		case 2:
+			w.Header().Set("Date", "yesterday")
+		case 3:
+			w.Header()["Date"] = nil // no Date at all
+		}
+		if page < 3 {
+			w.Header().Set("Link", fmt.Sprintf(`<%s%s?page=%d>; rel="next"`, srv.URL, r.URL.Path, page+1))
+		}
+		fmt.Fprintf(w, `[{"page":%d}]`, page)
+	}))
+	defer srv.Close()
+	c := testClient(&sleeper{}, func(o *Options) { o.Now = clock })
+	var pages []engine.Page
+	err := c.List(context.Background(), request(srv.URL), func(p engine.Page) error {
+		pages = append(pages, p)
+		return nil
+	})
+	if err != nil || len(pages) != 3 {
+		t.Fatalf("pages %d, err %v", len(pages), err)
+	}
+	want := []struct {
+		hasNext bool
+		date    time.Time
+		sent    time.Time
+	}{
+		{true, vendorTime, t0},
+		{true, time.Time{}, t0.Add(2 * time.Minute)}, // request 2 (the 503) was sent at t0+1m
+		{false, time.Time{}, t0.Add(3 * time.Minute)},
+	}
+	for i, w := range want {
+		p := pages[i]
+		if p.HasNext != w.hasNext || !p.Date.Equal(w.date) || !p.Sent.Equal(w.sent) {
+			t.Errorf("page %d: HasNext %v Date %v Sent %v; want %v %v %v", i+1, p.HasNext, p.Date, p.Sent, w.hasNext, w.date, w.sent)
+		}
+	}
+}
+
+func TestHasNext(t *testing.T) {
+	cases := map[string]struct {
+		paging   string
+		pageSize int
+		bodies   []string
+		link     []bool
+		want     []bool
+	}{
+		"none":               {"none", 0, []string{`[1]`}, []bool{true}, []bool{false}},
+		"page until empty":   {"page", 0, []string{`[1]`, `[2]`, `[]`}, nil, []bool{true, true, false}},
+		"page short array":   {"page", 2, []string{`[1,2]`, `[3]`}, nil, []bool{true, false}},
+		"page link then not": {"page", 1, []string{`[1]`, `[2]`}, []bool{true, false}, []bool{true, false}},
+		"link":               {"link", 0, []string{`[1]`, `[2]`}, []bool{true, false}, []bool{true, false}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				k, _ := strconv.Atoi(r.URL.Query().Get("page"))
+				k = max(k, 1)
+				if k > len(tc.bodies) {
+					t.Errorf("page %d requested", k)
+					return
+				}
+				if k <= len(tc.link) && tc.link[k-1] {
+					w.Header().Set("Link", fmt.Sprintf(`<%s?page=%d>; rel="next"`, r.URL.Path, k+1))
+				}
+				_, _ = w.Write([]byte(tc.bodies[k-1]))
+			}))
+			defer srv.Close()
+			req := request(srv.URL)
+			req.Paging.Type = tc.paging
+			req.PageSize = tc.pageSize
+			var got []bool
+			err := testClient(&sleeper{}).List(context.Background(), req, func(p engine.Page) error {
+				got = append(got, p.HasNext)
+				return nil
+			})
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("HasNext %v, err %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+
+	// A next link List refuses still says there is a next page.
+	srv, _ := linkServer(t, 3, func(abs, _ string) []string { return []string{`<http://evil.example/x>; rel="next"`} })
+	var got []bool
+	err := testClient(&sleeper{}).List(context.Background(), request(srv.URL), func(p engine.Page) error {
+		got = append(got, p.HasNext)
+		return nil
+	})
+	if err == nil || fmt.Sprint(got) != "[true]" {
+		t.Errorf("refused link: HasNext %v, err %v", got, err)
+	}
+}

@@ -30,21 +30,46 @@
 // wrapping ErrPageCap (after fn has seen page MaxPages). For "page" paging "needed" is judged by
 // the rules above, so a listing of exactly MaxPages full pages also reports the cap.
 //
+// # Pages
+//
+// fn receives each page with its number (from 1), raw body and response headers, and:
+// HasNext, whether the vendor has a next page by the paging rules above (for "link", a Link
+// rel="next" is present, even one List then refuses to follow); Date, the response's Date header
+// (zero when absent or unparsable); and Sent, when the request that returned the page was sent
+// (Options.Now; with retries, the last attempt's), so that Date - Sent bounds the vendor's clock
+// skew.
+//
 // # Rate limits (engine.RateLimitSpec)
 //
 // Header names default to X-RateLimit-Remaining, X-RateLimit-Total and Retry-After, each when
 // RateLimit is nil or its field is empty. Numbers may be floats ("50.0"). Each base URL has one
-// budget shared by all List calls of a Client. A window opens with the first request made while
-// no window is open and lasts 60 seconds. When a successful response reports Remaining <= 0, the
-// host is blocked until now + Retry-After when that response carries one, else until the end of
-// the window; the next request to the host (from any List call) waits for it, then a new window
-// opens. This errs on the side of waiting; it never sends a request the vendor announced it would
-// refuse.
+// budget shared by all List calls of a Client, so that concurrent listings of one account stay
+// within its limit together. The model is a fixed window of (assumed) 60 seconds:
 //
-// A 429 blocks the host and waits exactly Retry-After (seconds, integer or decimal, or an HTTP
-// date; 60s when absent or unparsable; at most one hour), then retries the same page. 429s do not
-// count against MaxRetries; after 10 in a row List gives up with an error wrapping the
-// *StatusError.
+//   - The budget knows the window's size (the last Total; without one, 1 + the largest Remaining
+//     seen), what the vendor has left in the window (Left), and how many requests are in flight.
+//     A host whose responses never carry Remaining is unmetered: nothing waits (the 429 handling
+//     below still applies).
+//   - A request may be sent while Left - in flight > RateReserve (Options.RateReserve, default 1,
+//     capped at size - 1); sending counts it in flight until its response (or failure). Otherwise
+//     it waits until the window's expected reset, then the window is taken as reset: Left = size.
+//   - Each response of the current window reconciles Left = min(Left, Remaining): the vendor's
+//     count includes other clients of the account, and the smallest Remaining is its latest
+//     count. Every request the vendor counted after that one is still in flight, so subtracting
+//     the requests in flight never counts too few of ours; it may count one twice until it is
+//     answered. Responses to requests sent in an earlier window are ignored.
+//   - A window opens with the first request sent while none is open and is expected to reset 60
+//     seconds after the first response in it was received (the vendor's window opened no later).
+//     When the allowance is spent and the response carries Retry-After, the reset is then.
+//   - A 429 sets Left = 0 and the reset to now + Retry-After (seconds, integer or decimal, or an
+//     HTTP date; 60s when absent or unparsable; at most one hour); the request waits for it like
+//     any other and is retried with the whole window. 429s do not count against MaxRetries;
+//     after 10 in a row List gives up with an error wrapping the *StatusError.
+//
+// So a steady state sends at most size - RateReserve requests per window and sees no 429, however
+// many List calls share the host. Before the first response from a host nothing is known, so
+// each concurrent List may send one request. If the vendor's window is longer or not aligned
+// with the estimate, the occasional 429 corrects the budget.
 //
 // # Retries and errors
 //
