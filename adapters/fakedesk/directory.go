@@ -240,6 +240,7 @@ func (s *Server) createCompanyLocked(in map[string]any, direct bool, rng *rand.R
 	applyCompany(r, vals)
 	r.touch(updated)
 	s.companies[r.id] = r
+	s.change("companies", r.id, "created", r.updated)
 	s.log.Debug("company created", "id", r.id)
 	return r, nil
 }
@@ -283,6 +284,7 @@ func (s *Server) updateCompanyLocked(id int64, in map[string]any, direct bool) (
 	}
 	applyCompany(r, vals)
 	r.touch(s.updateTime(vals))
+	s.change("companies", id, "updated", r.updated)
 	s.log.Debug("company updated", "id", id)
 	return r, nil
 }
@@ -295,10 +297,12 @@ func (s *Server) deleteCompanyLocked(id int64) error {
 	}
 	delete(s.companies, id)
 	now := s.now()
-	for _, c := range s.contacts {
-		if c.f["company_id"] == id {
+	s.change("companies", id, "deleted", now)
+	for _, cid := range sortedIDs(s.contacts) {
+		if c := s.contacts[cid]; c.f["company_id"] == id {
 			c.f["company_id"] = nil
 			c.bump(now)
+			s.change("contacts", cid, "updated", c.updated)
 		}
 	}
 	s.log.Debug("company deleted", "id", id)
@@ -375,6 +379,7 @@ func (s *Server) createAgentLocked(in map[string]any, direct bool, rng *rand.Ran
 	r.touch(updated)
 	r.f["contact"].(map[string]any)["updated_at"] = fmtTime(updated)
 	s.agents[r.id] = r
+	s.change("agents", r.id, "created", r.updated)
 	s.log.Debug("agent created", "id", r.id)
 	return r, nil
 }
@@ -413,11 +418,13 @@ func (s *Server) setAgentGroups(a *record, ids []int64, at time.Time) {
 	for _, gid := range old {
 		if g := s.groups[gid]; g != nil && !slices.Contains(ids, gid) {
 			g.bump(at)
+			s.change("groups", gid, "updated", g.updated)
 		}
 	}
 	for _, gid := range ids {
 		if g := s.groups[gid]; g != nil && !slices.Contains(old, gid) {
 			g.bump(at)
+			s.change("groups", gid, "updated", g.updated)
 		}
 	}
 	a.f["group_ids"] = slices.Clone(ids)
@@ -441,6 +448,7 @@ func (s *Server) setGroupAgents(gid int64, ids []int64, at time.Time) {
 		}
 		a.f["group_ids"] = gids
 		a.bump(at)
+		s.change("agents", aid, "updated", a.updated)
 	}
 }
 
@@ -466,6 +474,7 @@ func (s *Server) updateAgentLocked(id int64, in map[string]any, direct bool) (*r
 		r.f["contact"].(map[string]any)["updated_at"] = fmtTime(t)
 	}
 	r.touch(t)
+	s.change("agents", id, "updated", r.updated)
 	s.log.Debug("agent updated", "id", id)
 	return r, nil
 }
@@ -480,13 +489,15 @@ func (s *Server) deleteAgentLocked(id int64) error {
 	}
 	now := s.now()
 	s.setAgentGroups(a, nil, now)
-	for _, g := range s.groups {
-		if g.f["escalate_to"] == id {
+	for _, gid := range sortedIDs(s.groups) {
+		if g := s.groups[gid]; g.f["escalate_to"] == id {
 			g.f["escalate_to"] = nil
 			g.bump(now)
+			s.change("groups", gid, "updated", g.updated)
 		}
 	}
 	delete(s.agents, id)
+	s.change("agents", id, "deleted", now)
 	ac := a.f["contact"].(map[string]any)
 	email, _ := ac["email"].(string)
 	if s.contacts[id] == nil && s.contactByEmail(email) == nil {
@@ -496,6 +507,7 @@ func (s *Server) deleteAgentLocked(id int64) error {
 		}
 		c.touch(now)
 		s.contacts[id] = c
+		s.change("contacts", id, "created", c.updated)
 	}
 	s.log.Debug("agent deleted", "id", id)
 	return nil
@@ -536,6 +548,7 @@ func (s *Server) createGroupLocked(in map[string]any, direct bool, rng *rand.Ran
 	s.groups[r.id] = r
 	s.applyGroup(r, vals, updated)
 	r.touch(updated)
+	s.change("groups", r.id, "created", r.updated)
 	s.log.Debug("group created", "id", r.id)
 	return r, nil
 }
@@ -573,6 +586,7 @@ func (s *Server) updateGroupLocked(id int64, in map[string]any, direct bool) (*r
 	t := s.updateTime(vals)
 	s.applyGroup(r, vals, t)
 	r.touch(t)
+	s.change("groups", id, "updated", r.updated)
 	s.log.Debug("group updated", "id", id)
 	return r, nil
 }
@@ -583,8 +597,10 @@ func (s *Server) deleteGroupLocked(id int64) error {
 	if s.groups[id] == nil {
 		return ErrNotFound
 	}
-	s.setGroupAgents(id, nil, s.now())
+	now := s.now()
+	s.setGroupAgents(id, nil, now)
 	delete(s.groups, id)
+	s.change("groups", id, "deleted", now)
 	s.log.Debug("group deleted", "id", id)
 	return nil
 }
@@ -687,7 +703,7 @@ func (s *Server) listCompanies(r *http.Request, q url.Values) response {
 		}
 		return cmp.Compare(a.id, b.id)
 	})
-	return pagedList(r, rows, perPage, page, companyView)
+	return pagedList(r, s.visibleRows(rows), perPage, page, companyView)
 }
 
 func (s *Server) listAgents(r *http.Request, q url.Values) response {
@@ -722,7 +738,7 @@ func (s *Server) listAgents(r *http.Request, q url.Values) response {
 		}
 		rows = append(rows, a)
 	}
-	return pagedList(r, rows, perPage, page, agentView)
+	return pagedList(r, s.visibleRows(rows), perPage, page, agentView)
 }
 
 func (s *Server) listGroups(r *http.Request, q url.Values) response {
@@ -738,7 +754,7 @@ func (s *Server) listGroups(r *http.Request, q url.Values) response {
 		rows = append(rows, s.groups[id])
 	}
 	members := s.membership()
-	return pagedList(r, rows, perPage, page, func(g *record) map[string]any { return groupView(g, members) })
+	return pagedList(r, s.visibleRows(rows), perPage, page, func(g *record) map[string]any { return groupView(g, members) })
 }
 
 // ---- direct methods ----

@@ -51,8 +51,10 @@
 //     costs 2 extra credits each.
 //   - Unknown query parameters and unknown body fields are a 400 with code invalid_field, as in
 //     Freshdesk, so a poller sending a parameter Freshdesk would reject fails here too.
-//   - Ticket list order: order_by (created_at by default) then id ascending on ties, whatever
-//     order_type is. Contacts (order undocumented by Freshdesk): updated_at ascending, then id.
+//   - Ticket list order: order_by (created_at by default), ties broken by id in the direction of
+//     order_type (asc: id ascending, desc: id descending), so that walking a query both ways
+//     reaches both ends of a block of records sharing one timestamp. Contacts (order undocumented
+//     by Freshdesk): updated_at ascending, then id ascending.
 //   - Without updated_since, only tickets created within DefaultWindow are listed; that window
 //     also applies with filter=deleted and filter=spam. filter=deleted lists only deleted tickets
 //     (spam or not), filter=spam only non-deleted spam tickets; new_and_my_open and watching depend
@@ -61,12 +63,13 @@
 //     and unverified contacts are returned"); state=verified means active, unverified not active.
 //   - The Link header is sent whenever another page holds rows, including from page PageCap to
 //     page PageCap+1, which then answers the 400 page-cap error: that is how connectors meet it.
-//   - Rate limit: one fixed window per wall-clock minute of the Options.Now clock, shared by every
+//   - Rate limit: one fixed window per wall-clock minute of the vendor's clock, shared by every
 //     request (401, 404 and 400 answers count too; 429 answers do not). Retry-After is the whole
 //     number of seconds until the minute ends (at least 1). Options.ListRatePerMinute adds the
 //     Tickets List / Contacts List sub-limits.
-//   - Checks run in this order: rate limit, injected faults (FailNext), auth (401), Accept (406),
-//     route (404 empty body / 405), Content-Type (415), JSON body (400 invalid_json), validation.
+//   - Checks run in this order: rate limit, injected faults (FailNext, then FailRate), auth (401),
+//     Accept (406), route (404 empty body / 405), Content-Type (415), JSON body (400
+//     invalid_json), validation. Every response carries a Date header from the vendor's clock.
 //   - Creating a ticket with an email or phone that matches no contact creates that contact, as
 //     Freshdesk does. Seed and direct CreateTicket without a requester pick an existing contact, or
 //     create one when there is none.
@@ -111,4 +114,36 @@
 //     ids Seed's contacts and tickets use as company_id, responder_id and group_id, so that after
 //     SeedDirectory(5, 5, 3) they all resolve. include=company on tickets uses stored companies.
 //   - Mutate and the generators use math/rand/v2.
+//
+// # Fault knobs
+//
+// To prove a poller never misses a change, the simulator can be hostile. Every knob is off by
+// default, is set in Options at construction or by a method at run time, and is safe for
+// concurrent use. Random draws (FailRate, ShiftDuringWalk) come from their own generator seeded
+// by Options.Seed, apart from the sample data's, so they are deterministic for a seed and a
+// sequence of requests.
+//
+//   - Skew (SetSkew): the vendor's clock is Options.Now plus Skew. It stamps created_at,
+//     updated_at and the other times the server sets, fills the Date header (http.TimeFormat),
+//     bounds the default 30-day window and drives the rate-limit minute. VendorNow returns it.
+//   - VisibleAfter (SetVisibleAfter): replication lag. A record whose updated_at is T is absent
+//     from every list response (tickets, contacts, companies, agents, groups) until the vendor's
+//     clock reaches T + VisibleAfter; the list answers as if the record were not there (not with
+//     its previous version). Views and the direct methods see it at once.
+//   - OnListPage(fn): fn(resource, page) runs on every GET of a list route, outside the lock,
+//     before anything else is done with the request, so a test can change records between the
+//     pages of a walk.
+//   - ShiftDuringWalk (SetShiftDuringWalk): the probability that a ticket or contact list request
+//     for page 2 or later first updates a random live record shown on an earlier page of the same
+//     query (its updated_at becomes now: with updated_at ascending order it moves to the tail),
+//     so that every later record moves up one place and a walker going page by page skips one.
+//   - FailRate and FailStatuses (SetFailRate): the probability that a request is answered with a
+//     status drawn from FailStatuses (default 429, 500, 502, 503, 504), after rate limiting and
+//     FailNext. An injected 429 has the rate-limit body and Retry-After: 1 and uses no credits;
+//     5xx have a Freshdesk-style error body. Stats counts 429s (RateLimited), 5xx (ServerErrors)
+//     and injected answers (Injected); ResetStats zeroes the request counters.
+//   - BurstCreateTickets and BurstUpdateTickets make many changes in one second of the vendor's
+//     clock: more records sharing one updated_at than a query can page through (PageCap pages).
+//   - Changes returns the change log, every creation, update, deletion, restoration and archiving
+//     of any record, whatever made it, from which a test derives the events a poller must deliver.
 package fakedesk

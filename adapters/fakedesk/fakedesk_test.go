@@ -330,7 +330,7 @@ func TestListOrderingAndFilters(t *testing.T) {
 	_ = t3
 
 	for q, want := range map[string][]int64{
-		"":                                           {3, 1, 2}, // created_at desc, ties id asc
+		"":                                           {3, 2, 1}, // created_at desc, ties id desc
 		"?order_type=asc":                            {1, 2, 3},
 		"?order_by=updated_at&order_type=asc":        {2, 3, 1},
 		"?order_by=updated_at":                       {1, 3, 2},
@@ -343,7 +343,7 @@ func TestListOrderingAndFilters(t *testing.T) {
 		"?updated_since=2026-03-10T12:00:25Z":        {3, 1},
 		"?updated_since=2026-03-10T12:00:25.9Z":      {1},
 		"?updated_since=2026-03-10T12:00:35%2B00:00": {1},
-		"?updated_since=2026-03-10":                  {3, 1, 2},
+		"?updated_since=2026-03-10":                  {3, 2, 1},
 	} {
 		if got := h.ids(h.get("/api/v2/tickets" + q)); !slices.Equal(got, want) {
 			t.Errorf("%s: got %v want %v", q, got, want)

@@ -215,6 +215,7 @@ func (s *Server) Seed(tickets, contacts int) {
 		}
 		if rng.IntN(50) == 0 {
 			r.deleted = true
+			s.change("contacts", r.id, "deleted", r.updated)
 		}
 	}
 
@@ -253,6 +254,7 @@ func (s *Server) Seed(tickets, contacts int) {
 		}
 		if rng.IntN(33) == 0 {
 			r.deleted = true
+			s.change("tickets", r.id, "deleted", r.updated)
 		}
 	}
 }

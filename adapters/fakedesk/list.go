@@ -167,52 +167,78 @@ func (s *Server) listTickets(r *http.Request, q url.Values) response {
 		}
 	}
 	windowStart := s.now().Add(-s.opts.DefaultWindow)
-	var rows []*record
-	for _, t := range s.tickets {
-		switch {
-		case t.archived:
-			continue
-		case filter == "deleted" && !t.deleted:
-			continue
-		case filter == "spam" && (!t.spam || t.deleted):
-			continue
-		case filter == "" && (t.deleted || t.spam):
-			continue
-		case hasSince && t.updated.Before(since):
-			continue
-		case !hasSince && t.created.Before(windowStart):
-			continue
-		case hasRequester && t.f["requester_id"] != requesterID:
-			continue
-		case hasEmail && t.f["requester_id"] != requesterByEmail:
-			continue
-		case hasCompany && t.f["company_id"] != companyID:
-			continue
+	selectRows := func() []*record {
+		vnow := s.vendorClock()
+		var rows []*record
+		for _, t := range s.ticketSeq { // by id: sorting is then near linear
+			switch {
+			case t.archived:
+				continue
+			case filter == "deleted" && !t.deleted:
+				continue
+			case filter == "spam" && (!t.spam || t.deleted):
+				continue
+			case filter == "" && (t.deleted || t.spam):
+				continue
+			case hasSince && t.updated.Before(since):
+				continue
+			case !hasSince && t.created.Before(windowStart):
+				continue
+			case hasRequester && t.f["requester_id"] != requesterID:
+				continue
+			case hasEmail && t.f["requester_id"] != requesterByEmail:
+				continue
+			case hasCompany && t.f["company_id"] != companyID:
+				continue
+			case s.hiddenAt(t, vnow):
+				continue
+			}
+			rows = append(rows, t)
 		}
-		rows = append(rows, t)
-	}
-	key := func(t *record) string { // comparable sort keys, all fixed width
-		switch orderBy {
-		case "updated_at":
-			return t.f["updated_at"].(string)
-		case "due_by":
-			d, _ := t.f["due_by"].(string)
-			return d
-		case "status":
-			return fmt.Sprintf("%020d", t.f["status"].(int64))
+		type keyed struct {
+			n int64  // created_at, updated_at (Unix seconds) or status
+			s string // due_by, a fixed-width timestamp
+			r *record
 		}
-		return t.f["created_at"].(string)
-	}
-	slices.SortFunc(rows, func(a, b *record) int {
-		c := strings.Compare(key(a), key(b))
+		ks := make([]keyed, len(rows))
+		for i, t := range rows {
+			k := keyed{r: t}
+			switch orderBy {
+			case "updated_at":
+				k.n = t.updated.Unix()
+			case "due_by":
+				k.s, _ = t.f["due_by"].(string)
+			case "status":
+				k.n = t.f["status"].(int64)
+			default:
+				k.n = t.created.Unix()
+			}
+			ks[i] = k
+		}
+		// Sorted ascending then reversed for desc: ties are broken by id in the direction asked
+		// for, so that walking a query both ways reaches both ends of a block of records
+		// sharing one timestamp.
+		slices.SortFunc(ks, func(a, b keyed) int {
+			if a.n != b.n {
+				return cmp.Compare(a.n, b.n)
+			}
+			if a.s != b.s {
+				return strings.Compare(a.s, b.s)
+			}
+			return cmp.Compare(a.r.id, b.r.id)
+		})
 		if desc {
-			c = -c
+			slices.Reverse(ks)
 		}
-		if c != 0 {
-			return c
+		for i, k := range ks {
+			rows[i] = k.r
 		}
-		return cmp.Compare(a.id, b.id)
-	})
+		return rows
+	}
+	rows := selectRows()
+	if s.maybeShift("tickets", rows, perPage, page) {
+		rows = selectRows()
+	}
 	pageRows, next := paginate(rows, perPage, page)
 	out := make([]Ticket, 0, len(pageRows))
 	for _, t := range pageRows {
@@ -340,41 +366,51 @@ func (s *Server) listContacts(r *http.Request, q url.Values) response {
 	if len(errs) > 0 {
 		return jsonResponse(http.StatusBadRequest, &ValidationError{Errors: errs})
 	}
-	var rows []*record
-	for _, c := range s.contacts {
-		active, _ := c.f["active"].(bool)
-		switch {
-		case state == "deleted" && !c.deleted:
-			continue
-		case state != "deleted" && c.deleted:
-			continue
-		case state == "" && c.blocked:
-			continue
-		case state == "blocked" && !c.blocked:
-			continue
-		case state == "verified" && (c.blocked || !active):
-			continue
-		case state == "unverified" && (c.blocked || active):
-			continue
-		case hasSince && c.updated.Before(since):
-			continue
-		case hasEmail && c.f["email"] != email && !contains(c.f["other_emails"].([]string), email):
-			continue
-		case hasPhone && c.f["phone"] != phone:
-			continue
-		case hasMobile && c.f["mobile"] != mobile:
-			continue
-		case hasCompany && c.f["company_id"] != companyID:
-			continue
+	selectRows := func() []*record {
+		vnow := s.vendorClock()
+		var rows []*record
+		for _, c := range s.contacts {
+			active, _ := c.f["active"].(bool)
+			switch {
+			case state == "deleted" && !c.deleted:
+				continue
+			case state != "deleted" && c.deleted:
+				continue
+			case state == "" && c.blocked:
+				continue
+			case state == "blocked" && !c.blocked:
+				continue
+			case state == "verified" && (c.blocked || !active):
+				continue
+			case state == "unverified" && (c.blocked || active):
+				continue
+			case hasSince && c.updated.Before(since):
+				continue
+			case hasEmail && c.f["email"] != email && !contains(c.f["other_emails"].([]string), email):
+				continue
+			case hasPhone && c.f["phone"] != phone:
+				continue
+			case hasMobile && c.f["mobile"] != mobile:
+				continue
+			case hasCompany && c.f["company_id"] != companyID:
+				continue
+			case s.hiddenAt(c, vnow):
+				continue
+			}
+			rows = append(rows, c)
 		}
-		rows = append(rows, c)
+		slices.SortFunc(rows, func(a, b *record) int {
+			if c := a.updated.Compare(b.updated); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.id, b.id)
+		})
+		return rows
 	}
-	slices.SortFunc(rows, func(a, b *record) int {
-		if c := a.updated.Compare(b.updated); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
+	rows := selectRows()
+	if s.maybeShift("contacts", rows, perPage, page) {
+		rows = selectRows()
+	}
 	pageRows, next := paginate(rows, perPage, page)
 	out := make([]Contact, 0, len(pageRows))
 	for _, c := range pageRows {

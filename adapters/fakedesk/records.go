@@ -599,6 +599,7 @@ func (s *Server) createContactLocked(in map[string]any, direct bool, rng *rand.R
 	s.applyContact(r, vals)
 	r.touch(updated)
 	s.contacts[r.id] = r
+	s.change("contacts", r.id, "created", r.updated)
 	s.log.Debug("contact created", "id", r.id)
 	return r, nil
 }
@@ -655,6 +656,7 @@ func (s *Server) updateContactLocked(id int64, in map[string]any, direct bool) (
 		t = u
 	}
 	r.touch(t)
+	s.change("contacts", id, "updated", r.updated)
 	s.log.Debug("contact updated", "id", id)
 	return r, nil
 }
@@ -795,6 +797,8 @@ func (s *Server) createTicketLocked(in map[string]any, direct bool, rng *rand.Ra
 	s.applyTicket(r, vals, created)
 	r.touch(updated)
 	s.tickets[r.id] = r
+	s.ticketSeq = append(s.ticketSeq, r)
+	s.change("tickets", r.id, "created", r.updated)
 	s.log.Debug("ticket created", "id", r.id)
 	return r, nil
 }
@@ -881,6 +885,7 @@ func (s *Server) updateTicketLocked(id int64, in map[string]any, direct bool) (*
 	}
 	s.applyTicket(r, vals, t)
 	r.touch(t)
+	s.change("tickets", id, "updated", r.updated)
 	s.log.Debug("ticket updated", "id", id)
 	return r, nil
 }
@@ -898,6 +903,11 @@ func (s *Server) setDeletedLocked(m map[int64]*record, what string, id int64, de
 	}
 	r.deleted = deleted
 	r.touch(s.now())
+	kind := "restored"
+	if deleted {
+		kind = "deleted"
+	}
+	s.change(what+"s", id, kind, r.updated)
 	s.log.Debug(what+" deletion changed", "id", id, "deleted", deleted)
 	return nil
 }
@@ -957,6 +967,7 @@ func (s *Server) ArchiveTicket(id int64) error {
 		return ErrNotClosed
 	}
 	r.archived = true
+	s.change("tickets", id, "archived", r.updated)
 	return nil
 }
 

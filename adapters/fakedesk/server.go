@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,27 @@ type Options struct {
 	Seed int64
 	// Logger receives one debug line per request and per change; nil means no logging.
 	Logger hclog.Logger
+
+	// Fault knobs (see the package documentation); all off when zero. Each has a setter.
+
+	// Skew is added to Now to make the vendor's clock: it stamps created_at and updated_at,
+	// fills the Date header and drives the rate-limit windows (SetSkew).
+	Skew time.Duration
+	// VisibleAfter hides a record from list responses until the vendor's clock reaches its
+	// updated_at plus VisibleAfter; views see it at once (SetVisibleAfter).
+	VisibleAfter time.Duration
+	// ShiftDuringWalk is the probability that a ticket or contact list request for page 2 or
+	// later first updates (moves to now) a random live record of an earlier page of the same
+	// query (SetShiftDuringWalk).
+	ShiftDuringWalk float64
+	// FailRate is the probability that a request (after rate limiting and FailNext) is answered
+	// with a status drawn from FailStatuses (SetFailRate).
+	FailRate float64
+	// FailStatuses are the statuses FailRate draws from; empty means 429, 500, 502, 503, 504.
+	FailStatuses []int
+	// OnListPage is called on every list request, outside the lock, before anything else is
+	// done with it (see Server.OnListPage).
+	OnListPage func(resource string, page int)
 }
 
 // Stats counts what the server has seen and holds.
@@ -61,8 +83,10 @@ type Stats struct {
 	Requests     int            // every request received
 	ByEndpoint   map[string]int // e.g. "GET /api/v2/tickets", "PUT /api/v2/tickets/{id}"
 	ByStatus     map[int]int    // responses by HTTP status
-	RateLimited  int            // 429s sent
+	RateLimited  int            // 429s sent, injected ones included
+	ServerErrors int            // 5xx sent, injected ones included
 	Unauthorized int            // 401s sent
+	Injected     int            // answers forced by FailNext or FailRate
 
 	Tickets         int // stored tickets, deleted, spam and archived included
 	DeletedTickets  int
@@ -153,6 +177,7 @@ type Server struct {
 	apiKey      string
 	rng         *rand.Rand
 	tickets     map[int64]*record
+	ticketSeq   []*record // every ticket, by id ascending (tickets are never removed)
 	contacts    map[int64]*record
 	companies   map[int64]*record
 	agents      map[int64]*record
@@ -169,6 +194,17 @@ type Server struct {
 
 	failN      int
 	failStatus int
+
+	// fault knobs (see Options)
+	faultRng        *rand.Rand // FailRate and ShiftDuringWalk draws, seeded from Options.Seed
+	skew            time.Duration
+	visibleAfter    time.Duration
+	shiftDuringWalk float64
+	failRate        float64
+	failStatuses    []int
+	onListPage      func(resource string, page int)
+
+	changes []Change
 
 	stats Stats
 }
@@ -202,6 +238,14 @@ func New(opts Options) *Server {
 		nextGroup:   firstGroupID,
 		listUsed:    map[string]int{},
 		stats:       Stats{ByEndpoint: map[string]int{}, ByStatus: map[int]int{}},
+
+		faultRng:        rand.New(rand.NewPCG(uint64(opts.Seed)^0x5bd1e9955bd1e995, uint64(opts.Seed)+0x2545f4914f6cdd1d)),
+		skew:            opts.Skew,
+		visibleAfter:    opts.VisibleAfter,
+		shiftDuringWalk: opts.ShiftDuringWalk,
+		failRate:        opts.FailRate,
+		failStatuses:    slices.Clone(opts.FailStatuses),
+		onListPage:      opts.OnListPage,
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -212,8 +256,11 @@ func New(opts Options) *Server {
 	return s
 }
 
-// now is the clock in UTC truncated to the second, like Freshdesk's timestamps.
-func (s *Server) now() time.Time { return s.clock().UTC().Truncate(time.Second) }
+// now is the vendor's clock in UTC truncated to the second, like Freshdesk's timestamps.
+func (s *Server) now() time.Time { return s.vendorClock().Truncate(time.Second) }
+
+// vendorClock is the vendor's clock, Options.Now plus the skew, in UTC.
+func (s *Server) vendorClock() time.Time { return s.clock().Add(s.skew).UTC() }
 
 // SetAPIKey changes the accepted API key ("" accepts any non-empty key), e.g. to simulate a
 // rotated key.
@@ -224,7 +271,8 @@ func (s *Server) SetAPIKey(key string) {
 }
 
 // FailNext makes the next n authenticated-or-not requests (after rate limiting) answer status
-// (e.g. 500 or 503) with a Freshdesk-style error body.
+// (e.g. 500 or 503) with a Freshdesk-style error body; a 429 gets the rate-limit body and
+// Retry-After: 1 and, like a real 429, uses no credits.
 func (s *Server) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -369,17 +417,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rt := parseRoute(r.Method, r.URL.Path)
+	if r.Method == http.MethodGet && isListKind(rt.kind) {
+		s.mu.Lock()
+		fn := s.onListPage
+		s.mu.Unlock()
+		if fn != nil {
+			fn(rt.kind, listPage(r.URL.Query()))
+		}
+	}
 
 	s.mu.Lock()
 	resp, cost := s.handle(r, rt, body, bodyErr)
 	s.stats.ByStatus[resp.status]++
-	switch resp.status {
-	case http.StatusTooManyRequests:
+	switch {
+	case resp.status == http.StatusTooManyRequests:
 		s.stats.RateLimited++
-	case http.StatusUnauthorized:
+	case resp.status == http.StatusUnauthorized:
 		s.stats.Unauthorized++
+	case resp.status >= 500:
+		s.stats.ServerErrors++
 	}
 	remaining := s.opts.RatePerMinute - s.winUsed
+	date := s.vendorClock()
 	s.mu.Unlock()
 
 	h := w.Header()
@@ -389,6 +448,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Total", s.formatRate(s.opts.RatePerMinute))
 	h.Set("X-RateLimit-Remaining", s.formatRate(max(remaining, 0)))
 	h.Set("X-RateLimit-Used-CurrentRequest", strconv.Itoa(cost))
+	h.Set("Date", date.Format(http.TimeFormat)) // net/http keeps a Date the handler sets
 	if resp.body != nil {
 		h.Set("Content-Type", "application/json; charset=utf-8")
 		h.Set("Content-Length", strconv.Itoa(len(resp.body)))
@@ -442,7 +502,7 @@ func includeAllowed(kind, v string) bool {
 func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (response, int) {
 	s.stats.Requests++
 	s.stats.ByEndpoint[rt.name]++
-	now := s.clock().UTC()
+	now := s.vendorClock()
 
 	// Rate limit: fixed window per clock minute.
 	if win := now.Truncate(time.Minute); !win.Equal(s.winStart) {
@@ -469,14 +529,23 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (
 		s.listUsed[rt.kind]++
 	}
 
-	if s.failN > 0 {
-		s.failN--
+	if status := s.injectFault(); status != 0 {
+		s.stats.Injected++
+		if status == http.StatusTooManyRequests { // like a real 429: no credits used
+			s.winUsed -= cost
+			if isList {
+				s.listUsed[rt.kind]--
+			}
+			resp := jsonResponse(http.StatusTooManyRequests, map[string]string{"message": "You have exceeded the limit of requests per minute"})
+			resp.hdr = http.Header{"Retry-After": {"1"}}
+			return resp, 1
+		}
 		code := "internal_error"
 		msg := "We're sorry, but something went wrong."
-		if s.failStatus == http.StatusServiceUnavailable {
+		if status == http.StatusServiceUnavailable {
 			code, msg = "service_unavailable", "The server is temporarily unavailable."
 		}
-		return codeResponse(s.failStatus, code, msg), cost
+		return codeResponse(status, code, msg), cost
 	}
 
 	if !s.authorized(r) {
