@@ -58,6 +58,10 @@ type Options struct {
 	MaxBodyBytes                   int64            // largest request body; 0 = 1 MiB
 	// Definitions serves GET /definitions; nil answers an empty list.
 	Definitions DefinitionsStatus
+	// Events serves the event history and redelivery routes (events.go).
+	Events EventStore
+	// Source serves the hub API (hub.go): it reads the vendor as the pollers do.
+	Source engine.Source
 }
 
 const defaultMaxBody = 1 << 20
@@ -131,6 +135,10 @@ func (s *Server) routes() {
 
 	m.Handle("GET /definitions", s.authed(s.getDefinitions))
 	m.Handle("/definitions", s.authed(methodNotAllowed("GET, HEAD")))
+
+	s.routeLifecycle(m) // lifecycle.go
+	s.routeEvents(m)    // events.go
+	s.routeHub(m)       // hub.go
 
 	m.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "No such resource: "+r.Method+" "+r.URL.Path)
