@@ -232,6 +232,16 @@ func CompileResource(e *Element, name string, spec ResourceSpec) (*Resource, err
 		}
 		r.deletedWhen = p
 	}
+	for field, st := range spec.Sort {
+		switch {
+		case st.Param == "":
+			c.add(Pointer("sort", field, "param"), "is required: the vendor query parameter that selects the sort field")
+		case st.Value == "":
+			c.add(Pointer("sort", field, "value"), "is required: what %s is set to to sort by %s", st.Param, field)
+		case st.DirectionParam == st.Param:
+			c.add(Pointer("sort", field, "directionParam"), "must differ from param %q", st.Param)
+		}
+	}
 	if spec.Filter != "" {
 		p, err := compileRecordExpr(spec.Filter)
 		if err != nil {

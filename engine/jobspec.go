@@ -23,11 +23,10 @@ type JobSpec struct {
 	Resource   *Resource
 	Poller     PollerSpec // the effective configuration, defaults filled in
 
-	pushed    []pushedParam     // where conditions the vendor evaluates
-	cursor    *pushedParam      // the pushed change cursor, if the vendor filters on it
-	residual  *vm.Program       // where conditions evaluated per record; nil = none
-	tpls      []*macro.Template // string literals of the residual that hold macros
-	filter    *vm.Program       // the poller configuration's own filter; nil = none
+	whereSplit // the url's where clause
+
+	cursor    *pushedParam // the pushed change cursor, if the vendor filters on it
+	filter    *vm.Program  // the poller configuration's own filter; nil = none
 	idPath    *recordPath
 	updated   dateField
 	created   dateField // path nil = no created date
@@ -37,6 +36,25 @@ type JobSpec struct {
 	byUpdated bool
 	byCurrent bool
 	pageSize  int
+}
+
+// whereSplit is a CEQL where clause compiled against a resource (compileWhere): the conditions
+// the vendor evaluates, and the rest, evaluated on each record. A poller url and a hub call
+// (hub.go) compile their where clauses alike.
+type whereSplit struct {
+	pushed   []pushedParam     // where conditions the vendor evaluates
+	residual *vm.Program       // where conditions evaluated per record; nil = none
+	tpls     []*macro.Template // string literals of the residual that hold macros
+	// windowed holds the change-cursor conditions the vendor cannot evaluate (a cursor where field
+	// without param). Nothing is sent for them: a poll's window on the updated date applies them,
+	// and a hub call compares each record's updated date with them.
+	windowed []windowedCond
+}
+
+// windowedCond is the value of a change-cursor condition the vendor cannot evaluate.
+type windowedCond struct {
+	value *macro.Template
+	at    string // line:column of the value in the where clause, for errors
 }
 
 type pushedParam struct {
@@ -232,15 +250,15 @@ func (j *JobSpec) compileURL(e *Element, lookup resourceLookup, raw, ptr string,
 		}
 	}
 	if strings.TrimSpace(where) != "" {
-		j.compileWhere(where, tpl, ptr, c)
+		j.whereSplit = compileWhere(res, where, tpl, ptr, c)
 	}
 }
 
 // compileWhere splits a CEQL where clause: top-level AND conditions on fields the resource maps
 // to vendor parameters go to the vendor; everything else becomes one expr program applied to
-// each record.
-func (j *JobSpec) compileWhere(where string, tpl *macro.Template, ptr string, c *errs) {
-	r := j.Resource
+// each record. tpl holds the macros the clause's placeholders stand for (a hub call's clause has
+// none).
+func compileWhere(r *Resource, where string, tpl *macro.Template, ptr string, c *errs) (j whereSplit) {
 	// at prints a position of the where clause as the user wrote it, macros unmasked.
 	at := func(p ceql.Pos) string { return fmt.Sprintf("%d:%d", p.Line, unmaskCol(where, p, tpl)) }
 	node, err := ceql.Parse(where)
@@ -250,7 +268,7 @@ func (j *JobSpec) compileWhere(where string, tpl *macro.Template, ptr string, c 
 		} else {
 			c.wrap(ptr, err)
 		}
-		return
+		return j
 	}
 	var residual []ceql.Node
 	for _, n := range ceql.Conjuncts(node) {
@@ -261,10 +279,13 @@ func (j *JobSpec) compileWhere(where string, tpl *macro.Template, ptr string, c 
 					c.add(ptr, "where %s: %s supports only %s", at(cmp.P), cmp.Field, strings.Join(sortedKeys(wf.ops), " "))
 					continue
 				}
-				if wf.cursor && wf.param == "" {
-					continue // the vendor cannot: the poll's window on the updated date does this
-				}
 				v, err := literalTemplate(cmp.Value, tpl)
+				if wf.cursor && wf.param == "" {
+					// The vendor cannot: the poll's window on the updated date does this. value is
+					// nil when the literal is no text (null).
+					j.windowed = append(j.windowed, windowedCond{value: v, at: at(cmp.Value.P)})
+					continue
+				}
 				if err != nil {
 					c.add(ptr, "where %s: %v", at(cmp.Value.P), err)
 					continue
@@ -287,7 +308,7 @@ func (j *JobSpec) compileWhere(where string, tpl *macro.Template, ptr string, c 
 		residual = append(residual, n)
 	}
 	if len(residual) == 0 {
-		return
+		return j
 	}
 	var src []string
 	for _, n := range residual {
@@ -307,9 +328,10 @@ func (j *JobSpec) compileWhere(where string, tpl *macro.Template, ptr string, c 
 	p, err := compileRecordExpr(strings.Join(src, " && "))
 	if err != nil {
 		c.add(ptr, "where: %v", exprError(err))
-		return
+		return j
 	}
 	j.residual = p
+	return j
 }
 
 // recordFieldExpr is the expr source reading a dotted record field.

@@ -84,7 +84,16 @@ type ResourceSpec struct {
 	Fields       map[string]string    `json:"fields,omitempty"`
 	Deleted      *DeletedSpec         `json:"deleted,omitempty"`
 	Filter       string               `json:"filter,omitempty"`
+	Sort         map[string]SortSpec  `json:"sort,omitempty"` // orderBy fields of hub calls
 	Polling      PollerSpec           `json:"polling"`
+}
+
+// SortSpec is how the vendor sorts a list by one field, for the orderBy of a hub call: Param=Value
+// selects the field, DirectionParam (when the vendor has one) receives asc or desc.
+type SortSpec struct {
+	Param          string `json:"param"`
+	Value          string `json:"value"`
+	DirectionParam string `json:"directionParam,omitempty"`
 }
 
 // WhereSpec maps a CEQL where field onto a vendor query parameter, or marks it as the change

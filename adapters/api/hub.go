@@ -1,6 +1,292 @@
 package api
 
-import "net/http"
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/adapters/vendor"
+	"github.com/pollen-hq/pollen/definitions"
+	"github.com/pollen-hq/pollen/engine"
+)
+
+// The hub API reads an instance's vendor as its pollers do:
+//
+//	GET /hubs/{hub}/{resource}?where=<CEQL>&orderBy=<field> asc|desc&page=N&pageSize=M
+//	GET /hubs/{hub}/{resource}/{id}
+//
+// A poller url is a hub URL: calling it (its macros written out) answers what the poller reads.
+// Authorization is User and Element (Organization optional; when given it must be right); the
+// Element token selects the instance.
+
+// Hub API response header and query parameter of the next page.
+const (
+	nextPageHeader = "elements-next-page-token"
+	nextPageParam  = "nextPage"
+	// defaultHubPageSize is the page size of a call without pageSize, when the vendor allows it.
+	defaultHubPageSize = 200
+)
 
 // routeHub registers the hub API routes.
-func (s *Server) routeHub(m *http.ServeMux) {}
+func (s *Server) routeHub(m *http.ServeMux) {
+	m.Handle("GET /hubs/{hub}/{resource}", s.hubAuthed(s.hubList))
+	m.Handle("/hubs/{hub}/{resource}", s.hubAuthed(hubMethodNotAllowed))
+	m.Handle("GET /hubs/{hub}/{resource}/{id}", s.hubAuthed(s.hubGet))
+	m.Handle("/hubs/{hub}/{resource}/{id}", s.hubAuthed(hubMethodNotAllowed))
+}
+
+func hubMethodNotAllowed(w http.ResponseWriter, r *http.Request, _ *hubCall) {
+	methodNotAllowed("GET, HEAD")(w, r)
+}
+
+// hubCall is an authenticated hub request: the instance its Element token names, compiled, and
+// the secret values its configuration holds, scrubbed from every message.
+type hubCall struct {
+	in       *engine.Instance
+	resource string
+	secrets  []string
+}
+
+const hubAuthHelp = "Authorization must be: User <user secret>, Organization <organization secret>, Element <instance token> (Organization may be left out)"
+
+// hubAuthed wraps h so that it runs only for requests carrying the User secret and the Element
+// token of an enabled instance of the path's hub and resource. The Organization secret may be
+// left out; when given it must be right.
+func (s *Server) hubAuthed(h func(http.ResponseWriter, *http.Request, *hubCall)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		unauthorized := func(msg string) {
+			w.Header().Set("WWW-Authenticate", `User realm="pollen", Organization realm="pollen", Element realm="pollen"`)
+			writeError(w, r, http.StatusUnauthorized, msg)
+		}
+		c, ok := parseAuthorization(r.Header.Get("Authorization"))
+		if !ok || c.user == "" || c.element == "" {
+			unauthorized(hubAuthHelp)
+			return
+		}
+		// Compare digests so that neither the content nor the length of a secret shows in timing.
+		u := sha256.Sum256([]byte(c.user))
+		good := subtle.ConstantTimeCompare(u[:], s.userSum[:])
+		if c.org != "" {
+			o := sha256.Sum256([]byte(c.org))
+			good &= subtle.ConstantTimeCompare(o[:], s.orgSum[:])
+		}
+		if good != 1 {
+			unauthorized("Invalid user or organization secret")
+			return
+		}
+		rec, err := s.store.InstanceByToken(r.Context(), c.element)
+		if errors.Is(err, sqlite.ErrNotFound) {
+			unauthorized("Invalid element token: no instance has it")
+			return
+		}
+		if err != nil {
+			s.internalError(w, r, "read instance by token", err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), elementTokenKey{}, c.element))
+		if rec.Disabled {
+			writeError(w, r, http.StatusForbidden, fmt.Sprintf("Instance %d is disabled; enable it to call the hub API", rec.ID))
+			return
+		}
+		cat := s.rt.Catalog()
+		el, _ := cat.Element(rec.ElementKey)
+		call := &hubCall{resource: r.PathValue("resource"), secrets: secretValues(el, rec.Configuration)}
+		in, probs := Compile(cat, rec)
+		if len(probs) > 0 {
+			writeError(w, r, http.StatusConflict, scrub(fmt.Sprintf("Instance %d does not load with the current definitions: %s",
+				rec.ID, definitions.Describe(probs)), call.secrets))
+			return
+		}
+		call.in = in
+		if hub := r.PathValue("hub"); hub != in.Element.Hub {
+			writeError(w, r, http.StatusNotFound, fmt.Sprintf("No hub %q for instance %d: element %s serves hub %q", hub, in.ID, in.Element.Key, in.Element.Hub))
+			return
+		}
+		if _, ok := in.Element.Resources[call.resource]; !ok {
+			writeError(w, r, http.StatusNotFound, fmt.Sprintf("No resource %q in hub %s of element %s; resources: %s",
+				call.resource, in.Element.Hub, in.Element.Key, strings.Join(in.Element.ResourceNames(), ", ")))
+			return
+		}
+		h(w, r, call)
+	})
+}
+
+// hubList serves GET /hubs/{hub}/{resource}: one vendor page of records that match where.
+func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
+	params := r.URL.Query()
+	var probs engine.Errors
+	bad := func(ptr, format string, args ...any) {
+		probs = append(probs, &engine.FieldError{Pointer: ptr, Msg: fmt.Sprintf(format, args...)})
+	}
+	page := 1
+	switch p, tok := params.Get("page"), params.Get(nextPageParam); {
+	case p != "" && tok != "":
+		bad("/"+nextPageParam, "give page or %s, not both", nextPageParam)
+	case tok != "":
+		n, ok := decodePageToken(tok)
+		if !ok {
+			bad("/"+nextPageParam, "%q is not a token from the %s header", tok, nextPageHeader)
+		}
+		page = n
+	case p != "":
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			bad("/page", "%q must be a whole number, 1 or more", p)
+		}
+		page = n
+	}
+	max := c.in.Element.Spec.Paging.MaxPageSize
+	size := defaultHubPageSize
+	if p := params.Get("pageSize"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			bad("/pageSize", "%q must be a whole number, 1 or more", p)
+		}
+		size = n
+	}
+	if max > 0 && size > max {
+		size = max // the vendor's largest page
+	}
+	if len(probs) > 0 {
+		s.badHubQuery(w, r, c, probs)
+		return
+	}
+	q, err := c.in.HubQuery(c.resource, params.Get("where"), params.Get("orderBy"), page, size)
+	if err != nil {
+		s.badHubQuery(w, r, c, engine.AsErrors(err))
+		return
+	}
+	if !s.hasSource(w, r) {
+		return
+	}
+	recs, hasNext, err := q.Run(r.Context(), s.src)
+	if err != nil {
+		s.vendorFailed(w, r, c, err, "")
+		return
+	}
+	if filterNulls(c.in) {
+		for i, rec := range recs {
+			recs[i] = dropNulls(rec)
+		}
+	}
+	if hasNext {
+		w.Header().Set(nextPageHeader, encodePageToken(page+1))
+	}
+	writeJSON(w, http.StatusOK, recs)
+}
+
+// hubGet serves GET /hubs/{hub}/{resource}/{id}: one record.
+func (s *Server) hubGet(w http.ResponseWriter, r *http.Request, c *hubCall) {
+	if !s.hasSource(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	rec, err := c.in.HubGet(r.Context(), s.src, c.resource, id)
+	if err != nil {
+		s.vendorFailed(w, r, c, err, fmt.Sprintf("No %s record with id %q at the vendor", c.resource, id))
+		return
+	}
+	if filterNulls(c.in) {
+		rec = dropNulls(rec)
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) hasSource(w http.ResponseWriter, r *http.Request) bool {
+	if s.src == nil {
+		writeError(w, r, http.StatusServiceUnavailable, "The hub API is not configured with a vendor source")
+		return false
+	}
+	return true
+}
+
+// badHubQuery answers 400 with every problem of the call's parameters, each with the pointer of
+// the parameter at fault (/where, /orderBy, /page, /pageSize, /nextPage).
+func (s *Server) badHubQuery(w http.ResponseWriter, r *http.Request, c *hubCall, es engine.Errors) {
+	e := apiError{RequestID: requestID(r.Context()), Errors: make([]problemJSON, len(es))}
+	for i, p := range es {
+		e.Errors[i] = problemJSON{Pointer: p.Pointer, Message: scrub(p.Msg, c.secrets)}
+	}
+	e.Message = fmt.Sprintf("Invalid hub query: %d problems", len(es))
+	if len(es) == 1 {
+		e.Message = "Invalid hub query: " + e.Errors[0].Pointer + ": " + e.Errors[0].Message
+	}
+	writeJSON(w, http.StatusBadRequest, e)
+}
+
+// hubErrorJSON is the body of a failed vendor call: the error body, and what the vendor answered.
+type hubErrorJSON struct {
+	RequestID     string `json:"requestId"`
+	Message       string `json:"message"`
+	VendorStatus  int    `json:"vendorStatus,omitempty"`
+	VendorCode    string `json:"vendorCode,omitempty"`
+	VendorMessage string `json:"vendorMessage,omitempty"`
+}
+
+// vendorFailed answers a failed vendor call: 502 with the vendor's status and message, 404 when
+// notFound is set and the vendor answered 404, 504 on a timeout. Messages are scrubbed of the
+// instance's secrets; the vendor's body is never passed on whole.
+func (s *Server) vendorFailed(w http.ResponseWriter, r *http.Request, c *hubCall, err error, notFound string) {
+	e := hubErrorJSON{RequestID: requestID(r.Context())}
+	status := http.StatusBadGateway
+	var vs engine.VendorStatus
+	var se *vendor.StatusError
+	switch {
+	case errors.As(err, &vs):
+		e.VendorStatus, e.VendorCode = vs.HTTPStatus(), vs.VendorCode()
+		if errors.As(err, &se) {
+			e.VendorMessage = scrub(se.Message, c.secrets)
+		}
+		e.Message = fmt.Sprintf("The vendor answered %d %s", e.VendorStatus, http.StatusText(e.VendorStatus))
+		for _, part := range []string{e.VendorCode, e.VendorMessage} {
+			if part != "" {
+				e.Message += ": " + part
+			}
+		}
+		if e.VendorStatus == http.StatusNotFound && notFound != "" {
+			status, e.Message = http.StatusNotFound, notFound
+		}
+	case errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusGatewayTimeout
+		e.Message = "The vendor did not answer in time"
+	case errors.Is(err, engine.ErrVendorBody):
+		e.Message = "The vendor's answer does not fit resource " + c.resource + "'s definition: " + scrub(err.Error(), c.secrets)
+	default:
+		e.Message = "The vendor request failed: " + scrub(err.Error(), c.secrets)
+	}
+	s.log.Warn("hub call failed", "instance", c.in.ID, "resource", c.resource, "status", status,
+		"error", scrub(err.Error(), c.secrets), "requestId", e.RequestID)
+	writeJSON(w, status, e)
+}
+
+// filterNulls reports whether the instance drops null-valued fields from hub responses
+// (filter.response.nulls, default true).
+func filterNulls(in *engine.Instance) bool {
+	v, err := strconv.ParseBool(strings.TrimSpace(in.Config[engine.KeyFilterNulls]))
+	return err != nil || v
+}
+
+// encodePageToken is the opaque next-page token of a page number.
+func encodePageToken(page int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("page:" + strconv.Itoa(page)))
+}
+
+func decodePageToken(tok string) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(tok, "="))
+	if err != nil {
+		return 0, false
+	}
+	s, ok := strings.CutPrefix(string(b), "page:")
+	n, err := strconv.Atoi(s)
+	if !ok || err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
