@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -12,13 +14,15 @@ import (
 
 // outboxFake is an in-memory Outbox that follows the port's contract: per instance, the oldest
 // unsettled notification when it is due; an attempt with a Next is retried then, one without is
-// settled as its Status says.
+// settled as its Status says. Like the real store, it keeps handing out a notification that is
+// being sent until its attempt is recorded.
 type outboxFake struct {
 	mu       sync.Mutex
 	items    []*outboxItem // in commit order
 	attempts []Attempt
 	dueCalls int
 	err      error
+	dueHook  func() // when set, called once by the next DueDeliveries, after it has read
 }
 
 type outboxItem struct {
@@ -38,9 +42,9 @@ func (o *outboxFake) add(instanceID int64, id string, body string) {
 
 func (o *outboxFake) DueDeliveries(_ context.Context, now time.Time, limit int) ([]Delivery, error) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	o.dueCalls++
 	if o.err != nil {
+		o.mu.Unlock()
 		return nil, o.err
 	}
 	var out []Delivery
@@ -53,6 +57,12 @@ func (o *outboxFake) DueDeliveries(_ context.Context, now time.Time, limit int) 
 		if !it.next.After(now) && len(out) < limit {
 			out = append(out, it.d)
 		}
+	}
+	hook := o.dueHook
+	o.dueHook = nil
+	o.mu.Unlock()
+	if hook != nil {
+		hook()
 	}
 	return out, nil
 }
@@ -85,38 +95,95 @@ func (o *outboxFake) recorded() []Attempt {
 	return append([]Attempt(nil), o.attempts...)
 }
 
+// recordedFor returns the attempts recorded for one notification.
+func (o *outboxFake) recordedFor(id string) []Attempt {
+	var out []Attempt
+	for _, a := range o.recorded() {
+		if a.NotificationID == id {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (o *outboxFake) setDueHook(f func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dueHook = f
+}
+
 type sinkCall struct {
-	url, key, id string
-	body         string
-	ctxErr       error // of the send's context, after the hook ran
+	url, id, body string
+	keys          []string
+	standard      bool
+	ts            time.Time
+	ctxErr        error // of the send's context, after the hook ran
 }
 
-// sinkFake records sends and answers with status (or err).
+// sinkFake records sends and answers with status (or err), or as answer says. It tracks how
+// many sends are in flight to each URL.
 type sinkFake struct {
-	mu     sync.Mutex
-	calls  []sinkCall
-	status int
-	err    error
-	hook   func() // called during each send
+	mu        sync.Mutex
+	calls     []sinkCall
+	status    int
+	err       error
+	answer    func(o Outgoing) (int, error) // when set, answers instead of status and err; called with mu held
+	hook      func(o Outgoing)              // called during each send, before it answers
+	active    map[string]int
+	maxActive map[string]int
 }
 
-func (s *sinkFake) Send(ctx context.Context, url, key, id string, body []byte) (int, error) {
+func (s *sinkFake) Send(ctx context.Context, o Outgoing) (int, error) {
 	s.mu.Lock()
-	status, err, hook := s.status, s.err, s.hook
+	if s.active == nil {
+		s.active, s.maxActive = map[string]int{}, map[string]int{}
+	}
+	s.active[o.URL]++
+	s.maxActive[o.URL] = max(s.maxActive[o.URL], s.active[o.URL])
+	hook := s.hook
 	s.mu.Unlock()
 	if hook != nil {
-		hook()
+		hook(o)
 	}
 	s.mu.Lock()
-	s.calls = append(s.calls, sinkCall{url, key, id, string(body), ctx.Err()})
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	s.active[o.URL]--
+	status, err := s.status, s.err
+	if s.answer != nil {
+		status, err = s.answer(o)
+	}
+	s.calls = append(s.calls, sinkCall{o.URL, o.ID, string(o.Body), o.Keys, o.StandardWebhooks, o.Timestamp, ctx.Err()})
 	return status, err
+}
+
+// do runs f with the sink locked, to change how it answers.
+func (s *sinkFake) do(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
 }
 
 func (s *sinkFake) sent() []sinkCall {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]sinkCall(nil), s.calls...)
+}
+
+// sentTo returns the ids sent to url, in the order the sends answered.
+func (s *sinkFake) sentTo(url string) []string {
+	var ids []string
+	for _, c := range s.sent() {
+		if c.url == url {
+			ids = append(ids, c.id)
+		}
+	}
+	return ids
+}
+
+func (s *sinkFake) maxInFlight(url string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxActive[url]
 }
 
 // instancesFake is a mutable instance registry.
@@ -145,7 +212,147 @@ func deliverInstance(id int64, url, key string) *Instance {
 	return &Instance{ID: id, EventsEnabled: true, CallbackURL: url, SignatureKey: key}
 }
 
+// addDeliverInstances registers instances first..last with the callback url, each with one
+// notification "<prefix><id>".
+func addDeliverInstances(reg *instancesFake, ob *outboxFake, first, last int64, url, prefix string) {
+	for id := first; id <= last; id++ {
+		reg.set(deliverInstance(id, url, "k"))
+		ob.add(id, fmt.Sprintf("%s%d", prefix, id), `{}`)
+	}
+}
+
 var deliverNow = time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// deliverClock is a fake clock for DelivererOptions.Now.
+type deliverClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newDeliverClock() *deliverClock { return &deliverClock{t: deliverNow} }
+
+func (c *deliverClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *deliverClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *deliverClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// deliverBlocker holds sends to url ("" = to every URL) until released.
+type deliverBlocker struct {
+	url     string
+	entered chan string
+	release chan struct{}
+	once    sync.Once
+}
+
+// newDeliverBlocker installs a blocker in sink. Create it after the deliverer, so that the
+// cleanup opens it before the deliverer's cleanup waits for the deliveries.
+func newDeliverBlocker(t *testing.T, sink *sinkFake, url string) *deliverBlocker {
+	b := &deliverBlocker{url: url, entered: make(chan string, 1000), release: make(chan struct{})}
+	sink.do(func() { sink.hook = b.hook })
+	t.Cleanup(b.open)
+	return b
+}
+
+func (b *deliverBlocker) hook(o Outgoing) {
+	if b.url != "" && o.URL != b.url {
+		return
+	}
+	b.entered <- o.ID
+	<-b.release
+}
+
+// waitEntered waits for n sends to have entered the blocker and returns their ids.
+func (b *deliverBlocker) waitEntered(t *testing.T, n int) []string {
+	t.Helper()
+	var ids []string
+	timeout := time.After(5 * time.Second)
+	for len(ids) < n {
+		select {
+		case id := <-b.entered:
+			ids = append(ids, id)
+		case <-timeout:
+			t.Fatalf("only %d of %d sends started: %v", len(ids), n, ids)
+		}
+	}
+	return ids
+}
+
+// releaseOne lets one blocked send answer.
+func (b *deliverBlocker) releaseOne(t *testing.T) {
+	t.Helper()
+	select {
+	case b.release <- struct{}{}:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no blocked send to release")
+	}
+}
+
+// open lets every send through, now and from now on.
+func (b *deliverBlocker) open() { b.once.Do(func() { close(b.release) }) }
+
+// newTestDeliverer returns a Deliverer whose deliveries are waited for when the test ends.
+func newTestDeliverer(t *testing.T, o DelivererOptions) *Deliverer {
+	d := NewDeliverer(o)
+	t.Cleanup(func() { settleDeliveries(t, d) })
+	return d
+}
+
+// settleDeliveries waits (bounded) for every delivery the deliverer started to finish: sent,
+// recorded and accounted to its callback. Once then sees their outcome.
+func settleDeliveries(t *testing.T, d *Deliverer) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("deliveries still under way after 5s")
+	}
+}
+
+// deliveriesInFlight is how many deliveries the deliverer has started and not yet finished.
+func deliveriesInFlight(d *Deliverer) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight)
+}
+
+// waitDeliver polls cond until it holds, for at most 5s.
+func waitDeliver(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// onceWant calls Once and checks how many deliveries it started.
+func onceWant(t *testing.T, d *Deliverer, want int, what string) {
+	t.Helper()
+	n, err := d.Once(context.Background())
+	if err != nil || n != want {
+		t.Fatalf("%s: Once = %d, %v; want %d started", what, n, err, want)
+	}
+}
 
 // inJitter reports whether d is within ±20% of base.
 func inJitter(d, base time.Duration) bool {
@@ -182,15 +389,14 @@ func TestDelivererOnceOutcome(t *testing.T) {
 			sink := &sinkFake{status: tc.status, err: tc.err}
 			reg := &instancesFake{}
 			reg.set(deliverInstance(7, "https://hooks.example.com/7", "k7"))
-			d := NewDeliverer(DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Retries: retries,
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Retries: retries,
 				Now: func() time.Time { return deliverNow }})
-			n, err := d.Once(context.Background())
-			if err != nil || n != 1 {
-				t.Fatalf("Once = %d, %v", n, err)
-			}
+			onceWant(t, d, 1, "due notification")
+			settleDeliveries(t, d)
 			calls := sink.sent()
-			if len(calls) != 1 || calls[0] != (sinkCall{"https://hooks.example.com/7", "k7", "n1", `{"x":1}`, nil}) {
-				t.Fatalf("sends %+v", calls)
+			want := sinkCall{url: "https://hooks.example.com/7", id: "n1", body: `{"x":1}`, keys: []string{"k7"}, ts: deliverNow}
+			if len(calls) != 1 || !reflect.DeepEqual(calls[0], want) {
+				t.Fatalf("sends %+v, want [%+v]", calls, want)
 			}
 			as := ob.recorded()
 			if len(as) != 1 {
@@ -242,13 +448,11 @@ func TestDelivererDefaultSchedule(t *testing.T) {
 	ob.add(7, "n1", `{}`)
 	reg := &instancesFake{}
 	reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
-	now := deliverNow
-	d := NewDeliverer(DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 500}, Instances: reg.get,
-		Now: func() time.Time { return now }})
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 500}, Instances: reg.get, Now: clock.Now})
 	for i := 0; i <= len(DefaultRetrySchedule); i++ {
-		if n, err := d.Once(context.Background()); n != 1 || err != nil {
-			t.Fatalf("attempt %d: Once = %d, %v", i+1, n, err)
-		}
+		onceWant(t, d, 1, fmt.Sprintf("attempt %d", i+1))
+		settleDeliveries(t, d)
 		a := ob.recorded()[i]
 		if i == len(DefaultRetrySchedule) {
 			if a.Status != StatusQueued || !a.Next.IsZero() {
@@ -259,7 +463,7 @@ func TestDelivererDefaultSchedule(t *testing.T) {
 		if a.Status != StatusPending || !inJitter(a.Next.Sub(a.At), DefaultRetrySchedule[i]) {
 			t.Errorf("attempt %d: %s, retry in %v, want PENDING in %v", i+1, a.Status, a.Next.Sub(a.At), DefaultRetrySchedule[i])
 		}
-		now = a.Next
+		clock.set(a.Next)
 	}
 	if DefaultRetrySchedule[0] != 8*time.Second || len(DefaultRetrySchedule) != 5 {
 		t.Errorf("default schedule %v", DefaultRetrySchedule)
@@ -275,15 +479,15 @@ func TestDelivererRetriesThenQueues(t *testing.T) {
 	sink := &sinkFake{status: 500}
 	reg := &instancesFake{}
 	reg.set(deliverInstance(7, "https://hooks.example.com/7", "k"))
-	now := deliverNow
-	d := NewDeliverer(DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Retries: retries,
-		Now: func() time.Time { return now }})
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Retries: retries, Now: clock.Now})
 	ctx := context.Background()
 	for step := 0; step < 20; step++ {
 		if _, err := d.Once(ctx); err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(500 * time.Millisecond)
+		settleDeliveries(t, d)
+		clock.advance(500 * time.Millisecond)
 	}
 	var statuses []DeliveryStatus
 	as := ob.recorded()
@@ -300,13 +504,8 @@ func TestDelivererRetriesThenQueues(t *testing.T) {
 		}
 	}
 	want := []DeliveryStatus{StatusPending, StatusPending, StatusPending, StatusQueued}
-	if len(statuses) != len(want) {
+	if !reflect.DeepEqual(statuses, want) {
 		t.Fatalf("attempts %v, want %v", statuses, want)
-	}
-	for i := range want {
-		if statuses[i] != want[i] {
-			t.Fatalf("attempts %v, want %v", statuses, want)
-		}
 	}
 	if n := len(sink.sent()); n != len(retries)+1 {
 		t.Errorf("%d sends, want %d", n, len(retries)+1)
@@ -314,7 +513,7 @@ func TestDelivererRetriesThenQueues(t *testing.T) {
 }
 
 // Notifications of an unknown instance, or of one without a callback, are neither sent nor
-// recorded: they stay pending.
+// recorded nor counted: they stay pending.
 func TestDelivererUnknownInstance(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -330,10 +529,9 @@ func TestDelivererUnknownInstance(t *testing.T) {
 			sink := &sinkFake{status: 200}
 			reg := &instancesFake{}
 			tc.reg(reg)
-			d := NewDeliverer(DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: func() time.Time { return deliverNow }})
-			if _, err := d.Once(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: func() time.Time { return deliverNow }})
+			onceWant(t, d, 0, "undeliverable")
+			settleDeliveries(t, d)
 			if n := len(sink.sent()); n != 0 {
 				t.Errorf("%d sends", n)
 			}
@@ -351,7 +549,7 @@ func TestDelivererRunWaitsOnUndeliverable(t *testing.T) {
 	ob.add(7, "n1", `{}`)
 	reg := &instancesFake{}
 	reg.set(deliverInstance(7, "", "")) // events configured without a callback (yet)
-	d := NewDeliverer(DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 200}, Instances: reg.get, Every: 50 * time.Millisecond})
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 200}, Instances: reg.get, Every: 50 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	done := make(chan struct{})
@@ -382,36 +580,79 @@ func TestDelivererUsesInstanceAtSendTime(t *testing.T) {
 	reg := &instancesFake{}
 	reg.set(deliverInstance(7, "https://old.example.com/7", "old7"))
 	reg.set(deliverInstance(8, "https://hooks.example.com/8", "k8"))
-	now := deliverNow
-	d := NewDeliverer(DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get,
-		Retries: []time.Duration{time.Second}, Now: func() time.Time { return now }})
-	if n, err := d.Once(context.Background()); n != 2 || err != nil {
-		t.Fatalf("Once = %d, %v", n, err)
-	}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get,
+		Retries: []time.Duration{time.Second}, Now: clock.Now})
+	onceWant(t, d, 2, "first attempts")
+	settleDeliveries(t, d)
 	reg.set(deliverInstance(7, "https://new.example.com/7", "new7"))
-	sink.mu.Lock()
-	sink.status = 200
-	sink.mu.Unlock()
-	now = now.Add(time.Minute)
-	if n, err := d.Once(context.Background()); n != 2 || err != nil {
-		t.Fatalf("Once = %d, %v", n, err)
-	}
+	sink.do(func() { sink.status = 200 })
+	clock.advance(time.Minute)
+	onceWant(t, d, 2, "retries")
+	settleDeliveries(t, d)
 	calls := sink.sent()
-	sort.SliceStable(calls[:2], func(i, j int) bool { return calls[i].id < calls[j].id })
-	sort.SliceStable(calls[2:], func(i, j int) bool { return calls[2+i].id < calls[2+j].id })
-	want := []sinkCall{
-		{"https://old.example.com/7", "old7", "n7", `{"i":7}`, nil},
-		{"https://hooks.example.com/8", "k8", "n8", `{"i":8}`, nil},
-		{"https://new.example.com/7", "new7", "n7", `{"i":7}`, nil},
-		{"https://hooks.example.com/8", "k8", "n8", `{"i":8}`, nil},
-	}
-	if len(calls) != len(want) {
+	if len(calls) != 4 {
 		t.Fatalf("sends %+v", calls)
 	}
+	sort.SliceStable(calls[:2], func(i, j int) bool { return calls[i].id < calls[j].id })
+	sort.SliceStable(calls[2:], func(i, j int) bool { return calls[2+i].id < calls[2+j].id })
+	later := deliverNow.Add(time.Minute)
+	want := []sinkCall{
+		{url: "https://old.example.com/7", keys: []string{"old7"}, id: "n7", body: `{"i":7}`, ts: deliverNow},
+		{url: "https://hooks.example.com/8", keys: []string{"k8"}, id: "n8", body: `{"i":8}`, ts: deliverNow},
+		{url: "https://new.example.com/7", keys: []string{"new7"}, id: "n7", body: `{"i":7}`, ts: later},
+		{url: "https://hooks.example.com/8", keys: []string{"k8"}, id: "n8", body: `{"i":8}`, ts: later},
+	}
 	for i := range want {
-		if calls[i] != want[i] {
+		if !reflect.DeepEqual(calls[i], want[i]) {
 			t.Errorf("send %d: %+v, want %+v", i+1, calls[i], want[i])
 		}
+	}
+}
+
+// The keys are the instance's current one then, during a rotation, its previous one; none when
+// it has no key. StandardWebhooks and the send's timestamp (the deliverer's clock) are passed on.
+func TestDelivererOutgoing(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		key, previous string
+		standard      bool
+		want          []string
+	}{
+		{name: "unsigned", want: nil},
+		{name: "current", key: "cur", want: []string{"cur"}},
+		{name: "rotation", key: "cur", previous: "prev", want: []string{"cur", "prev"}},
+		{name: "standard rotation", key: "cur", previous: "prev", standard: true, want: []string{"cur", "prev"}},
+		{name: "standard unsigned", standard: true, want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ob := &outboxFake{}
+			ob.add(7, "n1", `{"x":1}`)
+			sink := &sinkFake{status: 200}
+			reg := &instancesFake{}
+			in := deliverInstance(7, "https://hooks.example.com/7", tc.key)
+			in.PreviousKey, in.StandardWebhooks = tc.previous, tc.standard
+			reg.set(in)
+			clock := newDeliverClock()
+			clock.advance(42 * time.Second)
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
+			onceWant(t, d, 1, "due notification")
+			settleDeliveries(t, d)
+			calls := sink.sent()
+			if len(calls) != 1 {
+				t.Fatalf("sends %+v", calls)
+			}
+			c := calls[0]
+			if !reflect.DeepEqual(c.keys, tc.want) || len(c.keys) != len(tc.want) {
+				t.Errorf("keys %q, want %q", c.keys, tc.want)
+			}
+			if c.standard != tc.standard {
+				t.Errorf("StandardWebhooks %v, want %v", c.standard, tc.standard)
+			}
+			if !c.ts.Equal(deliverNow.Add(42 * time.Second)) {
+				t.Errorf("Timestamp %v, want the deliverer's clock %v", c.ts, deliverNow.Add(42*time.Second))
+			}
+		})
 	}
 }
 
@@ -419,24 +660,68 @@ func TestDelivererUsesInstanceAtSendTime(t *testing.T) {
 // cancelled with Once's, and the attempt is recorded.
 func TestDelivererShutdownFinishesDelivery(t *testing.T) {
 	for _, status := range []int{200, 500} {
-		ob := &outboxFake{}
-		ob.add(7, "n1", `{}`)
-		ctx, cancel := context.WithCancel(context.Background())
-		sink := &sinkFake{status: status, hook: cancel}
-		reg := &instancesFake{}
-		reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
-		d := NewDeliverer(DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: func() time.Time { return deliverNow }})
-		if _, err := d.Once(ctx); err != nil {
-			t.Fatal(err)
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			ob := &outboxFake{}
+			ob.add(7, "n1", `{}`)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			sink := &sinkFake{status: status, hook: func(Outgoing) { cancel() }}
+			reg := &instancesFake{}
+			reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: func() time.Time { return deliverNow }})
+			if _, err := d.Once(ctx); err != nil {
+				t.Fatal(err)
+			}
+			settleDeliveries(t, d)
+			calls := sink.sent()
+			if len(calls) != 1 || calls[0].ctxErr != nil {
+				t.Errorf("sends %+v; want one, its context not cancelled by shutdown", calls)
+			}
+			if as := ob.recorded(); len(as) != 1 || as[0].HTTPStatus != status {
+				t.Errorf("attempts %+v, want the one made", as)
+			}
+		})
+	}
+}
+
+// Run returns only once the deliveries under way when its context ended have answered and been
+// recorded.
+func TestDelivererRunWaitsForDeliveriesUnderWay(t *testing.T) {
+	ob := &outboxFake{}
+	ob.add(7, "n1", `{}`)
+	sink := &sinkFake{status: 200}
+	reg := &instancesFake{}
+	reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
+	// No tick during the test: the only reads of the outbox are the first and those after a
+	// delivery finished.
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Every: time.Hour,
+		Now: func() time.Time { return deliverNow }})
+	b := newDeliverBlocker(t, sink, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	b.waitEntered(t, 1)
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) with a delivery under way", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	b.releaseOne(t)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v", err)
 		}
-		calls := sink.sent()
-		if len(calls) != 1 || calls[0].ctxErr != nil {
-			t.Errorf("HTTP %d: sends %+v; want one, its context not cancelled by shutdown", status, calls)
-		}
-		if as := ob.recorded(); len(as) != 1 || as[0].HTTPStatus != status {
-			t.Errorf("HTTP %d: attempts %+v, want the one made", status, as)
-		}
-		cancel()
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the delivery under way finished")
+	}
+	if as := ob.recorded(); len(as) != 1 || as[0].Status != StatusDelivered {
+		t.Errorf("attempts %+v when Run returned, want the delivery recorded", as)
+	}
+	if calls := sink.sent(); len(calls) != 1 || calls[0].ctxErr != nil {
+		t.Errorf("sends %+v; want one, its context not cancelled by shutdown", calls)
 	}
 }
 
@@ -446,11 +731,438 @@ func TestDelivererOnceOutboxError(t *testing.T) {
 	sink := &sinkFake{status: 200}
 	reg := &instancesFake{}
 	reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
-	d := NewDeliverer(DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get})
-	if _, err := d.Once(context.Background()); err == nil {
-		t.Error("no error")
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get})
+	if n, err := d.Once(context.Background()); err == nil || n != 0 {
+		t.Errorf("Once = %d, %v; want 0 and the error", n, err)
 	}
+	settleDeliveries(t, d)
 	if len(sink.sent()) != 0 {
 		t.Error("sent despite the outbox error")
+	}
+}
+
+// An instance's notifications are sent one at a time, oldest first: Once returns while the first
+// is still being sent, does not start it again nor the next one while it is, and the next one
+// waits for a failed one's retry to be delivered. Another instance is not held up.
+func TestDelivererInstanceOrder(t *testing.T) {
+	const urlA, urlB = "https://a.example.com/7", "https://b.example.com/8"
+	ob := &outboxFake{}
+	ob.add(7, "n1", `{"n":1}`)
+	ob.add(7, "n2", `{"n":2}`)
+	ob.add(8, "m1", `{"m":1}`)
+	ob.add(7, "n3", `{"n":3}`)
+	reg := &instancesFake{}
+	reg.set(deliverInstance(7, urlA, "k"))
+	reg.set(deliverInstance(8, urlB, "k"))
+	failedOnce := false
+	sink := &sinkFake{answer: func(o Outgoing) (int, error) {
+		if o.ID == "n1" && !failedOnce {
+			failedOnce = true
+			return 500, nil
+		}
+		return 200, nil
+	}}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get,
+		Retries: []time.Duration{time.Second}, Now: clock.Now})
+	b := newDeliverBlocker(t, sink, urlA)
+
+	onceWant(t, d, 2, "n1 and m1")
+	if ids := b.waitEntered(t, 1); ids[0] != "n1" {
+		t.Fatalf("first send to instance 7: %s, want n1", ids[0])
+	}
+	waitDeliver(t, "m1 delivered while n1 is being sent", func() bool {
+		return len(ob.recordedFor("m1")) == 1 && deliveriesInFlight(d) == 1
+	})
+	clock.advance(time.Second)
+	onceWant(t, d, 0, "n1 in flight")
+	b.releaseOne(t) // n1 fails, retried in 1s ±20%
+	settleDeliveries(t, d)
+	clock.advance(700 * time.Millisecond)
+	onceWant(t, d, 0, "n1 not due again yet, n2 behind it")
+	clock.advance(600 * time.Millisecond)
+	for _, id := range []string{"n1", "n2", "n3"} {
+		onceWant(t, d, 1, id)
+		if got := b.waitEntered(t, 1); got[0] != id {
+			t.Fatalf("sent %s, want %s", got[0], id)
+		}
+		onceWant(t, d, 0, id+" in flight")
+		b.releaseOne(t)
+		settleDeliveries(t, d)
+		clock.advance(time.Second)
+	}
+	onceWant(t, d, 0, "all delivered")
+	if got, want := sink.sentTo(urlA), []string{"n1", "n1", "n2", "n3"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("sends to instance 7: %v, want %v", got, want)
+	}
+	if n := sink.maxInFlight(urlA); n != 1 {
+		t.Errorf("%d of instance 7's notifications in flight at once, want 1", n)
+	}
+	if as := ob.recordedFor("n1"); len(as) != 2 || as[0].Status != StatusPending || as[1].Status != StatusDelivered {
+		t.Errorf("n1 attempts %+v, want a failure then a delivery", as)
+	}
+}
+
+// PerCallback bounds the deliveries in flight to one callback URL, whatever the instances; other
+// callbacks are not held up by it.
+func TestDelivererPerCallbackLimit(t *testing.T) {
+	const urlA, urlB = "https://a.example.com/hook", "https://b.example.com/hook"
+	ob := &outboxFake{}
+	reg := &instancesFake{}
+	addDeliverInstances(reg, ob, 1, 10, urlA, "a")
+	addDeliverInstances(reg, ob, 11, 13, urlB, "b")
+	sink := &sinkFake{status: 200}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, PerCallback: 3, Now: clock.Now})
+	b := newDeliverBlocker(t, sink, urlA)
+
+	// A callback's rate bucket starts with one token: one start to each, then the rest.
+	onceWant(t, d, 2, "one to each callback")
+	b.waitEntered(t, 1)
+	waitDeliver(t, "the other callback's first delivery", func() bool { return deliveriesInFlight(d) == 1 })
+	clock.advance(time.Second)
+	onceWant(t, d, 4, "up to three in flight to each callback")
+	b.waitEntered(t, 2)
+	waitDeliver(t, "the other callback's deliveries", func() bool {
+		return len(sink.sentTo(urlB)) == 3 && deliveriesInFlight(d) == 3
+	})
+	clock.advance(time.Second)
+	onceWant(t, d, 0, "callback at its limit")
+
+	inFlight, unstarted := 3, 7
+	for inFlight > 0 {
+		b.releaseOne(t)
+		inFlight--
+		waitDeliver(t, "a delivery to finish", func() bool { return deliveriesInFlight(d) == inFlight })
+		clock.advance(time.Second)
+		want := min(1, unstarted)
+		onceWant(t, d, want, "a place freed")
+		if want == 1 {
+			b.waitEntered(t, 1)
+			inFlight++
+			unstarted--
+		}
+		onceWant(t, d, 0, "callback at its limit again")
+	}
+	settleDeliveries(t, d)
+	if n := len(sink.sentTo(urlA)); n != 10 {
+		t.Errorf("%d sends to the callback, want 10", n)
+	}
+	if n := sink.maxInFlight(urlA); n != 3 {
+		t.Errorf("%d deliveries in flight to one callback at most, want PerCallback = 3", n)
+	}
+}
+
+// RatePerCallback bounds how many deliveries start per second to one callback (a token bucket
+// holding at most a second's worth), each callback on its own.
+func TestDelivererRatePerCallback(t *testing.T) {
+	const urlA, urlB = "https://a.example.com/hook", "https://b.example.com/hook"
+	ob := &outboxFake{}
+	reg := &instancesFake{}
+	addDeliverInstances(reg, ob, 1, 40, urlA, "a")
+	addDeliverInstances(reg, ob, 41, 42, urlB, "b")
+	sink := &sinkFake{status: 200}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get,
+		PerCallback: 100, RatePerCallback: 4, Now: clock.Now})
+	sentA := 0
+	step := func(advance time.Duration, wantA int, what string) {
+		t.Helper()
+		clock.advance(advance)
+		if _, err := d.Once(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		settleDeliveries(t, d)
+		n := len(sink.sentTo(urlA))
+		if n-sentA != wantA {
+			t.Fatalf("%s: %d started to the callback, want %d", what, n-sentA, wantA)
+		}
+		sentA = n
+	}
+	step(0, 1, "first")
+	if n := len(sink.sentTo(urlB)); n != 1 {
+		t.Errorf("%d sends to the other callback, want 1: its rate is its own", n)
+	}
+	step(0, 0, "same instant")
+	step(125*time.Millisecond, 0, "half a token")
+	step(125*time.Millisecond, 1, "a token")
+	for i := range 8 {
+		step(250*time.Millisecond, 1, fmt.Sprintf("steady step %d", i+1))
+	}
+	step(10*time.Second, 4, "after idling: a second's worth, not ten")
+	step(0, 0, "bucket emptied")
+}
+
+// The breaker: after BreakAfter failures in a row to a callback nothing more goes to it until the
+// cool-down has passed; then exactly one notification probes it. A failed probe re-opens it with
+// a doubled cool-down, up to 10 minutes; a successful one closes it and deliveries resume. Other
+// callbacks are not affected.
+func TestDelivererBreaker(t *testing.T) {
+	const urlA, urlB = "https://a.example.com/hook", "https://b.example.com/hook"
+	ob := &outboxFake{}
+	reg := &instancesFake{}
+	addDeliverInstances(reg, ob, 1, 20, urlA, "a")
+	reg.set(deliverInstance(30, urlB, "k"))
+	statusA := 500
+	sink := &sinkFake{answer: func(o Outgoing) (int, error) {
+		if o.URL == urlA {
+			return statusA, nil
+		}
+		return 200, nil
+	}}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
+		BreakAfter: 4, PerCallback: 4, RatePerCallback: 1000,
+		Retries: []time.Duration{10 * time.Hour, 10 * time.Hour, 10 * time.Hour}})
+	b := newDeliverBlocker(t, sink, urlA)
+
+	onceWant(t, d, 1, "first delivery (the rate bucket starts with one token)")
+	b.waitEntered(t, 1)
+	clock.advance(time.Second)
+	onceWant(t, d, 3, "up to PerCallback")
+	b.waitEntered(t, 3)
+	for range 4 {
+		b.releaseOne(t)
+	}
+	settleDeliveries(t, d)
+	opened := clock.Now()
+
+	ob.add(30, "b1", `{}`)
+	clock.advance(time.Second)
+	onceWant(t, d, 1, "the other callback while the breaker is open")
+	settleDeliveries(t, d)
+	if got := sink.sentTo(urlB); len(got) != 1 {
+		t.Errorf("sends to the other callback %v", got)
+	}
+	clock.set(opened)
+
+	// untilProbe steps the clock a second at a time until Once starts the probe, checks that it
+	// is the only delivery started and stays so while it is in flight, and returns how long the
+	// breaker stayed open.
+	untilProbe := func() time.Duration {
+		t.Helper()
+		for range 1200 {
+			clock.advance(time.Second)
+			n, err := d.Once(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				continue
+			}
+			if n != 1 {
+				t.Fatalf("%d deliveries started when the breaker half-opened, want one probe", n)
+			}
+			cool := clock.Now().Sub(opened)
+			b.waitEntered(t, 1)
+			clock.advance(time.Second)
+			onceWant(t, d, 0, "probe in flight")
+			return cool
+		}
+		t.Fatal("no probe within 20 minutes")
+		return 0
+	}
+
+	var cools []time.Duration
+	for len(cools) < 8 {
+		cools = append(cools, untilProbe())
+		b.releaseOne(t) // the probe fails
+		settleDeliveries(t, d)
+		opened = clock.Now()
+	}
+	if cools[0] <= time.Second {
+		t.Errorf("first cool-down %v", cools[0])
+	}
+	for i := 1; i < len(cools); i++ {
+		want := min(2*cools[i-1], 10*time.Minute)
+		if cools[i] < want-time.Second || cools[i] > want+time.Second {
+			t.Errorf("cool-downs %v: #%d is %v, want %v (doubled, at most 10m)", cools, i+1, cools[i], want)
+		}
+	}
+
+	untilProbe()
+	sink.do(func() { statusA = 200 })
+	b.releaseOne(t) // the probe succeeds
+	settleDeliveries(t, d)
+	clock.advance(time.Second)
+	onceWant(t, d, 4, "breaker closed: deliveries resume up to PerCallback")
+	b.open()
+	settleDeliveries(t, d)
+	// 4 first + 8 failed probes + 1 successful + 4 = 17 of 20.
+	clock.advance(time.Second)
+	onceWant(t, d, 3, "the rest")
+	settleDeliveries(t, d)
+	delivered := 0
+	for _, a := range ob.recorded() {
+		if a.Status == StatusDelivered {
+			delivered++
+		}
+	}
+	if delivered != 1+1+4+3 {
+		t.Errorf("%d delivered, want 9", delivered)
+	}
+}
+
+// The breaker opens on BreakAfter failures in a row: a success in between starts the count again.
+func TestDelivererBreakerCountsFailuresInARow(t *testing.T) {
+	const url = "https://a.example.com/hook"
+	ob := &outboxFake{}
+	reg := &instancesFake{}
+	addDeliverInstances(reg, ob, 1, 10, url, "a")
+	answers := []int{500, 500, 200, 500, 500, 200, 500, 500, 500}
+	calls := 0
+	sink := &sinkFake{answer: func(Outgoing) (int, error) {
+		calls++
+		return answers[calls-1], nil
+	}}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
+		BreakAfter: 3, PerCallback: 1, Retries: []time.Duration{time.Hour}})
+	for i := range answers {
+		clock.advance(time.Second)
+		onceWant(t, d, 1, fmt.Sprintf("send %d (HTTP %d)", i+1, answers[i]))
+		settleDeliveries(t, d)
+	}
+	clock.advance(time.Second)
+	onceWant(t, d, 0, "three failures in a row")
+}
+
+// A slow callback holds up only its own deliveries: another callback's go out, one after the
+// other, while it is still answering.
+func TestDelivererSlowReceiver(t *testing.T) {
+	const slow, fast = "https://slow.example.com/hook", "https://fast.example.com/hook"
+	ob := &outboxFake{}
+	reg := &instancesFake{}
+	reg.set(deliverInstance(1, slow, "k"))
+	reg.set(deliverInstance(2, fast, "k"))
+	ob.add(1, "s1", `{}`)
+	ob.add(2, "f1", `{}`)
+	ob.add(2, "f2", `{}`)
+	sink := &sinkFake{status: 200}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
+	b := newDeliverBlocker(t, sink, slow)
+
+	onceWant(t, d, 2, "both callbacks")
+	b.waitEntered(t, 1)
+	waitDeliver(t, "f1 delivered", func() bool { return len(ob.recordedFor("f1")) == 1 && deliveriesInFlight(d) == 1 })
+	clock.advance(time.Second)
+	onceWant(t, d, 1, "f2 while the slow callback is still answering")
+	waitDeliver(t, "f2 delivered", func() bool { return len(ob.recordedFor("f2")) == 1 && deliveriesInFlight(d) == 1 })
+	if n := len(ob.recordedFor("s1")); n != 0 {
+		t.Fatalf("slow delivery recorded %d times before it answered", n)
+	}
+	b.releaseOne(t)
+	settleDeliveries(t, d)
+	if as := ob.recordedFor("s1"); len(as) != 1 || as[0].Status != StatusDelivered {
+		t.Errorf("slow delivery attempts %+v", as)
+	}
+}
+
+// A notification must not be sent again because Once read the outbox while it was being sent and
+// it finished meanwhile: its attempt is recorded by then, but Once still holds the stale row.
+func TestDelivererNoResendFromStaleRead(t *testing.T) {
+	for _, status := range []int{200, 500} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			ob := &outboxFake{}
+			ob.add(7, "n1", `{}`)
+			reg := &instancesFake{}
+			reg.set(deliverInstance(7, "https://hooks.example.com/7", "k"))
+			sink := &sinkFake{status: status}
+			clock := newDeliverClock()
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
+			b := newDeliverBlocker(t, sink, "")
+			onceWant(t, d, 1, "n1")
+			b.waitEntered(t, 1)
+			// The next Once reads n1 (still pending: being sent), then n1 answers and is recorded
+			// before Once goes through what it read.
+			ob.setDueHook(func() {
+				b.open()
+				waitDeliver(t, "n1 finished", func() bool { return deliveriesInFlight(d) == 0 })
+			})
+			clock.advance(time.Second)
+			n, err := d.Once(context.Background())
+			settleDeliveries(t, d)
+			if err != nil || n != 0 {
+				t.Errorf("Once = %d, %v; want nothing started", n, err)
+			}
+			if got := sink.sentTo("https://hooks.example.com/7"); len(got) != 1 {
+				t.Errorf("n1 sent %d times, want once; attempts %+v", len(got), ob.recorded())
+			}
+		})
+	}
+}
+
+// RatePerCallback below one per second (say 0.5: one every 2 s) still lets deliveries through.
+func TestDelivererRateBelowOnePerSecond(t *testing.T) {
+	const url = "https://a.example.com/hook"
+	ob := &outboxFake{}
+	reg := &instancesFake{}
+	addDeliverInstances(reg, ob, 1, 3, url, "a")
+	sink := &sinkFake{status: 200}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now, RatePerCallback: 0.5})
+	onceWant(t, d, 1, "first")
+	settleDeliveries(t, d)
+	clock.advance(time.Second)
+	onceWant(t, d, 0, "after 1s at 0.5/s")
+	clock.advance(time.Second)
+	onceWant(t, d, 1, "after 2s at 0.5/s")
+	settleDeliveries(t, d)
+}
+
+// Deliveries already in flight when the breaker opens, failing afterwards, do not lengthen its
+// first cool-down: only a failed probe does.
+func TestDelivererBreakerStragglersKeepCooldown(t *testing.T) {
+	const url = "https://a.example.com/hook"
+	firstCooldown := func(perCallback int) time.Duration {
+		ob := &outboxFake{}
+		reg := &instancesFake{}
+		addDeliverInstances(reg, ob, 1, 10, url, "a")
+		sink := &sinkFake{status: 500}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
+			BreakAfter: 2, PerCallback: perCallback, RatePerCallback: 1000, Retries: []time.Duration{10 * time.Hour}})
+		b := newDeliverBlocker(t, sink, url)
+		if perCallback == 1 {
+			for i := range 2 {
+				if i > 0 {
+					clock.advance(time.Second)
+				}
+				onceWant(t, d, 1, fmt.Sprintf("failure %d", i+1))
+				b.waitEntered(t, 1)
+				b.releaseOne(t)
+				settleDeliveries(t, d)
+			}
+		} else {
+			onceWant(t, d, 1, "first (the rate bucket starts with one token)")
+			clock.advance(time.Second)
+			onceWant(t, d, 2, "two more")
+			b.waitEntered(t, 3)
+			for range 3 {
+				b.releaseOne(t)
+			}
+			settleDeliveries(t, d)
+		}
+		b.open()
+		opened := clock.Now()
+		for range 1200 {
+			clock.advance(time.Second)
+			n, err := d.Once(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			settleDeliveries(t, d)
+			if n > 0 {
+				return clock.Now().Sub(opened)
+			}
+		}
+		t.Fatal("no probe within 20 minutes")
+		return 0
+	}
+	sequential := firstCooldown(1) // two failures, one after the other
+	concurrent := firstCooldown(3) // three in flight, all fail: the third after the breaker opened
+	if concurrent != sequential {
+		t.Errorf("first cool-down %v with deliveries in flight when the breaker opened, %v without", concurrent, sequential)
 	}
 }

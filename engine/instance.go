@@ -22,6 +22,12 @@ const (
 	KeyBaseURL         = "base.url"
 	KeyFilterNulls     = "filter.response.nulls"
 	KeyBackfillFrom    = "event.poller.backfill.from"
+	// KeyPreviousSignatureKey holds the key being rotated out: notifications carry a Standard
+	// Webhooks signature with it too, so that receivers holding either key verify them.
+	KeyPreviousSignatureKey = "event.notification.signature.key.previous"
+	// KeyStandardWebhooks adds the Standard Webhooks headers (webhook-id, webhook-timestamp,
+	// webhook-signature), which let receivers reject replays.
+	KeyStandardWebhooks = "event.notification.signature.standard"
 )
 
 // Instance is a compiled element instance: an account at a vendor, its credentials, and what to
@@ -34,16 +40,18 @@ type Instance struct {
 	CreatedAt time.Time
 	Disabled  bool
 
-	Element       *Element
-	Spec          InstanceSpec // the body it was compiled from, to compile again after a reload
-	Config        map[string]string
-	EventsEnabled bool
-	CallbackURL   string
-	SignatureKey  string
-	Interval      time.Duration
-	BackfillFrom  time.Time // changes from this date are reported too; zero = from creation only
-	Endpoint      Endpoint
-	Jobs          []*JobSpec // sorted by ObjectType
+	Element          *Element
+	Spec             InstanceSpec // the body it was compiled from, to compile again after a reload
+	Config           map[string]string
+	EventsEnabled    bool
+	CallbackURL      string
+	SignatureKey     string
+	PreviousKey      string // during a key rotation
+	StandardWebhooks bool
+	Interval         time.Duration
+	BackfillFrom     time.Time // changes from this date are reported too; zero = from creation only
+	Endpoint         Endpoint
+	Jobs             []*JobSpec // sorted by ObjectType
 	// Paused lists the configured jobs that do not compile against the current definitions (their
 	// resource was removed, or changed so that the configuration no longer fits). They resume,
 	// from their cursors, when a reload makes them compile again.
@@ -81,6 +89,17 @@ func (c Credentials) String() string { return "Credentials{" + c.Type + ", ****}
 // GoString masks the credentials so that they cannot leak through %#v.
 func (c Credentials) GoString() string { return c.String() }
 
+// signatureKeys are the keys notifications are signed with: the current one, then the previous.
+func (in *Instance) signatureKeys() []string {
+	switch {
+	case in.SignatureKey == "":
+		return nil
+	case in.PreviousKey == "":
+		return []string{in.SignatureKey}
+	}
+	return []string{in.SignatureKey, in.PreviousKey}
+}
+
 // Job returns the instance's job for an object type.
 func (in *Instance) Job(objectType string) (*JobSpec, bool) {
 	for _, j := range in.Jobs {
@@ -94,7 +113,7 @@ func (in *Instance) Job(objectType string) (*JobSpec, bool) {
 // IsSecret reports whether a configuration key holds a secret: the element marks it so, or it is
 // the signature key.
 func (in *Instance) IsSecret(key string) bool {
-	if key == KeySignatureKey {
+	if key == KeySignatureKey || key == KeyPreviousSignatureKey {
 		return true
 	}
 	k, ok := in.Element.ConfigKey(key)
@@ -182,6 +201,11 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, lenient bool, c *e
 	cfg := in.Config
 	in.CallbackURL = cfg[KeyCallbackURL]
 	in.SignatureKey = cfg[KeySignatureKey]
+	in.PreviousKey = cfg[KeyPreviousSignatureKey]
+	in.StandardWebhooks = cfg[KeyStandardWebhooks] == "true"
+	if in.PreviousKey != "" && in.SignatureKey == "" {
+		c.add(Pointer("configuration", KeyPreviousSignatureKey), "needs %s: the previous key only accompanies a current one", KeySignatureKey)
+	}
 	if in.CallbackURL != "" {
 		if u, err := url.Parse(in.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			c.add(Pointer("configuration", KeyCallbackURL), "must be an absolute http or https URL")

@@ -118,9 +118,23 @@ const (
 	StatusQueued    DeliveryStatus = "QUEUED"
 )
 
-// Sink sends a notification body to a callback.
+// Outgoing is one notification on its way to a callback.
+type Outgoing struct {
+	URL  string
+	ID   string // message.eventId: Elements-Webhook-Id, and webhook-id
+	Body []byte
+	// Keys sign the body: the current signature key first, then, during a rotation, the previous
+	// one. None: unsigned.
+	Keys []string
+	// StandardWebhooks adds the Standard Webhooks headers (webhook-id, webhook-timestamp,
+	// webhook-signature over id.timestamp.body, one signature per key), so that receivers can
+	// reject replays.
+	StandardWebhooks bool
+	Timestamp        time.Time
+}
+
+// Sink sends notifications to callbacks.
 type Sink interface {
-	// Send POSTs body to url, signed with key when key is not empty, and returns the HTTP status.
-	// Any 2xx status is a delivery.
-	Send(ctx context.Context, url, key, id string, body []byte) (status int, err error)
+	// Send POSTs the notification and returns the HTTP status. Any 2xx status is a delivery.
+	Send(ctx context.Context, o Outgoing) (status int, err error)
 }

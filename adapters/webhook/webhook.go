@@ -94,8 +94,11 @@ func New(opts Options) *Sender {
 	return s
 }
 
-// Send POSTs body to callbackURL with the notification headers and returns the response status.
-func (s *Sender) Send(ctx context.Context, callbackURL, key, id string, body []byte) (int, error) {
+// Send POSTs the notification with its headers and returns the response status: always
+// Elements-Webhook-Id; Elements-Webhook-Signature (the current key's) when signed; and, when
+// asked, the Standard Webhooks headers with a signature per key.
+func (s *Sender) Send(ctx context.Context, o engine.Outgoing) (int, error) {
+	callbackURL, id, body := o.URL, o.ID, o.Body
 	u, err := url.Parse(callbackURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return 0, fmt.Errorf("webhook: bad callback URL %q", safeURL(callbackURL))
@@ -114,8 +117,15 @@ func (s *Sender) Send(ctx context.Context, callbackURL, key, id string, body []b
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", s.userAgent)
 	req.Header.Set(HeaderID, id)
-	if key != "" {
-		req.Header.Set(HeaderSignature, Sign(key, body))
+	if len(o.Keys) > 0 && o.Keys[0] != "" {
+		req.Header.Set(HeaderSignature, Sign(o.Keys[0], body))
+	}
+	if o.StandardWebhooks {
+		ts := o.Timestamp
+		if ts.IsZero() {
+			ts = time.Now()
+		}
+		setStandardHeaders(req.Header, id, ts, body, o.Keys)
 	}
 
 	start := time.Now()

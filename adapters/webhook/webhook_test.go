@@ -7,11 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/pollen-hq/pollen/engine"
 )
 
 const (
@@ -68,7 +71,8 @@ func TestSendHeaders(t *testing.T) {
 	var logs bytes.Buffer
 	s := New(Options{UserAgent: "pollen-test", Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})})
 	body := []byte(`{"id":"1","message":{"events":[]}}`)
-	status, err := s.Send(context.Background(), srv.URL+"/cb?token=abc", vectorKey, "n-42", body)
+	status, err := s.Send(context.Background(), engine.Outgoing{URL: srv.URL + "/cb?token=abc", ID: "n-42", Body: body,
+		Keys: []string{vectorKey, "previous-key"}, Timestamp: time.Unix(1700000000, 0)})
 	if err != nil || status != 200 {
 		t.Fatalf("Send = %d, %v", status, err)
 	}
@@ -89,11 +93,16 @@ func TestSendHeaders(t *testing.T) {
 	if !Verify(vectorKey, got.body, got.header.Get(HeaderSignature)) {
 		t.Error("receiver cannot verify the signature")
 	}
+	for _, h := range []string{HeaderStdID, HeaderStdTimestamp, HeaderStdSignature} {
+		if v, ok := got.header[http.CanonicalHeaderKey(h)]; ok {
+			t.Errorf("%s = %q sent without StandardWebhooks", h, v)
+		}
+	}
 	l := logs.String()
 	if !strings.Contains(l, "webhook delivery") {
 		t.Errorf("no debug line: %q", l)
 	}
-	for _, secret := range []string{vectorKey, Sign(vectorKey, body), "token=abc"} {
+	for _, secret := range []string{vectorKey, "previous-key", Sign(vectorKey, body), "token=abc"} {
 		if strings.Contains(l, secret) {
 			t.Errorf("log leaks %q: %s", secret, l)
 		}
@@ -102,7 +111,7 @@ func TestSendHeaders(t *testing.T) {
 
 func TestSendNoKeyNoSignature(t *testing.T) {
 	srv, ch := recorder(t, http.StatusAccepted)
-	status, err := New(Options{}).Send(context.Background(), srv.URL, "", "n-1", []byte(`{}`))
+	status, err := New(Options{}).Send(context.Background(), engine.Outgoing{URL: srv.URL, ID: "n-1", Body: []byte(`{}`)})
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("Send = %d, %v", status, err)
 	}
@@ -120,7 +129,7 @@ func TestSendNoKeyNoSignature(t *testing.T) {
 
 func TestSendNon2xxIsNotAnError(t *testing.T) {
 	srv, _ := recorder(t, http.StatusInternalServerError)
-	status, err := New(Options{}).Send(context.Background(), srv.URL, "k", "n", []byte(`{}`))
+	status, err := New(Options{}).Send(context.Background(), outgoing(srv.URL, "k"))
 	if err != nil || status != 500 {
 		t.Fatalf("Send = %d, %v; want 500, nil", status, err)
 	}
@@ -134,7 +143,7 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, "/moved", http.StatusFound)
 	}))
 	defer srv.Close()
-	status, err := New(Options{}).Send(context.Background(), srv.URL, "k", "n", []byte(`{}`))
+	status, err := New(Options{}).Send(context.Background(), outgoing(srv.URL, "k"))
 	if err != nil || status != http.StatusFound {
 		t.Fatalf("Send = %d, %v; want 302, nil", status, err)
 	}
@@ -142,11 +151,14 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 
 func TestSendBadInput(t *testing.T) {
 	s := New(Options{})
-	if _, err := s.Send(context.Background(), "ftp://x/y", "", "n", nil); err == nil {
+	if _, err := s.Send(context.Background(), engine.Outgoing{URL: "ftp://x/y", ID: "n"}); err == nil {
 		t.Error("ftp URL accepted")
 	}
-	if _, err := s.Send(context.Background(), "http://127.0.0.1:1/", "", "", nil); err == nil {
+	if _, err := s.Send(context.Background(), engine.Outgoing{URL: "http://127.0.0.1:1/"}); err == nil {
 		t.Error("empty id accepted")
+	}
+	if _, err := s.Send(context.Background(), engine.Outgoing{URL: "/relative", ID: "n"}); err == nil {
+		t.Error("relative URL accepted")
 	}
 }
 
@@ -163,7 +175,7 @@ func TestSendTimeout(t *testing.T) {
 
 	s := New(Options{Timeout: 50 * time.Millisecond})
 	start := time.Now()
-	status, err := s.Send(context.Background(), srv.URL+"/cb?token=secret", vectorKey, "n", []byte(`{}`))
+	status, err := s.Send(context.Background(), outgoing(srv.URL+"/cb?token=secret", vectorKey))
 	if err == nil {
 		t.Fatalf("Send = %d, nil; want a timeout", status)
 	}
@@ -182,7 +194,114 @@ func TestSendContextCancelled(t *testing.T) {
 	srv, _ := recorder(t, http.StatusOK)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := New(Options{}).Send(ctx, srv.URL, "", "n", []byte(`{}`)); !errors.Is(err, context.Canceled) {
+	if _, err := New(Options{}).Send(ctx, outgoing(srv.URL, "")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v; want Canceled", err)
+	}
+}
+
+// outgoing is a small notification to url signed with key ("" = unsigned).
+func outgoing(url, key string) engine.Outgoing {
+	o := engine.Outgoing{URL: url, ID: "n", Body: []byte(`{}`)}
+	if key != "" {
+		o.Keys = []string{key}
+	}
+	return o
+}
+
+// The reference vector goes through Send unchanged: the header is Sign of the body as sent.
+func TestSendSignatureVector(t *testing.T) {
+	srv, ch := recorder(t, http.StatusOK)
+	if _, err := New(Options{}).Send(context.Background(), engine.Outgoing{URL: srv.URL, ID: "n",
+		Body: []byte(vectorBody), Keys: []string{vectorKey}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := (<-ch).header.Get(HeaderSignature); got != vectorSig {
+		t.Errorf("%s = %q, want %q", HeaderSignature, got, vectorSig)
+	}
+}
+
+// With StandardWebhooks, Send adds webhook-id, webhook-timestamp and one v1 signature per key
+// (current first), which a receiver verifies with either key; Elements-Webhook-Signature stays
+// the current key's.
+func TestSendStandardWebhooks(t *testing.T) {
+	body := []byte(`{"id":"n-7","message":{"events":[]}}`)
+	ts := time.Unix(1700000000, 0)
+	for _, tc := range []struct {
+		name string
+		keys []string
+	}{
+		{"unsigned", nil},
+		{"current", []string{"current-key"}},
+		{"rotation", []string{"current-key", "previous-key"}},
+		{"whsec rotation", []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "previous-key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, ch := recorder(t, http.StatusOK)
+			var logs bytes.Buffer
+			s := New(Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
+			status, err := s.Send(context.Background(), engine.Outgoing{URL: srv.URL, ID: "n-7", Body: body,
+				Keys: tc.keys, StandardWebhooks: true, Timestamp: ts})
+			if err != nil || status != 200 {
+				t.Fatalf("Send = %d, %v", status, err)
+			}
+			got := <-ch
+			h := got.header
+			if h.Get(HeaderID) != "n-7" || h.Get(HeaderStdID) != "n-7" {
+				t.Errorf("ids %q, %q, want n-7", h.Get(HeaderID), h.Get(HeaderStdID))
+			}
+			if v := h.Get(HeaderStdTimestamp); v != "1700000000" {
+				t.Errorf("%s = %q, want 1700000000", HeaderStdTimestamp, v)
+			}
+			var want []string
+			for _, k := range tc.keys {
+				want = append(want, "v1,"+SignStandard(k, "n-7", "1700000000", body))
+			}
+			if sig := h.Get(HeaderStdSignature); sig != strings.Join(want, " ") {
+				t.Errorf("%s = %q, want %q", HeaderStdSignature, sig, strings.Join(want, " "))
+			}
+			if len(tc.keys) == 0 {
+				for _, k := range []string{HeaderSignature, HeaderStdSignature} {
+					if v, ok := h[http.CanonicalHeaderKey(k)]; ok {
+						t.Errorf("%s = %q without a key", k, v)
+					}
+				}
+				return
+			}
+			if v := h.Get(HeaderSignature); v != Sign(tc.keys[0], body) {
+				t.Errorf("%s = %q, want the current key's %q", HeaderSignature, v, Sign(tc.keys[0], body))
+			}
+			for _, k := range tc.keys {
+				if !VerifyStandard(k, h, got.body, ts.Add(time.Minute), 5*time.Minute) {
+					t.Errorf("receiver holding %q cannot verify", k)
+				}
+			}
+			if VerifyStandard("some-other-key", h, got.body, ts, 5*time.Minute) {
+				t.Error("verified with a key not sent")
+			}
+			for _, secret := range append(append([]string(nil), tc.keys...), want...) {
+				if strings.Contains(logs.String(), strings.TrimPrefix(secret, "v1,")) {
+					t.Errorf("log leaks %q: %s", secret, logs.String())
+				}
+			}
+		})
+	}
+}
+
+// Without a Timestamp, the Standard Webhooks timestamp is the time of sending.
+func TestSendStandardWebhooksDefaultTimestamp(t *testing.T) {
+	srv, ch := recorder(t, http.StatusOK)
+	before := time.Now().Unix()
+	if _, err := New(Options{}).Send(context.Background(), engine.Outgoing{URL: srv.URL, ID: "n", Body: []byte(`{}`),
+		Keys: []string{"k"}, StandardWebhooks: true}); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now().Unix()
+	got := <-ch
+	ts, err := strconv.ParseInt(got.header.Get(HeaderStdTimestamp), 10, 64)
+	if err != nil || ts < before || ts > after {
+		t.Errorf("%s = %q, want the send time in [%d, %d]", HeaderStdTimestamp, got.header.Get(HeaderStdTimestamp), before, after)
+	}
+	if !VerifyStandard("k", got.header, got.body, time.Unix(ts, 0), time.Minute) {
+		t.Error("receiver cannot verify")
 	}
 }

@@ -44,11 +44,27 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal stops gracefully: no new polls, deliveries under way finish, the store
+		// closes. A second one exits at once; every poll and delivery is committed atomically, so
+		// that loses nothing either: an interrupted poll is read again, an unrecorded delivery
+		// sent again (receivers de-duplicate on eventId).
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "pollen: second signal: exiting now")
+		os.Exit(exitInterrupted)
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	os.Exit(code)
 }
+
+// exitInterrupted is the status of an exit forced by a second signal (128 + SIGINT).
+const exitInterrupted = 130
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
