@@ -1,9 +1,326 @@
 package api
 
-import "net/http"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 
-// EventStore reads event history and requeues deliveries.
-type EventStore interface{}
+	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/engine"
+)
 
-// routeEvents registers the event history and redelivery routes.
-func (s *Server) routeEvents(m *http.ServeMux) {}
+// The event history and redelivery routes:
+//
+//	GET /instances/events                    every instance's events, newest first
+//	GET /instances/{id}/events               one instance's events, newest first
+//	GET /instances/events/{eventId}          one event with its delivery attempts
+//	GET /instances/events/queued             queued notifications, oldest first (?instanceId=, ?pageSize=)
+//	PUT /instances/events/redeliver          {"notificationId"} | {"eventId"} | {"instanceId"} | {"all": true}
+//	PUT /instances/{id}/events/redeliver     every queued notification of one instance
+//
+// The event lists take status, objectType, since, until (RFC 3339, or epoch milliseconds; they
+// bound the poll date, since inclusive, until exclusive), instanceId (GET /instances/events
+// only), pageSize (default 50, at most 500: more is served as 500) and nextPageToken. As on the
+// platform's lists, the body is a bare array and the token of the next page comes in the
+// Elements-Next-Page-Token header, absent on the last page. Redelivery answers {"requeued": n}.
+
+// EventStore reads the event history and requeues queued notifications. *sqlite.Store
+// implements it.
+type EventStore interface {
+	Events(ctx context.Context, f sqlite.EventFilter) ([]sqlite.EventRecord, string, error)
+	Event(ctx context.Context, id string) (*sqlite.EventRecord, []engine.Attempt, error)
+	Queued(ctx context.Context, instanceID int64, limit int) ([]sqlite.QueuedNotification, error)
+	Requeue(ctx context.Context, f sqlite.RequeueFilter) (int, error)
+}
+
+var _ EventStore = (*sqlite.Store)(nil)
+
+// eventOperation is one event route: a ServeMux pattern with its method, and what serves it.
+type eventOperation struct {
+	pattern string
+	serve   func(*Server, http.ResponseWriter, *http.Request)
+	// dispatched routes are served by eventsByPath rather than registered as they are (see
+	// routeEvents).
+	dispatched bool
+}
+
+// eventRoutes are the event history and redelivery routes, in one table so that openapi_test.go
+// can compare them with the OpenAPI document.
+var eventRoutes = []eventOperation{
+	{pattern: "GET /instances/events", serve: (*Server).listEvents},
+	{pattern: "GET /instances/{id}/events", serve: (*Server).listInstanceEvents},
+	{pattern: "GET /instances/events/{eventId}", serve: (*Server).getEvent, dispatched: true},
+	{pattern: "GET /instances/events/queued", serve: (*Server).listQueued},
+	{pattern: "PUT /instances/events/redeliver", serve: (*Server).redeliver},
+	{pattern: "PUT /instances/{id}/events/redeliver", serve: (*Server).redeliverInstance},
+}
+
+// eventMethods are the methods registered one by one on the event paths, those a path does not
+// serve answering 405 with Allow. No pattern here is method-less: a method-less pattern conflicts
+// in the ServeMux with any method-specific one of a broader path, such as "GET /instances/{id}".
+var eventMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
+
+// routeEvents registers the event routes, and 405s for the methods their paths do not serve.
+//
+// "GET /instances/events/{eventId}" cannot be registered as it is: it conflicts with every
+// "GET /instances/{id}/<word>" pattern (GET /instances/{id}/events here, GET
+// /instances/{id}/configuration in lifecycle.go), since both match /instances/events/<word> and
+// neither is more specific. So "/instances/{id}/{sub}", less specific than all of them, is
+// registered method by method and dispatches (eventsByPath).
+func (s *Server) routeEvents(m *http.ServeMux) {
+	served := map[string][]string{} // path: methods, of the routes registered as they are
+	var paths []string
+	for _, op := range eventRoutes {
+		if op.dispatched {
+			continue
+		}
+		m.Handle(op.pattern, s.authed(func(w http.ResponseWriter, r *http.Request) { op.serve(s, w, r) }))
+		method, path, _ := strings.Cut(op.pattern, " ")
+		if served[path] == nil {
+			paths = append(paths, path)
+		}
+		served[path] = append(served[path], method)
+	}
+	for _, path := range paths {
+		methods := served[path]
+		if slices.Contains(methods, "GET") {
+			methods = append(methods, "HEAD")
+		}
+		slices.Sort(methods)
+		allow := strings.Join(methods, ", ")
+		for _, method := range eventMethods {
+			if !slices.Contains(methods, method) {
+				m.Handle(method+" "+path, s.authed(methodNotAllowed(allow)))
+			}
+		}
+	}
+	for _, method := range eventMethods {
+		m.Handle(method+" /instances/{id}/{sub}", s.authed(s.eventsByPath))
+	}
+}
+
+// eventsByPath serves /instances/{id}/{sub}, for every method in eventMethods:
+// GET /instances/events/{eventId}, and 405 for its other methods. Any other path of that shape is
+// not a resource (404): the paths of the other routes of that shape have more specific patterns
+// and never reach it.
+func (s *Server) eventsByPath(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.PathValue("id") != "events":
+		writeError(w, r, http.StatusNotFound, "No such resource: "+r.Method+" "+r.URL.Path)
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		s.getEvent(w, r)
+	default:
+		methodNotAllowed("GET, HEAD")(w, r)
+	}
+}
+
+// eventStore is the store the event routes read. Options.Events is not kept by New (server.go),
+// so the instance store serves them when it is also an EventStore, as *sqlite.Store is.
+func (s *Server) eventStore(w http.ResponseWriter, r *http.Request) (EventStore, bool) {
+	es := s.events
+	if es == nil {
+		es, _ = s.store.(EventStore)
+	}
+	if es == nil {
+		writeError(w, r, http.StatusNotFound, "Event history is not configured")
+		return nil, false
+	}
+	return es, true
+}
+
+// listEvents serves GET /instances/events.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	es, ok := s.eventStore(w, r)
+	if !ok {
+		return
+	}
+	f, ok := eventFilter(w, r, true)
+	if !ok {
+		return
+	}
+	s.writeEvents(w, r, es, f)
+}
+
+// listInstanceEvents serves GET /instances/{id}/events: 404 when the instance does not exist
+// (the history of a deleted instance stays listed under GET /instances/events?instanceId=).
+func (s *Server) listInstanceEvents(w http.ResponseWriter, r *http.Request) {
+	es, ok := s.eventStore(w, r)
+	if !ok {
+		return
+	}
+	rec, ok := s.record(w, r)
+	if !ok {
+		return
+	}
+	f, ok := eventFilter(w, r, false)
+	if !ok {
+		return
+	}
+	f.InstanceID = rec.ID
+	s.writeEvents(w, r, es, f)
+}
+
+func (s *Server) writeEvents(w http.ResponseWriter, r *http.Request, es EventStore, f sqlite.EventFilter) {
+	evs, next, err := es.Events(r.Context(), f)
+	if errors.Is(err, sqlite.ErrBadPageToken) {
+		writeError(w, r, http.StatusBadRequest, "nextPageToken is not a token this listing returned")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "list events", err)
+		return
+	}
+	out := make([]eventJSON, 0, len(evs))
+	for i := range evs {
+		out = append(out, viewEvent(&evs[i]))
+	}
+	if next != "" {
+		w.Header().Set(headerNextPage, next)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// getEvent serves GET /instances/events/{eventId} (through eventsByPath). Attempt errors are scrubbed of the instance's
+// secret values.
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	es, ok := s.eventStore(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("sub") // eventsByPath serves it
+	ev, atts, err := es.Event(r.Context(), id)
+	if errors.Is(err, sqlite.ErrNotFound) {
+		writeError(w, r, http.StatusNotFound, "No event found with id "+strconv.Quote(id))
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "read event", err)
+		return
+	}
+	secrets := s.instanceSecrets(r.Context())
+	out := eventDetailJSON{eventJSON: viewEvent(ev), Attempts: make([]attemptJSON, 0, len(atts))}
+	for _, a := range atts {
+		out.Attempts = append(out.Attempts, attemptJSON{At: formatTime(a.At), HTTPStatus: a.HTTPStatus,
+			Error: scrub(a.Error, secrets(ev.InstanceID)), Status: string(a.Status)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listQueued serves GET /instances/events/queued: the queued notifications, oldest first (the
+// order redelivery sends them in), of every instance or of ?instanceId=; at most pageSize.
+func (s *Server) listQueued(w http.ResponseWriter, r *http.Request) {
+	es, ok := s.eventStore(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var instanceID int64
+	if v := q.Get("instanceId"); v != "" {
+		id, ok := positiveID(v)
+		if !ok {
+			writeError(w, r, http.StatusBadRequest, "instanceId must be a positive integer")
+			return
+		}
+		if _, err := s.store.Instance(r.Context(), id); errors.Is(err, sqlite.ErrNotFound) {
+			writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", id))
+			return
+		} else if err != nil {
+			s.internalError(w, r, "read instance", err)
+			return
+		}
+		instanceID = id
+	}
+	size, ok := pageSize(w, r)
+	if !ok {
+		return
+	}
+	if !onlyParams(w, r, "instanceId", "pageSize") {
+		return
+	}
+	qs, err := es.Queued(r.Context(), instanceID, size)
+	if err != nil {
+		s.internalError(w, r, "list queued notifications", err)
+		return
+	}
+	secrets := s.instanceSecrets(r.Context())
+	out := make([]queuedJSON, 0, len(qs))
+	for _, n := range qs {
+		ids := n.EventIDs
+		if ids == nil {
+			ids = []string{}
+		}
+		out = append(out, queuedJSON{ID: n.ID, InstanceID: n.InstanceID, ObjectType: n.ObjectType,
+			CreatedDate: formatTime(n.CreatedAt), Attempts: n.Attempts,
+			LastError: scrub(n.LastError, secrets(n.InstanceID)), EventIDs: ids})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// redeliver serves PUT /instances/events/redeliver.
+func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
+	es, ok := s.eventStore(w, r)
+	if !ok {
+		return
+	}
+	f, ok := s.redeliverBody(w, r)
+	if !ok {
+		return
+	}
+	s.requeue(w, r, es, f)
+}
+
+// redeliverInstance serves PUT /instances/{id}/events/redeliver. A body, if any, is ignored.
+func (s *Server) redeliverInstance(w http.ResponseWriter, r *http.Request) {
+	es, ok := s.eventStore(w, r)
+	if !ok {
+		return
+	}
+	id, ok := positiveID(r.PathValue("id"))
+	if !ok {
+		writeError(w, r, http.StatusNotFound, "No instance found with id "+strconv.Quote(r.PathValue("id")))
+		return
+	}
+	s.requeue(w, r, es, sqlite.RequeueFilter{InstanceID: id})
+}
+
+func (s *Server) requeue(w http.ResponseWriter, r *http.Request, es EventStore, f sqlite.RequeueFilter) {
+	n, err := es.Requeue(r.Context(), f)
+	switch {
+	case errors.Is(err, sqlite.ErrNotFound):
+		writeError(w, r, http.StatusNotFound, "Nothing to redeliver: "+describeFilter(f))
+		return
+	case errors.Is(err, sqlite.ErrBadFilter):
+		writeError(w, r, http.StatusBadRequest, "Set exactly one of notificationId, eventId, instanceId and all")
+		return
+	case err != nil:
+		s.internalError(w, r, "requeue", err)
+		return
+	}
+	s.log.Info("notifications requeued", "selected", describeFilter(f), "requeued", n, "requestId", requestID(r.Context()))
+	writeJSON(w, http.StatusOK, requeuedJSON{Requeued: n})
+}
+
+// instanceSecrets returns a function giving the secret values of an instance's configuration,
+// read once per instance; none for an instance that is gone.
+func (s *Server) instanceSecrets(ctx context.Context) func(id int64) []string {
+	cache := map[int64][]string{}
+	return func(id int64) []string {
+		if v, ok := cache[id]; ok {
+			return v
+		}
+		var secrets []string
+		if rec, err := s.store.Instance(ctx, id); err == nil {
+			var el *engine.Element
+			if cat := s.rt.Catalog(); cat != nil {
+				el, _ = cat.Element(rec.ElementKey)
+			}
+			secrets = secretValues(el, rec.Configuration)
+		}
+		cache[id] = secrets
+		return secrets
+	}
+}

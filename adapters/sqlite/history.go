@@ -5,10 +5,28 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pollen-hq/pollen/engine"
 )
+
+// Event statuses of their own; an event otherwise takes the final status of its notification
+// (engine.StatusDelivered NOTIFIED, engine.StatusFailed FAILED, engine.StatusQueued QUEUED,
+// StatusCancelled CANCELLED).
+const (
+	// EventNew is an event whose notification has not been attempted yet.
+	EventNew = "NEW"
+	// EventDispatched is an event whose notification has been attempted and is pending: in flight
+	// or waiting for a retry.
+	EventDispatched = "DISPATCHED"
+)
+
+// EventStatuses are the statuses an event can have, in lifecycle order.
+var EventStatuses = []string{EventNew, EventDispatched, string(engine.StatusDelivered), string(engine.StatusFailed),
+	string(engine.StatusQueued), StatusCancelled}
 
 // EventRecord is one stored event, for the API's event history.
 type EventRecord struct {
@@ -19,52 +37,115 @@ type EventRecord struct {
 	EventType      string
 	Date           time.Time
 	PollDate       time.Time
-	Status         string // PENDING, then its notification's final status (NOTIFIED, FAILED, CANCELLED)
+	Status         string // one of EventStatuses
 	NotificationID string // the notification that first carried it
 }
 
-const eventColumns = `id, instance_id, object_type, object_id, event_type, date, poll_date, status, notification_id`
+const eventColumns = `seq, id, instance_id, object_type, object_id, event_type, date, poll_date, status, notification_id`
 
-func scanEvent(r scanner) (EventRecord, error) {
+func scanEvent(r scanner) (EventRecord, int64, error) {
 	var e EventRecord
+	var seq int64
 	var date, poll sql.NullInt64
-	err := r.Scan(&e.ID, &e.InstanceID, &e.ObjectType, &e.ObjectID, &e.EventType, &date, &poll, &e.Status, &e.NotificationID)
+	err := r.Scan(&seq, &e.ID, &e.InstanceID, &e.ObjectType, &e.ObjectID, &e.EventType, &date, &poll, &e.Status, &e.NotificationID)
 	e.Date, e.PollDate = fromNanos(date), fromNanos(poll)
-	return e, err
+	return e, seq, err
 }
 
-// Events returns up to limit events (limit <= 0: all) of one instance (0: of all instances),
-// newest (last committed) first.
-func (s *Store) Events(ctx context.Context, instanceID int64, limit int) ([]EventRecord, error) {
-	if limit <= 0 {
-		limit = -1
+// ErrBadPageToken is returned by Events for a page token it did not hand out.
+var ErrBadPageToken = errors.New("invalid page token")
+
+// EventFilter selects events. Zero fields select everything.
+type EventFilter struct {
+	InstanceID int64  // 0: every instance
+	Status     string // one of EventStatuses
+	ObjectType string
+	// Since and Until bound the poll date (when Pollen found the change): Since <= pollDate < Until.
+	Since, Until time.Time
+	// Limit is the page size; <= 0: no limit.
+	Limit int
+	// PageToken continues a listing where the previous page, of the same filter, ended.
+	PageToken string
+}
+
+// Events returns the events f selects, newest (last committed) first, at most f.Limit of them,
+// and a token for the next page: empty when there are no more. ErrBadPageToken when f.PageToken
+// is not one Events returned.
+func (s *Store) Events(ctx context.Context, f EventFilter) ([]EventRecord, string, error) {
+	fail := func(err error) ([]EventRecord, string, error) {
+		return nil, "", fmt.Errorf("sqlite: events: %w", err)
 	}
-	q := `SELECT ` + eventColumns + ` FROM events ORDER BY seq DESC LIMIT ?`
-	args := []any{limit}
-	if instanceID != 0 {
-		q = `SELECT ` + eventColumns + ` FROM events WHERE instance_id = ? ORDER BY seq DESC LIMIT ?`
-		args = []any{instanceID, limit}
+	var where []string
+	var args []any
+	if f.PageToken != "" {
+		before, err := strconv.ParseInt(f.PageToken, 36, 64)
+		if err != nil || before <= 0 {
+			return fail(ErrBadPageToken)
+		}
+		where, args = append(where, "seq < ?"), append(args, before)
 	}
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	if f.InstanceID != 0 {
+		where, args = append(where, "instance_id = ?"), append(args, f.InstanceID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.ObjectType != "" {
+		where, args = append(where, "object_type = ?"), append(args, f.ObjectType)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "poll_date >= ?"), append(args, clampNanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "poll_date < ?"), append(args, clampNanos(f.Until))
+	}
+	q := `SELECT ` + eventColumns + ` FROM events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY seq DESC LIMIT ?`
+	limit := -1
+	if f.Limit > 0 {
+		limit = f.Limit + 1 // one more tells whether there is a next page
+	}
+	rows, err := s.r.QueryContext(ctx, q, append(args, limit)...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: events: %w", err)
+		return fail(err)
 	}
 	defer rows.Close()
 	var out []EventRecord
+	var seqs []int64
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		e, seq, err := scanEvent(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: events: %w", err)
+			return fail(err)
 		}
-		out = append(out, e)
+		out, seqs = append(out, e), append(seqs, seq)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: events: %w", err)
+		return fail(err)
 	}
-	return out, nil
+	var next string
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+		next = strconv.FormatInt(seqs[f.Limit-1], 36)
+	}
+	return out, next, nil
 }
 
-// Event returns one event and the delivery attempts of its notification, oldest first.
+// clampNanos is t as stored, clamped to the storable range, for comparisons.
+func clampNanos(t time.Time) int64 {
+	switch {
+	case t.Year() < 1678:
+		return math.MinInt64
+	case t.Year() > 2261:
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// Event returns one event and the delivery attempts of its notification, oldest first (all of
+// them: a requeue resets the notification's count, not its history).
 // ErrNotFound when there is no such event.
 func (s *Store) Event(ctx context.Context, id string) (*EventRecord, []engine.Attempt, error) {
 	fail := func(err error) (*EventRecord, []engine.Attempt, error) {
@@ -75,7 +156,7 @@ func (s *Store) Event(ctx context.Context, id string) (*EventRecord, []engine.At
 		return fail(err)
 	}
 	defer tx.Rollback()
-	e, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+	e, _, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return fail(ErrNotFound)
 	}
@@ -109,7 +190,7 @@ func (s *Store) Event(ctx context.Context, id string) (*EventRecord, []engine.At
 type Stats struct {
 	Instances     int
 	Events        int
-	Notifications map[string]int // by status: PENDING, NOTIFIED, FAILED, CANCELLED
+	Notifications map[string]int // by status: PENDING, NOTIFIED, FAILED, QUEUED, CANCELLED
 	Attempts      int
 }
 

@@ -155,18 +155,18 @@ func (s *Store) Instances(ctx context.Context) ([]*Instance, error) {
 	return out, nil
 }
 
-// DeleteInstance removes the instance and its cursors. Its pending notifications, and their
-// events, become CANCELLED and stay in the history. ErrNotFound when there is no such instance.
+// DeleteInstance removes the instance and its cursors. Its pending and queued notifications, and
+// their events, become CANCELLED and stay in the history. ErrNotFound when there is no such instance.
 func (s *Store) DeleteInstance(ctx context.Context, id int64) error {
 	var cancelled int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ? WHERE notification_id IN
-				(SELECT id FROM notifications WHERE instance_id = ? AND status = 'PENDING')`,
+				(SELECT id FROM notifications WHERE instance_id = ? AND status IN ('PENDING', 'QUEUED'))`,
 			StatusCancelled, id); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE notifications SET status = ?, next_attempt = NULL, updated_at = ?
-			WHERE instance_id = ? AND status = 'PENDING'`, StatusCancelled, s.now().UnixNano(), id)
+			WHERE instance_id = ? AND status IN ('PENDING', 'QUEUED')`, StatusCancelled, s.now().UnixNano(), id)
 		if err != nil {
 			return err
 		}

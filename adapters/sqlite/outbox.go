@@ -35,9 +35,11 @@ func (s *Store) Cursor(ctx context.Context, key engine.JobKey) (engine.Cursor, b
 	return c, true, nil
 }
 
-// CommitPoll writes the poll's events, its notifications (PENDING, due at their CreatedAt) and
-// the job's cursor in one transaction. Events and notifications whose id is already stored are
-// left as they are, so committing the same poll again changes nothing but the cursor. The job's
+// CommitPoll writes the poll's events (NEW), its notifications (PENDING, due at their CreatedAt)
+// and the job's cursor in one transaction. When the instance has a QUEUED notification, the new
+// notifications and their events are QUEUED instead: they queue behind it until redelivery
+// (Requeue). Events and notifications whose id is already stored are left as they are, so
+// committing the same poll again changes nothing but the cursor. The job's
 // instance must exist (ErrNotFound otherwise): a poll that finishes after its instance was
 // deleted writes nothing.
 func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
@@ -67,6 +69,15 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 		if err != nil {
 			return err
 		}
+		var queued bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM notifications
+				WHERE instance_id = ? AND status = 'QUEUED')`, c.Key.InstanceID).Scan(&queued); err != nil {
+			return err
+		}
+		noteStatus, eventStatus := string(engine.StatusPending), EventNew
+		if queued {
+			noteStatus, eventStatus = string(engine.StatusQueued), string(engine.StatusQueued)
+		}
 		if len(c.Events) > 0 {
 			st, err := tx.PrepareContext(ctx, `INSERT INTO events
 				(id, instance_id, object_type, object_id, event_type, date, poll_date, record, status, notification_id)
@@ -84,8 +95,12 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 				if err != nil {
 					return fmt.Errorf("event %s: %w", e.ID, err)
 				}
+				status := eventStatus
+				if noteOf[e.ID] == "" {
+					status = EventNew // carried by no notification: nothing to queue
+				}
 				res, err := st.ExecContext(ctx, e.ID, e.InstanceID, e.ObjectType, e.ObjectID, string(e.Type),
-					date, pollDate, []byte(e.Record), string(engine.StatusPending), noteOf[e.ID])
+					date, pollDate, []byte(e.Record), status, noteOf[e.ID])
 				if err != nil {
 					return fmt.Errorf("event %q: %w", e.ID, err)
 				}
@@ -118,8 +133,11 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 				if next == nil {
 					next = now.UnixNano()
 				}
+				if queued {
+					next = nil
+				}
 				res, err := st.ExecContext(ctx, n.ID, n.InstanceID, n.ObjectType, idsJSON, created, n.Body,
-					string(engine.StatusPending), next, now.UnixNano())
+					noteStatus, next, now.UnixNano())
 				if err != nil {
 					return fmt.Errorf("notification %q: %w", n.ID, err)
 				}
@@ -145,7 +163,10 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 // DueDeliveries returns up to limit notifications due at now, oldest (first committed) first.
 // Each instance contributes at most its oldest pending notification, and only when that one is
 // due, so that an instance's notifications go out one at a time and in order. Instances that are
-// disabled or deleted contribute nothing.
+// disabled or deleted contribute nothing, and neither does an instance's pending notification
+// when a QUEUED one of the instance is older: nothing overtakes a queued notification. (Once an
+// instance has a QUEUED notification, its later ones are stored QUEUED too, see RecordAttempt and
+// CommitPoll; this check keeps the order should a pending one remain behind it all the same.)
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]engine.Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -160,6 +181,8 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 		JOIN notifications AS n ON n.seq = o.seq
 		JOIN instances AS i ON i.id = o.instance_id AND i.disabled = 0
 		WHERE n.next_attempt <= ?
+			AND NOT EXISTS (SELECT 1 FROM notifications AS q
+				WHERE q.instance_id = o.instance_id AND q.status = 'QUEUED' AND q.seq < o.seq)
 		ORDER BY n.seq
 		LIMIT ?`, at, limit)
 	if err != nil {
@@ -195,9 +218,12 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 //     kept until it is re-sent on request); but PENDING with a zero Next is not settled and is due
 //     again at a.At.
 //
-// When the notification settles its events take its status. A notification cancelled meanwhile
-// (its instance deleted) stays CANCELLED unless this attempt delivered it. ErrNotFound when the
-// notification does not exist.
+// Its events become DISPATCHED while it stays PENDING, and take its status when it settles. When
+// it settles as QUEUED, the instance's later PENDING notifications (all its other pending ones,
+// since an instance's notifications are sent oldest first) become QUEUED too, with their events:
+// they queue behind it until redelivery (Requeue). A notification cancelled meanwhile (its instance deleted)
+// stays CANCELLED unless this attempt delivered it. ErrNotFound when the notification does not
+// exist.
 func (s *Store) RecordAttempt(ctx context.Context, a engine.Attempt) error {
 	fail := func(err error) error {
 		return fmt.Errorf("sqlite: record attempt %s: %w", a.NotificationID, err)
@@ -224,7 +250,9 @@ func (s *Store) RecordAttempt(ctx context.Context, a engine.Attempt) error {
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		var cur string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM notifications WHERE id = ?`, a.NotificationID).Scan(&cur)
+		var instanceID int64
+		err := tx.QueryRowContext(ctx, `SELECT status, instance_id FROM notifications WHERE id = ?`,
+			a.NotificationID).Scan(&cur, &instanceID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -245,11 +273,20 @@ func (s *Store) RecordAttempt(ctx context.Context, a engine.Attempt) error {
 			newStatus, newDue, a.Error, s.now().UnixNano(), a.NotificationID); err != nil {
 			return err
 		}
-		if newStatus != cur && newStatus != string(engine.StatusPending) {
+		switch {
+		case newStatus == string(engine.StatusPending):
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ? WHERE notification_id = ? AND status <> ?`,
+				EventDispatched, a.NotificationID, EventDispatched); err != nil {
+				return err
+			}
+		case newStatus != cur:
 			if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ? WHERE notification_id = ?`,
 				newStatus, a.NotificationID); err != nil {
 				return err
 			}
+		}
+		if newStatus == string(engine.StatusQueued) {
+			return queueBehind(ctx, tx, instanceID, a.NotificationID, s.now())
 		}
 		return nil
 	})
@@ -257,4 +294,18 @@ func (s *Store) RecordAttempt(ctx context.Context, a engine.Attempt) error {
 		return fail(err)
 	}
 	return nil
+}
+
+// queueBehind makes the instance's PENDING notifications later than the queued notification id,
+// and their events, QUEUED.
+func queueBehind(ctx context.Context, tx *sql.Tx, instanceID int64, id string, now time.Time) error {
+	const behind = `SELECT id FROM notifications WHERE instance_id = ? AND status = 'PENDING'
+		AND seq > (SELECT seq FROM notifications WHERE id = ?)`
+	if _, err := tx.ExecContext(ctx, `UPDATE events SET status = 'QUEUED' WHERE notification_id IN (`+behind+`)`,
+		instanceID, id); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE notifications SET status = 'QUEUED', next_attempt = NULL, updated_at = ?
+		WHERE id IN (`+behind+`)`, now.UnixNano(), instanceID, id)
+	return err
 }

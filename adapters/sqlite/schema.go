@@ -78,6 +78,34 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_notification ON attempts(notification_id, seq);
 `,
+	// 2: durable delivery. Events get their own statuses (NEW, DISPATCHED, then the final status
+	// of their notification); notifications queue behind a QUEUED one of their instance; indexes
+	// for the queue and the history's status filter.
+	`
+CREATE INDEX notifications_queued ON notifications(instance_id, seq) WHERE status = 'QUEUED';
+CREATE INDEX events_status ON events(status, seq);
+
+-- Events were PENDING until their notification settled.
+UPDATE events SET status = CASE
+		WHEN EXISTS (SELECT 1 FROM attempts AS a WHERE a.notification_id = events.notification_id) THEN 'DISPATCHED'
+		ELSE 'NEW' END
+	WHERE status = 'PENDING';
+
+-- Queued notifications of deleted instances could never be sent again: cancel them, as deleting
+-- an instance now does.
+UPDATE events SET status = 'CANCELLED' WHERE notification_id IN
+	(SELECT id FROM notifications WHERE status IN ('PENDING', 'QUEUED') AND instance_id NOT IN (SELECT id FROM instances));
+UPDATE notifications SET status = 'CANCELLED', next_attempt = NULL
+	WHERE status IN ('PENDING', 'QUEUED') AND instance_id NOT IN (SELECT id FROM instances);
+
+-- Pending notifications queue behind an older QUEUED one of their instance.
+UPDATE events SET status = 'QUEUED' WHERE notification_id IN
+	(SELECT n.id FROM notifications AS n WHERE n.status = 'PENDING' AND EXISTS
+		(SELECT 1 FROM notifications AS q WHERE q.instance_id = n.instance_id AND q.status = 'QUEUED' AND q.seq < n.seq));
+UPDATE notifications SET status = 'QUEUED', next_attempt = NULL
+	WHERE status = 'PENDING' AND EXISTS (SELECT 1 FROM notifications AS q
+		WHERE q.instance_id = notifications.instance_id AND q.status = 'QUEUED' AND q.seq < notifications.seq);
+`,
 }
 
 // schemaVersion is the schema version this package writes.

@@ -7,6 +7,11 @@
 // pool avoids SQLITE_BUSY between our own goroutines) and every write is one transaction. Reads
 // use a small pool of read-only connections, which WAL lets run alongside the writer.
 //
+// Delivery: a notification that fails its last retry is QUEUED, and its instance's later
+// notifications queue behind it (QUEUED too) until Requeue sends them again, in order. Events go
+// NEW, DISPATCHED, then take their notification's final status; every delivery attempt is kept.
+// Prune deletes settled history older than a cut-off, never a PENDING or QUEUED notification.
+//
 // Durability: synchronous=NORMAL. In WAL mode a process crash loses no committed transaction; a
 // power loss may roll back the latest ones, but always whole transactions, so a poll's events and
 // its cursor still move together, and a rolled-back delivery record only means a re-delivery

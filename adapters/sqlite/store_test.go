@@ -415,6 +415,9 @@ func TestRecordAttempt(t *testing.T) {
 	if st, n, e := status("p-n000"); st != "PENDING" || n != 1 || e != "bad gateway" {
 		t.Errorf("after retryable failure: %s %d %q", st, n, e)
 	}
+	if ev, _, _ := s.Event(ctx, "p-e000"); ev.Status != "DISPATCHED" {
+		t.Errorf("event of an attempted pending notification: %s", ev.Status)
+	}
 	// PENDING with a zero Next: due again right away.
 	record(t, s, engine.Attempt{NotificationID: "p-n000", At: t0.Add(2 * time.Minute), Error: "dial: refused", Status: engine.StatusPending})
 	if got := due(t, s, t0.Add(2*time.Minute), 1); !reflect.DeepEqual(got, []string{"p-n000"}) {
@@ -430,7 +433,7 @@ func TestRecordAttempt(t *testing.T) {
 			t.Errorf("event %s: %s", id, ev.Status)
 		}
 	}
-	if ev, _, _ := s.Event(ctx, "p-e010"); ev.Status != "PENDING" {
+	if ev, _, _ := s.Event(ctx, "p-e010"); ev.Status != "NEW" {
 		t.Errorf("event of the next notification: %s", ev.Status)
 	}
 	ev, atts, err := s.Event(ctx, "p-e005")
@@ -587,7 +590,7 @@ func TestDeleteInstanceCancelsPending(t *testing.T) {
 	if _, ok, _ := s.Cursor(ctx, ca.Key); ok {
 		t.Error("cursor survived the instance")
 	}
-	evs, _ := s.Events(ctx, a.ID, 0)
+	evs, _, _ := s.Events(ctx, EventFilter{InstanceID: a.ID})
 	if len(evs) != 30 || evs[0].Status != "CANCELLED" || evs[29].Status != "NOTIFIED" {
 		t.Errorf("history after delete: %d events, %+v", len(evs), evs)
 	}
@@ -609,7 +612,7 @@ func TestEvents(t *testing.T) {
 	mustCommit(t, s, mkCommit(a.ID, "tickets", "a1", 3, t0, cursorAt(t0)))
 	mustCommit(t, s, mkCommit(b.ID, "tickets", "b1", 2, t0, cursorAt(t0)))
 	mustCommit(t, s, mkCommit(a.ID, "contacts", "a2", 2, t0, cursorAt(t0)))
-	ids := func(evs []EventRecord, err error) string {
+	ids := func(evs []EventRecord, _ string, err error) string {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -619,13 +622,13 @@ func TestEvents(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
-	if got, want := ids(s.Events(ctx, 0, 0)), "a2-e001 a2-e000 b1-e001 b1-e000 a1-e002 a1-e001 a1-e000"; got != want {
+	if got, want := ids(s.Events(ctx, EventFilter{})), "a2-e001 a2-e000 b1-e001 b1-e000 a1-e002 a1-e001 a1-e000"; got != want {
 		t.Errorf("all events: %s, want %s", got, want)
 	}
-	if got, want := ids(s.Events(ctx, a.ID, 3)), "a2-e001 a2-e000 a1-e002"; got != want {
+	if got, want := ids(s.Events(ctx, EventFilter{InstanceID: a.ID, Limit: 3})), "a2-e001 a2-e000 a1-e002"; got != want {
 		t.Errorf("a's events: %s, want %s", got, want)
 	}
-	if got := ids(s.Events(ctx, 999, 10)); got != "" {
+	if got := ids(s.Events(ctx, EventFilter{InstanceID: 999, Limit: 10})); got != "" {
 		t.Errorf("unknown instance: %s", got)
 	}
 }
@@ -662,7 +665,7 @@ func TestConcurrentCommitPoll(t *testing.T) {
 				if _, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 10); err != nil {
 					errs <- err
 				}
-				if _, err := s.Events(ctx, 0, 20); err != nil {
+				if _, _, err := s.Events(ctx, EventFilter{Limit: 20}); err != nil {
 					errs <- err
 				}
 				if _, _, err := s.Cursor(ctx, engine.JobKey{InstanceID: ins[0].ID, ObjectType: "tickets"}); err != nil {
