@@ -632,8 +632,8 @@ func TestMethodNotAllowed(t *testing.T) {
 	tests := []struct{ method, path, allow string }{
 		{"DELETE", "/instances", "GET, HEAD, POST"},
 		{"PUT", "/instances", "GET, HEAD, POST"},
-		{"POST", "/instances/1", "GET, HEAD, PATCH, PUT"},
-		{"DELETE", "/instances/1", "GET, HEAD, PATCH, PUT"},
+		{"POST", "/instances/1", "DELETE, GET, HEAD, PATCH, PUT"},
+		{"OPTIONS", "/instances/1", "DELETE, GET, HEAD, PATCH, PUT"},
 		{"POST", "/definitions", "GET, HEAD"},
 		{"PATCH", "/definitions", "GET, HEAD"},
 		{"POST", "/healthz", "GET, HEAD"},

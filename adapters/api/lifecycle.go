@@ -1,7 +1,275 @@
 package api
 
-import "net/http"
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/definitions"
+	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/schemas"
+)
+
+// The instance lifecycle routes:
+//
+//	DELETE /instances/{id}                                stop its jobs, delete it (pending deliveries cancelled)
+//	PUT    /instances/enabled                             enable the instance of the Element token
+//	DELETE /instances/enabled                             disable it, configuration kept
+//	GET    /instances/{id}/configuration                  [{"id", "key", "propertyValue"}] (lifecycle_config.go)
+//	GET    /instances/{id}/configuration/{configId}       one entry
+//	PATCH  /instances/{id}/configuration/{configId}       {"propertyValue"} (or {"key", "propertyValue"})
+//	GET    /elements                                      the catalog, for forms (lifecycle_elements.go)
+//	GET    /elements/{key}                                one element, by key or id
+//	GET    /openapi.json                                  the OpenAPI document of the whole API; no auth (openapi.go)
+
+// operation is one route: a ServeMux pattern with its method, and what serves it.
+type operation struct {
+	pattern string // "METHOD /path"
+	public  bool   // served without the User and Organization secrets
+	serve   func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// lifecycleRoutes are the routes routeLifecycle registers, in one table so that openapi_test.go
+// can compare them with the OpenAPI document.
+var lifecycleRoutes = []operation{
+	{pattern: "DELETE /instances/{id}", serve: (*Server).deleteInstance},
+	{pattern: "PUT /instances/enabled", serve: (*Server).enableInstance},
+	{pattern: "DELETE /instances/enabled", serve: (*Server).disableInstance},
+	{pattern: "GET /instances/{id}/configuration", serve: (*Server).listConfiguration},
+	{pattern: "GET /instances/{id}/configuration/{configId}", serve: (*Server).getConfiguration},
+	{pattern: "PATCH /instances/{id}/configuration/{configId}", serve: (*Server).patchConfiguration},
+	{pattern: "GET /elements", serve: (*Server).listElements},
+	{pattern: "GET /elements/{key}", serve: (*Server).getElement},
+	{pattern: "GET /openapi.json", public: true, serve: (*Server).getOpenAPI},
+}
+
+// sharedPaths are paths of lifecycleRoutes that routes() also serves; its method-less pattern
+// answers their other methods with 405.
+var sharedPaths = []string{"/instances/{id}"}
+
+// routeMethods are the methods answered 405 on a lifecycle path that does not serve them. They
+// are registered one by one, never as a method-less pattern: a method-less "/instances/{id}/x"
+// would conflict in the ServeMux with any "GET /instances/events/{eventId}".
+var routeMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 
 // routeLifecycle registers the instance lifecycle routes (delete, enable/disable, configuration
-// entries, elements, OpenAPI).
-func (s *Server) routeLifecycle(m *http.ServeMux) {}
+// entries, elements, OpenAPI), and answers the methods their paths do not serve with 405.
+func (s *Server) routeLifecycle(m *http.ServeMux) {
+	served := map[string][]string{} // path: methods
+	public := map[string]bool{}
+	var paths []string
+	for _, op := range lifecycleRoutes {
+		s.handle(m, op.pattern, op.public, func(w http.ResponseWriter, r *http.Request) { op.serve(s, w, r) })
+		method, path, _ := strings.Cut(op.pattern, " ")
+		if served[path] == nil {
+			paths = append(paths, path)
+		}
+		served[path] = append(served[path], method)
+		public[path] = public[path] || op.public
+	}
+	for _, path := range paths {
+		if slices.Contains(sharedPaths, path) {
+			continue
+		}
+		methods := served[path]
+		if slices.Contains(methods, "GET") {
+			methods = append(methods, "HEAD")
+		}
+		slices.Sort(methods)
+		allow := strings.Join(methods, ", ")
+		for _, method := range routeMethods {
+			if !slices.Contains(methods, method) {
+				s.handle(m, method+" "+path, public[path], methodNotAllowed(allow))
+			}
+		}
+	}
+}
+
+// handle registers h for pattern, behind the User and Organization secrets unless public. A
+// pattern must carry a method: a method-less one conflicts in the ServeMux with the
+// method-specific patterns of broader paths.
+func (s *Server) handle(m *http.ServeMux, pattern string, public bool, h http.HandlerFunc) {
+	if method, _, ok := strings.Cut(pattern, " "); !ok || method == "" || strings.HasPrefix(method, "/") {
+		panic("api: lifecycle pattern without a method: " + pattern)
+	}
+	if public {
+		m.Handle(pattern, h)
+		return
+	}
+	m.Handle(pattern, s.authed(h))
+}
+
+// deleteInstance serves DELETE /instances/{id}: the runtime stops its jobs, then the store deletes
+// it, cancelling its pending notifications (they stay in the event history as CANCELLED). The
+// platform answers 200; so does Pollen, with {"id", "deleted": true}.
+func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	rec, ok := s.record(w, r)
+	if !ok {
+		return
+	}
+	if !s.noBody(w, r) {
+		return
+	}
+	s.rt.Remove(rec.ID)
+	err := s.store.DeleteInstance(r.Context(), rec.ID)
+	if errors.Is(err, sqlite.ErrNotFound) {
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", rec.ID))
+		return
+	}
+	if err != nil {
+		// Still stored: let it run on as it did.
+		if in, probs := Compile(s.rt.Catalog(), rec); len(probs) == 0 {
+			s.rt.Apply(in)
+		}
+		s.internalError(w, r, "delete instance", err)
+		return
+	}
+	s.log.Info("instance deleted", "instance", rec.ID, "element", rec.ElementKey, "requestId", requestID(r.Context()))
+	writeJSON(w, http.StatusOK, deletedJSON{ID: rec.ID, Deleted: true})
+}
+
+// deletedJSON answers DELETE /instances/{id}.
+type deletedJSON struct {
+	ID      int64 `json:"id"`
+	Deleted bool  `json:"deleted"`
+}
+
+// enableInstance serves PUT /instances/enabled.
+func (s *Server) enableInstance(w http.ResponseWriter, r *http.Request) { s.setDisabled(w, r, false) }
+
+// disableInstance serves DELETE /instances/enabled.
+func (s *Server) disableInstance(w http.ResponseWriter, r *http.Request) { s.setDisabled(w, r, true) }
+
+// setDisabled enables or disables the instance whose token the Authorization header's Element
+// part carries, keeping its configuration: the flag is stored, the record compiled again and
+// handed to the runtime. A disabled instance polls nothing and delivers nothing; its pending
+// notifications stay and go out once it is enabled. A record that no longer loads (its element
+// or resources left the definitions) can be disabled, which stops it, but not enabled: 409.
+func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bool) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	token, ok := elementToken(r.Context())
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Element realm="pollen"`)
+		writeError(w, r, http.StatusUnauthorized, "Authorization must carry the instance token: User <user secret>, Organization <organization secret>, Element <instance token>")
+		return
+	}
+	rec, err := s.store.InstanceByToken(r.Context(), token)
+	if errors.Is(err, sqlite.ErrNotFound) {
+		w.Header().Set("WWW-Authenticate", `Element realm="pollen"`)
+		writeError(w, r, http.StatusUnauthorized, "No instance has this Element token")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "read instance by token", err)
+		return
+	}
+	if !s.noBody(w, r) {
+		return
+	}
+	cat := s.rt.Catalog()
+	upd := *rec
+	upd.Disabled = disabled
+	in, probs := Compile(cat, &upd)
+	if len(probs) > 0 && !disabled {
+		el, _ := cat.Element(rec.ElementKey)
+		s.conflict(w, r, fmt.Sprintf("Instance %d cannot be enabled: its configuration no longer loads with the current definitions", rec.ID),
+			probs, secretValues(el, rec.Configuration))
+		return
+	}
+	if rec.Disabled != disabled {
+		upd.UpdatedAt = s.now().UTC()
+		if err := s.store.UpdateInstance(r.Context(), &upd); errors.Is(err, sqlite.ErrNotFound) {
+			writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", rec.ID))
+			return
+		} else if err != nil {
+			s.internalError(w, r, "update instance", err)
+			return
+		}
+		if in != nil {
+			s.rt.Apply(in)
+		} else {
+			s.rt.Remove(rec.ID) // disabled, and it no longer compiles: nothing to run
+		}
+	}
+	state := "enabled"
+	if disabled {
+		state = "disabled"
+	}
+	s.log.Info("instance "+state, "instance", rec.ID, "changed", rec.Disabled != disabled, "requestId", requestID(r.Context()))
+	if in != nil {
+		writeJSON(w, http.StatusOK, s.view(in, upd.Configuration))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.viewStored(r, cat, &upd))
+}
+
+// conflict answers 409 with the problems of a stored record, scrubbed of its secrets.
+func (s *Server) conflict(w http.ResponseWriter, r *http.Request, msg string, probs []definitions.Problem, secrets []string) {
+	e := problemsError(r, msg, probs, secrets)
+	writeJSON(w, http.StatusConflict, e)
+}
+
+// noBody checks that a request that takes no body has none: an empty body, or an empty JSON
+// object, is fine; a JSON object's fields are each reported unknown (400); another content type
+// is 415, a body that is too large 413. It answers itself and then returns false.
+func (s *Server) noBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength == 0 {
+		return true
+	}
+	data, ok := s.readBody(w, r)
+	if !ok {
+		return false
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return true
+	}
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		writeError(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return false
+	}
+	what := r.Method + " " + r.URL.Path + " takes no body"
+	var probs []definitions.Problem
+	v, err := schemas.Decode(data)
+	fields, isObject := v.(map[string]any)
+	if err != nil || !isObject {
+		probs = []definitions.Problem{{Message: what}}
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		probs = append(probs, definitions.Problem{Pointer: engine.Pointer(k), Message: "unknown field; " + what})
+	}
+	if len(probs) == 0 {
+		return true
+	}
+	s.badRequest(w, r, "Invalid request body", probs, nil)
+	return false
+}
+
+// badRequest answers 400 with problems of a request body, messages scrubbed of secrets, in the
+// shape reject gives instance bodies: "<what>: 1 problem: /pointer: message" or "<what>: n problems".
+func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, what string, probs []definitions.Problem, secrets []string) {
+	writeJSON(w, http.StatusBadRequest, problemsError(r, what, probs, secrets))
+}
+
+// problemsError is the error body listing problems, scrubbed of secrets.
+func problemsError(r *http.Request, what string, probs []definitions.Problem, secrets []string) apiError {
+	e := apiError{RequestID: requestID(r.Context()), Errors: make([]problemJSON, len(probs))}
+	for i, p := range probs {
+		e.Errors[i] = problemJSON{Pointer: p.Pointer, Message: scrub(p.Message, secrets)}
+	}
+	e.Message = fmt.Sprintf("%s: %d problems", what, len(probs))
+	if len(probs) == 1 {
+		ptr := e.Errors[0].Pointer
+		if ptr == "" {
+			ptr = "/"
+		}
+		e.Message = what + ": 1 problem: " + ptr + ": " + e.Errors[0].Message
+	}
+	return e
+}

@@ -76,6 +76,8 @@ type Server struct {
 	now     func() time.Time
 	maxBody int64
 	defs    DefinitionsStatus
+	src     engine.Source // the hub API's vendor source (hub.go)
+	events  EventStore    // the event history (events.go); nil = not configured
 	mux     *http.ServeMux
 	// writeMu serializes the read-merge-store-apply of instance updates, so that concurrent
 	// PATCH and PUT requests neither lose each other's changes nor apply out of order.
@@ -103,6 +105,8 @@ func New(opts Options) (*Server, error) {
 		now:     opts.Now,
 		maxBody: opts.MaxBodyBytes,
 		defs:    opts.Definitions,
+		src:     opts.Source,
+		events:  opts.Events,
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -131,7 +135,7 @@ func (s *Server) routes() {
 	m.Handle("GET /instances/{id}", s.authed(s.getInstance))
 	m.Handle("PATCH /instances/{id}", s.authed(s.patchInstance))
 	m.Handle("PUT /instances/{id}", s.authed(s.putInstance))
-	m.Handle("/instances/{id}", s.authed(methodNotAllowed("GET, HEAD, PATCH, PUT")))
+	m.Handle("/instances/{id}", s.authed(methodNotAllowed("DELETE, GET, HEAD, PATCH, PUT")))
 
 	m.Handle("GET /definitions", s.authed(s.getDefinitions))
 	m.Handle("/definitions", s.authed(methodNotAllowed("GET, HEAD")))
