@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 )
 
 const serveDoc = `Serve runs Pollen: the Cloud Elements-compatible API (POST /instances and
@@ -27,7 +29,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database and generated secrets")
 	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
 	fs.IntVar(&cfg.PollWorkers, "poll-workers", 8, "polls run at once")
-	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 8, "deliveries run at once")
+	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 32, "deliveries in flight at once, over all callbacks")
+	fs.Var(&durationList{&cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")
+	fs.DurationVar(&cfg.HistoryRetention, "history-retention", 7*24*time.Hour, "how long delivered event history is kept")
 	var lf logFlags
 	lf.register(fs, "info")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -46,6 +50,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	cfg.UserSecret = os.Getenv("POLLEN_USER_SECRET")
 	cfg.OrgSecret = os.Getenv("POLLEN_ORGANIZATION_SECRET")
 	srv, err := newServer(ctx, cfg)
+	if err != nil && ctx.Err() != nil {
+		log.Info("stopped while starting")
+		return exitOK
+	}
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return exitFail
@@ -55,4 +63,31 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// durationList is a flag.Value of comma-separated durations.
+type durationList struct{ d *[]time.Duration }
+
+func (l *durationList) String() string {
+	if l.d == nil {
+		return ""
+	}
+	parts := make([]string, len(*l.d))
+	for i, d := range *l.d {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *durationList) Set(s string) error {
+	var out []time.Duration
+	for _, p := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a positive duration such as 8s or 1h", p)
+		}
+		out = append(out, d)
+	}
+	*l.d = out
+	return nil
 }

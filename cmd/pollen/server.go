@@ -26,15 +26,16 @@ import (
 
 // serverConfig is everything `pollen serve` is configured with.
 type serverConfig struct {
-	Listen          string
-	DataDir         string
-	DefinitionsDir  string
-	UserSecret      string
-	OrgSecret       string
-	PollWorkers     int
-	DeliveryWorkers int
-	Retries         []time.Duration // nil = the platform's schedule
-	Logger          hclog.Logger
+	Listen           string
+	DataDir          string
+	DefinitionsDir   string
+	UserSecret       string
+	OrgSecret        string
+	PollWorkers      int
+	DeliveryWorkers  int
+	Retries          []time.Duration // nil = the platform's schedule
+	HistoryRetention time.Duration   // 0 = 7 days
+	Logger           hclog.Logger
 }
 
 // server is a running Pollen: store, catalog, runtime and HTTP API. serve, demo and the
@@ -119,9 +120,10 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	for _, el := range cat.Elements() {
 		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
 	}
+	source := vendor.New(vendor.Options{Logger: log.Named("vendor")})
 	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
 		Catalog:         cat,
-		Source:          vendor.New(vendor.Options{Logger: log.Named("vendor")}),
+		Source:          source,
 		Store:           store,
 		Outbox:          store,
 		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook")}),
@@ -135,7 +137,7 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		store.Close()
 		return nil, err
 	}
-	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs,
+	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs, Events: store, Source: source,
 		UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
 	if err != nil {
 		store.Close()
@@ -173,6 +175,31 @@ func (s *server) resume(ctx context.Context, cat *engine.Catalog) error {
 	return nil
 }
 
+// pruneHistory deletes delivered event history older than the retention, at start and hourly.
+// Pending and queued notifications are never pruned.
+func (s *server) pruneHistory(ctx context.Context) {
+	keep := s.cfg.HistoryRetention
+	if keep <= 0 {
+		keep = 7 * 24 * time.Hour
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := s.store.Prune(ctx, time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("pruning event history failed", "error", err)
+		case n > 0:
+			s.log.Info("event history pruned", "events", n, "older_than", keep)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // URL is the server's base URL.
 func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
 
@@ -201,6 +228,11 @@ func (s *server) Run(ctx context.Context) error {
 			s.log.Info("watching definitions", "dir", s.cfg.DefinitionsDir)
 		}
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.pruneHistory(runCtx)
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	var err error
