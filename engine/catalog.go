@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 )
@@ -122,6 +123,10 @@ func CompileElement(spec ElementSpec) (*Element, error) {
 		if spec.Paging.PageParam == "" {
 			c.add("/paging/pageParam", "is required when paging type is \"page\"")
 		}
+	case "body":
+		if spec.Paging.NextPath == "" {
+			c.add("/paging/nextPath", "is required when paging type is \"body\"")
+		}
 	}
 	return e, c.list.Err()
 }
@@ -161,6 +166,7 @@ type Resource struct {
 
 	hub          string
 	descending   bool // the vendor lists records newest first by updated date
+	minAge       time.Duration
 	records      string
 	pageSize     int
 	query        url.Values
@@ -189,6 +195,10 @@ func CompileResource(e *Element, name string, spec ResourceSpec) (*Resource, err
 		query: url.Values{}, where: map[string]whereField{}}
 	if r.records == "" {
 		r.records = "@this"
+	}
+	r.minAge = time.Duration(spec.MinAge * float64(time.Second))
+	if p := spec.Paging; p != nil && p.Type == "body" && p.NextPath == "" {
+		c.add("/paging/nextPath", "is required when paging type is \"body\"")
 	}
 	if r.pageSize == 0 {
 		r.pageSize = e.Spec.Paging.MaxPageSize

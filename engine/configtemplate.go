@@ -6,7 +6,7 @@ import (
 )
 
 // configTemplate is a string with {key} references to instance configuration values, such as
-// "https://{subdomain}.freshdesk.com". It is parsed once when the element is compiled.
+// "https://{subdomain}.example.com". It is parsed once when the element is compiled.
 type configTemplate struct {
 	parts []tplPart
 }

@@ -16,6 +16,8 @@ type Mark struct {
 	Since time.Time    `json:"since"`
 	Seen  []SeenRecord `json:"seen,omitempty"`
 	Done  bool         `json:"done,omitempty"` // a backfill stream that has caught up
+	// Token is the vendor's own cursor (ResourceSpec.Resume) where the last poll stopped.
+	Token string `json:"token,omitempty"`
 }
 
 // SeenRecord is one processed (id, updated date) pair.

@@ -87,6 +87,7 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 		}
 		events = append(events, w.events...)
 		m := mark.advance(w.processed, job.overlap()+job.tolerance)
+		m.Token = w.token
 		if name == StreamBackfill {
 			m.Done = !w.partial
 			if m.Done {
@@ -138,8 +139,9 @@ type window struct {
 	clocked bool // the vendor's clock has been read from a page
 	budget  int  // pages this window may read; 0 = no limit
 	pages   int
-	partial bool // stopped at the budget: the stream goes on at the next poll
-	ended   bool // the walk reached records past the window's upper bound
+	partial bool   // stopped at the budget: the stream goes on at the next poll
+	token   string // the vendor's own cursor: where the last page read stopped
+	ended   bool   // the walk reached records past the window's upper bound
 	seen    seenSet
 	view    recordView
 	env     recordEnv
@@ -160,7 +162,7 @@ type window struct {
 }
 
 func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, fresh bool, now time.Time) *window {
-	w := &window{in: in, job: job, deleted: stream == StreamDeleted, stream: stream, now: now, seen: newSeenSet(mark)}
+	w := &window{in: in, job: job, deleted: stream == StreamDeleted, stream: stream, now: now, seen: newSeenSet(mark), token: mark.Token}
 	w.env.Record = &w.view
 	w.lower = mark.Since.Add(-job.overlap())
 	w.origin = in.origin()
@@ -224,6 +226,11 @@ func (w *window) clock(pg Page) {
 func (w *window) page(pg Page) error {
 	w.clock(pg)
 	w.pages++
+	if rs := w.job.Resource.Spec.Resume; rs != nil {
+		if t := gjson.GetBytes(pg.Body, rs.From); t.Exists() && t.String() != "" {
+			w.token = t.String() // kept only if the poll commits
+		}
+	}
 	// The body is only read while this page is processed; events copy what they keep.
 	body := unsafe.String(unsafe.SliceData(pg.Body), len(pg.Body))
 	arr := body

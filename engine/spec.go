@@ -46,11 +46,13 @@ type ConfigKey struct {
 
 // PagingSpec is how the vendor pages a list.
 type PagingSpec struct {
-	Type        string `json:"type"`                  // "link" (RFC 8288 Link rel="next"), "page" (page number), "none"
+	Type        string `json:"type"`                  // "link" (RFC 8288 Link rel="next"), "page" (page number), "body" (next URL in the body), "none"
+	NextPath    string `json:"nextPath,omitempty"`    // body: gjson path of the next page's URL (e.g. after_url, next_page)
+	EndPath     string `json:"endPath,omitempty"`     // body: gjson path of a boolean that is true on the last page (e.g. end_of_stream)
 	PageParam   string `json:"pageParam,omitempty"`   // query parameter of the 1-based page number
 	SizeParam   string `json:"sizeParam,omitempty"`   // query parameter of the page size
 	MaxPageSize int    `json:"maxPageSize,omitempty"` // the vendor's largest page
-	MaxPages    int    `json:"maxPages,omitempty"`    // pages one query can reach (Freshdesk tickets: 300); 0 = no cap
+	MaxPages    int    `json:"maxPages,omitempty"`    // pages one query can reach (a vendor's page cap); 0 = no cap
 }
 
 // RateLimitSpec names the vendor's rate-limit response headers.
@@ -82,6 +84,9 @@ type ResourceSpec struct {
 	Where        map[string]WhereSpec `json:"where,omitempty"`
 	UpdatedOrder string               `json:"updatedOrder,omitempty"` // "asc", "desc" or "" (unknown)
 	Fields       map[string]string    `json:"fields,omitempty"`
+	Paging       *PagingSpec          `json:"paging,omitempty"`
+	Resume       *ResumeSpec          `json:"resume,omitempty"`
+	MinAge       float64              `json:"minAge,omitempty"`
 	Deleted      *DeletedSpec         `json:"deleted,omitempty"`
 	Filter       string               `json:"filter,omitempty"`
 	Sort         map[string]SortSpec  `json:"sort,omitempty"` // orderBy fields of hub calls
@@ -94,6 +99,14 @@ type SortSpec struct {
 	Param          string `json:"param"`
 	Value          string `json:"value"`
 	DirectionParam string `json:"directionParam,omitempty"`
+}
+
+// ResumeSpec is a vendor's own cursor: a token read from each page (From, a gjson path) that is
+// kept with the job's cursor and sent as Param on the next poll instead of the since parameter,
+// as incremental export APIs ask.
+type ResumeSpec struct {
+	Param string `json:"param"`
+	From  string `json:"from"`
 }
 
 // WhereSpec maps a CEQL where field onto a vendor query parameter, or marks it as the change

@@ -24,8 +24,8 @@ import (
 // Other resources are read page after page, as the vendor links them.
 func (p *Poller) walk(ctx context.Context, w *window, res *PollResult) error {
 	j := w.job
-	pageParam := w.in.Element.Spec.Paging.PageParam
-	if j.cursor == nil || !j.Resource.ascending() || pageParam == "" {
+	pageParam := j.paging(w.in).PageParam
+	if j.cursor == nil || !j.Resource.ascending() || pageParam == "" || w.token != "" {
 		err := p.Source.List(ctx, j.query(w, w.lower, 0, false), func(pg Page) error {
 			res.Pages++
 			return w.page(pg)
@@ -137,19 +137,29 @@ func (j *JobSpec) query(w *window, at time.Time, page int, reverse bool) Request
 			q[k] = v
 		}
 	}
+	resuming := j.Resource.Spec.Resume != nil && w.token != ""
 	for _, p := range j.pushed {
+		if p.cursor && resuming {
+			continue // the vendor's own cursor says where to go on from
+		}
 		t := w.lower
 		if p.cursor {
 			t = at
 		}
+		if age := j.Resource.minAge; age > 0 && t.After(w.now.Add(-age)) {
+			t = w.now.Add(-age) // the vendor refuses or omits the most recent changes
+		}
 		q.Set(p.param, p.value.Expand(t))
+	}
+	if resuming {
+		q.Set(j.Resource.Spec.Resume.Param, w.token)
 	}
 	if w.deleted {
 		for k, v := range r.deletedQuery {
 			q[k] = v
 		}
 	}
-	paging := w.in.Element.Spec.Paging
+	paging := j.paging(w.in)
 	if page > 1 {
 		q.Set(paging.PageParam, strconv.Itoa(page))
 	}
@@ -176,6 +186,14 @@ func (j *JobSpec) nextCursorStep(t time.Time) time.Time {
 
 // ascending reports whether the vendor lists the resource oldest first by updated date.
 func (r *Resource) ascending() bool { return r.Spec.UpdatedOrder == "asc" }
+
+// paging is how the resource's list pages: its own paging, else the element's.
+func (j *JobSpec) paging(in *Instance) PagingSpec {
+	if p := j.Resource.Spec.Paging; p != nil {
+		return *p
+	}
+	return in.Element.Spec.Paging
+}
 
 // maxPages is how many pages one query can reach: the resource's cap, else the element's.
 func (j *JobSpec) maxPages(in *Instance) int {

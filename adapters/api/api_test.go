@@ -466,7 +466,7 @@ func TestCreateErrors(t *testing.T) {
 		{"malformed JSON", strings.NewReader(`{"element": {"key": "freshdeskv2"},`), "application/json", 400, "not valid JSON"},
 		{"empty body", strings.NewReader(``), "", 400, "not valid JSON"},
 		{"trailing data", strings.NewReader(seed003Body + `{}`), "", 400, "1 problem"},
-		{"unknown element", strings.NewReader(`{"element":{"key":"zendesk"},"configuration":{}}`), "application/json", 400, "freshdeskv2"},
+		{"unknown element", strings.NewReader(`{"element":{"key":"nosuchdesk"},"configuration":{}}`), "application/json", 400, "freshdeskv2"},
 		{"unknown element id", strings.NewReader(`{"element":{"id":1},"configuration":{}}`), "application/json", 400, "freshdeskv2"},
 		{"not JSON content type", strings.NewReader(seed003Body), "text/plain", 415, "application/json"},
 		{"bad content type", strings.NewReader(seed003Body), "application/json; =", 415, "application/json"},

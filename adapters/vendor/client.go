@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/tidwall/gjson"
 
 	"github.com/pollen-hq/pollen/engine"
 )
@@ -211,6 +212,8 @@ func (c *Client) List(ctx context.Context, req engine.Request, fn func(engine.Pa
 		pageParam: req.Paging.PageParam,
 		pageSize:  req.PageSize,
 		first:     first,
+		nextPath:  req.Paging.NextPath,
+		endPath:   req.Paging.EndPath,
 	}
 	if pg.pageParam == "" {
 		pg.pageParam = "page"
@@ -250,6 +253,7 @@ func (c *Client) List(ctx context.Context, req engine.Request, fn func(engine.Pa
 // pager applies a listing's paging rules (see the package doc).
 type pager struct {
 	paging, pageParam string
+	nextPath, endPath string // "body" paging
 	pageSize          int
 	first             *url.URL
 	sawLink           bool // an earlier page had a Link rel="next" ("page" paging)
@@ -272,6 +276,25 @@ func (p *pager) next(n int, cur *url.URL, res *response) (next *url.URL, hasNext
 		}
 		if next.String() == cur.String() {
 			return nil, true, fmt.Errorf("vendor: GET %s: Link rel=\"next\" points to the same page", cur.Redacted())
+		}
+		return next, true, nil
+	case "body":
+		// The next page's URL is in the body (after_url, next_page), until a flag says the end.
+		if p.endPath != "" && gjson.GetBytes(res.body, p.endPath).Bool() {
+			return nil, false, nil
+		}
+		target := gjson.GetBytes(res.body, p.nextPath).String()
+		if target == "" {
+			return nil, false, nil
+		}
+		if next, err = cur.Parse(target); err != nil {
+			return nil, true, fmt.Errorf("vendor: GET %s: bad next page URL %q in the body: %w", cur.Redacted(), target, err)
+		}
+		if !sameOrigin(next, p.first) {
+			return nil, true, fmt.Errorf("vendor: GET %s: the next page URL leaves %s://%s: %s", cur.Redacted(), p.first.Scheme, p.first.Host, next.Redacted())
+		}
+		if next.String() == cur.String() {
+			return nil, false, nil // the vendor points at the page it just gave: nothing newer
 		}
 		return next, true, nil
 	case "page":
@@ -309,7 +332,7 @@ func firstURL(req *engine.Request) (*url.URL, error) {
 		return nil, fmt.Errorf("vendor: bad URL %s: want http(s)://host/...", u.Redacted())
 	}
 	switch strings.ToLower(req.Paging.Type) {
-	case "", "none", "link", "page":
+	case "", "none", "link", "page", "body":
 	default:
 		return nil, fmt.Errorf("vendor: %s: unknown paging type %q", u.Redacted(), req.Paging.Type)
 	}

@@ -785,3 +785,35 @@ func TestHasNext(t *testing.T) {
 		t.Errorf("refused link: HasNext %v, err %v", got, err)
 	}
 }
+
+// Body paging follows the next page's URL found in the body until the end flag, as incremental
+// export APIs page (Zendesk: after_url and end_of_stream).
+func TestBodyPaging(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("cursor") {
+		case "":
+			fmt.Fprintf(w, `{"tickets":[{"id":1}],"after_url":"%s/export?cursor=c1","end_of_stream":false}`, srv.URL)
+		case "c1":
+			fmt.Fprint(w, `{"tickets":[{"id":2}],"after_url":"/export?cursor=c2","end_of_stream":true}`)
+		default:
+			t.Errorf("asked past the end: %s", r.URL)
+		}
+	}))
+	defer srv.Close()
+	c := New(Options{})
+	var bodies []string
+	var more []bool
+	err := c.List(context.Background(), engine.Request{
+		Endpoint: engine.Endpoint{BaseURL: srv.URL},
+		Paging:   engine.PagingSpec{Type: "body", NextPath: "after_url", EndPath: "end_of_stream"},
+		Path:     "/export",
+	}, func(p engine.Page) error {
+		bodies = append(bodies, string(p.Body))
+		more = append(more, p.HasNext)
+		return nil
+	})
+	if err != nil || len(bodies) != 2 || !more[0] || more[1] {
+		t.Fatalf("err %v, pages %d, hasNext %v", err, len(bodies), more)
+	}
+}
