@@ -18,6 +18,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/fakezendesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
@@ -32,6 +33,7 @@ updating and deleting tickets and contacts. Each change is printed as the vendor
 makes it, and each event as the receiver gets it. Ctrl-C stops everything.`
 
 type demoConfig struct {
+	element     string
 	duration    time.Duration
 	interval    string
 	changeEvery time.Duration
@@ -47,6 +49,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&dc.changeEvery, "change-every", 2*time.Second, "how often the simulated Freshdesk changes a record")
 	fs.Uint64Var(&dc.seed, "seed", 1, "seed of the sample data and of the changes")
 	fs.StringVar(&dc.dataDir, "data-dir", "", "`directory` for Pollen's state (default: a temporary one, removed at exit)")
+	fs.StringVar(&dc.element, "element", "freshdeskv2", "the `element` to simulate: freshdeskv2 or zendesk")
 	var lf logFlags
 	lf.register(fs, "warn")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -75,12 +78,13 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// The simulated Freshdesk, with sample data created before the instance: none of it may
+	// The simulated vendor, with sample data created before the instance: none of it may
 	// produce an event.
-	const apiKey = "demo-api-key"
-	desk := fakedesk.New(fakedesk.Options{APIKey: apiKey, Seed: int64(dc.seed), Logger: log.Named("fakedesk")})
-	desk.Seed(40, 25)
-	deskURL, err := serveLocal(ctx, desk)
+	sim, err := newDemoVendor(dc.element, dc.seed, log)
+	if err != nil {
+		return err
+	}
+	deskURL, err := serveLocal(ctx, sim)
 	if err != nil {
 		return err
 	}
@@ -127,24 +131,27 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 
-	out.printf("Pollen demo: a simulated Freshdesk, a Pollen server and a signature-checking receiver, all on this machine.\n")
-	out.printf("  simulated Freshdesk  %s  (40 tickets and 25 contacts created before the instance: no events for them)\n", deskURL)
+	out.printf("Pollen demo: a simulated %s, a Pollen server and a signature-checking receiver, all on this machine.\n", sim.name)
+	out.printf("  simulated %-10s %s  (sample records created before the instance: no events for them)\n", sim.name, deskURL)
 	out.printf("  Pollen API           %s\n", srv.URL())
 	out.printf("  receiver             %s\n", recvURL)
-	id, err := createDemoInstance(ctx, srv.URL(), srv.cfg.UserSecret, srv.cfg.OrgSecret, map[string]string{
+	conf := map[string]string{
 		"subdomain":                        "demo",
-		"username":                         apiKey,
 		"base.url":                         deskURL,
 		"event.notification.callback.url":  recvURL,
 		"event.notification.signature.key": signatureKey,
 		"event.poller.refresh_interval":    dc.interval,
-	})
+	}
+	for k, v := range sim.credentials {
+		conf[k] = v
+	}
+	id, err := createDemoInstance(ctx, srv.URL(), srv.cfg.UserSecret, srv.cfg.OrgSecret, dc.element, conf)
 	if err != nil {
 		cancel()
 		<-done
 		return err
 	}
-	out.printf("Instance %d created from the documentation's example body (POST /instances); it polls incidents and contacts every %s minutes.\n", id, dc.interval)
+	out.printf("Instance %d created from %s's example body (POST /instances); it polls every %s minutes.\n", id, dc.element, dc.interval)
 	out.printf("Changes are made every %s. Ctrl-C stops.\n\n", dc.changeEvery)
 
 	rng := rand.New(rand.NewPCG(dc.seed, dc.seed^0x5eed))
@@ -160,7 +167,7 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 			}
 			return err
 		case <-tick.C:
-			out.printf("vendor   %s  %s\n", time.Now().Format("15:04:05"), desk.Mutate(rng))
+			out.printf("vendor   %s  %s\n", time.Now().Format("15:04:05"), sim.Mutate(rng))
 		}
 	}
 }
@@ -206,9 +213,37 @@ func eventLine(e engine.EventBody, record []byte) string {
 	return fmt.Sprintf("%-8s %-10s #%-12s %q", e.EventType, e.ObjectType, e.ObjectID, label)
 }
 
-// createDemoInstance posts seed 000's body, pointed at this machine, to the server.
-func createDemoInstance(ctx context.Context, apiURL, user, org string, cfg map[string]string) (int64, error) {
-	example, err := definitions.Example("freshdeskv2", "polling")
+// demoVendor is a simulated vendor the demo runs.
+type demoVendor struct {
+	http.Handler
+	name        string
+	credentials map[string]string // the instance configuration that authenticates with it
+	Mutate      func(*rand.Rand) string
+}
+
+// newDemoVendor starts the simulator of an element, with sample data.
+func newDemoVendor(element string, seed uint64, log hclog.Logger) (*demoVendor, error) {
+	switch element {
+	case "freshdeskv2":
+		desk := fakedesk.New(fakedesk.Options{APIKey: "demo-api-key", Seed: int64(seed), Logger: log.Named("fakedesk")})
+		desk.Seed(40, 25)
+		return &demoVendor{Handler: desk, name: "Freshdesk", Mutate: desk.Mutate,
+			credentials: map[string]string{"username": "demo-api-key"}}, nil
+	case "zendesk":
+		// No export lag and no export rate limit, so that events show within seconds.
+		zd := fakezendesk.New(fakezendesk.Options{Email: "demo@example.com", APIToken: "demo-api-token", Seed: int64(seed),
+			MinAge: -1, RatePerMinute: 100_000, Logger: log.Named("fakezendesk")})
+		zd.Seed(40, 25, 5)
+		return &demoVendor{Handler: zd, name: "Zendesk", Mutate: zd.Mutate,
+			credentials: map[string]string{"email": "demo@example.com", "api_token": "demo-api-token"}}, nil
+	}
+	return nil, fmt.Errorf("--element %q: the demo simulates freshdeskv2 and zendesk", element)
+}
+
+// createDemoInstance posts an element's example instance body (for freshdeskv2, seed 000's),
+// pointed at this machine, to the server.
+func createDemoInstance(ctx context.Context, apiURL, user, org, element string, cfg map[string]string) (int64, error) {
+	example, err := definitions.Example(element, "polling")
 	if err != nil {
 		return 0, err
 	}

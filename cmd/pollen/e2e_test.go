@@ -112,7 +112,7 @@ func (h *harness) start() *runningServer {
 // harness, and returns the instance id.
 func (h *harness) createInstance(srv *runningServer) int64 {
 	h.t.Helper()
-	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", map[string]string{
+	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", "freshdeskv2", map[string]string{
 		"subdomain":                        "e2e",
 		"username":                         e2eAPIKey,
 		"base.url":                         h.deskURL,

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pollen-hq/pollen/adapters/fakezendesk"
+	"github.com/pollen-hq/pollen/adapters/webhook"
+)
+
+// TestZendeskEndToEnd: an instance of the zendesk element, created through POST /instances from
+// its example body and pointed at the Zendesk simulator, delivers CREATED, UPDATED and DELETED for
+// tickets and CREATED and UPDATED for users; after a restart it resumes from the vendor cursor
+// kept with its job cursor, delivering what changed while it was down, once, and nothing again.
+func TestZendeskEndToEnd(t *testing.T) {
+	zd := fakezendesk.New(fakezendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 7, MinAge: -1, RatePerMinute: 100_000})
+	zd.Seed(5, 5, 2)
+	zs := httptest.NewServer(zd)
+	defer zs.Close()
+
+	var mu sync.Mutex
+	var got []string
+	ids := map[string]int{}
+	rs := httptest.NewServer(&webhook.Receiver{Key: "zd-sig", Handle: func(n *webhook.Notification, _ []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range n.Message.Events {
+			got = append(got, e.EventType+" "+e.ObjectType+" "+e.ObjectID)
+			ids[e.EventID]++
+		}
+	}})
+	defer rs.Close()
+
+	dataDir := t.TempDir()
+	var srvURL string
+	start := func() func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, UserSecret: "user-secret", OrgSecret: "org-secret",
+			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		srvURL = srv.URL()
+		return func() { cancel(); <-done }
+	}
+	stop := start()
+	if _, err := createDemoInstance(context.Background(), srvURL, "user-secret", "org-secret", "zendesk", map[string]string{
+		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
+		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			mu.Lock()
+			have := map[string]bool{}
+			for _, g := range got {
+				have[g] = true
+			}
+			mu.Unlock()
+			missing := 0
+			for _, w := range want {
+				if !have[w] {
+					missing++
+				}
+			}
+			if missing == 0 {
+				time.Sleep(2 * time.Second) // several more polls: anything extra would show
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %v; got %v", want, got)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	id := func(rec map[string]any) string { return fmt.Sprint(rec["id"]) }
+
+	// Changes a second apart, so that each is its own vendor second.
+	time.Sleep(1100 * time.Millisecond)
+	user := zd.CreateUser(map[string]any{"name": "Ada", "email": "ada@example.com"})
+	ticket := zd.CreateTicket(map[string]any{"subject": "Help", "requester_id": user["id"]})
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := zd.UpdateTicket(ticket["id"].(int64), map[string]any{"status": "pending"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zd.UpdateUser(user["id"].(int64), map[string]any{"phone": "+15550100"}); err != nil {
+		t.Fatal(err)
+	}
+	doomed := zd.CreateTicket(map[string]any{"subject": "Spam", "requester_id": user["id"]})
+	time.Sleep(1100 * time.Millisecond)
+	if err := zd.DeleteTicket(doomed["id"].(int64)); err != nil {
+		t.Fatal(err)
+	}
+	first := []string{
+		"CREATED contacts " + id(user), "UPDATED contacts " + id(user),
+		"CREATED incidents " + id(ticket), "UPDATED incidents " + id(ticket),
+		"CREATED incidents " + id(doomed), "DELETED incidents " + id(doomed),
+	}
+	wait(first...)
+	stop()
+
+	// While Pollen is down.
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := zd.UpdateTicket(ticket["id"].(int64), map[string]any{"status": "solved"}); err != nil {
+		t.Fatal(err)
+	}
+	later := zd.CreateUser(map[string]any{"name": "Grace", "email": "grace@example.com"})
+	stop = start()
+	defer stop()
+	wait("CREATED contacts " + id(later))
+
+	want := append(first, "UPDATED incidents "+id(ticket), "CREATED contacts "+id(later))
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n got  %v\n want %v", got, want)
+	}
+	for e, n := range ids {
+		if n > 1 {
+			t.Errorf("event %s delivered %d times", e, n)
+		}
+	}
+}
