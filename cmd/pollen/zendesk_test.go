@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +22,17 @@ import (
 // tickets and CREATED and UPDATED for users; after a restart it resumes from the vendor cursor
 // kept with its job cursor, delivering what changed while it was down, once, and nothing again.
 func TestZendeskEndToEnd(t *testing.T) {
-	zd := fakezendesk.New(fakezendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 7, MinAge: -1, RatePerMinute: 100_000})
-	zd.Seed(5, 5, 2)
+	var offset atomic.Int64 // the simulator's clock offset
+	zd := fakezendesk.New(fakezendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 7, MinAge: -1, RatePerMinute: 100_000,
+		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	// Records that predate the instance: they are the ones updated and deleted below, so that
+	// every expected event is observable whatever the polls' timing (a record created and then
+	// changed between two polls is, rightly, seen only in its final state).
+	offset.Store(int64(-time.Hour))
+	oldUser := zd.CreateUser(map[string]any{"name": "Ada", "email": "ada@example.com"})
+	oldTicket := zd.CreateTicket(map[string]any{"subject": "Help", "requester_id": oldUser["id"]})
+	doomed := zd.CreateTicket(map[string]any{"subject": "Spam", "requester_id": oldUser["id"]})
+	offset.Store(0)
 	zs := httptest.NewServer(zd)
 	defer zs.Close()
 
@@ -51,7 +61,10 @@ func TestZendeskEndToEnd(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- srv.Run(ctx) }()
 		srvURL = srv.URL()
-		return func() { cancel(); <-done }
+		var once sync.Once
+		stop := func() { once.Do(func() { cancel(); <-done }) }
+		t.Cleanup(stop)
+		return stop
 	}
 	stop := start()
 	if _, err := createDemoInstance(context.Background(), srvURL, "user-secret", "org-secret", "zendesk", map[string]string{
@@ -88,41 +101,34 @@ func TestZendeskEndToEnd(t *testing.T) {
 	}
 	id := func(rec map[string]any) string { return fmt.Sprint(rec["id"]) }
 
-	// Changes a second apart, so that each is its own vendor second.
-	time.Sleep(1100 * time.Millisecond)
-	user := zd.CreateUser(map[string]any{"name": "Ada", "email": "ada@example.com"})
-	ticket := zd.CreateTicket(map[string]any{"subject": "Help", "requester_id": user["id"]})
-	time.Sleep(1100 * time.Millisecond)
-	if _, err := zd.UpdateTicket(ticket["id"].(int64), map[string]any{"status": "pending"}); err != nil {
+	user := zd.CreateUser(map[string]any{"name": "Grace", "email": "grace@example.com"})
+	ticket := zd.CreateTicket(map[string]any{"subject": "New", "requester_id": user["id"]})
+	if _, err := zd.UpdateTicket(oldTicket["id"].(int64), map[string]any{"status": "pending"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := zd.UpdateUser(user["id"].(int64), map[string]any{"phone": "+15550100"}); err != nil {
+	if _, err := zd.UpdateUser(oldUser["id"].(int64), map[string]any{"phone": "+15550100"}); err != nil {
 		t.Fatal(err)
 	}
-	doomed := zd.CreateTicket(map[string]any{"subject": "Spam", "requester_id": user["id"]})
-	time.Sleep(1100 * time.Millisecond)
 	if err := zd.DeleteTicket(doomed["id"].(int64)); err != nil {
 		t.Fatal(err)
 	}
 	first := []string{
-		"CREATED contacts " + id(user), "UPDATED contacts " + id(user),
-		"CREATED incidents " + id(ticket), "UPDATED incidents " + id(ticket),
-		"CREATED incidents " + id(doomed), "DELETED incidents " + id(doomed),
+		"CREATED contacts " + id(user), "UPDATED contacts " + id(oldUser),
+		"CREATED incidents " + id(ticket), "UPDATED incidents " + id(oldTicket), "DELETED incidents " + id(doomed),
 	}
 	wait(first...)
 	stop()
 
-	// While Pollen is down.
-	time.Sleep(1100 * time.Millisecond)
-	if _, err := zd.UpdateTicket(ticket["id"].(int64), map[string]any{"status": "solved"}); err != nil {
+	// While Pollen is down: a later change of a record already reported, and a new record.
+	time.Sleep(1100 * time.Millisecond) // a new vendor second, so the change has its own date
+	if _, err := zd.UpdateTicket(oldTicket["id"].(int64), map[string]any{"status": "solved"}); err != nil {
 		t.Fatal(err)
 	}
-	later := zd.CreateUser(map[string]any{"name": "Grace", "email": "grace@example.com"})
-	stop = start()
-	defer stop()
-	wait("CREATED contacts " + id(later))
+	later := zd.CreateUser(map[string]any{"name": "Linus", "email": "linus@example.com"})
+	start()
+	wait("CREATED contacts "+id(later), "UPDATED incidents "+id(oldTicket))
 
-	want := append(first, "UPDATED incidents "+id(ticket), "CREATED contacts "+id(later))
+	want := append(first, "UPDATED incidents "+id(oldTicket), "CREATED contacts "+id(later))
 	mu.Lock()
 	defer mu.Unlock()
 	sort.Strings(got)
