@@ -16,6 +16,14 @@ type recordView struct {
 	// Top-level members as offsets into raw (no pointers, so no GC write barriers): the key
 	// without its quotes, and the raw value.
 	members []member
+	// hints remember where each path's key was in the previous record: the records of one page
+	// share their key order, so the first look usually finds it.
+	hints []hint
+}
+
+type hint struct {
+	path *recordPath
+	at   int
 }
 
 type member struct {
@@ -83,20 +91,47 @@ func (v *recordView) get(p *recordPath) gjson.Result {
 	if !p.plain || !v.object {
 		return gjson.Get(v.raw, p.full)
 	}
-	for _, m := range v.members {
-		key := v.raw[m.keyStart:m.keyEnd]
-		if m.escaped {
-			key = gjson.Parse(v.raw[m.keyStart-1 : m.keyEnd+1]).Str
-		}
-		if key == p.top {
-			val := v.raw[m.valStart:m.valEnd]
-			if p.rest == "" {
-				return gjson.Parse(val)
+	h := -1
+	for i := range v.hints {
+		if v.hints[i].path == p {
+			h = i
+			if at := v.hints[i].at; at < len(v.members) && v.keyIs(at, p.top) {
+				return v.value(at, p)
 			}
-			return gjson.Get(val, p.rest)
+			break
+		}
+	}
+	for i := range v.members {
+		if v.keyIs(i, p.top) {
+			if h >= 0 {
+				v.hints[h].at = i
+			} else {
+				v.hints = append(v.hints, hint{path: p, at: i})
+			}
+			return v.value(i, p)
 		}
 	}
 	return gjson.Result{}
+}
+
+// keyIs reports whether member i's key is key.
+func (v *recordView) keyIs(i int, key string) bool {
+	m := v.members[i]
+	k := v.raw[m.keyStart:m.keyEnd]
+	if m.escaped {
+		k = gjson.Parse(v.raw[m.keyStart-1 : m.keyEnd+1]).Str
+	}
+	return k == key
+}
+
+// value returns the value of member i at path p.
+func (v *recordView) value(i int, p *recordPath) gjson.Result {
+	m := v.members[i]
+	val := v.raw[m.valStart:m.valEnd]
+	if p.rest == "" {
+		return gjson.Parse(val)
+	}
+	return gjson.Get(val, p.rest)
 }
 
 // index records the record's top-level keys and the raw extent of each value, without parsing
