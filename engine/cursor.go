@@ -18,6 +18,9 @@ type Mark struct {
 	Done  bool         `json:"done,omitempty"` // a backfill stream that has caught up
 	// Token is the vendor's own cursor (ResourceSpec.Resume) where the last poll stopped.
 	Token string `json:"token,omitempty"`
+	// Past says Since's second was read to its end from both ends (an overfull second): the next
+	// poll starts after it instead of paging through it again.
+	Past bool `json:"past,omitempty"`
 }
 
 // SeenRecord is one processed (id, updated date) pair.

@@ -86,8 +86,16 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 			log.Warn("record skipped", "stream", name, "reason", s)
 		}
 		events = append(events, w.events...)
+		if fresh && !w.origin.IsZero() {
+			// The stream starts at the instance's creation in the vendor's clock: when that runs
+			// behind Pollen's, a poll that finds nothing must not leave the cursor in Pollen's.
+			mark.Since = w.origin
+		}
 		m := mark.advance(w.processed, job.overlap()+job.tolerance)
 		m.Token = w.token
+		if job.cursor != nil && !w.passed.IsZero() && job.cursor.value.Expand(m.Since) == job.cursor.value.Expand(w.passed) {
+			m.Past = true
+		}
 		if name == StreamBackfill {
 			m.Done = !w.partial
 			if m.Done {
@@ -139,9 +147,10 @@ type window struct {
 	clocked bool // the vendor's clock has been read from a page
 	budget  int  // pages this window may read; 0 = no limit
 	pages   int
-	partial bool   // stopped at the budget: the stream goes on at the next poll
-	token   string // the vendor's own cursor: where the last page read stopped
-	ended   bool   // the walk reached records past the window's upper bound
+	partial bool      // stopped at the budget: the stream goes on at the next poll
+	token   string    // the vendor's own cursor: where the last page read stopped
+	passed  time.Time // the last overfull second the walk read to its end
+	ended   bool      // the walk reached records past the window's upper bound
 	seen    seenSet
 	view    recordView
 	env     recordEnv
@@ -155,6 +164,7 @@ type window struct {
 	// met a record already seen in the second the walk is closing in on (meetKey), or passed it.
 	pageLast   time.Time
 	pageCount  int
+	pageNew    int // records on the page not read before
 	meetKey    string
 	met, below bool
 	processed  []SeenRecord
@@ -165,6 +175,9 @@ func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, fresh bool
 	w := &window{in: in, job: job, deleted: stream == StreamDeleted, stream: stream, now: now, seen: newSeenSet(mark), token: mark.Token}
 	w.env.Record = &w.view
 	w.lower = mark.Since.Add(-job.overlap())
+	if mark.Past && job.overlap() == 0 && job.cursor != nil {
+		w.lower = job.nextCursorStep(mark.Since) // that second was read to its end already
+	}
 	w.origin = in.origin()
 	switch {
 	case stream == StreamBackfill:
@@ -296,6 +309,7 @@ func (w *window) record(rec string) error {
 	// Seen from now on, in this poll too: a record listed twice (pages shifting under an update)
 	// gives one event.
 	w.seen.pairs[pair] = struct{}{}
+	w.pageNew++
 	w.processed = append(w.processed, pair)
 
 	for _, p := range [...]*vm.Program{j.residual, j.Resource.filter, j.filter} {

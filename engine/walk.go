@@ -39,15 +39,28 @@ func (p *Poller) walk(ctx context.Context, w *window, res *PollResult) error {
 	anchor, page := w.lower, 1
 	for {
 		pg, err := p.onePage(ctx, w, j.query(w, anchor, page, false), res)
-		if err != nil || !pg.HasNext || w.ended {
+		if err != nil {
 			return err
+		}
+		progressed := w.pageCount > 0 && w.pageLast.After(anchor) && j.cursor.value.Expand(w.pageLast) != j.cursor.value.Expand(anchor)
+		last := w.pageLast
+		if page > 1 && (progressed || !pg.HasNext || w.ended) {
+			// The anchor's second took several pages to read by page number: read them again
+			// until nothing new shows, so a record that shifted onto a page already read (when
+			// one before it was updated away) is not left behind.
+			if err := p.rereadSecond(ctx, w, anchor, page, res); err != nil {
+				return err
+			}
+		}
+		if !pg.HasNext || w.ended {
+			return nil
 		}
 		if w.budget > 0 && w.pages >= w.budget {
 			w.partial = true
 			return nil
 		}
-		if w.pageCount > 0 && w.pageLast.After(anchor) && j.cursor.value.Expand(w.pageLast) != j.cursor.value.Expand(anchor) {
-			anchor, page = w.pageLast, 1 // progress: restart from the last date read
+		if progressed {
+			anchor, page = last, 1 // progress: restart from the last date read
 			continue
 		}
 		// The page lies within the anchor's second (or has no readable date): page on.
@@ -59,6 +72,10 @@ func (p *Poller) walk(ctx context.Context, w *window, res *PollResult) error {
 			if err := p.walkSecondFromTop(ctx, w, anchor, page-1, res); err != nil {
 				return err
 			}
+			if err := p.rereadSecond(ctx, w, anchor, maxPages, res); err != nil {
+				return err
+			}
+			w.passed = anchor
 			anchor, page = j.nextCursorStep(anchor), 1
 		}
 	}
@@ -98,13 +115,41 @@ func (p *Poller) walkSecondFromTop(ctx context.Context, w *window, second time.T
 // always offers a next page.
 const maxWalkPages = 100_000
 
+// rereadSecond reads the first pages of a second again, pass after pass, until a pass finds no
+// record it had not read. Records only leave a past second (an update moves them to a later one),
+// so every pass can only find the few that shifted, and the passes end.
+func (p *Poller) rereadSecond(ctx context.Context, w *window, second time.Time, pages int, res *PollResult) error {
+	j := w.job
+	key := j.cursor.value.Expand(second)
+	for pass := 0; pass < maxRereads; pass++ {
+		found := 0
+		for page := 1; page <= pages; page++ {
+			pg, err := p.onePage(ctx, w, j.query(w, second, page, false), res)
+			if err != nil {
+				return err
+			}
+			found += w.pageNew
+			if !pg.HasNext || w.pageCount == 0 || j.cursor.value.Expand(w.pageLast) != key {
+				break // past the second
+			}
+		}
+		if found == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// maxRereads bounds the passes over a second that spans pages.
+const maxRereads = 5
+
 // errOnePage stops a listing after the page the walk asked for.
 var errOnePage = errors.New("one page read")
 
 // onePage reads one page of a query into the window.
 func (p *Poller) onePage(ctx context.Context, w *window, req Request, res *PollResult) (Page, error) {
 	var got Page
-	w.pageCount = 0
+	w.pageCount, w.pageNew = 0, 0
 	err := p.Source.List(ctx, req, func(pg Page) error {
 		res.Pages++
 		got = pg

@@ -52,6 +52,8 @@ type pollerJSON struct {
 	LastError  string `json:"lastError,omitempty"`
 	// LastEvents is the number of events the last poll produced; present exactly when lastPoll is.
 	LastEvents *int `json:"lastEvents,omitempty"`
+	// LastGap is the last time the vendor would not let a poll read every record, and why.
+	LastGap string `json:"lastGap,omitempty"`
 }
 
 type elementJSON struct {
@@ -167,6 +169,7 @@ func viewPollers(sts []engine.JobStatus, secrets []string) []pollerJSON {
 			State:      st.State,
 			Reason:     scrub(st.Reason, secrets),
 			LastError:  scrub(st.LastError, secrets),
+			LastGap:    st.LastGap,
 		}
 		if !st.LastPoll.IsZero() {
 			n := st.LastEvents
