@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -25,17 +26,33 @@ import (
 var (
 	simSeed     = flag.Uint64("sim.seed", 0, "run TestSimulation for this seed only (0: the default seeds)")
 	simLookback = flag.Float64("sim.lookback", 3, "TestSimulation: the lookback, in seconds, of the instance's incidents and contacts")
-	simBugs     = flag.Bool("sim.bugs", false, "run the tests of known Pollen bugs instead of skipping them")
 )
 
 // simDefaultSeeds are the seeds TestSimulation runs without -sim.seed.
 var simDefaultSeeds = []uint64{1, 2, 3}
 
-// TestSimulation drives a hostile simulated Freshdesk (pages shifting under the walk, late-visible
-// writes, injected 5xx and 429, a vendor clock 3 s behind, overfull seconds) with seeded random
-// changes while a real Pollen server polls it, then checks the events against the simulator's
-// change log: every change's final state delivered, nothing twice, nothing for untouched records.
-// Replay one seed with: go test ./cmd/pollen -run TestSimulation -sim.seed N -v
+// TestSimulation drives a hostile simulated Freshdesk with seeded random changes while a real
+// Pollen server polls it, then checks the events the receiver got against the simulator's change
+// log (fakedesk.Changes, the ground truth).
+//
+// Faults: ShiftDuringWalk 0.3, VisibleAfter 1 s (the instance re-reads with lookback 3 s), 5% of
+// requests answered 500, 503 or 429, the vendor's clock 3 s behind, and a create and an update
+// burst of 31 to 42 tickets in one second, with tickets read 10 per page and at most 3 pages per
+// query (definitions override, fakedesk PageCap): the bursts overfill their second. Changes:
+// tickets and contacts created, updated, deleted, restored; tickets closed and archived.
+//
+// Checks: (a) every changed ticket and contact ends with an event dated its final updated_at,
+// DELETED exactly when it ends deleted (archived tickets: never DELETED); (b) created during the
+// run and never deleted: exactly one CREATED (deleted at some point: at most one, since a record
+// deleted before Pollen saw it and restored later is, by the platform's rule, UPDATED); records
+// from before the instance: none; (c) deleted at the end: a DELETED with its final updated_at;
+// (d) no (object, date, type) and no eventId twice; (e) no event for a record the run did not
+// change; (f) every notification signed.
+//
+// The driver never deletes or restores a record in the second of its previous change: two states
+// under one (id, updated_at) cannot be told apart by any poller.
+//
+// Replay one seed: go test ./cmd/pollen -run 'TestSimulation$' -sim.seed N -v
 func TestSimulation(t *testing.T) {
 	seeds := simDefaultSeeds
 	if *simSeed != 0 {
@@ -56,14 +73,15 @@ func (e simEvent) String() string {
 	return fmt.Sprintf("#%d %s %s %s date=%s eventId=%s", e.seq, e.Type, e.ObjectType, e.ObjectID, e.Date, e.EventID)
 }
 
-// rig is a harness variant: a fakedesk built with the given Options (faults included), a
+// simRig is a harness variant: a fakedesk built with the given Options (faults included), a
 // --definitions folder with optional overrides of the shipped incidents.json, and a receiver
 // keeping every event whole. Its harness runs Pollen servers (start).
-type rig struct {
-	t      *testing.T
-	h      *harness
-	desk   *fakedesk.Server
-	offset atomic.Int64 // the simulator's clock offset, nanoseconds
+type simRig struct {
+	t        *testing.T
+	h        *harness
+	desk     *fakedesk.Server
+	offset   atomic.Int64 // the simulator's clock offset, nanoseconds
+	interval string       // event.poller.refresh_interval of createInstance; "" means 0.01
 
 	descWalks atomic.Int64 // ticket list requests newest first (overfull seconds read from the top)
 	deepPages atomic.Int64 // ticket list requests for page 2 or later
@@ -73,13 +91,13 @@ type rig struct {
 	rejected []string
 }
 
-type rigOptions struct {
-	desk      fakedesk.Options // APIKey and Now are set by newRig
+type simRigOptions struct {
+	desk      fakedesk.Options // APIKey and Now are set by newSimRig
 	incidents map[string]any   // top-level fields replacing the shipped incidents.json's; nil: no override
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
-	r := &rig{t: t}
+func newSimRig(t *testing.T, o simRigOptions) *simRig {
+	r := &simRig{t: t}
 	o.desk.APIKey = e2eAPIKey
 	o.desk.Now = func() time.Time { return time.Now().Add(time.Duration(r.offset.Load())) }
 	r.desk = fakedesk.New(o.desk)
@@ -134,15 +152,15 @@ func newRig(t *testing.T, o rigOptions) *rig {
 }
 
 // inThePast runs fn with the simulator's clock an hour back.
-func (r *rig) inThePast(fn func()) {
+func (r *simRig) inThePast(fn func()) {
 	r.offset.Store(int64(-time.Hour))
 	defer r.offset.Store(0)
 	fn()
 }
 
-// createInstance posts seed 000's body pointed at the rig, polling every 0.01 min, with the
+// createInstance posts seed 000's body pointed at the simRig, polling every 0.01 min, with the
 // given event.poller.configuration ("" keeps the example's).
-func (r *rig) createInstance(srv *runningServer, pollerConfig string) int64 {
+func (r *simRig) createInstance(srv *runningServer, pollerConfig string) int64 {
 	r.t.Helper()
 	cfg := map[string]string{
 		"subdomain":                        "e2e",
@@ -150,32 +168,32 @@ func (r *rig) createInstance(srv *runningServer, pollerConfig string) int64 {
 		"base.url":                         r.h.deskURL,
 		"event.notification.callback.url":  r.h.recvURL,
 		"event.notification.signature.key": e2eSignatureKey,
-		"event.poller.refresh_interval":    "0.01",
+		"event.poller.refresh_interval":    cmp.Or(r.interval, "0.01"),
 	}
 	if pollerConfig != "" {
 		cfg["event.poller.configuration"] = pollerConfig
 	}
-	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", cfg)
+	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", "freshdeskv2", cfg)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	return id
 }
 
-func (r *rig) got() []simEvent {
+func (r *simRig) got() []simEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.events)
 }
 
-func (r *rig) rejections() []string {
+func (r *simRig) rejections() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.rejected)
 }
 
 // pollers returns the instance's pollers as GET /instances/{id} shows them.
-func (r *rig) pollers(srv *runningServer, id int64) []simPoller {
+func (r *simRig) pollers(srv *runningServer, id int64) []simPoller {
 	var resp struct {
 		Pollers []simPoller `json:"pollers"`
 	}
@@ -194,16 +212,18 @@ type simPoller struct {
 }
 
 // nextVendorSecond waits until the simulator's clock enters a new second.
-func (r *rig) nextVendorSecond() {
+func (r *simRig) nextVendorSecond() {
 	s := r.desk.VendorNow().Truncate(time.Second)
 	for r.desk.VendorNow().Truncate(time.Second).Equal(s) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// objectTypes maps the simulator's resources to Pollen's object types.
-var objectTypes = map[string]string{"tickets": "incidents", "contacts": "contacts"}
+// simObjectTypes maps the simulator's resources to Pollen's object types.
+var simObjectTypes = map[string]string{"tickets": "incidents", "contacts": "contacts"}
 
+// vendorTime is how the simulator writes timestamps, and how events carry their dates.
+// (delivery_test.go uses it too.)
 const vendorTime = "2006-01-02T15:04:05Z"
 
 // simChange is one change of a record; run: made after the instance was created.
@@ -228,7 +248,7 @@ type simRecord struct {
 func simTruth(changes []fakedesk.Change, run int) map[string]*simRecord {
 	recs := map[string]*simRecord{}
 	for i, c := range changes {
-		ot, ok := objectTypes[c.Resource]
+		ot, ok := simObjectTypes[c.Resource]
 		if !ok {
 			continue
 		}
@@ -321,7 +341,7 @@ func (rec *simRecord) problems(evs []simEvent) []string {
 // model of which records are live is exact; ShiftDuringWalk only moves updated_at.
 type simDriver struct {
 	t        *testing.T
-	r        *rig
+	r        *simRig
 	rng      *rand.Rand
 	tickets  []int64
 	contacts []int64
@@ -495,7 +515,7 @@ func runSimulation(t *testing.T, seed uint64) {
 		interval   = 600 * time.Millisecond // refresh_interval 0.01 min
 		settleWait = 30 * time.Second
 	)
-	r := newRig(t, rigOptions{
+	r := newSimRig(t, simRigOptions{
 		desk: fakedesk.Options{
 			Seed:            int64(seed),
 			RatePerMinute:   1_000_000,
@@ -587,9 +607,12 @@ func runSimulation(t *testing.T, seed uint64) {
 		kinds[c.Resource+" "+c.Kind]++
 	}
 	t.Logf("seed %d: changes by kind: %v", seed, kinds)
-	for _, p := range r.pollers(srv, id) {
-		if p.LastGap != "" || p.LastError != "" {
-			t.Logf("seed %d: poller %s: lastGap %q, lastError %q", seed, p.ObjectType, p.LastGap, p.LastError)
+	// Gaps are logged, not failed: a second re-read after more than 30 later changes cannot be
+	// reached newest first, which is reported even though an earlier poll read it whole. What
+	// was missed shows below.
+	for _, st := range srv.runtime.Status(id) {
+		if st.LastGap != "" || st.LastError != "" {
+			t.Logf("seed %d: poller %s: lastGap %q, lastError %q", seed, st.ObjectType, st.LastGap, st.LastError)
 		}
 	}
 
@@ -654,8 +677,8 @@ func runSimulation(t *testing.T, seed uint64) {
 		bad = append(bad, b.String())
 	}
 	if len(bad) > 0 {
-		t.Errorf("seed %d (replay: go test ./cmd/pollen -run 'TestSimulation$' -sim.seed %d -v): %d records wrong:\n%s",
-			seed, seed, len(bad), strings.Join(bad[:min(len(bad), 20)], "\n"))
+		t.Errorf("seed %d (replay: go test ./cmd/pollen -run 'TestSimulation$' -sim.seed %d -sim.lookback %g -v): %d records wrong:\n%s",
+			seed, seed, *simLookback, len(bad), strings.Join(bad[:min(len(bad), 20)], "\n"))
 	}
 }
 
@@ -676,13 +699,7 @@ func joinEvents(evs []simEvent) string {
 // they were made after it. Both must arrive as CREATED (README: windows are bounded by vendor
 // time; changes from the instance's creation on).
 func TestSimulationVendorClockBehind(t *testing.T) {
-	if !*simBugs {
-		t.Skip("BUG: with the vendor's clock S seconds behind Pollen's, a stream whose first poll reads no record saves " +
-			"the instance's creation in Pollen's clock as its cursor (Mark.Since; only the window's floor is moved into " +
-			"vendor time), so the next polls ask updated_since=<creation> and the changes of the first S seconds, " +
-			"vendor-stamped before it, are never read (run with -sim.bugs)")
-	}
-	r := newRig(t, rigOptions{desk: fakedesk.Options{Seed: 3, RatePerMinute: 1_000_000, Skew: -3 * time.Second}})
+	r := newSimRig(t, simRigOptions{desk: fakedesk.Options{Seed: 3, RatePerMinute: 1_000_000, Skew: -3 * time.Second}})
 	var requester int64
 	r.inThePast(func() {
 		requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
