@@ -52,3 +52,26 @@ func BenchmarkGJSONScan(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkBuildNotifications packs one poll's 100 events of realistic tickets into
+// notifications of 10, as a commit does.
+func BenchmarkBuildNotifications(b *testing.B) {
+	in := testInstance(b, "incidents", `{}`)
+	job, _ := in.Job("incidents")
+	w := newWindow(in, job, StreamChanges, &Mark{Since: in.CreatedAt}, false, in.CreatedAt.Add(15*time.Minute))
+	if err := w.page(Page{Number: 1, Body: ticketPage(100)}); err != nil {
+		b.Fatal(err)
+	}
+	if len(w.events) != 100 {
+		b.Fatalf("%d events", len(w.events))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		notes, err := BuildNotifications(in, Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"}, "incidents", w.now, w.events)
+		if err != nil || len(notes) != 10 {
+			b.Fatal(len(notes), err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
