@@ -52,13 +52,3 @@ func (t configTemplate) expand(cfg map[string]string) string {
 	}
 	return b.String()
 }
-
-func (t configTemplate) keys() []string {
-	var out []string
-	for _, p := range t.parts {
-		if p.key != "" {
-			out = append(out, p.key)
-		}
-	}
-	return out
-}

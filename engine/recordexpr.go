@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -181,5 +181,5 @@ func exprError(err error) error {
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
-	return fmt.Errorf("%s", msg)
+	return errors.New(msg)
 }

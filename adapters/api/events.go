@@ -123,9 +123,6 @@ func (s *Server) eventsByPath(w http.ResponseWriter, r *http.Request) {
 func (s *Server) eventStore(w http.ResponseWriter, r *http.Request) (EventStore, bool) {
 	es := s.events
 	if es == nil {
-		es, _ = s.store.(EventStore)
-	}
-	if es == nil {
 		writeError(w, r, http.StatusNotFound, "Event history is not configured")
 		return nil, false
 	}

@@ -173,12 +173,6 @@ func nanos(t time.Time) (any, error) {
 	return t.UnixNano(), nil
 }
 
-// mustNanos is nanos for times this package makes or has checked.
-func mustNanos(t time.Time) any {
-	v, _ := nanos(t)
-	return v
-}
-
 // fromNanos is the inverse of nanos: UTC, or the zero time for NULL.
 func fromNanos(n sql.NullInt64) time.Time {
 	if !n.Valid {

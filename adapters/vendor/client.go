@@ -498,9 +498,8 @@ func (c *Client) do(ctx context.Context, l *listing, u *url.URL, attempt int) (i
 			l.sizeHint.Store(int64(len(body)))
 		}
 	} else {
-		body, err = readBody(resp.Body, maxErrorRead, resp.ContentLength, false)
-		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorRead) // let the connection be reused
-		err = nil                                            // the status is what matters
+		body, _ = readBody(resp.Body, maxErrorRead, resp.ContentLength, false) // the status is what matters
+		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorRead)                   // let the connection be reused
 	}
 	if err != nil {
 		c.log.Debug("vendor request", "method", "GET", "url", u.Redacted(), "attempt", attempt,

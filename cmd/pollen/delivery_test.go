@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/pollen-hq/pollen/adapters/fakedesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
@@ -426,51 +423,6 @@ func dlSettle(t *testing.T, check func() []string) []string {
 	return check()
 }
 
-// dlStart is harness.start with a retry schedule.
-func dlStart(h *harness, retries []time.Duration) *runningServer {
-	h.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: testWriter{h.t}})
-	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: h.dataDir,
-		UserSecret: "user-secret", OrgSecret: "org-secret", Logger: log, Retries: retries})
-	if err != nil {
-		cancel()
-		h.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	rs := &runningServer{server: srv}
-	var once sync.Once
-	rs.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				h.t.Errorf("server: %v", err)
-			}
-		})
-	}
-	h.t.Cleanup(rs.stop)
-	return rs
-}
-
-// dlCreateInstance creates seed 000's instance against the harness's simulator, calling back
-// callbackURL, polling every 0.6 s.
-func dlCreateInstance(t *testing.T, h *harness, apiURL, callbackURL string) int64 {
-	t.Helper()
-	id, err := createDemoInstance(context.Background(), apiURL, "user-secret", "org-secret", "freshdeskv2", map[string]string{
-		"subdomain":                        "e2e",
-		"username":                         e2eAPIKey,
-		"base.url":                         h.deskURL,
-		"event.notification.callback.url":  callbackURL,
-		"event.notification.signature.key": e2eSignatureKey,
-		"event.poller.refresh_interval":    "0.01",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 // dlEventDetail is GET /instances/events/{eventId}.
 type dlEventDetail struct {
 	ID             string `json:"id"`
@@ -519,9 +471,10 @@ func TestReceiverOutage(t *testing.T) {
 	rcv := newDLReceiver(t)
 	const outage = 4
 	rcv.refuseN = outage
-	srv := dlStart(h, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
-		1600 * time.Millisecond, 3200 * time.Millisecond})
-	dlCreateInstance(t, h, srv.URL(), rcv.url)
+	h.retries = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		1600 * time.Millisecond, 3200 * time.Millisecond}
+	srv := h.start()
+	h.createInstanceAt(srv.URL(), rcv.url)
 
 	for i := range 20 { // about 4 s of changes, during the outage and after it
 		w.step(i)
@@ -634,9 +587,10 @@ func TestQueuedThenRedeliver(t *testing.T) {
 	w := newDLWorld(t, h, 2)
 	rcv := newDLReceiver(t)
 	rcv.setDown(true)
-	srv := dlStart(h, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond})
+	h.retries = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}
+	srv := h.start()
 	base := srv.URL()
-	id := dlCreateInstance(t, h, base, rcv.url)
+	id := h.createInstanceAt(base, rcv.url)
 
 	// Down: the first notification exhausts its retries and is queued.
 	a := w.createTicket()

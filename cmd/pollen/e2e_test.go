@@ -37,7 +37,8 @@ type harness struct {
 	eventIDs map[string]int
 	rejected []string
 	dataDir  string
-	defsDir  string // the server's --definitions folder, "" for none
+	defsDir  string          // the server's --definitions folder, "" for none
+	retries  []time.Duration // the server's retry schedule, nil for the platform's
 }
 
 func newHarness(t *testing.T) *harness {
@@ -88,7 +89,7 @@ func (h *harness) start() *runningServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
 	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: h.dataDir, DefinitionsDir: h.defsDir,
-		UserSecret: "user-secret", OrgSecret: "org-secret", Logger: log})
+		UserSecret: "user-secret", OrgSecret: "org-secret", Logger: log, Retries: h.retries})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -112,11 +113,17 @@ func (h *harness) start() *runningServer {
 // harness, and returns the instance id.
 func (h *harness) createInstance(srv *runningServer) int64 {
 	h.t.Helper()
-	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", "freshdeskv2", map[string]string{
+	return h.createInstanceAt(srv.URL(), h.recvURL)
+}
+
+// createInstanceAt creates the same instance through the API at apiURL, calling back callbackURL.
+func (h *harness) createInstanceAt(apiURL, callbackURL string) int64 {
+	h.t.Helper()
+	id, err := createDemoInstance(context.Background(), apiURL, "user-secret", "org-secret", "freshdeskv2", map[string]string{
 		"subdomain":                        "e2e",
 		"username":                         e2eAPIKey,
 		"base.url":                         h.deskURL,
-		"event.notification.callback.url":  h.recvURL,
+		"event.notification.callback.url":  callbackURL,
 		"event.notification.signature.key": e2eSignatureKey,
 		"event.poller.refresh_interval":    "0.01",
 	})

@@ -53,24 +53,14 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 type validateReport struct {
-	Files    []fileReport        `json:"files"`
-	Problems []problemReportJSON `json:"problems"`
+	Files    []fileReport          `json:"files"`
+	Problems []definitions.Problem `json:"problems"`
 }
 
 type fileReport struct {
 	File  string `json:"file"`
 	Kind  string `json:"kind"`
 	Valid bool   `json:"valid"`
-}
-
-type problemReportJSON struct {
-	File    string `json:"file"`
-	Pointer string `json:"pointer"`
-	Message string `json:"message"`
-}
-
-func (p problemReportJSON) Error() string {
-	return definitions.Problem{File: p.File, Pointer: p.Pointer, Message: p.Message}.Error()
 }
 
 func (r validateReport) valid() int {
@@ -87,10 +77,10 @@ func (r validateReport) valid() int {
 func validatePaths(paths ...string) validateReport {
 	files, probs := definitions.Validate(paths...)
 	bad := map[string]bool{}
-	rep := validateReport{Problems: []problemReportJSON{}, Files: []fileReport{}}
+	rep := validateReport{Problems: []definitions.Problem{}, Files: []fileReport{}}
 	for _, p := range probs {
 		bad[p.File] = true
-		rep.Problems = append(rep.Problems, problemReportJSON{File: p.File, Pointer: p.Pointer, Message: p.Message})
+		rep.Problems = append(rep.Problems, p)
 	}
 	kinds := map[definitions.Kind]string{definitions.KindElement: "element", definitions.KindResource: "resource", definitions.KindInstance: "instance"}
 	for _, f := range files {
