@@ -167,8 +167,13 @@ type window struct {
 	pageNew    int // records on the page not read before
 	meetKey    string
 	met, below bool
-	processed  []SeenRecord
-	events     []Event
+	// The oldest-first walk remembers the records it read of its anchor's second
+	// ([secondFrom, secondTo)), so that a newest-first walk of that second knows when it meets
+	// them; records seen by earlier polls, or moved into the second since, do not count.
+	secondFrom, secondTo time.Time
+	ascRead              map[SeenRecord]struct{}
+	processed            []SeenRecord
+	events               []Event
 }
 
 func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, fresh bool, now time.Time) *window {
@@ -280,15 +285,18 @@ func (w *window) record(rec string) error {
 	updated = updated.UTC()
 	w.pageLast = updated
 	w.pageCount++
-	if w.meetKey != "" {
+	switch {
+	case w.meetKey != "":
 		switch k := j.cursor.value.Expand(updated); {
 		case k < w.meetKey:
 			w.below = true
 		case k == w.meetKey:
-			if _, dup := w.seen.pairs[SeenRecord{ID: id, Updated: updated.UnixNano()}]; dup {
+			if _, read := w.ascRead[SeenRecord{ID: id, Updated: updated.UnixNano()}]; read {
 				w.met = true
 			}
 		}
+	case w.ascRead != nil && !updated.Before(w.secondFrom) && updated.Before(w.secondTo):
+		w.ascRead[SeenRecord{ID: id, Updated: updated.UnixNano()}] = struct{}{}
 	}
 	if updated.Before(w.floor) {
 		if j.Resource.descending {

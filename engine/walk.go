@@ -37,6 +37,9 @@ func (p *Poller) walk(ctx context.Context, w *window, res *PollResult) error {
 	}
 	maxPages := j.maxPages(w.in)
 	anchor, page := w.lower, 1
+	w.ascRead = map[SeenRecord]struct{}{}
+	defer func() { w.ascRead = nil }()
+	w.remember(anchor)
 	for {
 		pg, err := p.onePage(ctx, w, j.query(w, anchor, page, false), res)
 		if err != nil {
@@ -61,6 +64,7 @@ func (p *Poller) walk(ctx context.Context, w *window, res *PollResult) error {
 		}
 		if progressed {
 			anchor, page = last, 1 // progress: restart from the last date read
+			w.remember(anchor)
 			continue
 		}
 		// The page lies within the anchor's second (or has no readable date): page on.
@@ -77,8 +81,16 @@ func (p *Poller) walk(ctx context.Context, w *window, res *PollResult) error {
 			}
 			w.passed = anchor
 			anchor, page = j.nextCursorStep(anchor), 1
+			w.remember(anchor)
 		}
 	}
+}
+
+// remember starts remembering the records read of anchor's second (and forgets the previous
+// second's): a newest-first walk of it stops when it meets one of them.
+func (w *window) remember(anchor time.Time) {
+	clear(w.ascRead)
+	w.secondFrom, w.secondTo = anchor.Truncate(time.Second), w.job.nextCursorStep(anchor)
 }
 
 // walkSecondFromTop reads an overfull second from its newest end, until it meets what the
