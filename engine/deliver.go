@@ -39,6 +39,7 @@ type Deliverer struct {
 	perCallback int
 	rate        float64
 	breakAfter  int
+	onAttempt   func(delivered bool, events int, took time.Duration)
 
 	sem chan struct{} // global concurrency
 	wg  sync.WaitGroup
@@ -81,6 +82,10 @@ type DelivererOptions struct {
 	RatePerCallback float64
 	// BreakAfter is how many failures in a row open a callback's breaker; 0 = 5.
 	BreakAfter int
+	// OnAttempt, when set, is called once per delivery attempt, after it is recorded: whether the
+	// callback accepted the notification, how many events it carried, and how long sending it
+	// took. It must not block; it is meant for metrics.
+	OnAttempt func(delivered bool, events int, took time.Duration)
 }
 
 // NewDeliverer returns a Deliverer.
@@ -111,7 +116,7 @@ func NewDeliverer(o DelivererOptions) *Deliverer {
 	}
 	return &Deliverer{outbox: o.Outbox, sink: o.Sink, instances: o.Instances, log: o.Logger,
 		retries: o.Retries, every: o.Every, now: o.Now, wake: make(chan struct{}, 1),
-		perCallback: o.PerCallback, rate: o.RatePerCallback, breakAfter: o.BreakAfter,
+		perCallback: o.PerCallback, rate: o.RatePerCallback, breakAfter: o.BreakAfter, onAttempt: o.OnAttempt,
 		sem: make(chan struct{}, o.Workers), inflight: map[string]bool{}, callbacks: map[string]*callbackState{},
 		finished: map[string]uint64{}}
 }
@@ -284,8 +289,10 @@ func (d *Deliverer) deliver(ctx context.Context, in *Instance, dl Delivery) bool
 	// A delivery under way when shutdown starts is finished (the sink bounds it with its own
 	// timeout) rather than cut off and sent again after the restart.
 	ctx = context.WithoutCancel(ctx)
+	start := time.Now()
 	status, err := d.sink.Send(ctx, Outgoing{URL: in.CallbackURL, ID: dl.ID, Body: dl.Body,
 		Keys: in.signatureKeys(), StandardWebhooks: in.StandardWebhooks, Timestamp: d.now()})
+	took := time.Since(start)
 	a := Attempt{NotificationID: dl.ID, At: d.now(), HTTPStatus: status}
 	delivered := err == nil && status >= 200 && status < 300
 	switch {
@@ -309,6 +316,9 @@ func (d *Deliverer) deliver(ctx context.Context, in *Instance, dl Delivery) bool
 	}
 	if err := d.outbox.RecordAttempt(ctx, a); err != nil {
 		log.Error("recording a delivery attempt failed", "error", err)
+	}
+	if d.onAttempt != nil {
+		d.onAttempt(delivered, len(dl.EventIDs), took)
 	}
 	return delivered
 }

@@ -389,10 +389,29 @@ func TestDelivererOnceOutcome(t *testing.T) {
 			sink := &sinkFake{status: tc.status, err: tc.err}
 			reg := &instancesFake{}
 			reg.set(deliverInstance(7, "https://hooks.example.com/7", "k7"))
+			type attempt struct {
+				delivered bool
+				events    int
+			}
+			var hook []attempt
+			var hookMu sync.Mutex
 			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Retries: retries,
-				Now: func() time.Time { return deliverNow }})
+				Now: func() time.Time { return deliverNow },
+				OnAttempt: func(delivered bool, events int, took time.Duration) {
+					hookMu.Lock()
+					defer hookMu.Unlock()
+					hook = append(hook, attempt{delivered, events})
+					if took < 0 {
+						t.Errorf("OnAttempt took %v", took)
+					}
+				}})
 			onceWant(t, d, 1, "due notification")
 			settleDeliveries(t, d)
+			hookMu.Lock()
+			if want := []attempt{{tc.want == StatusDelivered, 1}}; !reflect.DeepEqual(hook, want) {
+				t.Errorf("OnAttempt calls %+v, want %+v", hook, want)
+			}
+			hookMu.Unlock()
 			calls := sink.sent()
 			want := sinkCall{url: "https://hooks.example.com/7", id: "n1", body: `{"x":1}`, keys: []string{"k7"}, ts: deliverNow}
 			if len(calls) != 1 || !reflect.DeepEqual(calls[0], want) {

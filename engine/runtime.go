@@ -323,6 +323,14 @@ func (r *Runtime) Instance(id int64) (*Instance, bool) {
 // Jobs returns the number of scheduled jobs.
 func (r *Runtime) Jobs() int { return r.sched.Len() }
 
+// Instances returns the number of instances the runtime holds, disabled and suspended ones
+// included.
+func (r *Runtime) Instances() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.instances)
+}
+
 // Run schedules polls and delivers notifications until ctx ends, then waits for the polls and
 // deliveries under way.
 func (r *Runtime) Run(ctx context.Context) error {

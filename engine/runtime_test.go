@@ -132,3 +132,25 @@ func TestRuntimeSuspendsWhatTheVendorRefuses(t *testing.T) {
 		t.Errorf("%d jobs after the retry, want 1", rt.Jobs())
 	}
 }
+
+// Instances counts what the runtime holds, disabled instances included; Remove drops it.
+func TestRuntimeInstances(t *testing.T) {
+	rt := NewRuntime(RuntimeOptions{Catalog: testCatalog(t)})
+	if n := rt.Instances(); n != 0 {
+		t.Fatalf("Instances %d on a new runtime", n)
+	}
+	a := testInstance(t, "incidents", `{}`)
+	a.ID = 1
+	b := testInstance(t, "contacts", `{}`)
+	b.ID, b.Disabled = 2, true
+	rt.Apply(a)
+	rt.Apply(b)
+	rt.Apply(a) // again: still one instance
+	if n := rt.Instances(); n != 2 {
+		t.Errorf("Instances %d, want 2", n)
+	}
+	rt.Remove(1)
+	if n := rt.Instances(); n != 1 {
+		t.Errorf("Instances %d after Remove, want 1", n)
+	}
+}

@@ -32,11 +32,12 @@ type Scheduler struct {
 
 // PollEvent reports one finished poll to an observer.
 type PollEvent struct {
-	Key    JobKey
-	At     time.Time // when the poll started
-	Result PollResult
-	Err    error
-	Lag    time.Duration // how late the poll started against its slot
+	Key      JobKey
+	At       time.Time // when the poll started
+	Result   PollResult
+	Err      error
+	Lag      time.Duration // how late the poll started against its slot
+	Duration time.Duration // how long the poll took (wall time)
 }
 
 // SchedulerOptions configure a Scheduler.
@@ -233,6 +234,7 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob) {
 	lag := started.Sub(slot)
 	log := s.log.With("instance", in.ID, "resource", spec.ObjectType)
 	res, err := s.poller.Poll(ctx, in, spec)
+	took := time.Since(started)
 	for _, g := range res.Gaps {
 		log.Error("records may have been missed", "gap", g)
 	}
@@ -246,7 +248,7 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob) {
 		log.Debug("poll", "events", 0, "records", res.Records, "pages", res.Pages)
 	}
 	if s.onPoll != nil {
-		s.onPoll(PollEvent{Key: j.key, At: started, Result: res, Err: err, Lag: lag})
+		s.onPoll(PollEvent{Key: j.key, At: started, Result: res, Err: err, Lag: lag, Duration: took})
 	}
 	if err == nil && res.Events > 0 && s.after != nil {
 		s.after()

@@ -320,3 +320,31 @@ func TestFirstSlot(t *testing.T) {
 		t.Errorf("zero interval: slot %v not within a minute", s)
 	}
 }
+
+// PollEvent.Duration is the poll's wall time.
+func TestSchedulerPollDuration(t *testing.T) {
+	const delay = 40 * time.Millisecond
+	var mu sync.Mutex
+	var got []time.Duration
+	p := &Poller{Source: newSchedSourceFake(delay), Store: newPollStoreFake(), Clock: SystemClock{}}
+	s := NewScheduler(SchedulerOptions{Poller: p, OnPoll: func(e PollEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, e.Duration)
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	s.Set(schedInstance(t, testCatalog(t), 1))
+	if !eventually(2*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 2 }) {
+		t.Fatal("no polls")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range got {
+		if d < delay || d > 10*time.Second {
+			t.Errorf("poll duration %v, want at least the source's %v", d, delay)
+		}
+	}
+}

@@ -57,6 +57,11 @@ type Options struct {
 	Logger hclog.Logger
 	// UserAgent is sent on every request; "" = "pollen".
 	UserAgent string
+	// OnResponse, when set, is called once per HTTP attempt, retries included: with the response's
+	// status, or 0 and the error when none arrived. An attempt whose body could not be read
+	// reports both its status and the error. It must not block; it is meant for metrics, and sees
+	// no URL or header, so no credential.
+	OnResponse func(status int, err error)
 }
 
 // Client is an engine.Source over HTTP. It is safe for concurrent use; rate budgets are kept per
@@ -71,6 +76,7 @@ type Client struct {
 	log         hclog.Logger
 	userAgent   string
 	reserve     int
+	onResponse  func(status int, err error)
 
 	mu      sync.Mutex
 	budgets map[string]*budget
@@ -91,6 +97,7 @@ func New(opts Options) *Client {
 		log:        opts.Logger,
 		userAgent:  opts.UserAgent,
 		reserve:    opts.RateReserve,
+		onResponse: opts.OnResponse,
 		budgets:    make(map[string]*budget),
 	}
 	if c.hc == nil {
@@ -125,6 +132,9 @@ func New(opts Options) *Client {
 	}
 	if c.userAgent == "" {
 		c.userAgent = defaultUserAgent
+	}
+	if c.onResponse == nil {
+		c.onResponse = func(int, error) {}
 	}
 	switch {
 	case c.reserve == 0:
@@ -482,6 +492,7 @@ func (c *Client) do(ctx context.Context, l *listing, u *url.URL, attempt int) (i
 	resp, err := c.hc.Do(hr)
 	if err != nil {
 		err = unwrapURLError(err)
+		c.onResponse(0, err)
 		c.log.Debug("vendor request", "method", "GET", "url", u.Redacted(), "attempt", attempt,
 			"duration", time.Since(start), "error", err)
 		return 0, nil, err
@@ -501,6 +512,7 @@ func (c *Client) do(ctx context.Context, l *listing, u *url.URL, attempt int) (i
 		body, _ = readBody(resp.Body, maxErrorRead, resp.ContentLength, false) // the status is what matters
 		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorRead)                   // let the connection be reused
 	}
+	c.onResponse(resp.StatusCode, err)
 	if err != nil {
 		c.log.Debug("vendor request", "method", "GET", "url", u.Redacted(), "attempt", attempt,
 			"status", resp.StatusCode, "duration", time.Since(start), "error", err)

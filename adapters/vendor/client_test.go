@@ -817,3 +817,48 @@ func TestBodyPaging(t *testing.T) {
 		t.Fatalf("err %v, pages %d, hasNext %v", err, len(bodies), more)
 	}
 }
+
+// responseLog records OnResponse calls.
+type responseLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *responseLog) observe(status int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.got = append(r.got, fmt.Sprintf("%d error", status))
+		return
+	}
+	r.got = append(r.got, strconv.Itoa(status))
+}
+
+func (r *responseLog) calls() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.got, ",")
+}
+
+// OnResponse sees every attempt, retries and 429s included, and transport errors without a status.
+func TestOnResponse(t *testing.T) {
+	srv, _ := scripted(t, status(429, "Retry-After", "1"), status(503))
+	var rl responseLog
+	if _, err := collect(t, testClient(&sleeper{}, func(o *Options) { o.OnResponse = rl.observe }), request(srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rl.calls(); got != "429,503,200" {
+		t.Errorf("OnResponse calls %s, want 429,503,200", got)
+	}
+
+	gone := httptest.NewServer(http.NotFoundHandler())
+	base := gone.URL
+	gone.Close()
+	rl = responseLog{}
+	if _, err := collect(t, testClient(&sleeper{}, func(o *Options) { o.MaxRetries = 1; o.OnResponse = rl.observe }), request(base)); err == nil {
+		t.Fatal("no error")
+	}
+	if got := rl.calls(); got != "0 error,0 error" {
+		t.Errorf("OnResponse calls %s, want two transport errors", got)
+	}
+}

@@ -84,5 +84,6 @@
 //
 // The built-in http.Client follows redirects only within the same scheme and host. Debug logs have
 // one line per request (method, URL with any userinfo password masked, status, duration,
-// attempt); credentials and the Authorization header are never logged.
+// attempt); credentials and the Authorization header are never logged. Options.OnResponse sees
+// each attempt's status (or transport error) and nothing else, for metrics.
 package vendor
