@@ -1,0 +1,156 @@
+// Package metrics exposes Pollen's Prometheus metrics: polls, vendor requests, deliveries and the
+// size of the runtime. The engine knows nothing of Prometheus; it reports through hooks
+// (engine.RuntimeOptions.OnPoll, engine.DelivererOptions.OnAttempt, vendor.Options.OnResponse)
+// that a Metrics turns into series of its own registry, served by Handler.
+//
+// The series are aggregates over every instance: no metric carries an instance, a job, a URL or
+// any configuration value, so that 10,000 instances cost no more series than one, and so that no
+// secret can reach a scrape. The names are a contract (dashboards and `pollen bench` read them):
+//
+//	pollen_polls_total{result="ok"|"error"}     counter: polls finished
+//	pollen_poll_lag_seconds                     histogram: how late polls started against their slot
+//	pollen_poll_duration_seconds                histogram: poll wall time
+//	pollen_poll_events_total                    counter: events committed by polls
+//	pollen_poll_records_total                   counter: records read from vendors (failed polls included)
+//	pollen_poll_pages_total                     counter: pages read from vendors (failed polls included)
+//	pollen_vendor_requests_total{code}          counter: vendor HTTP attempts, retries included, by
+//	                                            status ("200", "429", ...) or "error" (no response)
+//	pollen_deliveries_total{result="delivered"|"failed"}  counter: notification delivery attempts
+//	pollen_delivered_events_total               counter: events in delivered notifications
+//	pollen_delivery_duration_seconds            histogram: time to send one notification
+//	pollen_jobs                                 gauge: jobs scheduled
+//	pollen_instances                            gauge: instances held by the runtime
+//
+// plus the Go runtime (go_*) and process (process_*) collectors.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pollen-hq/pollen/engine"
+)
+
+// Buckets are the bounds, in seconds, of every *_seconds histogram: from half a millisecond (a
+// poll that found nothing) to a minute (a long backfill, or a callback that times out).
+var Buckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+// Runtime is what the gauges read at each scrape. *engine.Runtime implements it.
+type Runtime interface {
+	Jobs() int
+	Instances() int
+}
+
+// Metrics holds Pollen's collectors in a registry of its own (never the global one, so that
+// several servers in one process, as in tests, do not collide). Its methods are safe for
+// concurrent use and do not block.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	pollsOK, pollsFailed prometheus.Counter
+	pollLag, pollTime    prometheus.Histogram
+	pollEvents           prometheus.Counter
+	pollRecords          prometheus.Counter
+	pollPages            prometheus.Counter
+
+	vendorRequests *prometheus.CounterVec
+
+	delivered, failed prometheus.Counter
+	deliveredEvents   prometheus.Counter
+	deliveryTime      prometheus.Histogram
+}
+
+// New returns Metrics with every series but the runtime gauges registered (see Runtime).
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	histogram := func(name, help string) prometheus.Histogram {
+		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: Buckets})
+		reg.MustRegister(h)
+		return h
+	}
+	counterVec := func(name, help, label string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+		reg.MustRegister(c)
+		return c
+	}
+
+	m := &Metrics{reg: reg}
+	polls := counterVec("pollen_polls_total", "Polls finished, by result (ok or error).", "result")
+	m.pollsOK, m.pollsFailed = polls.WithLabelValues("ok"), polls.WithLabelValues("error")
+	m.pollLag = histogram("pollen_poll_lag_seconds", "How late polls started against their scheduled slot.")
+	m.pollTime = histogram("pollen_poll_duration_seconds", "Wall time of polls, vendor requests and commit included.")
+	m.pollEvents = counter("pollen_poll_events_total", "Events committed by polls.")
+	m.pollRecords = counter("pollen_poll_records_total", "Records read from vendors by polls, failed polls included.")
+	m.pollPages = counter("pollen_poll_pages_total", "Pages read from vendors by polls, failed polls included.")
+
+	m.vendorRequests = counterVec("pollen_vendor_requests_total",
+		"Vendor HTTP attempts, retries included, by status code, or \"error\" when no response arrived.", "code")
+
+	deliveries := counterVec("pollen_deliveries_total", "Notification delivery attempts, by result (delivered or failed).", "result")
+	m.delivered, m.failed = deliveries.WithLabelValues("delivered"), deliveries.WithLabelValues("failed")
+	m.deliveredEvents = counter("pollen_delivered_events_total", "Events in notifications their callback accepted.")
+	m.deliveryTime = histogram("pollen_delivery_duration_seconds", "Time to send one notification to its callback, failed attempts included.")
+	return m
+}
+
+// Runtime registers the pollen_jobs and pollen_instances gauges, read from rt at each scrape.
+// Call it once.
+func (m *Metrics) Runtime(rt Runtime) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pollen_jobs", Help: "Jobs (instance, resource) scheduled for polling."},
+			func() float64 { return float64(rt.Jobs()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pollen_instances", Help: "Instances held by the runtime, disabled ones included."},
+			func() float64 { return float64(rt.Instances()) }),
+	)
+}
+
+// Poll records one finished poll; it is an engine.RuntimeOptions.OnPoll.
+func (m *Metrics) Poll(ev engine.PollEvent) {
+	if ev.Err != nil {
+		m.pollsFailed.Inc()
+	} else {
+		m.pollsOK.Inc()
+	}
+	m.pollLag.Observe(max(ev.Lag, 0).Seconds())
+	m.pollTime.Observe(ev.Duration.Seconds())
+	m.pollEvents.Add(float64(ev.Result.Events))
+	m.pollRecords.Add(float64(ev.Result.Records))
+	m.pollPages.Add(float64(ev.Result.Pages))
+}
+
+// VendorResponse records one vendor HTTP attempt; it is a vendor.Options.OnResponse.
+func (m *Metrics) VendorResponse(status int, err error) {
+	code := "error"
+	if err == nil {
+		code = strconv.Itoa(status)
+	}
+	m.vendorRequests.WithLabelValues(code).Inc()
+}
+
+// Delivery records one delivery attempt; it is an engine.DelivererOptions.OnAttempt.
+func (m *Metrics) Delivery(delivered bool, events int, took time.Duration) {
+	if delivered {
+		m.delivered.Inc()
+		m.deliveredEvents.Add(float64(events))
+	} else {
+		m.failed.Inc()
+	}
+	m.deliveryTime.Observe(took.Seconds())
+}
+
+// Handler serves the registry in the Prometheus exposition formats (text by default, the others
+// by content negotiation).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

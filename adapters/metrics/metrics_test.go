@@ -1,0 +1,154 @@
+package metrics
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pollen-hq/pollen/engine"
+)
+
+type runtimeFake struct{ jobs, instances int }
+
+func (r runtimeFake) Jobs() int      { return r.jobs }
+func (r runtimeFake) Instances() int { return r.instances }
+
+// scrape GETs the handler over HTTP, as Prometheus does, and returns the body and its samples
+// ("name{labels}" -> value).
+func scrape(t *testing.T, h http.Handler) (string, map[string]float64) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("scrape: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("unparsable sample %q", line)
+		}
+		samples[line[:i]] = v
+	}
+	return string(body), samples
+}
+
+func TestScrape(t *testing.T) {
+	const secret = "s3cr3t-api-key"
+	m := New()
+	m.Runtime(runtimeFake{jobs: 7, instances: 3})
+	m.Poll(engine.PollEvent{Key: engine.JobKey{InstanceID: 4242, ObjectType: "incidents"},
+		Result: engine.PollResult{Pages: 2, Records: 150, Events: 12}, Lag: 3 * time.Millisecond, Duration: 200 * time.Millisecond})
+	m.Poll(engine.PollEvent{Key: engine.JobKey{InstanceID: 4242, ObjectType: "contacts"},
+		Result: engine.PollResult{Pages: 1, Records: 30}, Err: errors.New("vendor: GET https://apikey:" + secret + "@acme.example.com: 500"),
+		Lag: 2 * time.Second, Duration: 40 * time.Second})
+	m.Poll(engine.PollEvent{Lag: -time.Millisecond}) // started early: counted as no lag
+	m.VendorResponse(200, nil)
+	m.VendorResponse(200, nil)
+	m.VendorResponse(429, nil)
+	m.VendorResponse(0, errors.New("dial tcp: connection refused "+secret))
+	m.VendorResponse(502, errors.New("unexpected EOF")) // body cut off: an error, not a 502
+	m.Delivery(true, 10, 20*time.Millisecond)
+	m.Delivery(true, 3, 30*time.Millisecond)
+	m.Delivery(false, 5, 2*time.Second)
+
+	body, got := scrape(t, m.Handler())
+	want := map[string]float64{
+		`pollen_polls_total{result="ok"}`:                     2,
+		`pollen_polls_total{result="error"}`:                  1,
+		`pollen_poll_events_total`:                            12,
+		`pollen_poll_records_total`:                           180,
+		`pollen_poll_pages_total`:                             3,
+		`pollen_poll_lag_seconds_count`:                       3,
+		`pollen_poll_lag_seconds_bucket{le="0.0005"}`:         1,
+		`pollen_poll_lag_seconds_bucket{le="0.005"}`:          2,
+		`pollen_poll_lag_seconds_bucket{le="2.5"}`:            3,
+		`pollen_poll_lag_seconds_sum`:                         2.003,
+		`pollen_poll_duration_seconds_count`:                  3,
+		`pollen_poll_duration_seconds_bucket{le="0.25"}`:      2,
+		`pollen_poll_duration_seconds_bucket{le="30"}`:        2,
+		`pollen_poll_duration_seconds_bucket{le="60"}`:        3,
+		`pollen_poll_duration_seconds_bucket{le="+Inf"}`:      3,
+		`pollen_vendor_requests_total{code="200"}`:            2,
+		`pollen_vendor_requests_total{code="429"}`:            1,
+		`pollen_vendor_requests_total{code="error"}`:          2,
+		`pollen_deliveries_total{result="delivered"}`:         2,
+		`pollen_deliveries_total{result="failed"}`:            1,
+		`pollen_delivered_events_total`:                       13,
+		`pollen_delivery_duration_seconds_count`:              3,
+		`pollen_delivery_duration_seconds_bucket{le="0.025"}`: 1,
+		`pollen_delivery_duration_seconds_bucket{le="0.05"}`:  2,
+		`pollen_delivery_duration_seconds_bucket{le="2.5"}`:   3,
+		`pollen_jobs`:      7,
+		`pollen_instances`: 3,
+	}
+	for series, v := range want {
+		g, ok := got[series]
+		if !ok {
+			t.Errorf("%s missing", series)
+		} else if diff := g - v; diff > 1e-9 || diff < -1e-9 {
+			t.Errorf("%s = %v, want %v", series, g, v)
+		}
+	}
+	if _, ok := got[`pollen_vendor_requests_total{code="502"}`]; ok {
+		t.Error("an attempt with an error counted under its status")
+	}
+	// The buckets are exactly the contract's.
+	var les []string
+	for series := range got {
+		if le, ok := strings.CutPrefix(series, `pollen_poll_lag_seconds_bucket{le="`); ok {
+			les = append(les, strings.TrimSuffix(le, `"}`))
+		}
+	}
+	if len(les) != len(Buckets)+1 {
+		t.Errorf("%d lag buckets %v, want %d and +Inf", len(les), les, len(Buckets))
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+		if !strings.Contains(body, "\n"+name+" ") && !strings.HasPrefix(body, name+" ") {
+			t.Errorf("%s missing: the Go and process collectors are not registered", name)
+		}
+	}
+	for _, leak := range []string{secret, "4242", "incidents", "contacts", "acme"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("scrape carries %q", leak)
+		}
+	}
+}
+
+// Before anything happened, the result series exist at 0, so that rate() over them works from
+// the first scrape.
+func TestScrapeEmpty(t *testing.T) {
+	_, got := scrape(t, New().Handler())
+	for _, series := range []string{`pollen_polls_total{result="ok"}`, `pollen_polls_total{result="error"}`,
+		`pollen_deliveries_total{result="delivered"}`, `pollen_deliveries_total{result="failed"}`,
+		`pollen_poll_events_total`, `pollen_poll_lag_seconds_count`, `pollen_delivery_duration_seconds_count`} {
+		if v, ok := got[series]; !ok || v != 0 {
+			t.Errorf("%s = %v (present %v), want 0", series, v, ok)
+		}
+	}
+	if _, ok := got["pollen_jobs"]; ok {
+		t.Error("pollen_jobs without a runtime")
+	}
+}
