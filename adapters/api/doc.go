@@ -9,12 +9,17 @@
 //	                         null removes a key; event.poller.configuration is replaced whole)
 //	PUT   /instances/{id}    {"name", "tags"}: replaces both (tags left out: none)
 //	GET   /definitions       {"files": [definitions.FileStatus...]}
+//	GET   /metrics           Prometheus metrics (Options.Metrics), when configured
 //
-// Every route but GET /healthz requires
+// Every route but GET /healthz, GET /openapi.json and GET /metrics requires
 //
 //	Authorization: User <user secret>, Organization <organization secret>[, Element <token>]
 //
 // (parts in any order, scheme words case-insensitive). The secrets are compared in constant time.
+// GET /metrics is public, as metrics endpoints usually are, so that Prometheus scrapes it without
+// the platform's secrets: it holds only aggregate counts (adapters/metrics), never an instance's
+// id, URL, configuration or secret. Keep the listener off the public internet, or put a proxy in
+// front, if even those counts are private.
 // An Element token is parsed into the request context for the hub routes of later slices.
 //
 // Instance bodies go through definitions.LoadInstance, the one load path shared with

@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -155,7 +156,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 		// Every route behind authentication documents 401; the public ones say they are public.
 		sec, explicit := o["security"].([]any)
-		if public := explicit && len(sec) == 0; public != (op == "GET /healthz" || op == "GET /openapi.json") {
+		if public := explicit && len(sec) == 0; public != (op == "GET /healthz" || op == "GET /openapi.json" || op == "GET /metrics") {
 			t.Errorf("%s: security %v", op, o["security"])
 		} else if !public && resp["401"] == nil {
 			t.Errorf("%s: no 401 response", op)
@@ -365,7 +366,9 @@ func served(s *Server, op string) (bool, string) {
 }
 
 func TestOpenAPIRoutes(t *testing.T) {
-	s, err := New(Options{Store: newMemStore(), Runtime: &fakeRuntime{}, UserSecret: "u", OrganizationSecret: "o"})
+	// Every optional route configured, so that the document's routes are all served.
+	s, err := New(Options{Store: newMemStore(), Runtime: &fakeRuntime{}, UserSecret: "u", OrganizationSecret: "o",
+		Metrics: http.NotFoundHandler()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +416,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 // must see, and that the 405 catchers are left out.
 func TestSourceRoutesScan(t *testing.T) {
 	got := sourceRoutes(t)
-	for _, want := range []string{"GET /healthz", "POST /instances", "PATCH /instances/{id}", "DELETE /instances/{id}", "GET /openapi.json"} {
+	for _, want := range []string{"GET /healthz", "POST /instances", "PATCH /instances/{id}", "DELETE /instances/{id}", "GET /openapi.json", "GET /metrics"} {
 		if _, ok := got[want]; !ok {
 			t.Errorf("scan misses %s", want)
 		}

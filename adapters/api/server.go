@@ -62,6 +62,9 @@ type Options struct {
 	Events EventStore
 	// Source serves the hub API (hub.go): it reads the vendor as the pollers do.
 	Source engine.Source
+	// Metrics serves GET /metrics without authentication (the Prometheus exposition of
+	// adapters/metrics: aggregate counts, no instance data, no secret); nil = no such route.
+	Metrics http.Handler
 }
 
 const defaultMaxBody = 1 << 20
@@ -78,6 +81,7 @@ type Server struct {
 	defs    DefinitionsStatus
 	src     engine.Source // the hub API's vendor source (hub.go)
 	events  EventStore    // the event history (events.go); nil = not configured
+	metrics http.Handler  // GET /metrics; nil = not served
 	mux     *http.ServeMux
 	// writeMu serializes the read-merge-store-apply of instance updates, so that concurrent
 	// PATCH and PUT requests neither lose each other's changes nor apply out of order.
@@ -107,6 +111,7 @@ func New(opts Options) (*Server, error) {
 		defs:    opts.Definitions,
 		src:     opts.Source,
 		events:  opts.Events,
+		metrics: opts.Metrics,
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -128,6 +133,10 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
+	if s.metrics != nil {
+		m.Handle("GET /metrics", s.metrics)
+		m.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
+	}
 
 	m.Handle("POST /instances", s.authed(s.createInstance))
 	m.Handle("GET /instances", s.authed(s.listInstances))
