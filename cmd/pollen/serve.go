@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -20,25 +22,23 @@ them, serve generates a pair on first start and keeps it in DATA-DIR/secrets.jso
 (mode 0600).
 
 Built-in element definitions are embedded; --definitions DIR adds or overrides
-definition files (DIR/ELEMENT/element.json, DIR/ELEMENT/resources/NAME.json).`
+definition files (DIR/ELEMENT/element.json, DIR/ELEMENT/resources/NAME.json).
+
+GET /metrics on the same address serves Prometheus metrics, without
+authentication: aggregate counts of polls, vendor requests and deliveries, never
+an instance's data or a secret.`
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
-	fs := newFlags("serve", "[flags]", serveDoc, stderr)
-	var cfg serverConfig
-	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to serve the API on")
-	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database and generated secrets")
-	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
-	fs.IntVar(&cfg.PollWorkers, "poll-workers", 8, "polls run at once")
-	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 32, "deliveries in flight at once, over all callbacks")
-	fs.Var(&durationList{&cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")
-	fs.DurationVar(&cfg.HistoryRetention, "history-retention", 7*24*time.Hour, "how long delivered event history is kept")
-	var lf logFlags
-	lf.register(fs, "info")
+	fs, cfg, lf := serveFlags(stderr)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "pollen serve: unexpected arguments: %v\n", fs.Args())
+		return exitUsage
+	}
+	if err := cfg.checkLimits(); err != nil {
+		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
 		return exitUsage
 	}
 	log, err := lf.logger("pollen", stderr)
@@ -49,7 +49,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	cfg.Logger = log
 	cfg.UserSecret = os.Getenv("POLLEN_USER_SECRET")
 	cfg.OrgSecret = os.Getenv("POLLEN_ORGANIZATION_SECRET")
-	srv, err := newServer(ctx, cfg)
+	srv, err := newServer(ctx, *cfg)
 	if err != nil && ctx.Err() != nil {
 		log.Info("stopped while starting")
 		return exitOK
@@ -63,6 +63,35 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// serveFlags returns serve's flag set, and the configuration and log flags it fills.
+func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
+	fs := newFlags("serve", "[flags]", serveDoc, stderr)
+	cfg := &serverConfig{}
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to serve the API on")
+	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database and generated secrets")
+	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
+	fs.IntVar(&cfg.PollWorkers, "poll-workers", 8, "polls run at once")
+	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 32, "deliveries in flight at once, over all callbacks")
+	fs.IntVar(&cfg.CallbackConcurrency, "callback-concurrency", 4, "notifications in flight at once to one callback URL")
+	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 50, "notifications started per second to one callback URL; 0.5 is one every 2s")
+	fs.Var(&durationList{&cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")
+	fs.DurationVar(&cfg.HistoryRetention, "history-retention", 7*24*time.Hour, "how long delivered event history is kept")
+	lf := &logFlags{}
+	lf.register(fs, "info")
+	return fs, cfg, lf
+}
+
+// checkLimits refuses per-callback limits the deliverer would silently replace by its defaults.
+func (cfg serverConfig) checkLimits() error {
+	if cfg.CallbackConcurrency < 1 {
+		return fmt.Errorf("--callback-concurrency must be at least 1, not %d", cfg.CallbackConcurrency)
+	}
+	if !(cfg.CallbackRate > 0) || math.IsInf(cfg.CallbackRate, 0) {
+		return fmt.Errorf("--callback-rate must be a positive number, not %v", cfg.CallbackRate)
+	}
+	return nil
 }
 
 // durationList is a flag.Value of comma-separated durations.

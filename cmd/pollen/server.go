@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pollen-hq/pollen/adapters/api"
+	"github.com/pollen-hq/pollen/adapters/metrics"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/adapters/vendor"
 	"github.com/pollen-hq/pollen/adapters/webhook"
@@ -36,9 +37,14 @@ type serverConfig struct {
 	Retries          []time.Duration // nil = the platform's schedule
 	HistoryRetention time.Duration   // 0 = 7 days
 	Logger           hclog.Logger
+
+	// CallbackConcurrency and CallbackRate bound the notifications in flight to one callback URL,
+	// and those started per second to it; 0 = the deliverer's defaults (4 and 50).
+	CallbackConcurrency int
+	CallbackRate        float64
 }
 
-// server is a running Pollen: store, catalog, runtime and HTTP API. serve, demo and the
+// server is a running Pollen: store, catalog, runtime, metrics and HTTP API. serve, demo and the
 // end-to-end tests all build it the same way.
 type server struct {
 	cfg     serverConfig
@@ -46,6 +52,7 @@ type server struct {
 	store   *sqlite.Store
 	defs    *definitions.Registry
 	runtime *engine.Runtime
+	metrics *metrics.Metrics // served at GET /metrics
 	http    *http.Server
 	ln      net.Listener
 }
@@ -114,13 +121,13 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, store: store}
+	s := &server{cfg: cfg, log: log, store: store, metrics: metrics.New()}
 	s.defs = definitions.NewRegistry(definitions.RegistryOptions{Dir: cfg.DefinitionsDir, Logger: log.Named("definitions")})
 	cat := s.defs.Reload()
 	for _, el := range cat.Elements() {
 		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
 	}
-	source := vendor.New(vendor.Options{Logger: log.Named("vendor")})
+	source := vendor.New(vendor.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse})
 	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
 		Catalog:         cat,
 		Source:          source,
@@ -131,14 +138,16 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		Logger:          log,
 		PollWorkers:     cfg.PollWorkers,
 		DeliveryWorkers: cfg.DeliveryWorkers,
-		Deliverer:       engine.DelivererOptions{Retries: cfg.Retries},
+		OnPoll:          s.metrics.Poll,
+		Deliverer:       cfg.delivery(s.metrics),
 	})
+	s.metrics.Runtime(s.runtime)
 	if err := s.resume(ctx, cat); err != nil {
 		store.Close()
 		return nil, err
 	}
 	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs, Events: store, Source: source,
-		UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
+		Metrics: s.metrics.Handler(), UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -150,6 +159,13 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	}
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	return s, nil
+}
+
+// delivery is how the runtime delivers notifications: the retry schedule, the per-callback
+// limits, and each attempt counted in m.
+func (cfg serverConfig) delivery(m *metrics.Metrics) engine.DelivererOptions {
+	return engine.DelivererOptions{Retries: cfg.Retries, PerCallback: cfg.CallbackConcurrency,
+		RatePerCallback: cfg.CallbackRate, OnAttempt: m.Delivery}
 }
 
 // resume restarts polling for every stored instance, from its stored cursors.

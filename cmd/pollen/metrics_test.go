@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pollen-hq/pollen/adapters/metrics"
+)
+
+// The per-callback limits are serve flags with the deliverer's defaults, reach its options, and
+// values it would silently replace are refused.
+func TestServeCallbackFlags(t *testing.T) {
+	fs, cfg, _ := serveFlags(io.Discard)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CallbackConcurrency != 4 || cfg.CallbackRate != 50 {
+		t.Errorf("defaults: concurrency %d, rate %v; want 4 and 50", cfg.CallbackConcurrency, cfg.CallbackRate)
+	}
+	fs, cfg, _ = serveFlags(io.Discard)
+	if err := fs.Parse([]string{"--callback-concurrency", "2", "--callback-rate", "0.5"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.checkLimits(); err != nil {
+		t.Fatal(err)
+	}
+	do := cfg.delivery(metrics.New())
+	if do.PerCallback != 2 || do.RatePerCallback != 0.5 || do.OnAttempt == nil {
+		t.Errorf("deliverer options: per callback %d, rate %v, OnAttempt set %v", do.PerCallback, do.RatePerCallback, do.OnAttempt != nil)
+	}
+
+	for _, args := range [][]string{
+		{"--callback-concurrency", "0"},
+		{"--callback-concurrency", "-1"},
+		{"--callback-rate", "0"},
+		{"--callback-rate", "-3"},
+		{"--callback-rate", "NaN"},
+		{"--callback-rate", "+Inf"},
+	} {
+		var stderr bytes.Buffer
+		code := runServe(context.Background(), append(args, "--data-dir", t.TempDir()), io.Discard, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), args[0]) {
+			t.Errorf("serve %v: exit %d, %q; want a usage error naming the flag", args, code, stderr.String())
+		}
+	}
+}
+
+// GET /metrics answers without the platform's secrets, and counts what a real poll and delivery
+// did, with no instance data or secret in it.
+func TestMetricsEndpoint(t *testing.T) {
+	h := newHarness(t)
+	srv := h.start()
+	h.createInstance(srv)
+	c := h.desk.CreateContact(map[string]any{"name": "Metrics", "email": "metrics@example.com"})
+	h.waitFor("CREATED contacts " + idOf(c))
+
+	var body string
+	var got map[string]float64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body, got = scrapeMetrics(t, srv.URL()+"/metrics")
+		// The receiver has the event before the deliverer records the attempt.
+		if got["pollen_delivered_events_total"] >= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for series, min := range map[string]float64{
+		`pollen_polls_total{result="ok"}`:             2,
+		`pollen_poll_events_total`:                    1,
+		`pollen_poll_records_total`:                   1,
+		`pollen_poll_pages_total`:                     2,
+		`pollen_poll_lag_seconds_count`:               2,
+		`pollen_poll_duration_seconds_count`:          2,
+		`pollen_vendor_requests_total{code="200"}`:    2,
+		`pollen_deliveries_total{result="delivered"}`: 1,
+		`pollen_delivered_events_total`:               1,
+		`pollen_delivery_duration_seconds_count`:      1,
+		`pollen_jobs`:                                 2,
+		`pollen_instances`:                            1,
+	} {
+		if v, ok := got[series]; !ok || v < min {
+			t.Errorf("%s = %v (present %v), want at least %v", series, v, ok, min)
+		}
+	}
+	if got[`pollen_jobs`] != 2 || got[`pollen_instances`] != 1 {
+		t.Errorf("jobs %v, instances %v; want 2 and 1", got[`pollen_jobs`], got[`pollen_instances`])
+	}
+	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, "user-secret", "org-secret", h.recvURL, h.deskURL} {
+		if strings.Contains(body, secret) {
+			t.Errorf("/metrics carries %q", secret)
+		}
+	}
+}
+
+// scrapeMetrics GETs url without credentials and returns the body and its samples.
+func scrapeMetrics(t *testing.T, url string) (string, map[string]float64) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET %s: %s %s\n%s", url, resp.Status, resp.Header.Get("Content-Type"), b)
+	}
+	samples := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); i > 0 && err == nil {
+			samples[line[:i]] = v
+		}
+	}
+	return string(b), samples
+}
