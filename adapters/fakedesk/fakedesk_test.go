@@ -945,3 +945,21 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("requests %d", st.Requests)
 	}
 }
+
+// TestPathPrefix hosts an account under /a/7: requests route with the prefix removed, and
+// Link headers keep it, so a walk stays inside the account.
+func TestPathPrefix(t *testing.T) {
+	h := newHarness(t, Options{PathPrefix: "/a/7"})
+	for range 25 {
+		h.s.CreateTicket(nil)
+	}
+	first := "/a/7/api/v2/tickets?updated_since=2026-03-01T00%3A00%3A00Z&per_page=10"
+	ids, pages, last := h.walk(first)
+	if pages != 3 || len(ids) != 25 || last.status != 200 {
+		t.Errorf("pages %d ids %d status %d", pages, len(ids), last.status)
+	}
+	if r := h.get(first); !strings.Contains(r.hdr.Get("Link"), h.ts.URL+"/a/7/api/v2/tickets?") {
+		t.Errorf("Link %q lost the prefix", r.hdr.Get("Link"))
+	}
+	h.wantStatus(h.get("/api/v2/tickets"), 404)
+}

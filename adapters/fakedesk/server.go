@@ -53,6 +53,10 @@ type Options struct {
 	DefaultWindow time.Duration
 	// Seed seeds the generator of sample data.
 	Seed int64
+	// PathPrefix is removed from request paths before routing and kept in Link headers, so
+	// that one HTTP server can host many simulated accounts side by side (base URL
+	// http://host/a/17 with PathPrefix "/a/17"); "" means none.
+	PathPrefix string
 	// Logger receives one debug line per request and per change; nil means no logging.
 	Logger hclog.Logger
 
@@ -416,7 +420,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			bodyErr = errors.New("body too large")
 		}
 	}
-	rt := parseRoute(r.Method, r.URL.Path)
+	path, ok := strings.CutPrefix(r.URL.Path, s.opts.PathPrefix)
+	if !ok {
+		path = "" // outside the account: no route
+	}
+	rt := parseRoute(r.Method, path)
 	if r.Method == http.MethodGet && isListKind(rt.kind) {
 		s.mu.Lock()
 		fn := s.onListPage
