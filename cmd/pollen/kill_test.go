@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -115,16 +116,8 @@ func (p *pollenProc) logs() string {
 // with the same eventIds: at-least-once, and the test reports how many such duplicates occurred
 // (copies must be identical events; see dlReceiver.received).
 func TestKillNineLosesNothing(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go is not on PATH: cannot build the pollen binary to SIGKILL")
-	}
+	bin := buildPollen(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "pollen")
-	build := exec.Command(goBin, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 
 	h := newHarness(t)
 	w := newDLWorld(t, h, 3)
@@ -197,4 +190,34 @@ func TestKillNineLosesNothing(t *testing.T) {
 	evs, _, _ := rcv.received()
 	t.Logf("instance %d: %d changes and %d deletions over %d kills; %d notifications accepted (%d cut off by a kill), %d distinct events, %d duplicate deliveries (same eventId, identical)",
 		id, step, deletions, rounds, len(rcv.accepted()), cut, len(evs), dups)
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// buildPollen builds the pollen binary once per test run (without -race: it is the real
+// program under test, run as a child process) and returns its path.
+func buildPollen(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not on PATH: cannot build the pollen binary")
+	}
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "pollen-bin-")
+		if built.err != nil {
+			return
+		}
+		out, err := exec.Command(goBin, "build", "-o", filepath.Join(built.dir, "pollen"), ".").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return filepath.Join(built.dir, "pollen")
 }

@@ -28,6 +28,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"bench", "measure Pollen under load: many accounts, changes, a burst", runBench},
 		{"demo", "run a simulated Freshdesk, Pollen and a receiver, and show the events", runDemo},
 		{"fakedesk", "serve a simulated Freshdesk API", runFakedesk},
 		{"serve", "run the API, the pollers and delivery", runServe},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -47,6 +48,16 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg.Logger = log
+	stopProfiles, err := startProfiles(cfg.CPUProfile, cfg.MemProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
+		return exitFail
+	}
+	defer func() {
+		if err := stopProfiles(); err != nil {
+			log.Error("writing profiles", "error", err)
+		}
+	}()
 	cfg.UserSecret = os.Getenv("POLLEN_USER_SECRET")
 	cfg.OrgSecret = os.Getenv("POLLEN_ORGANIZATION_SECRET")
 	srv, err := newServer(ctx, *cfg)
@@ -58,7 +69,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return exitFail
 	}
-	if err := srv.Run(ctx); err != nil {
+	err = srv.Run(ctx)
+	runtime.KeepAlive(srv) // a heap profile written at exit shows the server's state
+	if err != nil {
 		log.Error("server failed", "error", err)
 		return exitFail
 	}
@@ -78,6 +91,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 50, "notifications started per second to one callback URL; 0.5 is one every 2s")
 	fs.Var(&durationList{&cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")
 	fs.DurationVar(&cfg.HistoryRetention, "history-retention", 7*24*time.Hour, "how long delivered event history is kept")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` at exit (go tool pprof reads it)")
+	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile to `file` at exit")
 	lf := &logFlags{}
 	lf.register(fs, "info")
 	return fs, cfg, lf

@@ -36,6 +36,8 @@ type serverConfig struct {
 	DeliveryWorkers  int
 	Retries          []time.Duration // nil = the platform's schedule
 	HistoryRetention time.Duration   // 0 = 7 days
+	CPUProfile       string          // serve only: where to write a CPU profile at exit
+	MemProfile       string          // serve only: where to write a heap profile at exit
 	Logger           hclog.Logger
 
 	// CallbackConcurrency and CallbackRate bound the notifications in flight to one callback URL,

@@ -1,0 +1,934 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/definitions"
+)
+
+const benchDoc = `Bench measures Pollen under load on this machine. It starts a simulated
+Freshdesk that hosts one account per instance, a receiver that checks every
+notification's signature, and a Pollen server: this binary's serve command, run
+as a child process so that its CPU time and memory are measured alone. It creates
+the instances through POST /instances (the documentation's example body, one
+account and one callback URL each), waits until every job has polled once, and
+then measures two phases:
+
+  idle  one interval without changes: vendor requests per poll, the idle cost;
+  load  --duration with --changes per minute spread over the accounts: polls/s,
+        schedule lag, change-to-delivery latency (from the change at the vendor
+        to the receiver), events/s, vendor requests per poll and per change,
+        429s, and the server's CPU seconds per 1,000 polls.
+
+It prints a table, with the server's peak RSS. Every change must arrive: a change
+that never reaches the receiver is reported, and fails the run.
+
+With --burst N it measures a burst instead: N tickets, created before the
+instances and spread over the accounts, all change at once; it reports how long
+until every event is delivered, and the events/s that makes.`
+
+type benchConfig struct {
+	instances       int
+	resources       int
+	interval        time.Duration
+	changes         int
+	duration        time.Duration
+	burst           int
+	timeout         time.Duration
+	pollWorkers     int
+	deliveryWorkers int
+	seed            uint64
+	dataDir         string
+	binary          string // the pollen binary to run the server with; "" = this one
+	profile         bool   // write the server's CPU and heap profiles into the data directory
+}
+
+// benchResources are the freshdeskv2 resources --resources picks from, in order.
+var benchResources = []string{"incidents", "contacts", "accounts", "agents", "groups"}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("bench", "[flags]", benchDoc, stderr)
+	var bc benchConfig
+	fs.IntVar(&bc.instances, "instances", 10000, "instances to create, each polling its own simulated account")
+	fs.IntVar(&bc.resources, "resources", 2, "resources each instance polls: the first `n` of "+strings.Join(benchResources, ", "))
+	fs.DurationVar(&bc.interval, "interval", time.Minute, "the instances' polling interval (event.poller.refresh_interval)")
+	fs.IntVar(&bc.changes, "changes", 1000, "changes per minute made at the vendor during the load phase, spread over the accounts")
+	fs.DurationVar(&bc.duration, "duration", 3*time.Minute, "how long the load phase runs")
+	fs.IntVar(&bc.burst, "burst", 0, "instead of the idle and load phases, change `n` tickets at once and time their delivery")
+	fs.DurationVar(&bc.timeout, "timeout", 5*time.Minute, "how long to wait for a burst's or the load phase's last events before failing")
+	fs.IntVar(&bc.pollWorkers, "poll-workers", 8, "the server's --poll-workers")
+	fs.IntVar(&bc.deliveryWorkers, "delivery-workers", 32, "the server's --delivery-workers")
+	fs.Uint64Var(&bc.seed, "seed", 1, "seed of the simulated data and of the changes")
+	fs.StringVar(&bc.dataDir, "data-dir", "", "`directory` for the server's state and log (default: a temporary one, removed at exit)")
+	fs.BoolVar(&bc.profile, "profile", false, "write the server's CPU and heap profiles (cpu.pprof, heap.pprof) into --data-dir")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "pollen bench: unexpected arguments: %v\n", fs.Args())
+		return exitUsage
+	case bc.instances < 1:
+		fmt.Fprintln(stderr, "pollen bench: --instances must be at least 1")
+		return exitUsage
+	case bc.resources < 1 || bc.resources > len(benchResources):
+		fmt.Fprintf(stderr, "pollen bench: --resources must be between 1 and %d\n", len(benchResources))
+		return exitUsage
+	case bc.interval < time.Second:
+		fmt.Fprintln(stderr, "pollen bench: --interval must be at least 1s")
+		return exitUsage
+	case bc.profile && bc.dataDir == "":
+		fmt.Fprintln(stderr, "pollen bench: --profile needs --data-dir, to keep the profiles")
+		return exitUsage
+	case bc.changes < 0 || bc.burst < 0:
+		fmt.Fprintln(stderr, "pollen bench: --changes and --burst cannot be negative")
+		return exitUsage
+	}
+	if err := bench(ctx, bc, stdout); err != nil {
+		fmt.Fprintf(stderr, "pollen bench: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// bench runs one benchmark and prints its table.
+func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	say := func(format string, args ...any) {
+		fmt.Fprintf(stdout, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	resources := benchResources[:bc.resources]
+	perPoll, err := idleRequestsPerPoll(resources)
+	if err != nil {
+		return err
+	}
+
+	// The vendor: one simulated Freshdesk account per instance, under /a/{n}.
+	say("simulating %d Freshdesk accounts", bc.instances)
+	farm := newDeskFarm(bc)
+	deskURL, err := serveLocal(ctx, farm)
+	if err != nil {
+		return err
+	}
+	rc := newBenchReceiver(randomSecret())
+	recvURL, err := serveLocal(ctx, rc)
+	if err != nil {
+		return err
+	}
+
+	dataDir := bc.dataDir
+	if dataDir == "" {
+		dataDir, err = os.MkdirTemp("", "pollen-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dataDir)
+	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	srv, err := startBenchServer(ctx, bc, dataDir)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	say("Pollen server started (pid %d, log %s)", srv.cmd.Process.Pid, srv.logPath)
+
+	// Records made before the instances exist must not give events: start them a second later.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+	start := time.Now()
+	if err := farm.createInstances(ctx, srv, deskURL, recvURL, rc.key, bc, resources); err != nil {
+		return err
+	}
+	created := time.Since(start)
+	jobs := bc.instances * bc.resources
+	say("%d instances created in %s (%.0f/s); waiting for each of their %d jobs to poll once", bc.instances, created.Round(time.Millisecond), float64(bc.instances)/created.Seconds(), jobs)
+	if err := srv.waitPolls(ctx, float64(jobs), bc.interval+time.Minute); err != nil {
+		return err
+	}
+
+	t := &benchTable{}
+	t.head("pollen bench: %d instances x %d resources (%s), interval %s", bc.instances, bc.resources, strings.Join(resources, ", "), bc.interval)
+	t.head("machine: %s", machine())
+	t.row("instances created", "%d in %.1f s (%.0f/s)", bc.instances, created.Seconds(), float64(bc.instances)/created.Seconds())
+	if bc.burst > 0 {
+		err = benchBurst(ctx, bc, farm, rc, srv, t, say)
+	} else {
+		err = benchLoad(ctx, bc, farm, rc, srv, t, say, perPoll)
+	}
+	if err != nil && !errors.Is(err, errBenchMiss) {
+		return err
+	}
+	peak, perr := srv.stop()
+	if perr != nil {
+		say("server: %v", perr)
+	}
+	if peak > 0 {
+		t.row("server peak RSS", "%.0f MB", float64(peak)/(1<<20))
+	}
+	t.print(stdout)
+	return err
+}
+
+// errBenchMiss is a run in which changes were never delivered.
+var errBenchMiss = errors.New("some changes were never delivered")
+
+// benchLoad runs the idle phase (one interval without changes) and the load phase.
+func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchReceiver, srv *benchServer, t *benchTable,
+	say func(string, ...any), perPoll float64) error {
+	say("idle phase: one interval (%s) without changes", bc.interval)
+	s0, err := srv.snapshot(ctx, farm)
+	if err != nil {
+		return err
+	}
+	if err := sleepCtx(ctx, bc.interval); err != nil {
+		return err
+	}
+	s1, err := srv.snapshot(ctx, farm)
+	if err != nil {
+		return err
+	}
+	idle := s1.minus(s0)
+	jobs := float64(bc.instances * bc.resources)
+	t.section("idle: %s without changes", bc.interval)
+	t.row("polls", "%.0f (%.2f per job per interval)", idle.polls, idle.polls/jobs)
+	t.row("vendor requests per poll", "%.3f (one per stream, the deleted query included: %.3f)", idle.requests/idle.polls, perPoll)
+	t.row("events", "%d", rc.count())
+
+	say("load phase: %s with %d changes per minute", bc.duration, bc.changes)
+	loadStart := time.Now()
+	cctx, stopChanges := context.WithTimeout(ctx, bc.duration)
+	made := farm.changeAtRate(cctx, bc.changes, bc.seed)
+	stopChanges()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s2, err := srv.snapshot(ctx, farm)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(loadStart)
+	load := s2.minus(s1)
+
+	// The last changes arrive within an interval (and the delivery after it).
+	say("waiting for the load phase's last events (%d changes made)", made)
+	want := farm.expected(loadStart)
+	missing := rc.waitFor(ctx, want, bc.timeout)
+
+	t.section("load: %s, %d changes per minute", bc.duration, bc.changes)
+	t.row("polls/s", "%.1f", load.polls/elapsed.Seconds())
+	t.row("schedule lag p50 / p99", "%s / %s", fmtSeconds(load.lag.quantile(0.5)), fmtSeconds(load.lag.quantile(0.99)))
+	t.row("poll duration p50 / p99", "%s / %s", fmtSeconds(load.pollTime.quantile(0.5)), fmtSeconds(load.pollTime.quantile(0.99)))
+	lat := rc.latencies(want)
+	t.row("change to delivery p50 / p99", "%s / %s (interval %s)", fmtSeconds(quantile(lat, 0.5)), fmtSeconds(quantile(lat, 0.99)), bc.interval)
+	t.row("notification POST p50 / p99", "%s / %s", fmtSeconds(load.sendTime.quantile(0.5)), fmtSeconds(load.sendTime.quantile(0.99)))
+	t.row("changes made / delivered", "%d / %d (%d superseded by a later change before a poll, %d missing)", want.changes, want.changes-want.superseded(rc)-len(missing), want.superseded(rc), len(missing))
+	t.row("events/s delivered", "%.1f (%d events in %d notifications, %d duplicates, %d bad signatures)", load.delivered/elapsed.Seconds(), rc.count(), rc.notes.Load(), rc.dups.Load(), rc.rejected.Load())
+	t.row("vendor requests per poll", "%.3f", load.requests/load.polls)
+	if want.changes > 0 {
+		t.row("vendor requests per change", "%.2f (%.3f beyond the idle cost)", load.requests/float64(want.changes), (load.requests-perPoll*load.polls)/float64(want.changes))
+	}
+	t.row("vendor 429s", "%.0f (simulator) / %.0f (server)", load.rateLimited, load.server429)
+	if load.polls > 0 {
+		t.row("server CPU per 1,000 polls", "%.2f s (%.1f%% of one core)", load.cpu/load.polls*1000, 100*load.cpu/elapsed.Seconds())
+	}
+	t.row("server RSS at the end", "%.0f MB", s2.rss/(1<<20))
+	if len(missing) > 0 {
+		for _, k := range missing[:min(len(missing), 5)] {
+			say("never delivered: %s", k)
+		}
+		return fmt.Errorf("%w: %d", errBenchMiss, len(missing))
+	}
+	return nil
+}
+
+// benchBurst changes bc.burst tickets at once and times their delivery.
+func benchBurst(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchReceiver, srv *benchServer, t *benchTable,
+	say func(string, ...any)) error {
+	s0, err := srv.snapshot(ctx, farm)
+	if err != nil {
+		return err
+	}
+	say("burst: changing %d tickets at once", bc.burst)
+	start := time.Now()
+	farm.burstUpdate()
+	changed := time.Since(start)
+	want := farm.expected(start)
+	done := make(chan []string, 1)
+	go func() { done <- rc.waitFor(ctx, want, bc.timeout) }()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	var missing []string
+wait:
+	for {
+		select {
+		case missing = <-done:
+			break wait
+		case <-tick.C:
+			say("  %d of %d events delivered", rc.matched(want), len(want.keys))
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s1, err := srv.snapshot(ctx, farm)
+	if err != nil {
+		return err
+	}
+	d := s1.minus(s0)
+	lat := rc.latencies(want)
+	first, last := rc.span(want)
+	total := last.Sub(start)
+	t.section("burst: %d tickets changed at once, over %d accounts", bc.burst, bc.instances)
+	t.row("changed at the vendor in", "%s", changed.Round(time.Millisecond))
+	t.row("first event delivered after", "%s", fmtSeconds(first.Sub(start).Seconds()))
+	t.row("all delivered after", "%s (%d of %d, %d missing)", fmtSeconds(total.Seconds()), len(want.keys)-len(missing), len(want.keys), len(missing))
+	t.row("events/s, change to last delivery", "%.0f", float64(len(want.keys)-len(missing))/total.Seconds())
+	t.row("events/s, first to last delivery", "%.0f", float64(len(want.keys)-len(missing))/last.Sub(first).Seconds())
+	t.row("change to delivery p50 / p99", "%s / %s (interval %s)", fmtSeconds(quantile(lat, 0.5)), fmtSeconds(quantile(lat, 0.99)), bc.interval)
+	t.row("poll duration p50 / p99", "%s / %s", fmtSeconds(d.pollTime.quantile(0.5)), fmtSeconds(d.pollTime.quantile(0.99)))
+	t.row("notification POST p50 / p99", "%s / %s", fmtSeconds(d.sendTime.quantile(0.5)), fmtSeconds(d.sendTime.quantile(0.99)))
+	t.row("notifications", "%d (%d duplicate events, %d bad signatures)", rc.notes.Load(), rc.dups.Load(), rc.rejected.Load())
+	t.row("polls / vendor requests", "%.0f / %.0f (%.0f 429s)", d.polls, d.requests, d.rateLimited)
+	t.row("server CPU", "%.1f s (%.0f µs per event)", d.cpu, 1e6*d.cpu/float64(len(want.keys)))
+	t.row("server RSS at the end", "%.0f MB", s1.rss/(1<<20))
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %d", errBenchMiss, len(missing))
+	}
+	return nil
+}
+
+// idleRequestsPerPoll is the idle cost the definitions promise: one request per stream of a
+// resource (its changes, and its deleted query when it declares one), averaged over resources.
+func idleRequestsPerPoll(resources []string) (float64, error) {
+	cat := definitions.NewRegistry(definitions.RegistryOptions{}).Reload()
+	el, ok := cat.Element("freshdeskv2")
+	if !ok {
+		return 0, errors.New("the built-in freshdeskv2 element does not load")
+	}
+	n := 0
+	for _, name := range resources {
+		r, ok := el.Resources[name]
+		if !ok {
+			return 0, fmt.Errorf("freshdeskv2 has no resource %q", name)
+		}
+		n++
+		if r.HasDeletedQuery() {
+			n++
+		}
+	}
+	return float64(n) / float64(len(resources)), nil
+}
+
+// deskFarm is the simulated vendor: one fakedesk account per instance, account n served under
+// /a/{n}.
+type deskFarm struct {
+	accounts []*benchAccount
+	byInst   map[int64]int // instance id -> account
+	mu       sync.Mutex
+}
+
+// benchAccount is one simulated account and the records the harness changes in it.
+type benchAccount struct {
+	desk     *fakedesk.Server
+	instance int64
+	mu       sync.Mutex
+	tickets  []int64
+	contacts []int64
+}
+
+const (
+	benchTickets  = 5 // tickets per account before the instances exist (without --burst)
+	benchContacts = 2
+)
+
+func newDeskFarm(bc benchConfig) *deskFarm {
+	f := &deskFarm{accounts: make([]*benchAccount, bc.instances), byInst: map[int64]int{}}
+	for i := range f.accounts {
+		desk := fakedesk.New(fakedesk.Options{APIKey: "key-" + strconv.Itoa(i), Seed: int64(bc.seed) + int64(i),
+			PathPrefix: "/a/" + strconv.Itoa(i), RatePerMinute: 700})
+		a := &benchAccount{desk: desk}
+		for range benchContacts {
+			a.contacts = append(a.contacts, recordID(desk.CreateContact(nil)))
+		}
+		n := benchTickets
+		if bc.burst > 0 {
+			n = bc.burst / bc.instances
+			if i < bc.burst%bc.instances {
+				n++
+			}
+		}
+		a.tickets = desk.BurstCreateTickets(n, nil)
+		f.accounts[i] = a
+	}
+	return f
+}
+
+func recordID(rec map[string]any) int64 {
+	id, _ := rec["id"].(int64)
+	return id
+}
+
+// ServeHTTP routes /a/{n}/... to account n.
+func (f *deskFarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/a/")
+	i := strings.IndexByte(rest, '/')
+	if !ok || i < 0 {
+		http.NotFound(w, r)
+		return
+	}
+	n, err := strconv.Atoi(rest[:i])
+	if err != nil || n < 0 || n >= len(f.accounts) {
+		http.NotFound(w, r)
+		return
+	}
+	f.accounts[n].desk.ServeHTTP(w, r)
+}
+
+// createInstances posts one instance per account, a few at a time.
+func (f *deskFarm) createInstances(ctx context.Context, srv *benchServer, deskURL, recvURL, key string, bc benchConfig, resources []string) error {
+	example, err := definitions.Example("freshdeskv2", "polling")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Configuration map[string]json.RawMessage `json:"configuration"`
+	}
+	if err := json.Unmarshal(example, &body); err != nil {
+		return err
+	}
+	var pollers map[string]json.RawMessage
+	if err := json.Unmarshal(body.Configuration["event.poller.configuration"], &pollers); err != nil {
+		return err
+	}
+	conf := map[string]json.RawMessage{}
+	for _, name := range resources {
+		if p, ok := pollers[name]; ok {
+			conf[name] = p
+		} else {
+			conf[name] = json.RawMessage(`{}`) // the resource's default poller configuration
+		}
+	}
+	minutes := strconv.FormatFloat(bc.interval.Minutes(), 'f', -1, 64)
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(f.accounts) || ctx.Err() != nil {
+					return
+				}
+				b, _ := json.Marshal(map[string]any{
+					"element": map[string]string{"key": "freshdeskv2"},
+					"name":    "bench-" + strconv.Itoa(i),
+					"tags":    []string{"bench"},
+					"configuration": map[string]any{
+						"subdomain":                        "bench" + strconv.Itoa(i),
+						"username":                         "key-" + strconv.Itoa(i),
+						"base.url":                         deskURL + "/a/" + strconv.Itoa(i),
+						"event.notification.callback.url":  recvURL + "/hook/" + strconv.Itoa(i),
+						"event.notification.signature.key": key,
+						"event.poller.refresh_interval":    minutes,
+						"event.poller.configuration":       conf,
+					},
+				})
+				id, err := srv.createInstance(ctx, b)
+				if err != nil {
+					errc <- fmt.Errorf("creating instance %d: %w", i, err)
+					return
+				}
+				f.mu.Lock()
+				f.byInst[id] = i
+				f.accounts[i].instance = id
+				f.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// changeAtRate makes perMinute changes a minute, spread over random accounts, until ctx ends,
+// and returns how many it made.
+func (f *deskFarm) changeAtRate(ctx context.Context, perMinute int, seed uint64) int {
+	if perMinute == 0 {
+		<-ctx.Done()
+		return 0
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0xbe7c4))
+	const step = 50 * time.Millisecond
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	made, owed := 0, 0.0
+	for {
+		select {
+		case <-ctx.Done():
+			return made
+		case <-tick.C:
+		}
+		owed += float64(perMinute) * step.Seconds() / 60
+		for ; owed >= 1; owed-- {
+			f.accounts[rng.IntN(len(f.accounts))].change(rng)
+			made++
+		}
+	}
+}
+
+// change makes one realistic change: create or update a ticket, update a contact, or delete a
+// ticket.
+func (a *benchAccount) change(rng *rand.Rand) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	roll := rng.IntN(100)
+	switch {
+	case roll < 30 || len(a.tickets) == 0:
+		a.tickets = append(a.tickets, recordID(a.desk.CreateTicket(nil)))
+	case roll < 75:
+		_, _ = a.desk.UpdateTicket(a.tickets[rng.IntN(len(a.tickets))], map[string]any{"priority": int64(1 + rng.IntN(4))})
+	case roll < 95:
+		_, _ = a.desk.UpdateContact(a.contacts[rng.IntN(len(a.contacts))], map[string]any{"job_title": "Role " + strconv.Itoa(rng.IntN(1000))})
+	default:
+		i := rng.IntN(len(a.tickets))
+		_ = a.desk.DeleteTicket(a.tickets[i])
+		a.tickets = slices.Delete(a.tickets, i, i+1)
+	}
+}
+
+// burstUpdate moves every ticket of every account to the current second.
+func (f *deskFarm) burstUpdate() {
+	var wg sync.WaitGroup
+	for _, a := range f.accounts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if len(a.tickets) > 0 {
+				_ = a.desk.BurstUpdateTickets(a.tickets, nil)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// benchObjectTypes maps the simulator's change log resources to the instances' object types.
+var benchObjectTypes = map[string]string{"tickets": "incidents", "contacts": "contacts"}
+
+// benchWant is what the receiver must get for the changes made since a time: one event key per
+// (object, updated second), with when the change was made.
+type benchWant struct {
+	keys    map[string]time.Time // event key -> when the change was made (the first, for a second changed twice)
+	objects map[string][]string  // object -> its event keys, oldest first
+	changes int
+}
+
+// expected reads the simulators' change logs for the changes made since from.
+func (f *deskFarm) expected(from time.Time) *benchWant {
+	w := &benchWant{keys: map[string]time.Time{}, objects: map[string][]string{}}
+	for _, a := range f.accounts {
+		for _, c := range a.desk.Changes() {
+			ot, ok := benchObjectTypes[c.Resource]
+			if !ok || c.At.Before(from) {
+				continue
+			}
+			w.changes++
+			obj := fmt.Sprintf("%d/%s/%d", a.instance, ot, c.ID)
+			key := obj + "/" + c.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")
+			if _, dup := w.keys[key]; dup {
+				continue
+			}
+			w.keys[key] = c.At
+			w.objects[obj] = append(w.objects[obj], key)
+		}
+	}
+	return w
+}
+
+// superseded counts changes not delivered because a later change of the same object came before
+// the next poll: the vendor only lists an object's latest state.
+func (w *benchWant) superseded(rc *benchReceiver) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for _, keys := range w.objects {
+		for i, k := range keys {
+			if _, got := rc.got[k]; got {
+				continue
+			}
+			for _, later := range keys[i+1:] {
+				if _, got := rc.got[later]; got {
+					n++
+					break
+				}
+			}
+		}
+	}
+	return n
+}
+
+// benchReceiver is the callback of every instance: it checks each notification's signature and
+// notes when each event arrived.
+type benchReceiver struct {
+	key      string
+	mu       sync.Mutex
+	got      map[string]time.Time
+	notes    atomic.Int64
+	dups     atomic.Int64
+	rejected atomic.Int64
+}
+
+func newBenchReceiver(key string) *benchReceiver {
+	return &benchReceiver{key: key, got: map[string]time.Time{}}
+}
+
+func (rc *benchReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	now := time.Now()
+	if err != nil || !webhook.Verify(rc.key, body, r.Header.Get(webhook.HeaderSignature)) {
+		rc.rejected.Add(1)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	msg := gjson.GetBytes(body, "message")
+	inst := msg.Get("instanceId").Int()
+	rc.notes.Add(1)
+	rc.mu.Lock()
+	for _, e := range msg.Get("events").Array() {
+		key := fmt.Sprintf("%d/%s/%s/%s", inst, e.Get("objectType").Str, e.Get("objectId").Str, e.Get("date").Str)
+		if _, dup := rc.got[key]; dup {
+			rc.dups.Add(1)
+			continue
+		}
+		rc.got[key] = now
+	}
+	rc.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (rc *benchReceiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.got)
+}
+
+func (rc *benchReceiver) matched(w *benchWant) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for k := range w.keys {
+		if _, ok := rc.got[k]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor waits until every wanted change is delivered or superseded, or for at most limit, and
+// returns the keys still missing.
+func (rc *benchReceiver) waitFor(ctx context.Context, w *benchWant, limit time.Duration) []string {
+	deadline := time.Now().Add(limit)
+	for {
+		var missing []string
+		rc.mu.Lock()
+		for _, keys := range w.objects {
+			last := keys[len(keys)-1]
+			if _, ok := rc.got[last]; !ok {
+				missing = append(missing, last)
+			}
+		}
+		rc.mu.Unlock()
+		if len(missing) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			slices.Sort(missing)
+			return missing
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// latencies are the seconds from each delivered change to its arrival.
+func (rc *benchReceiver) latencies(w *benchWant) []float64 {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []float64
+	for k, at := range w.keys {
+		if got, ok := rc.got[k]; ok {
+			out = append(out, got.Sub(at).Seconds())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// span is when the first and the last wanted event arrived.
+func (rc *benchReceiver) span(w *benchWant) (first, last time.Time) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for k := range w.keys {
+		got, ok := rc.got[k]
+		if !ok {
+			continue
+		}
+		if first.IsZero() || got.Before(first) {
+			first = got
+		}
+		if got.After(last) {
+			last = got
+		}
+	}
+	return first, last
+}
+
+// quantile of sorted values, nearest rank; NaN when there are none.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return -1
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func fmtSeconds(s float64) string {
+	switch {
+	case s < 0:
+		return "-"
+	case s < 1:
+		return fmt.Sprintf("%.1f ms", s*1000)
+	default:
+		return fmt.Sprintf("%.2f s", s)
+	}
+}
+
+// benchServer is the Pollen server under test, a child process.
+type benchServer struct {
+	cmd       *exec.Cmd
+	url       string
+	user, org string
+	logPath   string
+	http      *http.Client
+	once      sync.Once
+	peak      int64
+	stopErr   error
+}
+
+func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*benchServer, error) {
+	exe := bc.binary
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &benchServer{url: "http://" + addr, user: randomSecret(), org: randomSecret(),
+		logPath: filepath.Join(dataDir, "server.log"),
+		http:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: time.Minute}}
+	logf, err := os.Create(s.logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn",
+		"--poll-workers", strconv.Itoa(bc.pollWorkers), "--delivery-workers", strconv.Itoa(bc.deliveryWorkers)}
+	if bc.profile {
+		args = append(args, "--cpuprofile", filepath.Join(dataDir, "cpu.pprof"), "--memprofile", filepath.Join(dataDir, "heap.pprof"))
+	}
+	s.cmd = exec.Command(exe, args...)
+	s.cmd.Env = append(os.Environ(), "POLLEN_USER_SECRET="+s.user, "POLLEN_ORGANIZATION_SECRET="+s.org)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	logf.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := s.http.Get(s.url + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.stop()
+			return nil, fmt.Errorf("the server did not start (see %s)", s.logPath)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the server gracefully and returns its peak RSS in bytes.
+func (s *benchServer) stop() (int64, error) {
+	s.once.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- s.cmd.Wait() }()
+		select {
+		case s.stopErr = <-done:
+		case <-time.After(30 * time.Second):
+			_ = s.cmd.Process.Kill()
+			s.stopErr = <-done
+		}
+		if ru, ok := s.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			s.peak = ru.Maxrss * 1024 // KiB on Linux
+			if runtime.GOOS == "darwin" {
+				s.peak = ru.Maxrss
+			}
+		}
+	})
+	return s.peak, s.stopErr
+}
+
+func (s *benchServer) createInstance(ctx context.Context, body []byte) (int64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/instances", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "User "+s.user+", Organization "+s.org)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("POST /instances: %s: %s", resp.Status, strings.TrimSpace(string(out)))
+	}
+	return gjson.GetBytes(out, "id").Int(), nil
+}
+
+// waitPolls waits until the server has finished at least n polls.
+func (s *benchServer) waitPolls(ctx context.Context, n float64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		m, err := s.metrics(ctx)
+		if err != nil {
+			return err
+		}
+		if m.sum("pollen_polls_total") >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %.0f of %.0f first polls after %s", m.sum("pollen_polls_total"), n, limit)
+		}
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// benchSnapshot is the counters at one moment: the server's (from /metrics) and the
+// simulator's.
+type benchSnapshot struct {
+	polls, delivered, cpu, rss, server429 float64
+	requests, rateLimited                 float64
+	lag, pollTime, sendTime               histogram
+}
+
+func (s *benchServer) snapshot(ctx context.Context, farm *deskFarm) (benchSnapshot, error) {
+	m, err := s.metrics(ctx)
+	if err != nil {
+		return benchSnapshot{}, err
+	}
+	snap := benchSnapshot{
+		polls:     m.sum("pollen_polls_total"),
+		delivered: m.sum("pollen_delivered_events_total"),
+		cpu:       m.sum("process_cpu_seconds_total"),
+		rss:       m.sum("process_resident_memory_bytes"),
+		server429: m.sumWhere("pollen_vendor_requests_total", `code="429"`),
+		lag:       m.histogram("pollen_poll_lag_seconds"),
+		pollTime:  m.histogram("pollen_poll_duration_seconds"),
+		sendTime:  m.histogram("pollen_delivery_duration_seconds"),
+	}
+	for _, a := range farm.accounts {
+		st := a.desk.Stats()
+		snap.requests += float64(st.Requests)
+		snap.rateLimited += float64(st.RateLimited)
+	}
+	return snap, nil
+}
+
+func (a benchSnapshot) minus(b benchSnapshot) benchSnapshot {
+	return benchSnapshot{polls: a.polls - b.polls, delivered: a.delivered - b.delivered, cpu: a.cpu - b.cpu, rss: a.rss,
+		server429: a.server429 - b.server429, requests: a.requests - b.requests, rateLimited: a.rateLimited - b.rateLimited,
+		lag: a.lag.minus(b.lag), pollTime: a.pollTime.minus(b.pollTime), sendTime: a.sendTime.minus(b.sendTime)}
+}
+
+// benchTable is the printed report.
+type benchTable struct {
+	lines []string
+}
+
+func (t *benchTable) head(format string, args ...any) {
+	t.lines = append(t.lines, fmt.Sprintf(format, args...))
+}
+
+func (t *benchTable) section(format string, args ...any) {
+	t.lines = append(t.lines, "", fmt.Sprintf(format, args...))
+}
+
+func (t *benchTable) row(name, format string, args ...any) {
+	t.lines = append(t.lines, fmt.Sprintf("  %-36s %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (t *benchTable) print(w io.Writer) {
+	fmt.Fprintln(w)
+	for _, l := range t.lines {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// machine describes this machine: OS, architecture, CPUs and their model, Go version.
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = " (" + strings.TrimSpace(v) + ")"
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s/%s, %d CPUs%s, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), model, runtime.Version())
+}

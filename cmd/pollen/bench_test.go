@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchLoad runs the load harness small: a few accounts, a short interval. Every change
+// must reach the receiver (bench fails otherwise), and the table must carry every figure.
+func TestBenchLoad(t *testing.T) {
+	var out bytes.Buffer
+	bc := benchConfig{instances: 4, resources: 2, interval: 2 * time.Second, changes: 240, duration: 5 * time.Second,
+		timeout: time.Minute, pollWorkers: 4, deliveryWorkers: 8, seed: 7, binary: buildPollen(t)}
+	if err := bench(context.Background(), bc, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"instances created", "vendor requests per poll", "polls/s", "schedule lag p50 / p99",
+		"change to delivery p50 / p99", "events/s delivered", "vendor requests per change", "vendor 429s",
+		"server CPU per 1,000 polls", "server peak RSS", " 0 missing"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in the report:\n%s", want, out.String())
+		}
+	}
+	t.Log("\n" + out.String())
+}
+
+// TestBenchBurst runs the burst mode small: every changed ticket must be delivered once.
+func TestBenchBurst(t *testing.T) {
+	var out bytes.Buffer
+	bc := benchConfig{instances: 3, resources: 1, interval: time.Second, burst: 1500, timeout: time.Minute,
+		pollWorkers: 4, deliveryWorkers: 8, seed: 7, binary: buildPollen(t)}
+	if err := bench(context.Background(), bc, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"all delivered after", "(1500 of 1500, 0 missing)", "events/s, change to last delivery", "(0 duplicate events, 0 bad signatures)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in the report:\n%s", want, out.String())
+		}
+	}
+	t.Log("\n" + out.String())
+}
