@@ -85,7 +85,11 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 		for _, s := range w.skips {
 			log.Warn("record skipped", "stream", name, "reason", s)
 		}
-		events = append(events, w.events...)
+		if events == nil {
+			events = w.events // the usual single stream with events: no copy
+		} else {
+			events = append(events, w.events...)
+		}
 		if fresh && !w.origin.IsZero() {
 			// The stream starts at the instance's creation in the vendor's clock: when that runs
 			// behind Pollen's, a poll that finds nothing must not leave the cursor in Pollen's.
