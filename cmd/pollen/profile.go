@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,9 +9,11 @@ import (
 	"runtime/pprof"
 )
 
-// startProfiles starts a CPU profile into cpuFile (when set); the returned stop ends it and
-// writes a heap profile into memFile (when set).
-func startProfiles(cpuFile, memFile string) (stop func() error, err error) {
+// startProfiles starts a CPU profile into cpuFile (when set), and writes a heap profile into
+// memFile (when set) as soon as ctx ends: when shutdown begins, so that it shows the server's
+// state rather than what is left of it. The returned stop ends the CPU profile and waits for
+// the heap profile.
+func startProfiles(ctx context.Context, cpuFile, memFile string) (stop func() error, err error) {
 	var cpu *os.File
 	if cpuFile != "" {
 		if cpu, err = os.Create(cpuFile); err != nil {
@@ -21,20 +24,27 @@ func startProfiles(cpuFile, memFile string) (stop func() error, err error) {
 			return nil, fmt.Errorf("--cpuprofile: %w", err)
 		}
 	}
+	heap := make(chan error, 1)
+	if memFile == "" {
+		heap <- nil
+	} else {
+		go func() {
+			<-ctx.Done()
+			f, err := os.Create(memFile)
+			if err != nil {
+				heap <- fmt.Errorf("--memprofile: %w", err)
+				return
+			}
+			runtime.GC() // the live heap, not as of the last collection
+			heap <- errors.Join(pprof.WriteHeapProfile(f), f.Close())
+		}()
+	}
 	return func() error {
 		var errs []error
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			errs = append(errs, cpu.Close())
 		}
-		if memFile != "" {
-			f, err := os.Create(memFile)
-			if err != nil {
-				return errors.Join(append(errs, fmt.Errorf("--memprofile: %w", err))...)
-			}
-			runtime.GC() // the heap as it is, not as of the last collection
-			errs = append(errs, pprof.WriteHeapProfile(f), f.Close())
-		}
-		return errors.Join(errs...)
+		return errors.Join(append(errs, <-heap)...)
 	}, nil
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -48,7 +47,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg.Logger = log
-	stopProfiles, err := startProfiles(cfg.CPUProfile, cfg.MemProfile)
+	stopProfiles, err := startProfiles(ctx, cfg.CPUProfile, cfg.MemProfile)
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
 		return exitFail
@@ -69,9 +68,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return exitFail
 	}
-	err = srv.Run(ctx)
-	runtime.KeepAlive(srv) // a heap profile written at exit shows the server's state
-	if err != nil {
+	if err := srv.Run(ctx); err != nil {
 		log.Error("server failed", "error", err)
 		return exitFail
 	}

@@ -194,7 +194,32 @@ func maxDigits(k kind, count int) int {
 // have a fraction). Epoch values parse as decimal numbers with an optional sign, fraction and
 // exponent ("1534778974827", "1.534778974827E12"); digits below a nanosecond are dropped.
 // Errors are *Error with a 1-based column.
+//
+// A Layout is immutable and safe for concurrent use, so Compile hands out one Layout per
+// pattern: thousands of instances that use the same few patterns share them.
 func Compile(pattern string) (*Layout, error) {
+	if l, ok := compiled.m.Load(pattern); ok {
+		return l.(*Layout), nil
+	}
+	l, err := compile(pattern)
+	if err == nil && compiled.n.Add(1) <= compiledMax {
+		if prev, loaded := compiled.m.LoadOrStore(pattern, l); loaded {
+			return prev.(*Layout), nil
+		}
+	}
+	return l, err
+}
+
+// compiled shares the Layouts of the first compiledMax patterns compiled; later ones are
+// compiled afresh each time, so that a stream of distinct patterns cannot grow it without bound.
+var compiled struct {
+	m sync.Map // pattern -> *Layout
+	n atomic.Int32
+}
+
+const compiledMax = 1024
+
+func compile(pattern string) (*Layout, error) {
 	switch pattern {
 	case "milliseconds":
 		return &Layout{pattern: pattern, epoch: epochMillis, hasZone: true}, nil

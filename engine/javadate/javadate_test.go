@@ -514,3 +514,17 @@ func BenchmarkAppendFormatISO(b *testing.B) {
 		buf = l.AppendFormat(buf[:0], t)
 	}
 }
+
+func TestCompileShares(t *testing.T) {
+	a, err := Compile("yyyy-MM-dd'T'HH:mm:ssXXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Compile("yyyy-MM-dd'T'HH:mm:ssXXX")
+	if a != b {
+		t.Error("the same pattern compiled twice gives two Layouts")
+	}
+	if _, err := Compile("yyyy-MM-dd'T'HH:mm:ssXXX'"); err == nil {
+		t.Error("a bad pattern compiled")
+	}
+}
