@@ -1,6 +1,9 @@
 package engine
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Cursor is where a job stands: one Mark per stream of the job (the changes query, and the
 // deleted query where the resource has one).
@@ -21,6 +24,34 @@ type Mark struct {
 	// Past says Since's second was read to its end from both ends (an overfull second): the next
 	// poll starts after it instead of paging through it again.
 	Past bool `json:"past,omitempty"`
+}
+
+// Equal reports whether c and d stand at the same place: the same streams, each at an Equal mark.
+// A poll that found no events and whose next cursor is Equal to the stored one has nothing to
+// commit.
+func (c Cursor) Equal(d Cursor) bool {
+	if len(c.Streams) != len(d.Streams) {
+		return false
+	}
+	for name, m := range c.Streams {
+		n, ok := d.Streams[name]
+		if !ok || !m.Equal(n) {
+			return false
+		}
+	}
+	return true
+}
+
+// Equal reports whether m and n are the same position: Since the same instant (in any zone), the
+// same seen pairs in the same order, and the same Done, Token and Past. A nil mark equals only a
+// nil mark. Seen is compared in order, as advance keeps it: the same pairs in another order are
+// unequal, which costs at most one needless commit.
+func (m *Mark) Equal(n *Mark) bool {
+	if m == nil || n == nil {
+		return m == n
+	}
+	return m.Since.Equal(n.Since) && slices.Equal(m.Seen, n.Seen) &&
+		m.Done == n.Done && m.Token == n.Token && m.Past == n.Past
 }
 
 // SeenRecord is one processed (id, updated date) pair.

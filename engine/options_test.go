@@ -193,10 +193,15 @@ func runPollSteps(t *testing.T, in *Instance, objectType string, steps []pollSte
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if store.numCommits() != before+1 {
-			t.Fatalf("%s: %d commits, want 1", name, store.numCommits()-before)
+		// One commit, or none from a poll that found nothing and left the cursor where it was.
+		commits := store.numCommits() - before
+		if commits > 1 || commits == 0 && len(st.events) > 0 {
+			t.Fatalf("%s: %d commits, want 1", name, commits)
 		}
-		c := store.commits[len(store.commits)-1]
+		var c Commit
+		if commits == 1 {
+			c = store.commits[len(store.commits)-1]
+		}
 		var got []string
 		for _, e := range c.Events {
 			got = append(got, fmt.Sprintf("%s %s %s", e.Type, e.ObjectID, e.Date.UTC().Format("15:04:05")))

@@ -35,7 +35,9 @@ type PollResult struct {
 
 // Poll runs one poll of one job: query the vendor from the job's cursor, turn new changes into
 // events, and commit events and the advanced cursor together. On any error nothing is committed
-// and the cursor stays where it was, so the next poll reads the same window again.
+// and the cursor stays where it was, so the next poll reads the same window again. A poll that
+// finds no events and leaves the cursor where it was commits nothing either: it has nothing to
+// write.
 func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResult, error) {
 	log := p.Logger
 	if log == nil {
@@ -109,6 +111,12 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 		next.Streams[name] = m
 	}
 
+	if len(events) == 0 && found && next.Equal(cur) {
+		// The steady state of most jobs: nothing new, and the cursor stays where it is. There is
+		// nothing to write, so no write transaction. A first poll always commits, so that where
+		// its streams start (the origin, in the vendor's clock) is recorded.
+		return res, nil
+	}
 	notes, err := BuildNotifications(in, p.Account, job.ObjectType, now, events)
 	if err != nil {
 		return res, err

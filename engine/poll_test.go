@@ -48,3 +48,56 @@ func TestPollFailsOnRecordThatIsNotJSON(t *testing.T) {
 		})
 	}
 }
+
+// A poll that finds nothing and leaves the cursor where it was writes nothing; a first poll, a
+// poll with events and a poll that moves the cursor without events all commit.
+func TestIdlePollDoesNotCommit(t *testing.T) {
+	ctx := context.Background()
+	p, in, job, store, src := pollerFor(t)
+	key := engine.JobKey{InstanceID: in.ID, ObjectType: "incidents"}
+	ticket := func(id int, updated, extra string) string {
+		return engine.TicketJSON(id, "2024-02-01T09:00:00Z", updated, extra)
+	}
+	cursor := func() engine.Cursor {
+		t.Helper()
+		c, found, err := store.Cursor(ctx, key)
+		if err != nil || !found {
+			t.Fatalf("cursor: found %v, %v", found, err)
+		}
+		return c
+	}
+	for i, step := range []struct {
+		name    string
+		page    string // the changes query's answer; the deleted query answers an empty page
+		events  int
+		commits bool
+		since   string // the changes stream's Since after the poll
+	}{
+		{"first poll, nothing found: the origin is recorded", `[]`, 0, true, "2024-03-01T10:00:00Z"},
+		{"nothing found", `[]`, 0, false, "2024-03-01T10:00:00Z"},
+		{"two changes", "[" + ticket(1, "2024-03-01T10:05:00Z", "") + "," + ticket(2, "2024-03-01T10:05:00Z", "") + "]", 2, true, "2024-03-01T10:05:00Z"},
+		{"the boundary second read again", "[" + ticket(1, "2024-03-01T10:05:00Z", "") + "," + ticket(2, "2024-03-01T10:05:00Z", "") + "]", 0, false, "2024-03-01T10:05:00Z"},
+		{"nothing found again", `[]`, 0, false, "2024-03-01T10:05:00Z"},
+		// Deleted, as the changes query shows it: the deleted query reports it, not this one,
+		// but the cursor moves past it.
+		{"a change without an event", "[" + ticket(3, "2024-03-01T10:07:00Z", `,"deleted":true`) + "]", 0, true, "2024-03-01T10:07:00Z"},
+		{"and again", "[" + ticket(3, "2024-03-01T10:07:00Z", `,"deleted":true`) + "]", 0, false, "2024-03-01T10:07:00Z"},
+	} {
+		commits := store.commits
+		src.Answers = [][][]byte{{[]byte(step.page)}}
+		res, err := p.Poll(ctx, in, job)
+		if err != nil {
+			t.Fatalf("poll %d (%s): %v", i+1, step.name, err)
+		}
+		if res.Events != step.events {
+			t.Errorf("poll %d (%s): %d events, want %d", i+1, step.name, res.Events, step.events)
+		}
+		if got := store.commits - commits; got != map[bool]int{false: 0, true: 1}[step.commits] {
+			t.Errorf("poll %d (%s): %d commits, want commit %v", i+1, step.name, got, step.commits)
+		}
+		c := cursor()
+		if got := c.Streams[engine.StreamChanges].Since.Format(time.RFC3339); got != step.since {
+			t.Errorf("poll %d (%s): cursor at %s, want %s", i+1, step.name, got, step.since)
+		}
+	}
+}
