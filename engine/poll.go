@@ -99,7 +99,12 @@ func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResu
 		}
 		m := mark.advance(w.processed, job.overlap()+job.tolerance)
 		m.Token = w.token
-		if job.cursor != nil && !w.passed.IsZero() && job.cursor.value.Expand(m.Since) == job.cursor.value.Expand(w.passed) {
+		switch {
+		case job.cursor != nil && !w.passed.IsZero() && job.cursor.value.Expand(m.Since) == job.cursor.value.Expand(w.passed):
+			m.Past = true // an overfull second, read from both ends
+		case mark.Past && m.Since.Equal(mark.Since):
+			m.Past = true // nothing newer: that second is still read to its end
+		case w.settled(m.Since):
 			m.Past = true
 		}
 		if name == StreamBackfill {
@@ -162,6 +167,8 @@ type window struct {
 	partial bool      // stopped at the budget: the stream goes on at the next poll
 	token   string    // the vendor's own cursor: where the last page read stopped
 	passed  time.Time // the last overfull second the walk read to its end
+	keyset  bool      // walked by the change cursor (see walk)
+	opened  time.Time // the vendor's clock (Date header) on the stream's first page
 	ended   bool      // the walk reached records past the window's upper bound
 	seen    seenSet
 	view    recordView
@@ -220,6 +227,17 @@ func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, fresh bool
 	return w
 }
 
+// settled reports whether this poll read the second of since to its end after that second was
+// over at the vendor, so that the next poll may start after it (Mark.Past) instead of paging
+// through it again: a keyset walk that ran to the end of the list, and whose first page the
+// vendor served (by its Date header) a full second after that second ended. No record can join
+// a second once the vendor's clock has passed it, except one that becomes visible late, and a
+// job that expects those sets a lookback, which keeps the next poll re-reading anyway.
+func (w *window) settled(since time.Time) bool {
+	return w.keyset && !w.partial && !w.ended && !w.opened.IsZero() &&
+		!w.opened.Before(w.job.nextCursorStep(since).Add(time.Second))
+}
+
 // setFloor drops what the window must not report: changes before its lower bound, or before
 // the stream's origin.
 func (w *window) setFloor() {
@@ -254,6 +272,9 @@ func (w *window) clock(pg Page) {
 // page processes one vendor page. A page that is not what the definition describes is an error:
 // the poll fails and the cursor does not move.
 func (w *window) page(pg Page) error {
+	if w.pages == 0 {
+		w.opened = pg.Date
+	}
 	w.clock(pg)
 	w.pages++
 	if rs := w.job.Resource.Spec.Resume; rs != nil {

@@ -101,3 +101,74 @@ func TestIdlePollDoesNotCommit(t *testing.T) {
 		}
 	}
 }
+
+// A second whose changes fill several pages is read to its end (and read again, for records that
+// shifted) once the vendor's clock has passed it; polls after that start after it: one request
+// per stream while nothing changes, not the whole second again every poll. A poll that read the
+// second while it was still current (by the vendor's Date header) reads it again next time.
+func TestBusySecondIsNotReadAgain(t *testing.T) {
+	const second = "2024-03-01T10:05:00Z"
+	tickets := func(from, n int) []byte {
+		var b strings.Builder
+		b.WriteString("[")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(engine.TicketJSON(from+i, second, second, ""))
+		}
+		return []byte(b.String() + "]")
+	}
+	busy := [][]byte{tickets(1, 3), tickets(4, 3), tickets(7, 2)} // one second, three pages
+	for _, tc := range []struct {
+		name      string
+		vendorNow string // the vendor's clock when the busy second is read
+		reread    bool   // the next poll reads the second again
+	}{
+		{"read after the second ended", "2024-03-01T10:05:02Z", false},
+		{"read while the second was current", "2024-03-01T10:05:00.400Z", true},
+		{"read within a second of its end", "2024-03-01T10:05:01.500Z", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			p, in, job, _, src := pollerFor(t)
+			src.Now, _ = time.Parse(time.RFC3339, tc.vendorNow)
+			src.Answers = [][][]byte{{[]byte("[]")}, {[]byte("[]")}} // the first poll: nothing yet
+			if _, err := p.Poll(ctx, in, job); err != nil {
+				t.Fatal(err)
+			}
+			// The walk meets the second on its first page, restarts from it and reads its three
+			// pages, then reads them again; then the deleted query.
+			src.Answers = [][][]byte{append([][]byte{busy[0]}, busy...), busy, {[]byte("[]")}}
+			src.Requests = nil
+			res, err := p.Poll(ctx, in, job)
+			if err != nil || res.Events != 8 {
+				t.Fatalf("busy poll: %+v, %v; want 8 events", res, err)
+			}
+			if len(src.Requests) != 8 {
+				t.Fatalf("busy poll: %d requests, want 8 (the first page, the 3 of the second twice, the deleted query)", len(src.Requests))
+			}
+			src.Now = src.Now.Add(time.Minute)
+			for poll := range 3 {
+				src.Requests = nil
+				if tc.reread && poll == 0 {
+					src.Answers = [][][]byte{busy, busy, {[]byte("[]")}}
+				} else {
+					src.Answers = [][][]byte{{[]byte("[]")}, {[]byte("[]")}}
+				}
+				res, err := p.Poll(ctx, in, job)
+				if err != nil || res.Events != 0 {
+					t.Fatalf("poll %d after: %+v, %v; want no events", poll+1, res, err)
+				}
+				from := src.Requests[0].Query.Get("updated_since")
+				want, wantFrom := 2, "2024-03-01T10:05:01Z"
+				if tc.reread && poll == 0 {
+					want, wantFrom = 7, second
+				}
+				if len(src.Requests) != want || from != wantFrom {
+					t.Errorf("poll %d after: %d requests from %s, want %d from %s", poll+1, len(src.Requests), from, want, wantFrom)
+				}
+			}
+		})
+	}
+}

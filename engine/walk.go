@@ -35,6 +35,7 @@ func (p *Poller) walk(ctx context.Context, w *window, res *PollResult) error {
 		}
 		return err
 	}
+	w.keyset = true
 	maxPages := j.maxPages(w.in)
 	anchor, page := w.lower, 1
 	w.ascRead = map[SeenRecord]struct{}{}
