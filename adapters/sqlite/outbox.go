@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/pollen-hq/pollen/engine"
@@ -224,74 +225,160 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 // they queue behind it until redelivery (Requeue). A notification cancelled meanwhile (its instance deleted)
 // stays CANCELLED unless this attempt delivered it. ErrNotFound when the notification does not
 // exist.
+//
+// Attempts recorded concurrently are committed together, in one transaction (a group commit):
+// deliveries end many at a time, and one commit each was most of a burst's write load. An
+// attempt that fails (ErrNotFound, or a bad time) fails alone.
 func (s *Store) RecordAttempt(ctx context.Context, a engine.Attempt) error {
 	fail := func(err error) error {
 		return fmt.Errorf("sqlite: record attempt %s: %w", a.NotificationID, err)
 	}
-	at, err := nanos(a.At)
-	if err != nil {
+	r := &attemptReq{a: a, done: make(chan error, 1), lead: make(chan struct{})}
+	var err error
+	if r.at, err = nanos(a.At); err != nil {
 		return fail(err)
 	}
-	next, err := nanos(a.Next)
-	if err != nil {
+	if r.next, err = nanos(a.Next); err != nil {
 		return fail(err)
 	}
-	status, due := string(a.Status), next
+	r.status, r.due = string(a.Status), r.next
 	switch {
 	case a.Status == engine.StatusDelivered:
-		due = nil
-	case next != nil:
-		status = string(engine.StatusPending)
+		r.due = nil
+	case r.next != nil:
+		r.status = string(engine.StatusPending)
 	case a.Status == engine.StatusPending || a.Status == "":
-		status = string(engine.StatusPending)
-		if due = at; due == nil {
-			due = s.now().UnixNano()
+		r.status = string(engine.StatusPending)
+		if r.due = r.at; r.due == nil {
+			r.due = s.now().UnixNano()
 		}
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		var cur string
-		var instanceID int64
-		err := tx.QueryRowContext(ctx, `SELECT status, instance_id FROM notifications WHERE id = ?`,
-			a.NotificationID).Scan(&cur, &instanceID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
+	if err := s.attempts.record(ctx, s, r); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// attemptReq is one RecordAttempt call waiting for its group commit.
+type attemptReq struct {
+	a             engine.Attempt
+	at, next, due any
+	status        string
+	done          chan error    // the outcome
+	lead          chan struct{} // closed when this call is to commit the next group
+}
+
+// attemptGroup batches concurrent RecordAttempt calls. The first caller leads: it commits every
+// call pending (its own included, at most maxAttemptGroup), then hands the lead to the oldest
+// call still pending, so no caller commits more than one group.
+type attemptGroup struct {
+	mu      sync.Mutex
+	pending []*attemptReq
+	busy    bool
+}
+
+const maxAttemptGroup = 64
+
+// record waits for r's group commit, leading one when it is r's turn. Once queued, r is recorded
+// whatever happens to ctx (a later caller may depend on it to lead); the commit itself is bounded
+// by SQLite's busy timeout.
+func (g *attemptGroup) record(ctx context.Context, s *Store, r *attemptReq) error {
+	g.mu.Lock()
+	g.pending = append(g.pending, r)
+	leader := !g.busy
+	g.busy = true
+	g.mu.Unlock()
+	if !leader {
+		select {
+		case err := <-r.done:
 			return err
+		case <-r.lead:
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts
-				(notification_id, at, http_status, error, status, next_attempt) VALUES (?, ?, ?, ?, ?, ?)`,
-			a.NotificationID, at, a.HTTPStatus, a.Error, string(a.Status), next); err != nil {
-			return err
-		}
-		newStatus, newDue := status, due
-		if cur == StatusCancelled && a.Status != engine.StatusDelivered {
-			newStatus, newDue = cur, nil
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = ?, next_attempt = ?,
-				attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`,
-			newStatus, newDue, a.Error, s.now().UnixNano(), a.NotificationID); err != nil {
-			return err
-		}
-		switch {
-		case newStatus == string(engine.StatusPending):
-			if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ? WHERE notification_id = ? AND status <> ?`,
-				EventDispatched, a.NotificationID, EventDispatched); err != nil {
-				return err
+	}
+	g.mu.Lock()
+	n := min(len(g.pending), maxAttemptGroup)
+	batch := g.pending[:n:n]
+	g.pending = g.pending[n:]
+	g.mu.Unlock()
+	s.recordAttempts(context.WithoutCancel(ctx), batch)
+	g.mu.Lock()
+	if len(g.pending) > 0 {
+		close(g.pending[0].lead)
+	} else {
+		g.busy = false
+	}
+	g.mu.Unlock()
+	return <-r.done
+}
+
+// recordAttempts commits a group of attempts in one transaction and tells each its outcome. When
+// one of them fails the transaction, each is recorded again on its own, so that only it fails.
+func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
+	errs := make([]error, len(batch))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for i, r := range batch {
+			// ErrNotFound is found before the attempt writes anything: the others go on.
+			if errs[i] = s.recordAttemptTx(ctx, tx, r); errs[i] != nil && !errors.Is(errs[i], ErrNotFound) {
+				return errs[i]
 			}
-		case newStatus != cur:
-			if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ? WHERE notification_id = ?`,
-				newStatus, a.NotificationID); err != nil {
-				return err
-			}
-		}
-		if newStatus == string(engine.StatusQueued) {
-			return queueBehind(ctx, tx, instanceID, a.NotificationID, s.now())
 		}
 		return nil
 	})
+	if err != nil && len(batch) > 1 {
+		for _, r := range batch {
+			r.done <- s.write(ctx, func(tx *sql.Tx) error { return s.recordAttemptTx(ctx, tx, r) })
+		}
+		return
+	}
+	for i, r := range batch {
+		if err != nil {
+			errs[i] = err
+		}
+		r.done <- errs[i]
+	}
+}
+
+// recordAttemptTx records one attempt in tx (see RecordAttempt).
+func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, r *attemptReq) error {
+	a := r.a
+	var cur string
+	var instanceID int64
+	err := tx.QueryRowContext(ctx, `SELECT status, instance_id FROM notifications WHERE id = ?`,
+		a.NotificationID).Scan(&cur, &instanceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
 	if err != nil {
-		return fail(err)
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO attempts
+			(notification_id, at, http_status, error, status, next_attempt) VALUES (?, ?, ?, ?, ?, ?)`,
+		a.NotificationID, r.at, a.HTTPStatus, a.Error, string(a.Status), r.next); err != nil {
+		return err
+	}
+	newStatus, newDue := r.status, r.due
+	if cur == StatusCancelled && a.Status != engine.StatusDelivered {
+		newStatus, newDue = cur, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = ?, next_attempt = ?,
+			attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`,
+		newStatus, newDue, a.Error, s.now().UnixNano(), a.NotificationID); err != nil {
+		return err
+	}
+	switch {
+	case newStatus == string(engine.StatusPending):
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ? WHERE notification_id = ? AND status <> ?`,
+			EventDispatched, a.NotificationID, EventDispatched); err != nil {
+			return err
+		}
+	case newStatus != cur:
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ? WHERE notification_id = ?`,
+			newStatus, a.NotificationID); err != nil {
+			return err
+		}
+	}
+	if newStatus == string(engine.StatusQueued) {
+		return queueBehind(ctx, tx, instanceID, a.NotificationID, s.now())
 	}
 	return nil
 }

@@ -50,6 +50,8 @@ type Store struct {
 	r   *sql.DB // readers: read-only connections (== w for an in-memory database)
 	log hclog.Logger
 	now func() time.Time
+
+	attempts attemptGroup // RecordAttempt's group commits
 }
 
 const (
