@@ -74,7 +74,10 @@ func New(opts Options) *Sender {
 	s := &Sender{hc: opts.Client, timeout: opts.Timeout, log: opts.Logger, userAgent: opts.UserAgent}
 	if s.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 8
+		// Many instances' callbacks often share one host (a customer's endpoint); keep as many
+		// connections to it as deliveries run at once, or each delivery beyond the idle limit
+		// opens (and then closes) a connection of its own.
+		t.MaxIdleConnsPerHost = 64
 		s.hc = &http.Client{
 			Transport: t,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
