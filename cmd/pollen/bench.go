@@ -140,16 +140,11 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 		return err
 	}
 
-	dataDir := bc.dataDir
-	if dataDir == "" {
-		dataDir, err = os.MkdirTemp("", "pollen-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dataDir)
-	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
+	dataDir, cleanup, err := stateDir(bc.dataDir, "pollen-bench-")
+	if err != nil {
 		return err
 	}
+	defer cleanup()
 	srv, err := startBenchServer(ctx, bc, dataDir)
 	if err != nil {
 		return err
@@ -792,6 +787,7 @@ func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*ben
 // stop ends the server gracefully and returns its peak RSS in bytes.
 func (s *benchServer) stop() (int64, error) {
 	s.once.Do(func() {
+		s.peak = peakRSS(s.cmd.Process.Pid)
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
 		go func() { done <- s.cmd.Wait() }()
@@ -801,14 +797,25 @@ func (s *benchServer) stop() (int64, error) {
 			_ = s.cmd.Process.Kill()
 			s.stopErr = <-done
 		}
-		if ru, ok := s.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			s.peak = ru.Maxrss * 1024 // KiB on Linux
-			if runtime.GOOS == "darwin" {
-				s.peak = ru.Maxrss
-			}
-		}
 	})
 	return s.peak, s.stopErr
+}
+
+// peakRSS is a process's peak resident set in bytes (VmHWM), 0 when unknown. Not the child's
+// rusage: on Linux its ru_maxrss counts the parent's resident set when the child was started,
+// since the child shares the parent's memory until it executes the program.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 func (s *benchServer) createInstance(ctx context.Context, body []byte) (int64, error) {

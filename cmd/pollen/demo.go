@@ -115,14 +115,11 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 	}
 
 	// Pollen itself, exactly as `pollen serve` builds it.
-	dataDir := dc.dataDir
-	if dataDir == "" {
-		dataDir, err = os.MkdirTemp("", "pollen-demo-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dataDir)
+	dataDir, cleanup, err := stateDir(dc.dataDir, "pollen-demo-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir,
 		UserSecret: randomSecret(), OrgSecret: randomSecret(), Logger: log})
 	if err != nil {
@@ -182,6 +179,18 @@ func (o *demoOut) printf(format string, args ...any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fmt.Fprintf(o.w, format, args...)
+}
+
+// stateDir returns dir, created when missing, or when dir is "" a new temporary directory that
+// cleanup removes.
+func stateDir(dir, tempPrefix string) (path string, cleanup func(), err error) {
+	if dir != "" {
+		return dir, func() {}, os.MkdirAll(dir, 0o700)
+	}
+	if dir, err = os.MkdirTemp("", tempPrefix); err != nil {
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 // serveLocal serves h on a loopback port and returns its URL; it stops when ctx ends.
