@@ -1,7 +1,6 @@
 package fakedesk
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -325,11 +324,7 @@ type response struct {
 }
 
 func jsonResponse(status int, v any) response {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // Freshdesk sends descriptions' "<div>" as is
-	err := enc.Encode(v)
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	b, err := appendJSON(nil, v)
 	if err != nil {
 		b = []byte(`{"code":"internal_error","message":"fakedesk: ` + err.Error() + `"}`)
 		status = http.StatusInternalServerError
