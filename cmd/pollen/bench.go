@@ -108,6 +108,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	if err := bench(ctx, bc, stdout); err != nil {
+		if ctx.Err() != nil {
+			err = errors.New("interrupted: no figures")
+		}
 		fmt.Fprintf(stderr, "pollen bench: %v\n", err)
 		return exitFail
 	}
