@@ -155,34 +155,44 @@ func (d *Deliverer) Once(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	readAt := d.ended
 	d.mu.Unlock()
-	due, err := d.outbox.DueDeliveries(ctx, d.now(), cap(d.sem)*4)
-	if err != nil {
-		return 0, err
-	}
 	defer d.forget(readAt)
+	// The due list starts with what cannot go now (in flight, a callback at its limits or with
+	// its breaker open): read on past it, page after page, while workers are free, so that
+	// however many callbacks are down, the others' notifications still go.
+	limit := cap(d.sem) * 4
 	started := 0
-	for _, dl := range due {
-		in, ok := d.instances(dl.InstanceID)
-		if !ok || in.CallbackURL == "" || !d.admit(dl.ID, in.CallbackURL, readAt) {
-			continue
+	var after int64
+	for {
+		due, err := d.outbox.DueDeliveries(ctx, d.now(), after, limit)
+		if err != nil {
+			return started, err
 		}
-		select {
-		case d.sem <- struct{}{}:
-		case <-ctx.Done():
-			d.release(dl.ID, in.CallbackURL)
+		for _, dl := range due {
+			after = dl.Seq
+			in, ok := d.instances(dl.InstanceID)
+			if !ok || in.CallbackURL == "" || !d.admit(dl.ID, in.CallbackURL, readAt) {
+				continue
+			}
+			select {
+			case d.sem <- struct{}{}:
+			case <-ctx.Done():
+				d.release(dl.ID, in.CallbackURL)
+				return started, nil
+			}
+			started++
+			d.wg.Add(1)
+			go func(in *Instance, dl Delivery) {
+				defer d.wg.Done()
+				defer func() { <-d.sem }()
+				ok := d.deliver(ctx, in, dl)
+				d.finish(dl.ID, in.CallbackURL, ok)
+				d.Kick() // the instance's next notification may be due
+			}(in, dl)
+		}
+		if len(due) < limit || len(d.sem) == cap(d.sem) {
 			return started, nil
 		}
-		started++
-		d.wg.Add(1)
-		go func(in *Instance, dl Delivery) {
-			defer d.wg.Done()
-			defer func() { <-d.sem }()
-			ok := d.deliver(ctx, in, dl)
-			d.finish(dl.ID, in.CallbackURL, ok)
-			d.Kick() // the instance's next notification may be due
-		}(in, dl)
 	}
-	return started, nil
 }
 
 // forget drops the end marks of deliveries that ended before the outbox read that began at

@@ -35,12 +35,13 @@ func (o *outboxFake) add(instanceID int64, id string, body string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.items = append(o.items, &outboxItem{
-		d:      Delivery{Notification: Notification{ID: id, InstanceID: instanceID, ObjectType: "incidents", EventIDs: []string{"e-" + id}, Body: []byte(body)}},
+		d: Delivery{Notification: Notification{ID: id, InstanceID: instanceID, ObjectType: "incidents", EventIDs: []string{"e-" + id}, Body: []byte(body)},
+			Seq: int64(len(o.items) + 1)},
 		status: StatusPending,
 	})
 }
 
-func (o *outboxFake) DueDeliveries(_ context.Context, now time.Time, limit int) ([]Delivery, error) {
+func (o *outboxFake) DueDeliveries(_ context.Context, now time.Time, after int64, limit int) ([]Delivery, error) {
 	o.mu.Lock()
 	o.dueCalls++
 	if o.err != nil {
@@ -54,7 +55,7 @@ func (o *outboxFake) DueDeliveries(_ context.Context, now time.Time, limit int) 
 			continue
 		}
 		seen[it.d.InstanceID] = true
-		if !it.next.After(now) && len(out) < limit {
+		if !it.next.After(now) && it.d.Seq > after && len(out) < limit {
 			out = append(out, it.d)
 		}
 	}
@@ -1183,5 +1184,34 @@ func TestDelivererBreakerStragglersKeepCooldown(t *testing.T) {
 	concurrent := firstCooldown(3) // three in flight, all fail: the third after the breaker opened
 	if concurrent != sequential {
 		t.Errorf("first cool-down %v with deliveries in flight when the breaker opened, %v without", concurrent, sequential)
+	}
+}
+
+// However many notifications head the due list and cannot go (their callback's breaker is open),
+// Once reads on past them: another callback's notification is sent at once.
+func TestDelivererLooksPastBlockedCallbacks(t *testing.T) {
+	const down, up = "https://down.example.com/hook", "https://up.example.com/hook"
+	ob := &outboxFake{}
+	reg := &instancesFake{}
+	addDeliverInstances(reg, ob, 1, 50, down, "d") // 50 instances, one notification each, all to one dead callback
+	reg.set(deliverInstance(100, up, "k"))
+	ob.add(100, "up1", `{}`) // last in the outbox's order
+	sink := &sinkFake{answer: func(o Outgoing) (int, error) {
+		if o.URL == down {
+			return 503, nil
+		}
+		return 200, nil
+	}}
+	clock := newDeliverClock()
+	// One worker: Once reads 4 due notifications a page.
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now, Workers: 1,
+		BreakAfter: 1, RatePerCallback: 1000, Retries: []time.Duration{time.Hour}})
+	onceWant(t, d, 1, "the dead callback's first notification")
+	settleDeliveries(t, d) // it fails: the breaker opens; the other 49 stay due, ahead of up1
+	clock.advance(time.Second)
+	onceWant(t, d, 1, "up1, past the 49 the open breaker holds back")
+	settleDeliveries(t, d)
+	if got := sink.sentTo(up); len(got) != 1 || got[0] != "up1" {
+		t.Errorf("sent to the live callback: %v, want [up1]", got)
 	}
 }

@@ -84,14 +84,17 @@ type Store interface {
 type Delivery struct {
 	Notification
 	Attempts int
+	// Seq is the notification's place in the outbox's order, for asking for the due ones after it.
+	Seq int64
 }
 
 // Outbox hands out notifications to deliver and records how their delivery went.
 type Outbox interface {
 	// DueDeliveries returns up to limit notifications whose next attempt is due at now, oldest
 	// first, at most the oldest pending one per instance so that an instance's notifications
-	// arrive in order.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// arrive in order, and only those after the one with Seq after (0: from the start), so that a
+	// caller that cannot send the first ones can look past them.
+	DueDeliveries(ctx context.Context, now time.Time, after int64, limit int) ([]Delivery, error)
 	// RecordAttempt records one delivery attempt. next is when to try again; the zero time
 	// means the notification is settled (delivered, or given up as Status says).
 	RecordAttempt(ctx context.Context, a Attempt) error

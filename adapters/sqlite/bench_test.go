@@ -61,7 +61,7 @@ func BenchmarkDueDeliveries(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		ds, err := s.DueDeliveries(ctx, t0, 100)
+		ds, err := s.DueDeliveries(ctx, t0, 0, 100)
 		if err != nil || len(ds) != 50 {
 			b.Fatal(len(ds), err)
 		}

@@ -168,7 +168,7 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 // when a QUEUED one of the instance is older: nothing overtakes a queued notification. (Once an
 // instance has a QUEUED notification, its later ones are stored QUEUED too, see RecordAttempt and
 // CommitPoll; this check keeps the order should a pending one remain behind it all the same.)
-func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]engine.Delivery, error) {
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, after int64, limit int) ([]engine.Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -177,15 +177,15 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
 	}
 	rows, err := s.r.QueryContext(ctx, `
-		SELECT n.id, n.instance_id, n.object_type, n.event_ids, n.created_at, n.body, n.attempts
+		SELECT n.id, n.instance_id, n.object_type, n.event_ids, n.created_at, n.body, n.attempts, n.seq
 		FROM (SELECT instance_id, MIN(seq) AS seq FROM notifications WHERE status = 'PENDING' GROUP BY instance_id) AS o
 		JOIN notifications AS n ON n.seq = o.seq
 		JOIN instances AS i ON i.id = o.instance_id AND i.disabled = 0
-		WHERE n.next_attempt <= ?
+		WHERE n.next_attempt <= ? AND o.seq > ?
 			AND NOT EXISTS (SELECT 1 FROM notifications AS q
 				WHERE q.instance_id = o.instance_id AND q.status = 'QUEUED' AND q.seq < o.seq)
 		ORDER BY n.seq
-		LIMIT ?`, at, limit)
+		LIMIT ?`, at, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
 	}
@@ -195,7 +195,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 		var d engine.Delivery
 		var ids []byte
 		var created sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.InstanceID, &d.ObjectType, &ids, &created, &d.Body, &d.Attempts); err != nil {
+		if err := rows.Scan(&d.ID, &d.InstanceID, &d.ObjectType, &ids, &created, &d.Body, &d.Attempts, &d.Seq); err != nil {
 			return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
 		}
 		if err := json.Unmarshal(ids, &d.EventIDs); err != nil {

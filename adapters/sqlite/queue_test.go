@@ -189,7 +189,7 @@ func TestRequeue(t *testing.T) {
 		t.Errorf("events after requeue: %s %s", st, st2)
 	}
 	// Due now, with the whole retry schedule ahead; the past attempts stay in the history.
-	ds, err := s.DueDeliveries(ctx, t1, 10)
+	ds, err := s.DueDeliveries(ctx, t1, 0, 10)
 	if err != nil || len(ds) != 1 || ds[0].ID != "a-n000" || ds[0].Attempts != 0 {
 		t.Errorf("due after requeue: %+v %v", ds, err)
 	}

@@ -95,7 +95,7 @@ func mustStats(t testing.TB, s *Store) Stats {
 
 func due(t testing.TB, s *Store, now time.Time, limit int) []string {
 	t.Helper()
-	ds, err := s.DueDeliveries(context.Background(), now, limit)
+	ds, err := s.DueDeliveries(context.Background(), now, 0, limit)
 	if err != nil {
 		t.Fatalf("DueDeliveries: %v", err)
 	}
@@ -186,11 +186,11 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if ids := due(t, s, t0.Add(time.Minute-1), 10); len(ids) != 0 {
 		t.Errorf("due before retry: %v", ids)
 	}
-	ds, err := s.DueDeliveries(ctx, t0.Add(time.Minute), 10)
+	ds, err := s.DueDeliveries(ctx, t0.Add(time.Minute), 0, 10)
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("due after reopen: %v %v", ds, err)
 	}
-	want := engine.Delivery{Notification: c.Notifications[1], Attempts: 1}
+	want := engine.Delivery{Notification: c.Notifications[1], Attempts: 1, Seq: 2} // the second notification stored
 	if !reflect.DeepEqual(ds[0], want) {
 		t.Errorf("delivery after reopen\n got %+v\nwant %+v", ds[0], want)
 	}
@@ -349,6 +349,14 @@ func TestDueDeliveries(t *testing.T) {
 	if got, want := due(t, s, t0.Add(time.Hour), 2), []string{"a1-n000", "b1-n000"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("due with limit 2: %v, want %v", got, want)
 	}
+	first, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 0, 1)
+	if err != nil || len(first) != 1 || first[0].Seq == 0 {
+		t.Fatalf("first due: %+v, %v", first, err)
+	}
+	if rest, err := s.DueDeliveries(ctx, t0.Add(time.Hour), first[0].Seq, 10); err != nil || len(rest) != 2 ||
+		rest[0].ID != "b1-n000" || rest[1].ID != "c1-n000" {
+		t.Errorf("due after %s: %+v, %v; want b1-n000, c1-n000", first[0].ID, rest, err)
+	}
 	if got := due(t, s, t0.Add(-time.Nanosecond), 10); len(got) != 0 {
 		t.Errorf("due before t0: %v", got)
 	}
@@ -358,7 +366,7 @@ func TestDueDeliveries(t *testing.T) {
 	if got, want := due(t, s, t0.Add(30*time.Second), 10), []string{"c1-n000"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("due during a's backoff: %v, want %v", got, want)
 	}
-	ds, _ := s.DueDeliveries(ctx, t0.Add(time.Minute), 10)
+	ds, _ := s.DueDeliveries(ctx, t0.Add(time.Minute), 0, 10)
 	if len(ds) != 2 || ds[0].ID != "a1-n000" || ds[0].Attempts != 1 || len(ds[0].EventIDs) != 10 || ds[0].EventIDs[0] != "a1-e000" {
 		t.Errorf("due after backoff: %+v", ds)
 	}
@@ -662,7 +670,7 @@ func TestConcurrentCommitPoll(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range commits {
-				if _, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 10); err != nil {
+				if _, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 0, 10); err != nil {
 					errs <- err
 				}
 				if _, _, err := s.Events(ctx, EventFilter{Limit: 20}); err != nil {
