@@ -184,6 +184,15 @@ func (d *Deliverer) Once(ctx context.Context) (int, error) {
 			go func(in *Instance, dl Delivery) {
 				defer d.wg.Done()
 				defer func() { <-d.sem }()
+				body, err := d.outbox.NotificationBody(ctx, dl.ID)
+				if err != nil {
+					if ctx.Err() == nil {
+						d.log.Error("reading a notification to send failed; it stays due", "notification", dl.ID, "error", err)
+					}
+					d.release(dl.ID, in.CallbackURL)
+					return
+				}
+				dl.Body = body
 				ok := d.deliver(ctx, in, dl)
 				d.finish(dl.ID, in.CallbackURL, ok)
 				d.Kick() // the instance's next notification may be due

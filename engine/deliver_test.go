@@ -23,6 +23,7 @@ type outboxFake struct {
 	dueCalls int
 	err      error
 	dueHook  func() // when set, called once by the next DueDeliveries, after it has read
+	bodyErr  error  // when set, NotificationBody fails with it
 }
 
 type outboxItem struct {
@@ -66,6 +67,20 @@ func (o *outboxFake) DueDeliveries(_ context.Context, now time.Time, after int64
 		hook()
 	}
 	return out, nil
+}
+
+func (o *outboxFake) NotificationBody(_ context.Context, id string) ([]byte, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.bodyErr != nil {
+		return nil, o.bodyErr
+	}
+	for _, it := range o.items {
+		if it.d.ID == id {
+			return it.d.Body, nil
+		}
+	}
+	return nil, errors.New("no such notification")
 }
 
 func (o *outboxFake) RecordAttempt(_ context.Context, a Attempt) error {
@@ -1206,12 +1221,42 @@ func TestDelivererLooksPastBlockedCallbacks(t *testing.T) {
 	// One worker: Once reads 4 due notifications a page.
 	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now, Workers: 1,
 		BreakAfter: 1, RatePerCallback: 1000, Retries: []time.Duration{time.Hour}})
+	b := newDeliverBlocker(t, sink, down)
+	// The one worker is busy with it until it is released, so this look stops at the first page.
 	onceWant(t, d, 1, "the dead callback's first notification")
+	b.waitEntered(t, 1)
+	b.open()
 	settleDeliveries(t, d) // it fails: the breaker opens; the other 49 stay due, ahead of up1
 	clock.advance(time.Second)
 	onceWant(t, d, 1, "up1, past the 49 the open breaker holds back")
 	settleDeliveries(t, d)
 	if got := sink.sentTo(up); len(got) != 1 || got[0] != "up1" {
 		t.Errorf("sent to the live callback: %v, want [up1]", got)
+	}
+}
+
+// A notification whose body cannot be read is not sent and no attempt is recorded: it stays due,
+// and goes once the body reads again.
+func TestDelivererBodyReadFails(t *testing.T) {
+	const url = "https://a.example.com/hook"
+	ob := &outboxFake{bodyErr: errors.New("disk on fire")}
+	reg := &instancesFake{}
+	addDeliverInstances(reg, ob, 1, 1, url, "n")
+	sink := &sinkFake{status: 200}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
+	onceWant(t, d, 1, "the notification, whose body then fails to read")
+	settleDeliveries(t, d)
+	if len(sink.sent()) != 0 || len(ob.attempts) != 0 {
+		t.Fatalf("sent %v, attempts %v; want none", sink.sent(), ob.attempts)
+	}
+	ob.mu.Lock()
+	ob.bodyErr = nil
+	ob.mu.Unlock()
+	clock.advance(time.Second)
+	onceWant(t, d, 1, "the same notification, its body readable again")
+	settleDeliveries(t, d)
+	if got := sink.sentTo(url); len(got) != 1 || got[0] != "n1" {
+		t.Errorf("sent %v, want [n1]", got)
 	}
 }

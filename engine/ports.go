@@ -93,8 +93,11 @@ type Outbox interface {
 	// DueDeliveries returns up to limit notifications whose next attempt is due at now, oldest
 	// first, at most the oldest pending one per instance so that an instance's notifications
 	// arrive in order, and only those after the one with Seq after (0: from the start), so that a
-	// caller that cannot send the first ones can look past them.
+	// caller that cannot send the first ones can look past them. Their Body is left out:
+	// NotificationBody reads it for the ones that are sent.
 	DueDeliveries(ctx context.Context, now time.Time, after int64, limit int) ([]Delivery, error)
+	// NotificationBody returns a notification's body, as built when its poll committed.
+	NotificationBody(ctx context.Context, id string) ([]byte, error)
 	// RecordAttempt records one delivery attempt. next is when to try again; the zero time
 	// means the notification is settled (delivered, or given up as Status says).
 	RecordAttempt(ctx context.Context, a Attempt) error

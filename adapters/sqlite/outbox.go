@@ -177,7 +177,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, after int64, l
 		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
 	}
 	rows, err := s.r.QueryContext(ctx, `
-		SELECT n.id, n.instance_id, n.object_type, n.event_ids, n.created_at, n.body, n.attempts, n.seq
+		SELECT n.id, n.instance_id, n.object_type, n.event_ids, n.created_at, n.attempts, n.seq
 		FROM (SELECT instance_id, MIN(seq) AS seq FROM notifications WHERE status = 'PENDING' GROUP BY instance_id) AS o
 		JOIN notifications AS n ON n.seq = o.seq
 		JOIN instances AS i ON i.id = o.instance_id AND i.disabled = 0
@@ -195,7 +195,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, after int64, l
 		var d engine.Delivery
 		var ids []byte
 		var created sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.InstanceID, &d.ObjectType, &ids, &created, &d.Body, &d.Attempts, &d.Seq); err != nil {
+		if err := rows.Scan(&d.ID, &d.InstanceID, &d.ObjectType, &ids, &created, &d.Attempts, &d.Seq); err != nil {
 			return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
 		}
 		if err := json.Unmarshal(ids, &d.EventIDs); err != nil {
@@ -208,6 +208,21 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, after int64, l
 		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// NotificationBody returns a notification's body; ErrNotFound when there is no such
+// notification. DueDeliveries leaves bodies out: a look at the due list may pass over many
+// notifications that cannot go yet, and reads only their ids.
+func (s *Store) NotificationBody(ctx context.Context, id string) ([]byte, error) {
+	var b []byte
+	err := s.r.QueryRowContext(ctx, `SELECT body FROM notifications WHERE id = ?`, id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: notification %s: %w", id, err)
+	}
+	return b, nil
 }
 
 // RecordAttempt records one delivery attempt (an attempts row with a.Status as its outcome) and

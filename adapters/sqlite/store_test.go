@@ -191,8 +191,15 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatalf("due after reopen: %v %v", ds, err)
 	}
 	want := engine.Delivery{Notification: c.Notifications[1], Attempts: 1, Seq: 2} // the second notification stored
+	want.Body = nil                                                                // read apart, by NotificationBody
 	if !reflect.DeepEqual(ds[0], want) {
 		t.Errorf("delivery after reopen\n got %+v\nwant %+v", ds[0], want)
+	}
+	if body, err := s.NotificationBody(ctx, ds[0].ID); err != nil || !bytes.Equal(body, c.Notifications[1].Body) {
+		t.Errorf("body after reopen: %q, %v; want %q", body, err, c.Notifications[1].Body)
+	}
+	if _, err := s.NotificationBody(ctx, "no-such"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("body of a missing notification: %v, want ErrNotFound", err)
 	}
 	ev, atts, err := s.Event(ctx, "p1-e000")
 	if err != nil || ev.Status != "NOTIFIED" || len(atts) != 1 || atts[0].HTTPStatus != 200 {
