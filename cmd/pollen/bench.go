@@ -345,8 +345,6 @@ func idleRequestsPerPoll(resources []string) (float64, error) {
 // /a/{n}.
 type deskFarm struct {
 	accounts []*benchAccount
-	byInst   map[int64]int // instance id -> account
-	mu       sync.Mutex
 }
 
 // benchAccount is one simulated account and the records the harness changes in it.
@@ -364,7 +362,7 @@ const (
 )
 
 func newDeskFarm(bc benchConfig) *deskFarm {
-	f := &deskFarm{accounts: make([]*benchAccount, bc.instances), byInst: map[int64]int{}}
+	f := &deskFarm{accounts: make([]*benchAccount, bc.instances)}
 	for i := range f.accounts {
 		desk := fakedesk.New(fakedesk.Options{APIKey: "key-" + strconv.Itoa(i), Seed: int64(bc.seed) + int64(i),
 			PathPrefix: "/a/" + strconv.Itoa(i), RatePerMinute: 700})
@@ -462,10 +460,7 @@ func (f *deskFarm) createInstances(ctx context.Context, srv *benchServer, deskUR
 					errc <- fmt.Errorf("creating instance %d: %w", i, err)
 					return
 				}
-				f.mu.Lock()
-				f.byInst[id] = i
-				f.accounts[i].instance = id
-				f.mu.Unlock()
+				f.accounts[i].instance = id // each worker its own accounts; read after wg.Wait
 			}
 		}()
 	}
