@@ -169,6 +169,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		case <-timer.C:
 			armed = time.Time{}
+			// Events already queued happened before this moment; a busy machine may not have read
+			// them yet. They restart their paths' quiet time before any path is taken as quiet.
+			w.drain()
 			for _, p := range w.pending.take(time.Now()) {
 				w.ready[p] = true
 			}
@@ -221,6 +224,21 @@ func (w *Watcher) handle(ev fsnotify.Event, now time.Time) {
 
 	if ev.Has(fsnotify.Write) && isDefinitionFile(base) {
 		w.changed(name, now)
+	}
+}
+
+// drain handles the events fsnotify has queued, without waiting for more.
+func (w *Watcher) drain() {
+	for {
+		select {
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
+				return // Run's loop reports it
+			}
+			w.handle(ev, time.Now())
+		default:
+			return
+		}
 	}
 }
 

@@ -127,6 +127,18 @@ func callsNaming(t *testing.T, calls <-chan []string, want ...string) {
 	}
 }
 
+// promptly runs steps that must follow each other within limit for the test's claim to hold, as
+// writes must come within the debounce to be one change. A machine too loaded to do that in time
+// cannot show the claim either way, so the test is skipped, not failed.
+func promptly(t *testing.T, limit time.Duration, steps func()) {
+	t.Helper()
+	start := time.Now()
+	steps()
+	if took := time.Since(start); took >= limit {
+		t.Skipf("steps took %v, not under %v: machine too loaded to test this", took, limit)
+	}
+}
+
 func exactlyOneCall(t *testing.T, calls <-chan []string, want ...string) {
 	t.Helper()
 	if got := nextCall(t, calls); !slices.Equal(got, want) {
@@ -147,9 +159,12 @@ func TestWatchRapidWritesOneCall(t *testing.T) {
 	dir := tree(t)
 	calls := watch(t, dir, testNoRescan, nil)
 	p := filepath.Join(dir, "el", "element.json")
+	// Ten writes spread over twice the debounce, each within half of it of the one before.
 	for i := range 10 {
-		write(t, p, `{"n":`+string(rune('0'+i))+`}`)
-		time.Sleep(testDebounce / 10)
+		promptly(t, testDebounce/2, func() {
+			write(t, p, `{"n":`+string(rune('0'+i))+`}`)
+			time.Sleep(testDebounce / 5)
+		})
 	}
 	exactlyOneCall(t, calls, p)
 }
@@ -159,8 +174,10 @@ func TestWatchTwoFilesBatched(t *testing.T) {
 	calls := watch(t, dir, testNoRescan, nil)
 	a := filepath.Join(dir, "el", "element.json")
 	b := filepath.Join(dir, "el", "resources", "r.json")
-	write(t, b, `{"b":1}`)
-	write(t, a, `{"a":1}`)
+	promptly(t, testDebounce/4, func() { // within the grace of half the debounce
+		write(t, b, `{"b":1}`)
+		write(t, a, `{"a":1}`)
+	})
 	exactlyOneCall(t, calls, a, b)
 }
 
@@ -219,7 +236,7 @@ func TestWatchSaveStyles(t *testing.T) {
 			dir := tree(t)
 			calls := watch(t, dir, testNoRescan, nil)
 			p := filepath.Join(dir, "el", "resources", "r.json")
-			tt.save(t, p)
+			promptly(t, testDebounce/2, func() { tt.save(t, p) })
 			exactlyOneCall(t, calls, p)
 		})
 	}
@@ -360,8 +377,10 @@ func TestWatchOnChangeNeverConcurrent(t *testing.T) {
 
 	b := filepath.Join(dir, "el", "resources", "b.json")
 	c := filepath.Join(dir, "el", "resources", "c.json")
-	write(t, b, `{}`)
-	write(t, c, `{}`)
+	promptly(t, testDebounce/4, func() { // one call names both
+		write(t, b, `{}`)
+		write(t, c, `{}`)
+	})
 	// Long enough for b and c to be ready while the first call still runs.
 	time.Sleep(3 * testDebounce)
 	select {
