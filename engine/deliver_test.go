@@ -1053,9 +1053,14 @@ func TestDelivererBreakerCountsFailuresInARow(t *testing.T) {
 	clock := newDeliverClock()
 	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
 		BreakAfter: 3, PerCallback: 1, Retries: []time.Duration{time.Hour}})
+	// Each send is held until Once has returned, so that it cannot end (and free the callback's
+	// one place) while Once still reads the due list.
+	b := newDeliverBlocker(t, sink, url)
 	for i := range answers {
 		clock.advance(time.Second)
 		onceWant(t, d, 1, fmt.Sprintf("send %d (HTTP %d)", i+1, answers[i]))
+		b.waitEntered(t, 1)
+		b.releaseOne(t)
 		settleDeliveries(t, d)
 	}
 	clock.advance(time.Second)
