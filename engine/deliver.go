@@ -21,10 +21,11 @@ var DefaultRetrySchedule = []time.Duration{8 * time.Second, 64 * time.Second, 51
 //     events of one object arrive in the order they happened.
 //   - Retries: a failed notification is retried on the retry schedule, with jitter; after the last
 //     retry it becomes QUEUED and is kept, not dropped.
-//   - Callbacks: at most PerCallback notifications are in flight to one callback URL, and at most
-//     RatePerCallback start per second, so a backlog drains at a bounded rate. A callback that
-//     fails BreakAfter times in a row is not sent to for a cool-down (doubling each time, up to
-//     10 minutes); then one notification probes it, and a success closes the breaker.
+//   - Callbacks: at most PerCallback notifications are in flight to one callback URL, however large
+//     the backlog, so a slower callback is sent fewer a second; RatePerCallback, when set, also
+//     bounds how many start per second. A callback that fails BreakAfter times in a row is not
+//     sent to for a cool-down (doubling each time, up to 10 minutes); then one notification
+//     probes it, and a success closes the breaker.
 //   - Deliveries run concurrently: a slow receiver holds up only its own notifications.
 type Deliverer struct {
 	outbox    Outbox
@@ -77,8 +78,8 @@ type DelivererOptions struct {
 	Now       func() time.Time
 	// PerCallback bounds the notifications in flight to one callback URL; 0 = 4.
 	PerCallback int
-	// RatePerCallback bounds how many notifications start per second to one callback URL;
-	// 0 = 50.
+	// RatePerCallback, when above 0, bounds how many notifications start per second to one
+	// callback URL; 0 = no bound beyond PerCallback.
 	RatePerCallback float64
 	// BreakAfter is how many failures in a row open a callback's breaker; 0 = 5.
 	BreakAfter int
@@ -107,9 +108,6 @@ func NewDeliverer(o DelivererOptions) *Deliverer {
 	}
 	if o.PerCallback <= 0 {
 		o.PerCallback = 4
-	}
-	if o.RatePerCallback <= 0 {
-		o.RatePerCallback = 50
 	}
 	if o.BreakAfter <= 0 {
 		o.BreakAfter = 5
@@ -218,7 +216,7 @@ func (d *Deliverer) forget(readAt uint64) {
 
 // admit reserves a delivery's place with its callback: not in flight, not ended since the outbox
 // read began (that read is stale for it), the callback's breaker closed (or this is its probe),
-// below its concurrency limit, and a rate token.
+// below its concurrency limit, and a rate token when its rate is bounded.
 func (d *Deliverer) admit(id, url string, readAt uint64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -241,13 +239,15 @@ func (d *Deliverer) admit(id, url string, readAt uint64) bool {
 	if cb.inflight >= d.perCallback {
 		return false
 	}
-	// The bucket holds at least one token, so that a rate below one per second still sends.
-	cb.tokens = min(max(d.rate, 1), cb.tokens+now.Sub(cb.refilled).Seconds()*d.rate)
-	cb.refilled = now
-	if cb.tokens < 1 {
-		return false
+	if d.rate > 0 {
+		// The bucket holds at least one token, so that a rate below one per second still sends.
+		cb.tokens = min(max(d.rate, 1), cb.tokens+now.Sub(cb.refilled).Seconds()*d.rate)
+		cb.refilled = now
+		if cb.tokens < 1 {
+			return false
+		}
+		cb.tokens--
 	}
-	cb.tokens--
 	cb.inflight++
 	if probe {
 		cb.probe = id // half-open: this one notification probes the callback
@@ -283,7 +283,7 @@ func (d *Deliverer) finish(id, url string, ok bool) {
 	}
 	if ok {
 		if !cb.openUntil.IsZero() {
-			d.log.Info("callback recovered; its backlog drains at a bounded rate", "callback", safeCallback(url))
+			d.log.Info("callback recovered; its backlog drains within its limits", "callback", safeCallback(url))
 		}
 		cb.failures, cb.openUntil, cb.cooldown = 0, time.Time{}, 0
 		return

@@ -20,8 +20,8 @@ func TestServeCallbackFlags(t *testing.T) {
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CallbackConcurrency != 4 || cfg.CallbackRate != 50 {
-		t.Errorf("defaults: concurrency %d, rate %v; want 4 and 50", cfg.CallbackConcurrency, cfg.CallbackRate)
+	if cfg.CallbackConcurrency != 4 || cfg.CallbackRate != 0 {
+		t.Errorf("defaults: concurrency %d, rate %v; want 4 and 0 (no bound)", cfg.CallbackConcurrency, cfg.CallbackRate)
 	}
 	fs, cfg, _ = serveFlags(io.Discard)
 	if err := fs.Parse([]string{"--callback-concurrency", "2", "--callback-rate", "0.5"}); err != nil {
@@ -38,7 +38,6 @@ func TestServeCallbackFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--callback-concurrency", "0"},
 		{"--callback-concurrency", "-1"},
-		{"--callback-rate", "0"},
 		{"--callback-rate", "-3"},
 		{"--callback-rate", "NaN"},
 		{"--callback-rate", "+Inf"},

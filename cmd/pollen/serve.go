@@ -85,7 +85,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.IntVar(&cfg.PollWorkers, "poll-workers", 8, "polls run at once")
 	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 32, "deliveries in flight at once, over all callbacks")
 	fs.IntVar(&cfg.CallbackConcurrency, "callback-concurrency", 4, "notifications in flight at once to one callback URL")
-	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 50, "notifications started per second to one callback URL; 0.5 is one every 2s")
+	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 0, "notifications started per second to one callback URL, when bounded; 0.5 is one every 2s, 0 no bound beyond --callback-concurrency")
 	fs.Var(&durationList{&cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")
 	fs.DurationVar(&cfg.HistoryRetention, "history-retention", 7*24*time.Hour, "how long delivered event history is kept")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` at exit (go tool pprof reads it)")
@@ -100,8 +100,8 @@ func (cfg serverConfig) checkLimits() error {
 	if cfg.CallbackConcurrency < 1 {
 		return fmt.Errorf("--callback-concurrency must be at least 1, not %d", cfg.CallbackConcurrency)
 	}
-	if !(cfg.CallbackRate > 0) || math.IsInf(cfg.CallbackRate, 0) {
-		return fmt.Errorf("--callback-rate must be a positive number, not %v", cfg.CallbackRate)
+	if !(cfg.CallbackRate >= 0) || math.IsInf(cfg.CallbackRate, 0) {
+		return fmt.Errorf("--callback-rate must be 0 (no bound) or a positive number, not %v", cfg.CallbackRate)
 	}
 	return nil
 }

@@ -40,8 +40,8 @@ type serverConfig struct {
 	MemProfile       string          // serve only: where to write a heap profile at exit
 	Logger           hclog.Logger
 
-	// CallbackConcurrency and CallbackRate bound the notifications in flight to one callback URL,
-	// and those started per second to it; 0 = the deliverer's defaults (4 and 50).
+	// CallbackConcurrency bounds the notifications in flight to one callback URL (0 = the
+	// deliverer's default, 4); CallbackRate, when above 0, those started per second to it.
 	CallbackConcurrency int
 	CallbackRate        float64
 }
