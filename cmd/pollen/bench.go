@@ -61,6 +61,8 @@ type benchConfig struct {
 	pollWorkers     int
 	deliveryWorkers int
 	seed            uint64
+	callbackRate    float64 // the server's --callback-rate; 0 = its default
+	sharedCallback  bool    // every instance posts to one callback URL, not one each
 	dataDir         string
 	binary          string // the pollen binary to run the server with; "" = this one
 	profile         bool   // write the server's CPU and heap profiles into the data directory
@@ -81,6 +83,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&bc.timeout, "timeout", 5*time.Minute, "how long to wait for a burst's or the load phase's last events before failing")
 	fs.IntVar(&bc.pollWorkers, "poll-workers", 8, "the server's --poll-workers")
 	fs.IntVar(&bc.deliveryWorkers, "delivery-workers", 32, "the server's --delivery-workers")
+	fs.Float64Var(&bc.callbackRate, "callback-rate", 0, "the server's --callback-rate (default: the server's own)")
+	fs.BoolVar(&bc.sharedCallback, "shared-callback", false, "give every instance the same callback URL, as one receiver for many accounts has")
 	fs.Uint64Var(&bc.seed, "seed", 1, "seed of the simulated data and of the changes")
 	fs.StringVar(&bc.dataDir, "data-dir", "", "`directory` for the server's state and log (default: a temporary one, removed at exit)")
 	fs.BoolVar(&bc.profile, "profile", false, "write the server's CPU and heap profiles (cpu.pprof, heap.pprof) into --data-dir")
@@ -106,6 +110,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case bc.changes < 0 || bc.burst < 0:
 		fmt.Fprintln(stderr, "pollen bench: --changes and --burst cannot be negative")
 		return exitUsage
+	case bc.burst > 0 && ceilDiv(bc.burst, bc.instances) > burstReach:
+		fmt.Fprintf(stderr, "pollen bench: --burst %d over %d instances changes %d tickets of one account in one second; "+
+			"Freshdesk lets a query page through 300 pages of 100 and Pollen reads such a second from both ends, "+
+			"so at most %d can be read (the rest is reported as a gap): use --instances %d or more\n",
+			bc.burst, bc.instances, ceilDiv(bc.burst, bc.instances), burstReach, ceilDiv(bc.burst, burstReach))
+		return exitUsage
 	}
 	if err := bench(ctx, bc, stdout); err != nil {
 		if ctx.Err() != nil {
@@ -116,6 +126,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	return exitOK
 }
+
+// burstReach is how many tickets updated in the same second one account can have read: the
+// simulator, like Freshdesk, lets a query page through 300 pages of 100 tickets, and Pollen walks
+// such a second from its oldest and its newest end.
+const burstReach = 2 * 300 * 100
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // bench runs one benchmark and prints its table.
 func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
@@ -441,6 +458,10 @@ func (f *deskFarm) createInstances(ctx context.Context, srv *benchServer, deskUR
 				if i >= len(f.accounts) || ctx.Err() != nil {
 					return
 				}
+				hook := recvURL + "/hook/" + strconv.Itoa(i)
+				if bc.sharedCallback {
+					hook = recvURL + "/hook"
+				}
 				b, _ := json.Marshal(map[string]any{
 					"element": map[string]string{"key": "freshdeskv2"},
 					"name":    "bench-" + strconv.Itoa(i),
@@ -449,7 +470,7 @@ func (f *deskFarm) createInstances(ctx context.Context, srv *benchServer, deskUR
 						"subdomain":                        "bench" + strconv.Itoa(i),
 						"username":                         "key-" + strconv.Itoa(i),
 						"base.url":                         deskURL + "/a/" + strconv.Itoa(i),
-						"event.notification.callback.url":  recvURL + "/hook/" + strconv.Itoa(i),
+						"event.notification.callback.url":  hook,
 						"event.notification.signature.key": key,
 						"event.poller.refresh_interval":    minutes,
 						"event.poller.configuration":       conf,
@@ -755,6 +776,9 @@ func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*ben
 	}
 	args := []string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn",
 		"--poll-workers", strconv.Itoa(bc.pollWorkers), "--delivery-workers", strconv.Itoa(bc.deliveryWorkers)}
+	if bc.callbackRate > 0 {
+		args = append(args, "--callback-rate", strconv.FormatFloat(bc.callbackRate, 'g', -1, 64))
+	}
 	if bc.profile {
 		args = append(args, "--cpuprofile", filepath.Join(dataDir, "cpu.pprof"), "--memprofile", filepath.Join(dataDir, "heap.pprof"))
 	}

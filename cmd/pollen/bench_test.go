@@ -46,3 +46,16 @@ func TestBenchBurst(t *testing.T) {
 	}
 	t.Log("\n" + out.String())
 }
+
+// TestBenchBurstBeyondReach refuses, before starting anything, a burst that puts more tickets in
+// one account's second than Freshdesk lets a query page through from both ends.
+func TestBenchBurstBeyondReach(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--burst", "100000", "--instances", "1"}, &stdout, &stderr)
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
+	}
+	if want := "use --instances 2 or more"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+	}
+}
