@@ -34,7 +34,8 @@ Freshdesk that hosts one account per instance, a receiver that checks every
 notification's signature, and a Pollen server: this binary's serve command, run
 as a child process so that its CPU time and memory are measured alone. It creates
 the instances through POST /instances (the documentation's example body, one
-account and one callback URL each), waits until every job has polled once, and
+account and one callback URL each, or one callback URL for all with
+--shared-callback), waits until every job has polled once, and
 then measures two phases:
 
   idle  one interval without changes: vendor requests per poll, the idle cost;
