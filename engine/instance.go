@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"sort"
 	"strconv"
@@ -81,6 +82,11 @@ type Credentials struct {
 	Username string
 	Password string
 	Headers  map[string]string
+}
+
+// equal reports whether two sets of credentials are the same.
+func (c Credentials) equal(d Credentials) bool {
+	return c.Type == d.Type && c.Username == d.Username && c.Password == d.Password && maps.Equal(c.Headers, d.Headers)
 }
 
 // String masks the credentials so that they cannot leak through %v.

@@ -87,9 +87,10 @@ type vendorErr struct {
 	code   string
 }
 
-func (e vendorErr) Error() string      { return "vendor said no" }
-func (e vendorErr) HTTPStatus() int    { return e.status }
-func (e vendorErr) VendorCode() string { return e.code }
+func (e vendorErr) Error() string         { return "vendor said no" }
+func (e vendorErr) HTTPStatus() int       { return e.status }
+func (e vendorErr) VendorCode() string    { return e.code }
+func (e vendorErr) VendorMessage() string { return "" }
 
 func TestRuntimeSuspendsWhatTheVendorRefuses(t *testing.T) {
 	rt := NewRuntime(RuntimeOptions{Catalog: testCatalog(t), SuspendFor: 50 * time.Millisecond})

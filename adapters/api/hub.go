@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/pollen-hq/pollen/adapters/sqlite"
-	"github.com/pollen-hq/pollen/adapters/vendor"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
 )
@@ -125,16 +124,16 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 	bad := func(ptr, format string, args ...any) {
 		probs = append(probs, &engine.FieldError{Pointer: ptr, Msg: fmt.Sprintf(format, args...)})
 	}
-	page := 1
+	page, cont := 1, ""
 	switch p, tok := params.Get("page"), params.Get(nextPageParam); {
 	case p != "" && tok != "":
 		bad("/"+nextPageParam, "give page or %s, not both", nextPageParam)
 	case tok != "":
-		n, ok := decodePageToken(tok)
+		next, ok := decodePageToken(tok)
 		if !ok {
 			bad("/"+nextPageParam, "%q is not a token from the %s header", tok, nextPageHeader)
 		}
-		page = n
+		cont = next
 	case p != "":
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 {
@@ -159,6 +158,9 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 		return
 	}
 	q, err := c.in.HubQuery(c.resource, params.Get("where"), params.Get("orderBy"), page, size)
+	if err == nil && cont != "" {
+		err = q.Continue(cont)
+	}
 	if err != nil {
 		s.badHubQuery(w, r, c, engine.AsErrors(err))
 		return
@@ -166,7 +168,7 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 	if !s.hasSource(w, r) {
 		return
 	}
-	recs, hasNext, err := q.Run(r.Context(), s.src)
+	recs, next, err := q.Run(r.Context(), s.src)
 	if err != nil {
 		s.vendorFailed(w, r, c, err, "")
 		return
@@ -176,8 +178,8 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 			recs[i] = dropNulls(rec)
 		}
 	}
-	if hasNext {
-		w.Header().Set(nextPageHeader, encodePageToken(page+1))
+	if next != "" {
+		w.Header().Set(nextPageHeader, encodePageToken(next))
 	}
 	writeJSON(w, http.StatusOK, recs)
 }
@@ -237,13 +239,10 @@ func (s *Server) vendorFailed(w http.ResponseWriter, r *http.Request, c *hubCall
 	e := hubErrorJSON{RequestID: requestID(r.Context())}
 	status := http.StatusBadGateway
 	var vs engine.VendorStatus
-	var se *vendor.StatusError
 	switch {
 	case errors.As(err, &vs):
 		e.VendorStatus, e.VendorCode = vs.HTTPStatus(), vs.VendorCode()
-		if errors.As(err, &se) {
-			e.VendorMessage = scrub(se.Message, c.secrets)
-		}
+		e.VendorMessage = scrub(vs.VendorMessage(), c.secrets)
 		e.Message = fmt.Sprintf("The vendor answered %d %s", e.VendorStatus, http.StatusText(e.VendorStatus))
 		for _, part := range []string{e.VendorCode, e.VendorMessage} {
 			if part != "" {
@@ -273,20 +272,18 @@ func filterNulls(in *engine.Instance) bool {
 	return err != nil || v
 }
 
-// encodePageToken is the opaque next-page token of a page number.
-func encodePageToken(page int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("page:" + strconv.Itoa(page)))
+// encodePageToken is the opaque next-page token of a hub call's continuation (HubQuery.Run).
+func encodePageToken(next string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("next:" + next))
 }
 
-func decodePageToken(tok string) (int, bool) {
+// decodePageToken returns the continuation of a next-page token; the engine checks it
+// (HubQuery.Continue).
+func decodePageToken(tok string) (string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(tok, "="))
 	if err != nil {
-		return 0, false
+		return "", false
 	}
-	s, ok := strings.CutPrefix(string(b), "page:")
-	n, err := strconv.Atoi(s)
-	if !ok || err != nil || n < 1 {
-		return 0, false
-	}
-	return n, true
+	next, ok := strings.CutPrefix(string(b), "next:")
+	return next, ok && next != ""
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/engine"
 )
 
 const serveDoc = `Serve runs Pollen: the Cloud Elements-compatible API (POST /instances and
@@ -82,7 +84,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to serve the API on")
 	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database and generated secrets")
 	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
-	fs.IntVar(&cfg.PollWorkers, "poll-workers", 8, "polls run at once")
+	fs.IntVar(&cfg.PollWorkers, "poll-workers", engine.DefaultPollConcurrency, "polls under way at once, over all vendor accounts")
+	fs.IntVar(&cfg.PollsPerAccount, "polls-per-account", engine.DefaultPollsPerAccount, "polls under way at once at one vendor account (one base URL): a slow vendor holds only these")
+	fs.DurationVar(&cfg.PollDeadline, "poll-deadline", engine.DefaultPollDeadline, "longest one poll runs; it commits what it read and goes on at its next turn")
+	fs.IntVar(&cfg.PollPages, "poll-pages", engine.DefaultPageBudget, "most vendor pages one poll reads; it commits what it read and goes on at its next turn")
 	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 32, "deliveries in flight at once, over all callbacks")
 	fs.IntVar(&cfg.CallbackConcurrency, "callback-concurrency", 4, "notifications in flight at once to one callback URL")
 	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 0, "notifications started per second to one callback URL, when bounded; 0.5 is one every 2s, 0 no bound beyond --callback-concurrency")
@@ -95,8 +100,18 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	return fs, cfg, lf
 }
 
-// checkLimits refuses per-callback limits the deliverer would silently replace by its defaults.
+// checkLimits refuses limits the runtime would silently replace by its defaults.
 func (cfg serverConfig) checkLimits() error {
+	switch {
+	case cfg.PollWorkers < 1:
+		return fmt.Errorf("--poll-workers must be at least 1, not %d", cfg.PollWorkers)
+	case cfg.PollsPerAccount < 1:
+		return fmt.Errorf("--polls-per-account must be at least 1, not %d", cfg.PollsPerAccount)
+	case cfg.PollDeadline < time.Second:
+		return fmt.Errorf("--poll-deadline must be at least 1s, not %v", cfg.PollDeadline)
+	case cfg.PollPages < 1:
+		return fmt.Errorf("--poll-pages must be at least 1, not %d", cfg.PollPages)
+	}
 	if cfg.CallbackConcurrency < 1 {
 		return fmt.Errorf("--callback-concurrency must be at least 1, not %d", cfg.CallbackConcurrency)
 	}

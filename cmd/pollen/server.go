@@ -19,7 +19,7 @@ import (
 	"github.com/pollen-hq/pollen/adapters/api"
 	"github.com/pollen-hq/pollen/adapters/metrics"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
-	"github.com/pollen-hq/pollen/adapters/vendor"
+	"github.com/pollen-hq/pollen/adapters/httpsource"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
@@ -32,7 +32,10 @@ type serverConfig struct {
 	DefinitionsDir   string
 	UserSecret       string
 	OrgSecret        string
-	PollWorkers      int
+	PollWorkers      int           // polls under way over all accounts
+	PollsPerAccount  int           // polls under way at one vendor account
+	PollDeadline     time.Duration // longest one poll runs
+	PollPages        int           // most pages one poll reads
 	DeliveryWorkers  int
 	Retries          []time.Duration // nil = the platform's schedule
 	HistoryRetention time.Duration   // 0 = 7 days
@@ -129,7 +132,7 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	for _, el := range cat.Elements() {
 		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
 	}
-	source := vendor.New(vendor.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse})
+	source := httpsource.New(httpsource.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse})
 	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
 		Catalog:         cat,
 		Source:          source,
@@ -138,7 +141,10 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook")}),
 		Account:         engine.Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"},
 		Logger:          log,
-		PollWorkers:     cfg.PollWorkers,
+		PollConcurrency: cfg.PollWorkers,
+		PollsPerAccount: cfg.PollsPerAccount,
+		PollDeadline:    cfg.PollDeadline,
+		PollPages:       cfg.PollPages,
 		DeliveryWorkers: cfg.DeliveryWorkers,
 		OnPoll:          s.metrics.Poll,
 		Deliverer:       cfg.delivery(s.metrics),

@@ -1,4 +1,4 @@
-package vendor
+package httpsource
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +45,7 @@ var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 func fixedNow() time.Time { return t0 }
 
 func testClient(sl *sleeper, opts ...func(*Options)) *Client {
-	o := Options{Sleep: sl.Sleep, Now: fixedNow}
+	o := Options{Sleep: sl.Sleep, Now: fixedNow, MaxWait: wait}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -54,25 +55,45 @@ func testClient(sl *sleeper, opts ...func(*Options)) *Client {
 func request(base string) engine.Request {
 	return engine.Request{
 		Endpoint: engine.Endpoint{BaseURL: base, Auth: engine.Credentials{Type: "basic", Username: "apikey", Password: "X"}},
-		Paging:   engine.PagingSpec{Type: "link", PageParam: "page", SizeParam: "per_page", MaxPageSize: 100},
-		Path:     "/api/v2/tickets",
-		Query:    url.Values{"order_by": {"updated_at"}, "updated_since": {"2024-01-01T00:00:00Z"}},
-		PageSize: 100,
+		URL:      base + "/api/v2/tickets?order_by=updated_at&per_page=100&updated_since=2024-01-01T00%3A00%3A00Z",
+		JSON:     true,
 	}
 }
 
-// collect lists req and returns the page bodies.
+// list fetches req and the pages its Link rel="next" headers lead to, as the engine's pager
+// would, and calls fn with each.
+func list(ctx context.Context, c *Client, req engine.Request, fn func(engine.Page) error) error {
+	for {
+		pg, err := c.Fetch(ctx, req)
+		if err != nil {
+			return err
+		}
+		if err := fn(pg); err != nil {
+			return err
+		}
+		m := linkRE.FindStringSubmatch(pg.Header.Get("Link"))
+		if m == nil {
+			return nil
+		}
+		cur, _ := url.Parse(pg.URL)
+		next, err := cur.Parse(m[1])
+		if err != nil {
+			return err
+		}
+		req.URL = next.String()
+	}
+}
+
+var linkRE = regexp.MustCompile(`<([^>]*)>; rel="next"`)
+
+// collect fetches req and returns the page body.
 func collect(t *testing.T, c *Client, req engine.Request) ([]string, error) {
 	t.Helper()
-	var bodies []string
-	err := c.List(context.Background(), req, func(p engine.Page) error {
-		if p.Number != len(bodies)+1 {
-			t.Errorf("page number %d, want %d", p.Number, len(bodies)+1)
-		}
-		bodies = append(bodies, string(p.Body))
-		return nil
-	})
-	return bodies, err
+	pg, err := c.Fetch(context.Background(), req)
+	if err != nil {
+		return nil, err
+	}
+	return []string{string(pg.Body)}, nil
 }
 
 func TestAuthAndHeaders(t *testing.T) {
@@ -89,7 +110,6 @@ func TestAuthAndHeaders(t *testing.T) {
 	c := testClient(sl, func(o *Options) { o.UserAgent = "pollen-test" })
 
 	req := request(srv.URL)
-	req.Paging.Type = "none"
 	req.Endpoint.Headers = map[string]string{"X-Extra": "1"}
 	if _, err := collect(t, c, req); err != nil {
 		t.Fatal(err)
@@ -114,185 +134,6 @@ func TestAuthAndHeaders(t *testing.T) {
 	req.Endpoint.Auth = engine.Credentials{Type: "oauth2"}
 	if _, err := collect(t, c, req); err == nil || !strings.Contains(err.Error(), "auth type") {
 		t.Errorf("unknown auth type: err = %v", err)
-	}
-}
-
-// linkServer serves pages 1..last of a listing; link builds page n's Link header values given
-// the absolute and the relative URL of page n+1.
-func linkServer(t *testing.T, last int, link func(abs, rel string) []string) (*httptest.Server, *[]string) {
-	t.Helper()
-	var mu sync.Mutex
-	var seen []string
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.URL.RequestURI())
-		mu.Unlock()
-		page := 1
-		if p := r.URL.Query().Get("page"); p != "" {
-			page, _ = strconv.Atoi(p)
-		}
-		if page < last {
-			q := r.URL.Query()
-			q.Set("page", strconv.Itoa(page+1))
-			rel := r.URL.Path + "?" + q.Encode()
-			for _, v := range link(srv.URL+rel, rel) {
-				w.Header().Add("Link", v)
-			}
-		}
-		fmt.Fprintf(w, `[{"page":%d}]`, page)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &seen
-}
-
-func TestLinkPagination(t *testing.T) {
-	variants := map[string]func(abs, rel string) []string{
-		"canonical":    func(abs, _ string) []string { return []string{"<" + abs + `>; rel="next"`} },
-		"no space":     func(abs, _ string) []string { return []string{"<" + abs + `>;rel="next"`} },
-		"unquoted":     func(abs, _ string) []string { return []string{"<" + abs + ">; rel=next"} },
-		"upper case":   func(abs, _ string) []string { return []string{"<" + abs + `>; REL="Next"`} },
-		"relative":     func(_, rel string) []string { return []string{"<" + rel + `>; rel="next"`} },
-		"several rels": func(abs, _ string) []string { return []string{"<" + abs + `>; rel="next last"`} },
-		"several links": func(abs, _ string) []string {
-			return []string{`<http://x/a?p=1,2>; rel="first", <` + abs + `>; title="a, b"; rel="next"`}
-		},
-		"several headers": func(abs, _ string) []string {
-			return []string{`<http://x/prev>; rel="prev"`, "<" + abs + `>; rel="next"`}
-		},
-	}
-	for name, link := range variants {
-		t.Run(name, func(t *testing.T) {
-			srv, seen := linkServer(t, 3, link)
-			sl := &sleeper{}
-			bodies, err := collect(t, testClient(sl), request(srv.URL))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := []string{`[{"page":1}]`, `[{"page":2}]`, `[{"page":3}]`}
-			if fmt.Sprint(bodies) != fmt.Sprint(want) {
-				t.Errorf("bodies = %v", bodies)
-			}
-			if len(*seen) != 3 {
-				t.Fatalf("requests = %v", *seen)
-			}
-			first, _ := url.ParseRequestURI((*seen)[0])
-			q := first.Query()
-			if q.Get("per_page") != "100" || q.Get("order_by") != "updated_at" || q.Get("updated_since") != "2024-01-01T00:00:00Z" || q.Has("page") {
-				t.Errorf("first request %s", (*seen)[0])
-			}
-			if !strings.Contains((*seen)[2], "page=3") {
-				t.Errorf("third request %s", (*seen)[2])
-			}
-			if len(sl.waits()) != 0 {
-				t.Errorf("waits %v", sl.waits())
-			}
-		})
-	}
-}
-
-func TestLinkRefusesOtherHost(t *testing.T) {
-	srv, seen := linkServer(t, 3, func(abs, _ string) []string {
-		return []string{`<http://evil.example/steal?page=2>; rel="next"`}
-	})
-	_, err := collect(t, testClient(&sleeper{}), request(srv.URL))
-	if err == nil || !strings.Contains(err.Error(), "leaves") {
-		t.Fatalf("err = %v", err)
-	}
-	if len(*seen) != 1 {
-		t.Errorf("requests = %v", *seen)
-	}
-}
-
-func TestPageCap(t *testing.T) {
-	srv, seen := linkServer(t, 1000, func(abs, _ string) []string { return []string{"<" + abs + `>; rel="next"`} })
-	req := request(srv.URL)
-	req.Paging.MaxPages = 3
-	bodies, err := collect(t, testClient(&sleeper{}), req)
-	if !errors.Is(err, ErrPageCap) {
-		t.Fatalf("err = %v; want ErrPageCap", err)
-	}
-	if len(bodies) != 3 || len(*seen) != 3 {
-		t.Errorf("pages = %d, requests = %d", len(bodies), len(*seen))
-	}
-
-	// Exactly MaxPages pages: no cap error.
-	srv2, _ := linkServer(t, 3, func(abs, _ string) []string { return []string{"<" + abs + `>; rel="next"`} })
-	req = request(srv2.URL)
-	req.Paging.MaxPages = 3
-	if _, err := collect(t, testClient(&sleeper{}), req); err != nil {
-		t.Errorf("3 pages, cap 3: err = %v", err)
-	}
-}
-
-func TestPagePaging(t *testing.T) {
-	type page struct {
-		body string
-		link bool
-	}
-	cases := map[string]struct {
-		pages    []page
-		pageSize int
-		want     int // pages handed to fn
-	}{
-		"until empty array":  {[]page{{`[1,2]`, false}, {`[3,4]`, false}, {` [ ] `, false}}, 0, 3},
-		"until empty body":   {[]page{{`[1,2]`, false}, {``, false}}, 0, 2},
-		"short array":        {[]page{{`[{"a":[1,2]},{"b":"x,]"}]`, false}, {`[{"c":1}]`, false}}, 2, 2},
-		"link then no link":  {[]page{{`[1]`, true}, {`[2]`, true}, {`[3]`, false}}, 1, 3},
-		"link wins on short": {[]page{{`[1]`, true}, {`[2]`, false}}, 5, 2},
-		"object bodies":      {[]page{{`{"items":[1]}`, false}, {`{"items":[]}`, false}, {`null`, false}}, 1, 3},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			var requests []url.Values
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				requests = append(requests, r.URL.Query())
-				n, _ := strconv.Atoi(r.URL.Query().Get("pg"))
-				if n < 1 || n > len(tc.pages) {
-					t.Errorf("page %d requested", n)
-					_, _ = w.Write([]byte(`[]`))
-					return
-				}
-				p := tc.pages[n-1]
-				if p.link {
-					w.Header().Set("Link", `<`+r.URL.Path+`?pg=`+strconv.Itoa(n+1)+`>; rel="next"`)
-				}
-				_, _ = w.Write([]byte(p.body))
-			}))
-			defer srv.Close()
-			req := request(srv.URL)
-			req.Paging = engine.PagingSpec{Type: "page", PageParam: "pg", SizeParam: "size"}
-			req.PageSize = tc.pageSize
-			bodies, err := collect(t, testClient(&sleeper{}), req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(bodies) != tc.want {
-				t.Errorf("pages = %d (%q), want %d", len(bodies), bodies, tc.want)
-			}
-			for i, q := range requests {
-				if q.Get("pg") != strconv.Itoa(i+1) {
-					t.Errorf("request %d: pg=%q", i+1, q.Get("pg"))
-				}
-				if tc.pageSize > 0 && q.Get("size") != strconv.Itoa(tc.pageSize) {
-					t.Errorf("request %d: size=%q", i+1, q.Get("size"))
-				}
-			}
-		})
-	}
-}
-
-func TestPagePagingCap(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`[1,2]`))
-	}))
-	defer srv.Close()
-	req := request(srv.URL)
-	req.Paging = engine.PagingSpec{Type: "page", SizeParam: "per_page", MaxPages: 2}
-	req.PageSize = 2
-	bodies, err := collect(t, testClient(&sleeper{}), req)
-	if !errors.Is(err, ErrPageCap) || len(bodies) != 2 {
-		t.Fatalf("pages %d, err %v", len(bodies), err)
 	}
 }
 
@@ -445,7 +286,6 @@ func TestTimeoutRetried(t *testing.T) {
 	defer close(release)
 	sl := &sleeper{}
 	req := request(srv.URL)
-	req.Paging.Type = "none"
 	bodies, err := collect(t, testClient(sl, func(o *Options) { o.Timeout = 50 * time.Millisecond }), req)
 	if err != nil || len(bodies) != 1 || len(sl.waits()) != 1 {
 		t.Fatalf("bodies %v, waits %v, err %v", bodies, sl.waits(), err)
@@ -494,25 +334,6 @@ func TestStatusErrorBodyTruncated(t *testing.T) {
 	se := newStatusError("GET", "u", 400, []byte(big))
 	if len(se.Body) > maxErrorBody || !strings.HasPrefix(big, se.Body) || len(se.Body) < maxErrorBody-1 {
 		t.Errorf("body %d bytes", len(se.Body))
-	}
-}
-
-func TestFnErrorStops(t *testing.T) {
-	srv, seen := linkServer(t, 5, func(abs, _ string) []string { return []string{"<" + abs + `>; rel="next"`} })
-	stop := errors.New("stop")
-	calls := 0
-	err := testClient(&sleeper{}).List(context.Background(), request(srv.URL), func(p engine.Page) error {
-		calls++
-		if p.Number == 2 {
-			return stop
-		}
-		return nil
-	})
-	if err != stop {
-		t.Fatalf("err = %v; want the fn error as is", err)
-	}
-	if calls != 2 || len(*seen) != 2 {
-		t.Errorf("calls %d, requests %d", calls, len(*seen))
 	}
 }
 
@@ -593,7 +414,7 @@ func TestContextCancelled(t *testing.T) {
 	srv, _ := scripted(t, status(503))
 	ctx, cancel := context.WithCancel(context.Background())
 	c := New(Options{Now: fixedNow, Sleep: func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }})
-	err := c.List(ctx, request(srv.URL), func(engine.Page) error { return nil })
+	err := list(ctx, c, request(srv.URL), func(engine.Page) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -632,7 +453,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func TestConcurrentList(t *testing.T) {
+func TestConcurrentFetch(t *testing.T) {
 	var n atomic.Int32
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -650,13 +471,13 @@ func TestConcurrentList(t *testing.T) {
 	}))
 	defer srv.Close()
 	sl := &sleeper{}
-	c := New(Options{Sleep: sl.Sleep}) // real clock
+	c := New(Options{Sleep: sl.Sleep, MaxWait: wait}) // real clock
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for range 16 {
 		wg.Go(func() {
 			pages := 0
-			err := c.List(context.Background(), request(srv.URL), func(p engine.Page) error {
+			err := list(context.Background(), c, request(srv.URL), func(p engine.Page) error {
 				pages++
 				return nil
 			})
@@ -707,7 +528,7 @@ func TestPageFields(t *testing.T) {
 	defer srv.Close()
 	c := testClient(&sleeper{}, func(o *Options) { o.Now = clock })
 	var pages []engine.Page
-	err := c.List(context.Background(), request(srv.URL), func(p engine.Page) error {
+	err := list(context.Background(), c, request(srv.URL), func(p engine.Page) error {
 		pages = append(pages, p)
 		return nil
 	})
@@ -715,106 +536,18 @@ func TestPageFields(t *testing.T) {
 		t.Fatalf("pages %d, err %v", len(pages), err)
 	}
 	want := []struct {
-		hasNext bool
-		date    time.Time
-		sent    time.Time
+		date time.Time
+		sent time.Time
 	}{
-		{true, vendorTime, t0},
-		{true, time.Time{}, t0.Add(2 * time.Minute)}, // request 2 (the 503) was sent at t0+1m
-		{false, time.Time{}, t0.Add(3 * time.Minute)},
+		{vendorTime, t0},
+		{time.Time{}, t0.Add(2 * time.Minute)}, // request 2 (the 503) was sent at t0+1m
+		{time.Time{}, t0.Add(3 * time.Minute)},
 	}
 	for i, w := range want {
 		p := pages[i]
-		if p.HasNext != w.hasNext || !p.Date.Equal(w.date) || !p.Sent.Equal(w.sent) {
-			t.Errorf("page %d: HasNext %v Date %v Sent %v; want %v %v %v", i+1, p.HasNext, p.Date, p.Sent, w.hasNext, w.date, w.sent)
+		if !p.Date.Equal(w.date) || !p.Sent.Equal(w.sent) || !strings.HasPrefix(p.URL, srv.URL+"/api/v2/tickets?") {
+			t.Errorf("page %d: Date %v Sent %v URL %s; want %v %v", i+1, p.Date, p.Sent, p.URL, w.date, w.sent)
 		}
-	}
-}
-
-func TestHasNext(t *testing.T) {
-	cases := map[string]struct {
-		paging   string
-		pageSize int
-		bodies   []string
-		link     []bool
-		want     []bool
-	}{
-		"none":               {"none", 0, []string{`[1]`}, []bool{true}, []bool{false}},
-		"page until empty":   {"page", 0, []string{`[1]`, `[2]`, `[]`}, nil, []bool{true, true, false}},
-		"page short array":   {"page", 2, []string{`[1,2]`, `[3]`}, nil, []bool{true, false}},
-		"page link then not": {"page", 1, []string{`[1]`, `[2]`}, []bool{true, false}, []bool{true, false}},
-		"link":               {"link", 0, []string{`[1]`, `[2]`}, []bool{true, false}, []bool{true, false}},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				k, _ := strconv.Atoi(r.URL.Query().Get("page"))
-				k = max(k, 1)
-				if k > len(tc.bodies) {
-					t.Errorf("page %d requested", k)
-					return
-				}
-				if k <= len(tc.link) && tc.link[k-1] {
-					w.Header().Set("Link", fmt.Sprintf(`<%s?page=%d>; rel="next"`, r.URL.Path, k+1))
-				}
-				_, _ = w.Write([]byte(tc.bodies[k-1]))
-			}))
-			defer srv.Close()
-			req := request(srv.URL)
-			req.Paging.Type = tc.paging
-			req.PageSize = tc.pageSize
-			var got []bool
-			err := testClient(&sleeper{}).List(context.Background(), req, func(p engine.Page) error {
-				got = append(got, p.HasNext)
-				return nil
-			})
-			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("HasNext %v, err %v; want %v", got, err, tc.want)
-			}
-		})
-	}
-
-	// A next link List refuses still says there is a next page.
-	srv, _ := linkServer(t, 3, func(abs, _ string) []string { return []string{`<http://evil.example/x>; rel="next"`} })
-	var got []bool
-	err := testClient(&sleeper{}).List(context.Background(), request(srv.URL), func(p engine.Page) error {
-		got = append(got, p.HasNext)
-		return nil
-	})
-	if err == nil || fmt.Sprint(got) != "[true]" {
-		t.Errorf("refused link: HasNext %v, err %v", got, err)
-	}
-}
-
-// Body paging follows the next page's URL found in the body until the end flag, as incremental
-// export APIs page (Zendesk: after_url and end_of_stream).
-func TestBodyPaging(t *testing.T) {
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Query().Get("cursor") {
-		case "":
-			fmt.Fprintf(w, `{"tickets":[{"id":1}],"after_url":"%s/export?cursor=c1","end_of_stream":false}`, srv.URL)
-		case "c1":
-			fmt.Fprint(w, `{"tickets":[{"id":2}],"after_url":"/export?cursor=c2","end_of_stream":true}`)
-		default:
-			t.Errorf("asked past the end: %s", r.URL)
-		}
-	}))
-	defer srv.Close()
-	c := New(Options{})
-	var bodies []string
-	var more []bool
-	err := c.List(context.Background(), engine.Request{
-		Endpoint: engine.Endpoint{BaseURL: srv.URL},
-		Paging:   engine.PagingSpec{Type: "body", NextPath: "after_url", EndPath: "end_of_stream"},
-		Path:     "/export",
-	}, func(p engine.Page) error {
-		bodies = append(bodies, string(p.Body))
-		more = append(more, p.HasNext)
-		return nil
-	})
-	if err != nil || len(bodies) != 2 || !more[0] || more[1] {
-		t.Fatalf("err %v, pages %d, hasNext %v", err, len(bodies), more)
 	}
 }
 
@@ -860,5 +593,132 @@ func TestOnResponse(t *testing.T) {
 	}
 	if got := rl.calls(); got != "0 error,0 error" {
 		t.Errorf("OnResponse calls %s, want two transport errors", got)
+	}
+}
+
+// wait is the MaxWait of tests of waiting: longer than any wait they cause.
+const wait = 24 * time.Hour
+
+// A wait for a rate budget longer than MaxWait is not waited: the request is deferred at once,
+// with the time it may go, so that a poll ends and goes on at its next turn.
+func TestDeferredWhenTheBudgetIsSpent(t *testing.T) {
+	srv, _ := scripted(t, func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	sl := &sleeper{}
+	c := New(Options{Sleep: sl.Sleep, Now: fixedNow, MaxWait: 10 * time.Second})
+	_, err := c.Fetch(context.Background(), request(srv.URL))
+	var d engine.Deferred
+	if !errors.As(err, &d) || !d.DeferredUntil().Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("err = %v, want deferred until 30s later", err)
+	}
+	var vs engine.VendorStatus
+	if !errors.As(err, &vs) || vs.HTTPStatus() != 429 {
+		t.Errorf("a deferral answers as a 429: %v", err)
+	}
+	if w := sl.waits(); len(w) != 0 {
+		t.Errorf("waited %v", w)
+	}
+}
+
+// An endpoint's own limit (Zendesk's incremental exports: 10 a minute) paces its requests at one
+// account, apart from other endpoints, and defers what would wait too long.
+func TestEndpointLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`[]`)) }))
+	defer srv.Close()
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	sleep := func(ctx context.Context, d time.Duration) error { mu.Lock(); now = now.Add(d); mu.Unlock(); return nil }
+	c := New(Options{Now: clock, Sleep: sleep, MaxWait: 10 * time.Second})
+	req := request(srv.URL)
+	req.Limit = &engine.EndpointLimit{Key: "/api/v2/tickets", Requests: 3, Per: 10 * time.Second}
+	for i := range 9 {
+		if _, err := c.Fetch(context.Background(), req); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+	}
+	if got := clock().Sub(t0); got != 20*time.Second {
+		t.Errorf("9 requests at 3 per 10s took %v, want 20s", got)
+	}
+	other := request(srv.URL)
+	other.Limit = &engine.EndpointLimit{Key: "/api/v2/contacts", Requests: 3, Per: 10 * time.Second}
+	before := clock()
+	if _, err := c.Fetch(context.Background(), other); err != nil || clock() != before {
+		t.Errorf("another endpoint waited %v: %v", clock().Sub(before), err)
+	}
+	slow := request(srv.URL)
+	slow.Limit = &engine.EndpointLimit{Key: "/api/v2/slow", Requests: 1, Per: time.Minute}
+	if _, err := c.Fetch(context.Background(), slow); err != nil {
+		t.Fatal(err)
+	}
+	var d engine.Deferred
+	if _, err := c.Fetch(context.Background(), slow); !errors.As(err, &d) {
+		t.Errorf("a minute's wait: %v, want deferred", err)
+	}
+}
+
+// A 2xx body that is not complete JSON (cut mid-record with an exact Content-Length, an HTML page,
+// nothing) is a failed request: retried, and after the last try an error naming it.
+func TestBodyNotJSONRetried(t *testing.T) {
+	for name, body := range map[string]string{
+		"truncated": `[{"id":301,"subject":"a"},{"id":302,"subject": "older`,
+		"html":      `<html><body>Service Unavailable</body></html>`,
+		"empty":     ``,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var n atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) < 3 {
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+					_, _ = w.Write([]byte(body))
+					return
+				}
+				_, _ = w.Write([]byte(`[{"id":301}]`))
+			}))
+			defer srv.Close()
+			got, err := collect(t, testClient(&sleeper{}), request(srv.URL))
+			if err != nil || len(got) != 1 || got[0] != `[{"id":301}]` || n.Load() != 3 {
+				t.Fatalf("got %q, %v after %d requests", got, err, n.Load())
+			}
+			n.Store(-100)
+			_, err = collect(t, testClient(&sleeper{}), request(srv.URL))
+			if !errors.Is(err, ErrBadBody) || !strings.Contains(err.Error(), "giving up after 5 attempts") {
+				t.Errorf("always bad: %v", err)
+			}
+			// A request that does not ask for JSON takes the body as it is.
+			n.Store(0)
+			req := request(srv.URL)
+			req.JSON = false
+			if got, err := collect(t, testClient(&sleeper{}), req); err != nil || got[0] != body {
+				t.Errorf("JSON not asked: %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// A redirect loop is an error after a few redirects, not retried: the next try would loop again.
+func TestRedirectLoopNotRetried(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		http.Redirect(w, r, r.URL.Path+"?again="+strconv.Itoa(int(n.Load())), http.StatusFound)
+	}))
+	defer srv.Close()
+	_, err := collect(t, testClient(&sleeper{}), request(srv.URL))
+	if err == nil || !strings.Contains(err.Error(), "redirects") || n.Load() != maxRedirects {
+		t.Errorf("%v after %d requests, want an error after %d", err, n.Load(), maxRedirects)
+	}
+}
+
+// A URL off the instance's vendor (another host or scheme) is refused before anything is sent.
+func TestURLOffTheVendorRefused(t *testing.T) {
+	req := request("https://acme.freshdesk.com")
+	for _, u := range []string{"https://evil.example/api/v2/tickets", "http://acme.freshdesk.com/api/v2/tickets", "ftp://acme.freshdesk.com/x", "/api/v2/tickets"} {
+		req.URL = u
+		if _, err := testClient(&sleeper{}).Fetch(context.Background(), req); err == nil {
+			t.Errorf("%s accepted", u)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package vendor
+package httpsource
 
 import (
 	"context"
@@ -143,7 +143,7 @@ func listAll(c *Client, sim *simClock, req engine.Request, workers, lists, pages
 			defer sim.done()
 			for range lists {
 				n := 0
-				err := c.List(context.Background(), req, func(engine.Page) error { n++; return nil })
+				err := list(context.Background(), c, req, func(engine.Page) error { n++; return nil })
 				if err == nil && n != pages {
 					err = fmt.Errorf("%d pages", n)
 				}
@@ -166,7 +166,7 @@ func TestBudgetConcurrent(t *testing.T) {
 	const workers, lists, pages, limit = 8, 10, 2, 20
 	sim := newSimClock(t0, workers)
 	srv := newLimitServer(t, sim.Now, limit, pages, 0)
-	c := New(Options{Now: sim.Now, Sleep: sim.Sleep})
+	c := New(Options{MaxWait: wait, Now: sim.Now, Sleep: sim.Sleep})
 
 	for _, err := range listAll(c, sim, request(srv.URL), workers, lists, pages) {
 		t.Error(err)
@@ -218,9 +218,8 @@ func TestBudgetReserve(t *testing.T) {
 			}
 			sim := newSimClock(t0, 1)
 			srv := newLimitServer(t, sim.Now, 20, 1, 0)
-			c := New(Options{Now: sim.Now, Sleep: sim.Sleep, RateReserve: tc.reserve})
+			c := New(Options{MaxWait: wait, Now: sim.Now, Sleep: sim.Sleep, RateReserve: tc.reserve})
 			req := request(srv.URL)
-			req.Paging.Type = "none"
 			for _, err := range listAll(c, sim, req, 1, n, 1) {
 				t.Error(err)
 			}
@@ -240,9 +239,8 @@ func TestBudgetReserve(t *testing.T) {
 func TestBudgetSharedAccount(t *testing.T) {
 	sim := newSimClock(t0, 1)
 	srv := newLimitServer(t, sim.Now, 20, 1, 1)
-	c := New(Options{Now: sim.Now, Sleep: sim.Sleep})
+	c := New(Options{MaxWait: wait, Now: sim.Now, Sleep: sim.Sleep})
 	req := request(srv.URL)
-	req.Paging.Type = "none"
 	for _, err := range listAll(c, sim, req, 1, 25, 1) {
 		t.Error(err)
 	}

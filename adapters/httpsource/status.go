@@ -1,4 +1,4 @@
-package vendor
+package httpsource
 
 import "github.com/pollen-hq/pollen/engine"
 
@@ -7,5 +7,8 @@ func (e *StatusError) HTTPStatus() int { return e.Status }
 
 // VendorCode returns the vendor's error code (Freshdesk: invalid_credentials, require_feature, ...).
 func (e *StatusError) VendorCode() string { return e.Code }
+
+// VendorMessage returns the vendor's message.
+func (e *StatusError) VendorMessage() string { return e.Message }
 
 var _ engine.VendorStatus = (*StatusError)(nil)

@@ -1,6 +1,7 @@
-package vendor
+package httpsource
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,10 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,7 +28,9 @@ const (
 	defaultBaseBackoff = 500 * time.Millisecond
 	defaultMaxBackoff  = 30 * time.Second
 	defaultUserAgent   = "pollen"
-	maxThrottled       = 10       // 429s in a row before giving up
+	maxThrottled       = 10 // 429s in a row before giving up
+	maxRedirects       = 5  // same-origin redirects followed; more is an error, not retried
+	defaultMaxWait     = 5 * time.Second
 	maxBody            = 64 << 20 // largest page body read
 	maxErrorRead       = 64 << 10 // error bodies read for parsing; the rest is drained and dropped
 )
@@ -57,6 +58,10 @@ type Options struct {
 	Logger hclog.Logger
 	// UserAgent is sent on every request; "" = "pollen".
 	UserAgent string
+	// MaxWait is the longest a request waits for a rate budget (the account's or its
+	// endpoint's); a longer wait is a DeferredError at once, so that a poll ends and goes on at its
+	// next turn instead of holding its place; 0 = 5s.
+	MaxWait time.Duration
 	// OnResponse, when set, is called once per HTTP attempt, retries included: with the response's
 	// status, or 0 and the error when none arrived. An attempt whose body could not be read
 	// reports both its status and the error. It must not block; it is meant for metrics, and sees
@@ -65,7 +70,8 @@ type Options struct {
 }
 
 // Client is an engine.Source over HTTP. It is safe for concurrent use; rate budgets are kept per
-// base URL across all List calls of one Client, so share one Client per process.
+// base URL (and endpoint limits per base URL and endpoint) across all requests of one Client, so
+// share one Client per process.
 type Client struct {
 	hc          *http.Client
 	timeout     time.Duration
@@ -78,8 +84,11 @@ type Client struct {
 	reserve     int
 	onResponse  func(status int, err error)
 
+	maxWait time.Duration
+
 	mu      sync.Mutex
 	budgets map[string]*budget
+	limits  map[string]*endpointLimit
 }
 
 var _ engine.Source = (*Client)(nil)
@@ -98,7 +107,12 @@ func New(opts Options) *Client {
 		userAgent:  opts.UserAgent,
 		reserve:    opts.RateReserve,
 		onResponse: opts.OnResponse,
+		maxWait:    opts.MaxWait,
 		budgets:    make(map[string]*budget),
+		limits:     make(map[string]*endpointLimit),
+	}
+	if c.maxWait <= 0 {
+		c.maxWait = defaultMaxWait
 	}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
@@ -153,8 +167,8 @@ func defaultHTTPClient() *http.Client {
 	return &http.Client{
 		Transport: t,
 		CheckRedirect: func(r *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return errors.New("stopped after 10 redirects")
+			if len(via) >= maxRedirects {
+				return errTooManyRedirects
 			}
 			if !sameOrigin(r.URL, via[0].URL) {
 				return http.ErrUseLastResponse
@@ -194,176 +208,64 @@ func (c *Client) budgetFor(baseURL string) *budget {
 	return b
 }
 
-// listing is the state of one List call.
-type listing struct {
-	header http.Header // request headers, credentials included; cloned per request
-	names  rateHeaders
-	budget *budget
-	// sizeHint is the previous page's size. (Atomic only for tidiness: a listing is sequential.)
-	sizeHint atomic.Int64
-}
-
-// List fetches req page by page and calls fn with each page in order. See the package doc.
-func (c *Client) List(ctx context.Context, req engine.Request, fn func(engine.Page) error) error {
-	first, err := firstURL(&req)
+// Fetch sends one request and returns its page. See the package doc.
+func (c *Client) Fetch(ctx context.Context, req engine.Request) (engine.Page, error) {
+	u, err := pageURL(&req)
 	if err != nil {
-		return err
+		return engine.Page{}, err
 	}
 	hdr, err := c.requestHeader(&req)
 	if err != nil {
-		return err
+		return engine.Page{}, err
 	}
-	l := &listing{header: hdr, names: headersOf(req.RateLimit), budget: c.budgetFor(req.Endpoint.BaseURL)}
-	l.sizeHint.Store(l.budget.pageSize.Load())
-	defer func() { l.budget.pageSize.Store(l.sizeHint.Load()) }()
-
-	pg := &pager{
-		paging:    strings.ToLower(req.Paging.Type),
-		pageParam: req.Paging.PageParam,
-		pageSize:  req.PageSize,
-		first:     first,
-		nextPath:  req.Paging.NextPath,
-		endPath:   req.Paging.EndPath,
-	}
-	if pg.pageParam == "" {
-		pg.pageParam = "page"
-	}
-	if pg.paging == "page" {
-		first = withParam(first, pg.pageParam, "1")
-		pg.first = first
-	}
-
-	cur := first
-	for n := 1; ; n++ {
-		res, err := c.fetch(ctx, l, cur)
-		if err != nil {
-			return err
-		}
-		next, hasNext, nextErr := pg.next(n, cur, res)
-		page := engine.Page{Number: n, Body: res.body, Header: res.header, HasNext: hasNext, Sent: res.sent}
-		if t, err := http.ParseTime(res.header.Get("Date")); err == nil {
-			page.Date = t
-		}
-		if err := fn(page); err != nil {
-			return err
-		}
-		if nextErr != nil {
-			return nextErr
-		}
-		if !hasNext {
-			return nil
-		}
-		if maxPages := req.Paging.MaxPages; maxPages > 0 && n >= maxPages {
-			return fmt.Errorf("vendor: GET %s: page %d is beyond the %d-page limit: %w", next.Redacted(), n+1, maxPages, ErrPageCap)
-		}
-		cur = next
-	}
-}
-
-// pager applies a listing's paging rules (see the package doc).
-type pager struct {
-	paging, pageParam string
-	nextPath, endPath string // "body" paging
-	pageSize          int
-	first             *url.URL
-	sawLink           bool // an earlier page had a Link rel="next" ("page" paging)
-}
-
-// next returns the URL of the page after page n, fetched from cur, and whether the vendor has
-// one. err reports a Link rel="next" that cannot be followed; hasNext is then true.
-func (p *pager) next(n int, cur *url.URL, res *response) (next *url.URL, hasNext bool, err error) {
-	switch p.paging {
-	case "link":
-		target := nextLink(res.header)
-		if target == "" {
-			return nil, false, nil
-		}
-		if next, err = cur.Parse(target); err != nil {
-			return nil, true, fmt.Errorf("vendor: GET %s: bad Link rel=\"next\" %q: %w", cur.Redacted(), target, err)
-		}
-		if !sameOrigin(next, p.first) {
-			return nil, true, fmt.Errorf("vendor: GET %s: Link rel=\"next\" leaves %s://%s: %s", cur.Redacted(), p.first.Scheme, p.first.Host, next.Redacted())
-		}
-		if next.String() == cur.String() {
-			return nil, true, fmt.Errorf("vendor: GET %s: Link rel=\"next\" points to the same page", cur.Redacted())
-		}
-		return next, true, nil
-	case "body":
-		// The next page's URL is in the body (after_url, next_page), until a flag says the end.
-		if p.endPath != "" && gjson.GetBytes(res.body, p.endPath).Bool() {
-			return nil, false, nil
-		}
-		target := gjson.GetBytes(res.body, p.nextPath).String()
-		if target == "" {
-			return nil, false, nil
-		}
-		if next, err = cur.Parse(target); err != nil {
-			return nil, true, fmt.Errorf("vendor: GET %s: bad next page URL %q in the body: %w", cur.Redacted(), target, err)
-		}
-		if !sameOrigin(next, p.first) {
-			return nil, true, fmt.Errorf("vendor: GET %s: the next page URL leaves %s://%s: %s", cur.Redacted(), p.first.Scheme, p.first.Host, next.Redacted())
-		}
-		if next.String() == cur.String() {
-			return nil, false, nil // the vendor points at the page it just gave: nothing newer
-		}
-		return next, true, nil
-	case "page":
-		hasLink := nextLink(res.header) != ""
-		switch {
-		case emptyPage(res.body):
-			return nil, false, nil
-		case hasLink:
-			p.sawLink = true
-		case p.sawLink:
-			return nil, false, nil
-		default:
-			if k, ok := arrayLen(res.body); ok && p.pageSize > 0 && k < p.pageSize {
-				return nil, false, nil
-			}
-		}
-		return withParam(cur, p.pageParam, strconv.Itoa(n+1)), true, nil
-	default: // "none"
-		return nil, false, nil
-	}
-}
-
-// firstURL builds the first page's URL and validates the request.
-func firstURL(req *engine.Request) (*url.URL, error) {
-	base := strings.TrimRight(req.Endpoint.BaseURL, "/")
-	path := req.Path
-	if path != "" && !strings.HasPrefix(path, "/") {
-		path = "/" + path
-	}
-	u, err := url.Parse(base + path)
+	l := &listing{header: hdr, names: headersOf(req.RateLimit), budget: c.budgetFor(req.Endpoint.BaseURL),
+		limit: c.limitFor(req.Endpoint.BaseURL, req.Limit), json: req.JSON}
+	l.sizeHint = l.budget.pageSize.Load()
+	res, err := c.fetch(ctx, l, u)
 	if err != nil {
-		return nil, fmt.Errorf("vendor: bad URL %q: %w", base+path, err)
+		return engine.Page{}, err
+	}
+	l.budget.pageSize.Store(int64(len(res.body)))
+	pg := engine.Page{URL: u.String(), Body: res.body, Header: res.header, Sent: res.sent}
+	if t, err := http.ParseTime(res.header.Get("Date")); err == nil {
+		pg.Date = t
+	}
+	return pg, nil
+}
+
+// listing is the state of one Fetch.
+type listing struct {
+	header   http.Header // request headers, credentials included; cloned per request
+	names    rateHeaders
+	budget   *budget
+	limit    *endpointLimit // nil: none
+	json     bool
+	sizeHint int64 // the host's previous page size, to size the body's first read
+}
+
+// pageURL validates a request's URL: absolute http(s), on the endpoint's scheme and host, so
+// that credentials go nowhere else.
+func pageURL(req *engine.Request) (*url.URL, error) {
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return nil, fmt.Errorf("vendor: bad URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("vendor: bad URL %s: want http(s)://host/...", u.Redacted())
 	}
-	switch strings.ToLower(req.Paging.Type) {
-	case "", "none", "link", "page", "body":
-	default:
-		return nil, fmt.Errorf("vendor: %s: unknown paging type %q", u.Redacted(), req.Paging.Type)
+	base, err := url.Parse(req.Endpoint.BaseURL)
+	if err != nil || !sameOrigin(u, base) {
+		return nil, fmt.Errorf("vendor: %s is not on the instance's vendor %s", u.Redacted(), redacted(req.Endpoint.BaseURL))
 	}
-	q := u.Query()
-	for k, vs := range req.Query {
-		q[k] = append(q[k][:0:0], vs...)
-	}
-	if req.Paging.SizeParam != "" && req.PageSize > 0 {
-		q.Set(req.Paging.SizeParam, strconv.Itoa(req.PageSize))
-	}
-	u.RawQuery = q.Encode()
 	return u, nil
 }
 
-// withParam returns a copy of u with query parameter k set to v.
-func withParam(u *url.URL, k, v string) *url.URL {
-	n := *u
-	q := n.Query()
-	q.Set(k, v)
-	n.RawQuery = q.Encode()
-	return &n
+func redacted(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(a bad base URL)"
+	}
+	return u.Redacted()
 }
 
 // requestHeader builds the headers every request of a listing carries.
@@ -397,12 +299,18 @@ type response struct {
 	sent   time.Time // when the successful request was sent (Options.Now)
 }
 
-// fetch gets one page, waiting for the rate budget and retrying as the package doc says.
+// fetch gets one page, waiting for the rate budgets and retrying as the package doc says.
 func (c *Client) fetch(ctx context.Context, l *listing, u *url.URL) (*response, error) {
 	failures, throttled := 0, 0
 	for {
+		if err := c.waitLimit(ctx, l, u); err != nil {
+			return nil, err
+		}
 		d, m := l.budget.take(c.now())
 		if d > 0 {
+			if d > c.maxWait {
+				return nil, &DeferredError{URL: u.Redacted(), Until: c.now().Add(d), Why: "the account's rate budget is spent"}
+			}
 			c.log.Debug("vendor rate budget spent; waiting", "host", u.Host, "wait", d)
 			if err := c.sleep(ctx, d); err != nil {
 				return nil, fmt.Errorf("vendor: GET %s: waiting for the rate budget: %w", u.Redacted(), err)
@@ -441,6 +349,8 @@ func (c *Client) fetch(ctx context.Context, l *listing, u *url.URL) (*response, 
 			}
 			c.log.Debug("vendor rate limited", "host", u.Host)
 			continue // take waits out the Retry-After
+		case status >= 200 && status < 300 && l.json && !gjson.ValidBytes(res.body):
+			last = fmt.Errorf("%w: %s", ErrBadBody, describeBody(res.body))
 		case status >= 200 && status < 300:
 			return res, nil
 		case status >= 500:
@@ -459,6 +369,52 @@ func (c *Client) fetch(ctx context.Context, l *listing, u *url.URL) (*response, 
 		}
 	}
 }
+
+// ErrBadBody is wrapped by the error of a request whose 2xx body is not one complete JSON value
+// (cut short, an HTML page, empty) when the request asks for JSON.
+var ErrBadBody = errors.New("the body is not complete JSON")
+
+// describeBody says what a body that is not JSON looks like, without repeating much of it.
+func describeBody(b []byte) string {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return "it is empty"
+	case b[0] == '<':
+		return fmt.Sprintf("%d bytes of HTML or XML", len(b))
+	}
+	return fmt.Sprintf("%d bytes that end before the JSON does, or hold something else", len(b))
+}
+
+// DeferredError is the error of a request that cannot be sent before Until: a rate budget is
+// spent for longer than the Client waits (Options.MaxWait). It implements engine.Deferred, and
+// engine.VendorStatus as a 429, so that the hub API answers it as the vendor would.
+type DeferredError struct {
+	URL   string
+	Until time.Time
+	Why   string
+}
+
+func (e *DeferredError) Error() string {
+	return fmt.Sprintf("vendor: GET %s: %s until %s", e.URL, e.Why, e.Until.UTC().Format(time.RFC3339))
+}
+
+// DeferredUntil implements engine.Deferred.
+func (e *DeferredError) DeferredUntil() time.Time { return e.Until }
+
+// HTTPStatus implements engine.VendorStatus: 429.
+func (e *DeferredError) HTTPStatus() int { return http.StatusTooManyRequests }
+
+// VendorCode implements engine.VendorStatus.
+func (e *DeferredError) VendorCode() string { return "" }
+
+// VendorMessage implements engine.VendorStatus.
+func (e *DeferredError) VendorMessage() string { return e.Why }
+
+var (
+	_ engine.Deferred     = (*DeferredError)(nil)
+	_ engine.VendorStatus = (*DeferredError)(nil)
+)
 
 // observe settles request m with its response's rate headers.
 func (c *Client) observe(l *listing, m mark, u *url.URL, h http.Header) {
@@ -503,11 +459,9 @@ func (c *Client) do(ctx context.Context, l *listing, u *url.URL, attempt int) (i
 	if ok {
 		hint := resp.ContentLength
 		if hint < 0 {
-			hint = l.sizeHint.Load() + l.sizeHint.Load()/16
+			hint = l.sizeHint + l.sizeHint/16
 		}
-		if body, err = readBody(resp.Body, maxBody, hint, true); err == nil {
-			l.sizeHint.Store(int64(len(body)))
-		}
+		body, err = readBody(resp.Body, maxBody, hint, true)
 	} else {
 		body, _ = readBody(resp.Body, maxErrorRead, resp.ContentLength, false) // the status is what matters
 		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorRead)                   // let the connection be reused
@@ -563,9 +517,12 @@ func unwrapURLError(err error) error {
 	return err
 }
 
+// errTooManyRedirects ends a redirect loop; it is not retried: the next try would loop again.
+var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
+
 // retryable reports whether a transport error may pass on a retry.
 func retryable(err error) bool {
-	if errors.Is(err, errBodyTooLarge) {
+	if errors.Is(err, errBodyTooLarge) || errors.Is(err, errTooManyRedirects) {
 		return false
 	}
 	var (
