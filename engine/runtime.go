@@ -47,8 +47,8 @@ type RuntimeOptions struct {
 	// PollDeadline and PollPages bound one poll (0 = DefaultPollDeadline, DefaultPageBudget).
 	PollDeadline time.Duration
 	PollPages    int
-	OnPoll          func(PollEvent)
-	Deliverer       DelivererOptions // Outbox, Sink, Instances and Logger are filled in
+	OnPoll       func(PollEvent)
+	Deliverer    DelivererOptions // Outbox, Sink, Instances and Logger are filled in
 	// SuspendFor is how long an instance whose credentials the vendor rejects (401), or a job
 	// whose feature its plan lacks (403 require_feature), stays paused before it is tried again;
 	// 0 = 15 minutes. Changing the instance's configuration tries again at once.

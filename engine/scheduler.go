@@ -112,7 +112,9 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 }
 
 // accountKey names an instance's vendor account: its base URL, without case or trailing slash.
-func accountKey(in *Instance) string { return strings.ToLower(strings.TrimRight(in.Endpoint.BaseURL, "/")) }
+func accountKey(in *Instance) string {
+	return strings.ToLower(strings.TrimRight(in.Endpoint.BaseURL, "/"))
+}
 
 // Set starts, updates or stops the jobs of an instance to match it: jobs of object types it no
 // longer polls stop, new ones start, and the others keep their phase. A job whose configuration

@@ -17,9 +17,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pollen-hq/pollen/adapters/api"
+	"github.com/pollen-hq/pollen/adapters/httpsource"
 	"github.com/pollen-hq/pollen/adapters/metrics"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
-	"github.com/pollen-hq/pollen/adapters/httpsource"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
