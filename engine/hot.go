@@ -29,8 +29,13 @@ type mover struct {
 	left time.Time // its newer updated date: no earlier than when it left
 }
 
-// markHot registers the walk's current second as read over several pages.
+// markHot registers the walk's current second as read over several pages, from its second page
+// on: the rows it reads from then on are watched as they are read (walk.record), so that a row
+// that leaves the second and shows again on the same page as the second's last rows counts.
 func (r *pollRun) markHot(w *walk, anchor time.Time) {
+	if w.hot != nil {
+		return
+	}
 	h := &hotSecond{w: w, second: anchor, end: w.secondTo, pages: w.secondRead, dates: w.pageDates}
 	r.hot = append(r.hot, h)
 	if r.hotIDs == nil {
@@ -39,7 +44,14 @@ func (r *pollRun) markHot(w *walk, anchor time.Time) {
 	for id := range h.pages {
 		r.hotIDs[id] = h
 	}
-	w.secondRead, w.pageDates = map[string]int{}, map[int]time.Time{}
+	w.hot = h
+}
+
+// watch marks a row just read in the walk's hot second.
+func (r *pollRun) watch(w *walk, id string) {
+	if w.hot != nil {
+		r.hotIDs[id] = w.hot
+	}
 }
 
 // moved notes a record met again in this poll: when it was read in a hot second and is now newer

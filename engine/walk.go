@@ -69,6 +69,7 @@ type walk struct {
 	secondRead           map[string]int
 	pageNo               int // the page being read, as secondRead counts them
 	pageDates            map[int]time.Time
+	hot                  *hotSecond // the second being read, once it spans pages
 
 	processed []SeenRecord // pairs judged since the last commit
 	events    []Event      // events since the last commit
@@ -220,10 +221,6 @@ func (w *walk) keysetWalk(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("page %d: %w", page, err)
 		}
-		if page > 1 && (progressed || !more || w.ended) {
-			// The anchor's second took several pages, read by number: rows may have shifted.
-			w.run.markHot(w, anchor)
-		}
 		if !more || w.ended {
 			return nil
 		}
@@ -232,7 +229,9 @@ func (w *walk) keysetWalk(ctx context.Context) error {
 			w.remember(anchor)
 			continue
 		}
-		// The page lies within the anchor's second (or has no readable date): page on.
+		// The page lies within the anchor's second (or has no readable date): page on. Read by
+		// page number, the second's rows may shift under the walk.
+		w.run.markHot(w, anchor)
 		page++
 		if page > overallMaxPages {
 			return fmt.Errorf("the vendor still offers a next page after %d pages of one query", overallMaxPages)
@@ -241,7 +240,6 @@ func (w *walk) keysetWalk(ctx context.Context) error {
 			if err := w.secondFromTop(ctx, anchor, page-1); err != nil {
 				return err
 			}
-			w.run.markHot(w, anchor)
 			w.passed = anchor
 			anchor, page = j.nextCursorStep(anchor), 1
 			w.remember(anchor)
@@ -254,6 +252,7 @@ func (w *walk) keysetWalk(ctx context.Context) error {
 func (w *walk) remember(anchor time.Time) {
 	w.secondRead = map[string]int{}
 	w.pageDates = map[int]time.Time{}
+	w.hot = nil
 	w.secondFrom, w.secondTo = anchor.Truncate(time.Second), w.job.nextCursorStep(anchor)
 }
 
@@ -435,6 +434,7 @@ func (w *walk) record(rec string) error {
 		}
 		if !read {
 			w.secondRead[jg.ID] = w.pageNo
+			w.run.watch(w, jg.ID)
 		}
 	}
 	if w.meetKey != "" && w.job.cursor.value.Expand(updated) < w.meetKey {
