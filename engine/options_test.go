@@ -624,3 +624,24 @@ func TestPollCursorFollowsRecords(t *testing.T) {
 		}
 	})
 }
+
+// A vendor that hides its most recent changes (Zendesk's exports: the last minute, minAge) shows a
+// record created and changed again within that window only after the cursor has passed its
+// creation; it is still CREATED, once.
+func TestPollMinAgeKeepsCreated(t *testing.T) {
+	page := func(recs ...string) string {
+		return `{"tickets":[` + strings.Join(recs, ",") + `],"after_cursor":"c","end_of_stream":true}`
+	}
+	zt := func(id int, created, updated string) string {
+		return fmt.Sprintf(`{"id":%d,"status":"open","created_at":"2024-03-01T%sZ","updated_at":"2024-03-01T%sZ"}`, id, created, updated)
+	}
+	in := testInstanceOf(t, "zendesk", "incidents", `{}`)
+	runPollSteps(t, in, "incidents", []pollStep{
+		// 10:05: the export shows changes up to 10:04; A moves the cursor to 10:03:50.
+		{now: "10:05:00", rawPage: page(zt(1, "10:03:50", "10:03:50")), events: []string{"CREATED 1 10:03:50"}},
+		// 10:06: B, created at 10:03:30 and changed at 10:04:20, shows for the first time.
+		{now: "10:06:00", rawPage: page(zt(2, "10:03:30", "10:04:20")), events: []string{"CREATED 2 10:04:20"}},
+		// Changed again later: UPDATED, never CREATED twice.
+		{now: "10:07:00", rawPage: page(zt(2, "10:03:30", "10:05:10")), events: []string{"UPDATED 2 10:05:10"}},
+	})
+}

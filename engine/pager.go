@@ -33,6 +33,9 @@ func compilePager(e *Element, r *ResourceSpec) *pager {
 	spec := e.Spec.Paging
 	if r.Paging != nil {
 		spec = *r.Paging
+		if spec.SizeParam == "" {
+			spec.SizeParam = e.Spec.Paging.SizeParam // the page size is the element's parameter
+		}
 	}
 	p := &pager{kind: strings.ToLower(spec.Type), pageParam: spec.PageParam, sizeParam: spec.SizeParam,
 		nextPath: spec.NextPath, endPath: spec.EndPath, maxPages: e.Spec.Paging.MaxPages}

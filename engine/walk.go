@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -111,7 +112,7 @@ func (w *walk) linkWalk(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	size := w.job.pageSize
+	size, bigger := w.job.pageSize, false
 	for n := 1; ; n++ {
 		pg, count, err := w.read(ctx, u)
 		if errors.Is(err, errEndOfWindow) {
@@ -121,16 +122,23 @@ func (w *walk) linkWalk(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if stuck, ok := w.stuckSecond(u, pg); ok {
-			// A time-based export that cannot page past one second: read the second with the
-			// largest page the vendor serves, then go on after it.
-			if next, err := w.pastStuckSecond(ctx, u, stuck, size); err != nil || next == nil {
-				return err
-			} else {
-				u, size = next, w.job.pageSize
+		if second, stuck := w.stuckSecond(u, pg, size); stuck {
+			// A time-based export that cannot page past one second: ask for it again with the
+			// largest page the vendor serves; if that cannot either, go on after the second.
+			if max := w.in.Element.Spec.Paging.MaxPageSize; !bigger && max > size && w.pager.sizeParam != "" {
+				u, size, bigger = withQuery(u, w.pager.sizeParam, strconv.Itoa(max)), max, true
+				continue
 			}
+			key := w.job.cursor.value.Expand(second)
+			w.gap(fmt.Sprintf("more than %d records were updated in the second %s, more than the vendor's export pages through; the rest of that second was not read", size, key))
+			w.token = w.job.cursor.value.Expand(w.job.nextCursorStep(second))
+			if u, err = w.url(w.jd.lower, 1, false); err != nil {
+				return err
+			}
+			size, bigger = w.job.pageSize, false
 			continue
 		}
+		bigger = false
 		next, more, err := w.pager.next(u, pg, n, count, size)
 		if err != nil {
 			return fmt.Errorf("page %d: %w", n, err)
@@ -145,12 +153,12 @@ func (w *walk) linkWalk(ctx context.Context) error {
 	}
 }
 
-// stuckSecond reports whether a page of a time-based export (the resource's resume token is the
-// change cursor's time) ends where it started: more records share its first second than the page
-// holds, so the vendor's next page would be the same one. It returns that second.
-func (w *walk) stuckSecond(u *url.URL, pg *Page) (time.Time, bool) {
+// stuckSecond reports whether a full page of a time-based export (the resource's resume token is
+// the change cursor's time) ends where it started: more records share its first second than the
+// page holds, so the vendor's next page would be the same one. It returns that second.
+func (w *walk) stuckSecond(u *url.URL, pg *Page, size int) (time.Time, bool) {
 	rs := w.job.Resource.Spec.Resume
-	if rs == nil || !rs.Time || w.pageCount == 0 || w.job.cursor == nil {
+	if rs == nil || !rs.Time || w.pageCount == 0 || w.pageCount < size || w.job.cursor == nil {
 		return time.Time{}, false
 	}
 	asked := u.Query().Get(rs.Param)
@@ -160,38 +168,13 @@ func (w *walk) stuckSecond(u *url.URL, pg *Page) (time.Time, bool) {
 	return w.pageLast, true
 }
 
-// pastStuckSecond reads an overfull second of a time-based export with the largest page the vendor
-// serves, reports as a gap what that cannot reach, and returns the URL that goes on after the
-// second. nil: the walk is over (it stopped early).
-func (w *walk) pastStuckSecond(ctx context.Context, u *url.URL, second time.Time, size int) (*url.URL, error) {
-	j := w.job
-	rs := j.Resource.Spec.Resume
-	if max := w.in.Element.Spec.Paging.MaxPageSize; max > size && w.pager.sizeParam != "" {
-		bigger := cloneURL(u)
-		q := bigger.Query()
-		q.Set(w.pager.sizeParam, fmt.Sprint(max))
-		bigger.RawQuery = q.Encode()
-		pg, _, err := w.read(ctx, bigger)
-		if err != nil {
-			return nil, err
-		}
-		if _, still := w.stuckSecond(bigger, pg); !still {
-			// The larger page reached past the second: go on from its token.
-			return w.resumeURL(gjson.GetBytes(pg.Body, rs.From).String())
-		}
-		size = max
-	}
-	key := j.cursor.value.Expand(second)
-	w.gap(fmt.Sprintf("more than %d records were updated in the second %s, more than the vendor's export pages through; the rest of that second was not read", size, key))
-	next := j.cursor.value.Expand(j.nextCursorStep(second))
-	w.token = next
-	return w.resumeURL(next)
-}
-
-// resumeURL is the stream's query resumed from the vendor cursor token.
-func (w *walk) resumeURL(token string) (*url.URL, error) {
-	w.token = token
-	return w.url(w.jd.lower, 1, false)
+// withQuery is a copy of u with query parameter k set to v.
+func withQuery(u *url.URL, k, v string) *url.URL {
+	c := *u
+	q := c.Query()
+	q.Set(k, v)
+	c.RawQuery = q.Encode()
+	return &c
 }
 
 // keysetWalk reads the stream by its change cursor (see walk).
@@ -489,11 +472,6 @@ func (j *JobSpec) nextCursorStep(t time.Time) time.Time {
 
 // ascending reports whether the vendor lists the resource oldest first by updated date.
 func (r *Resource) ascending() bool { return r.Spec.UpdatedOrder == "asc" }
-
-func cloneURL(u *url.URL) *url.URL {
-	c := *u
-	return &c
-}
 
 // redactedURL is a URL for messages, without userinfo passwords.
 func redactedURL(s string) string {

@@ -365,3 +365,70 @@ type deferredErr struct{ until time.Time }
 
 func (e deferredErr) Error() string            { return "deferred" }
 func (e deferredErr) DeferredUntil() time.Time { return e.until }
+
+// exportVendor is a time-based export (Zendesk's organizations): records from start_time on,
+// oldest first, at most per_page of them; end_time is the last one's updated time; next_page asks
+// from end_time. More records in one second than a page holds make end_time equal start_time.
+type exportVendor struct {
+	records  []vTicket // sorted by updated
+	requests []string
+}
+
+func (v *exportVendor) Fetch(_ context.Context, req Request) (Page, error) {
+	u, _ := url.Parse(req.URL)
+	q := u.Query()
+	v.requests = append(v.requests, q.Encode())
+	start, _ := strconv.ParseInt(q.Get("start_time"), 10, 64)
+	size, _ := strconv.Atoi(q.Get("per_page"))
+	var b strings.Builder
+	b.WriteString(`{"organizations":[`)
+	n, end := 0, start
+	for _, r := range v.records {
+		if r.updated.Unix() < start || n == size {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"id":%d,"created_at":%q,"updated_at":%q}`, r.id, r.created.Format(time.RFC3339), r.updated.Format(time.RFC3339))
+		n, end = n+1, r.updated.Unix()
+	}
+	q.Set("start_time", strconv.FormatInt(end, 10))
+	u.RawQuery = q.Encode()
+	fmt.Fprintf(&b, `],"next_page":%q,"end_time":%d,"end_of_stream":%v}`, u.String(), end, n < size)
+	return Page{URL: req.URL, Body: []byte(b.String())}, nil
+}
+
+// When even the vendor's largest page cannot page past a second of a time-based export, the rest
+// of that second is reported as a gap and the walk moves past it; later changes keep arriving.
+func TestWalkTimeExportGap(t *testing.T) {
+	in := testInstanceOf(t, "zendesk", "accounts", `{}`)
+	job, _ := in.Job("accounts")
+	T := in.CreatedAt.Add(2 * time.Minute)
+	v := &exportVendor{}
+	for i := range 1200 {
+		v.records = append(v.records, vTicket{id: 1000 + i, created: in.CreatedAt.Add(-time.Hour), updated: T})
+	}
+	v.records = append(v.records, vTicket{id: 5000, created: in.CreatedAt.Add(-time.Hour), updated: T.Add(time.Minute)})
+	store := newPollStoreFake()
+	p := &Poller{Source: v, Store: store, Clock: &clockFake{t: T.Add(5 * time.Minute)}}
+	res, err := p.Poll(context.Background(), in, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collectEvents(store)
+	if len(res.Gaps) != 1 || !strings.Contains(res.Gaps[0], "more than 1000 records were updated in the second") {
+		t.Errorf("gaps %q, want one for the overfull second", res.Gaps)
+	}
+	if len(got.events) != 1001 || got.events["5000"].ID == "" {
+		t.Errorf("%d records reported; want the 1000 of the second the largest page holds, and the later one", len(got.events))
+	}
+	if len(v.requests) > 6 {
+		t.Errorf("%d requests: %q", len(v.requests), v.requests)
+	}
+	// The next poll goes on after that second: no loop.
+	v.requests = nil
+	if _, err := p.Poll(context.Background(), in, job); err != nil || len(v.requests) != 1 {
+		t.Errorf("next poll: %d requests (%v)", len(v.requests), err)
+	}
+}
