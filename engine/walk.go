@@ -402,7 +402,8 @@ func (w *walk) record(rec string) error {
 		}
 		// Nothing past this record is judged: the stream's position stays below it until it reads
 		// (a vendor that served it broken once), or an operator skips it.
-		w.held = &jg
+		held := jg // a copy: the per-record judgement stays on the stack
+		w.held = &held
 		w.partial = true
 		return errHeld
 	}
