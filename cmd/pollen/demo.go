@@ -17,8 +17,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tidwall/gjson"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
 	"github.com/pollen-hq/pollen/adapters/fakezendesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
@@ -234,7 +234,7 @@ type demoVendor struct {
 func newDemoVendor(element string, seed uint64, log hclog.Logger) (*demoVendor, error) {
 	switch element {
 	case "freshdeskv2":
-		desk := fakedesk.New(fakedesk.Options{APIKey: "demo-api-key", Seed: int64(seed), Logger: log.Named("fakedesk")})
+		desk := freshdesk.New(freshdesk.Options{APIKey: "demo-api-key", Seed: int64(seed), Logger: log.Named("fakedesk")})
 		desk.Seed(40, 25)
 		return &demoVendor{Handler: desk, name: "Freshdesk", Mutate: desk.Mutate,
 			credentials: map[string]string{"username": "demo-api-key"}}, nil

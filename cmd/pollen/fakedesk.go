@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 )
 
 const fakedeskDoc = `Fakedesk serves a simulated Freshdesk API v2 (tickets and contacts, with
@@ -38,7 +38,7 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "pollen fakedesk: %v\n", err)
 		return exitUsage
 	}
-	desk := fakedesk.New(fakedesk.Options{APIKey: *apiKey, Seed: *seed, RatePerMinute: *rate,
+	desk := freshdesk.New(freshdesk.Options{APIKey: *apiKey, Seed: *seed, RatePerMinute: *rate,
 		FloatRateHeaders: *floatHeaders, Logger: log})
 	desk.Seed(*tickets, *contacts)
 	ln, err := net.Listen("tcp", *listen)

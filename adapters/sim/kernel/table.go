@@ -23,6 +23,9 @@ func (t *Table[R]) Alloc() int64 {
 	return id
 }
 
+// Next is the id Alloc will return next.
+func (t *Table[R]) Next() int64 { return t.next }
+
 // Get returns the record with id, or nil.
 func (t *Table[R]) Get(id int64) *R { return t.byID[id] }
 

@@ -1,4 +1,4 @@
-// Package fakedesk is an in-memory simulator of the Freshdesk REST API v2, as a poller meets it
+// Package freshdesk is an in-memory simulator of the Freshdesk REST API v2, as a poller meets it
 // (see shared/reference/freshdesk-api-v2.md). It backs `pollen demo`, the end-to-end tests and
 // `pollen fakedesk --listen ADDR`.
 //
@@ -146,4 +146,4 @@
 //     clock: more records sharing one updated_at than a query can page through (PageCap pages).
 //   - Changes returns the change log, every creation, update, deletion, restoration and archiving
 //     of any record, whatever made it, from which a test derives the events a poller must deliver.
-package fakedesk
+package freshdesk
