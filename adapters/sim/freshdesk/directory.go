@@ -693,10 +693,7 @@ func (s *Server) listCompanies(c *kernel.Call, q url.Values) response {
 	if len(errs) > 0 {
 		return validationResponse(errs)
 	}
-	rows := make([]*record, 0, s.companies.Len())
-	for _, c := range s.companies.Rows() {
-		rows = append(rows, c)
-	}
+	rows := slices.Clone(s.companies.Rows()) // sorted and filtered in place below
 	slices.SortFunc(rows, func(a, b *record) int {
 		if c := a.created.Compare(b.created); c != 0 {
 			return c
