@@ -24,7 +24,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 )
@@ -367,7 +367,7 @@ type deskFarm struct {
 
 // benchAccount is one simulated account and the records the harness changes in it.
 type benchAccount struct {
-	desk     *fakedesk.Server
+	desk     *freshdesk.Server
 	instance int64
 	mu       sync.Mutex
 	tickets  []int64
@@ -382,7 +382,7 @@ const (
 func newDeskFarm(bc benchConfig) *deskFarm {
 	f := &deskFarm{accounts: make([]*benchAccount, bc.instances)}
 	for i := range f.accounts {
-		desk := fakedesk.New(fakedesk.Options{APIKey: "key-" + strconv.Itoa(i), Seed: int64(bc.seed) + int64(i),
+		desk := freshdesk.New(freshdesk.Options{APIKey: "key-" + strconv.Itoa(i), Seed: int64(bc.seed) + int64(i),
 			PathPrefix: "/a/" + strconv.Itoa(i), RatePerMinute: 700})
 		a := &benchAccount{desk: desk}
 		for range benchContacts {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/engine"
 )
@@ -194,7 +194,7 @@ func markerField(objectType string) string {
 // by any poller.
 type dlWorld struct {
 	t         *testing.T
-	desk      *fakedesk.Server
+	desk      *freshdesk.Server
 	rng       *rand.Rand
 	requester int64
 	recs      []*dlRecord
@@ -568,7 +568,7 @@ func dlWaitHistory(t *testing.T, base string, id int64, want ...string) []dlHist
 	return hist
 }
 
-func dlNextVendorSecond(desk *fakedesk.Server) {
+func dlNextVendorSecond(desk *freshdesk.Server) {
 	s := desk.VendorNow().Truncate(time.Second)
 	for desk.VendorNow().Truncate(time.Second).Equal(s) {
 		time.Sleep(5 * time.Millisecond)

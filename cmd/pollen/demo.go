@@ -17,8 +17,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tidwall/gjson"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
-	"github.com/pollen-hq/pollen/adapters/fakezendesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
+	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
@@ -234,13 +234,13 @@ type demoVendor struct {
 func newDemoVendor(element string, seed uint64, log hclog.Logger) (*demoVendor, error) {
 	switch element {
 	case "freshdeskv2":
-		desk := fakedesk.New(fakedesk.Options{APIKey: "demo-api-key", Seed: int64(seed), Logger: log.Named("fakedesk")})
+		desk := freshdesk.New(freshdesk.Options{APIKey: "demo-api-key", Seed: int64(seed), Logger: log.Named("fakedesk")})
 		desk.Seed(40, 25)
 		return &demoVendor{Handler: desk, name: "Freshdesk", Mutate: desk.Mutate,
 			credentials: map[string]string{"username": "demo-api-key"}}, nil
 	case "zendesk":
 		// No export lag and no export rate limit, so that events show within seconds.
-		zd := fakezendesk.New(fakezendesk.Options{Email: "demo@example.com", APIToken: "demo-api-token", Seed: int64(seed),
+		zd := zendesk.New(zendesk.Options{Email: "demo@example.com", APIToken: "demo-api-token", Seed: int64(seed),
 			MinAge: -1, RatePerMinute: 100_000, Logger: log.Named("fakezendesk")})
 		zd.Seed(40, 25, 5)
 		return &demoVendor{Handler: zd, name: "Zendesk", Mutate: zd.Mutate,

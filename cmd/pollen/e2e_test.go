@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 )
 
@@ -28,7 +28,7 @@ const (
 // servers are started and stopped against them.
 type harness struct {
 	t        *testing.T
-	desk     *fakedesk.Server
+	desk     *freshdesk.Server
 	deskURL  string
 	recvURL  string
 	offset   atomic.Int64 // the simulator's clock offset, nanoseconds
@@ -43,7 +43,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, eventIDs: map[string]int{}, dataDir: t.TempDir()}
-	h.desk = fakedesk.New(fakedesk.Options{APIKey: e2eAPIKey, Now: func() time.Time {
+	h.desk = freshdesk.New(freshdesk.Options{APIKey: e2eAPIKey, Now: func() time.Time {
 		return time.Now().Add(time.Duration(h.offset.Load()))
 	}})
 	ds := httptest.NewServer(h.desk)

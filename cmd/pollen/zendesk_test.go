@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/pollen-hq/pollen/adapters/fakezendesk"
+	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 )
 
@@ -23,7 +23,7 @@ import (
 // kept with its job cursor, delivering what changed while it was down, once, and nothing again.
 func TestZendeskEndToEnd(t *testing.T) {
 	var offset atomic.Int64 // the simulator's clock offset
-	zd := fakezendesk.New(fakezendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 7, MinAge: -1, RatePerMinute: 100_000,
+	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 7, MinAge: -1, RatePerMinute: 100_000,
 		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	// Records that predate the instance: they are the ones updated and deleted below, so that
 	// every expected event is observable whatever the polls' timing (a record created and then

@@ -1,4 +1,4 @@
-package fakedesk
+package freshdesk
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 var (
@@ -43,7 +45,7 @@ func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
 // companyName is the name of a stored company, else of one of the sample companies Seed's
 // contacts refer to, else nil.
 func (s *Server) companyName(id int64) any {
-	if c := s.companies[id]; c != nil {
+	if c := s.companies.Get(id); c != nil {
 		return c.f["name"]
 	}
 	for _, c := range companies {
@@ -155,9 +157,9 @@ func randomTime(rng *rand.Rand, lo, hi time.Time) time.Time {
 	return lo.Add(time.Duration(rng.Int64N(int64(hi.Sub(lo)/time.Second)+1)) * time.Second)
 }
 
-func (s *Server) latestCreated(m map[int64]*record) time.Time {
+func (s *Server) latestCreated(m *kernel.Table[record]) time.Time {
 	var t time.Time
-	for _, r := range m {
+	for _, r := range m.Rows() {
 		if r.created.After(t) {
 			t = r.created
 		}
@@ -166,7 +168,7 @@ func (s *Server) latestCreated(m map[int64]*record) time.Time {
 }
 
 // pastTimes returns n ascending creation times in [from, now-1h], after the latest creation of m.
-func (s *Server) pastTimes(rng *rand.Rand, n int, from, now time.Time, m map[int64]*record) []time.Time {
+func (s *Server) pastTimes(rng *rand.Rand, n int, from, now time.Time, m *kernel.Table[record]) []time.Time {
 	lo, hi := from, now.Add(-time.Hour)
 	if l := s.latestCreated(m); l.After(lo) {
 		lo = l
@@ -197,9 +199,11 @@ func pastUpdate(rng *rand.Rand, created, now time.Time) time.Time {
 func (s *Server) Seed(tickets, contacts int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := s.k.Stamp()
 	rng := s.rng
-	times := func(n int, from time.Time, m map[int64]*record) []time.Time { return s.pastTimes(rng, n, from, now, m) }
+	times := func(n int, from time.Time, m *kernel.Table[record]) []time.Time {
+		return s.pastTimes(rng, n, from, now, m)
+	}
 	updatedAfter := func(created time.Time) time.Time { return pastUpdate(rng, created, now) }
 
 	for _, created := range times(contacts, now.Add(-120*24*time.Hour), s.contacts) {
@@ -215,13 +219,13 @@ func (s *Server) Seed(tickets, contacts int) {
 		}
 		if rng.IntN(50) == 0 {
 			r.deleted = true
-			s.change("contacts", r.id, "deleted", r.updated)
+			s.k.Log("contacts", r.id, "deleted", r.updated)
 		}
 	}
 
 	var byCreated []*record // live contacts by creation, for requesters
 	for _, id := range liveIDs(s.contacts) {
-		byCreated = append(byCreated, s.contacts[id])
+		byCreated = append(byCreated, s.contacts.Get(id))
 	}
 	slices.SortFunc(byCreated, func(a, b *record) int { return a.created.Compare(b.created) })
 
@@ -250,11 +254,11 @@ func (s *Server) Seed(tickets, contacts int) {
 			panic(err)
 		}
 		if _, ok := f["requester_id"]; !ok { // a requester was created for it
-			byCreated = append(byCreated, s.contacts[r.f["requester_id"].(int64)])
+			byCreated = append(byCreated, s.contacts.Get(r.f["requester_id"].(int64)))
 		}
 		if rng.IntN(33) == 0 {
 			r.deleted = true
-			s.change("tickets", r.id, "deleted", r.updated)
+			s.k.Log("tickets", r.id, "deleted", r.updated)
 		}
 	}
 }
@@ -270,13 +274,13 @@ func (s *Server) Mutate(rng *rand.Rand) string {
 	}
 	liveT, liveC := liveIDs(s.tickets), liveIDs(s.contacts)
 	var deadT, deadC []int64
-	for _, id := range sortedIDs(s.tickets) {
-		if s.tickets[id].deleted && !s.tickets[id].archived {
+	for _, id := range s.tickets.IDs() {
+		if s.tickets.Get(id).deleted && !s.tickets.Get(id).archived {
 			deadT = append(deadT, id)
 		}
 	}
-	for _, id := range sortedIDs(s.contacts) {
-		if s.contacts[id].deleted {
+	for _, id := range s.contacts.IDs() {
+		if s.contacts.Get(id).deleted {
 			deadC = append(deadC, id)
 		}
 	}
@@ -299,7 +303,7 @@ func (s *Server) Mutate(rng *rand.Rand) string {
 		return fmt.Sprintf("ticket %d created by contact %d: %q", r.id, r.f["requester_id"], r.f["subject"])
 	case roll < 65:
 		id := liveT[rng.IntN(len(liveT))]
-		r := s.tickets[id]
+		r := s.tickets.Get(id)
 		var f map[string]any
 		var what string
 		switch rng.IntN(4) {
@@ -447,7 +451,7 @@ func domainOf(name string) string {
 // that Seed's contacts' company_id refer to stored companies.
 func (s *Server) genCompanyFields(rng *rand.Rand) map[string]any {
 	var name, domain string
-	if i := s.nextCompany - firstCompanyID; i < int64(len(companies)) && companies[i].id == s.nextCompany &&
+	if i := s.companies.Next() - firstCompanyID; i < int64(len(companies)) && companies[i].id == s.companies.Next() &&
 		byName(s.companies, companies[i].name) == nil {
 		name, domain = companies[i].name, companies[i].domain
 	} else {
@@ -529,7 +533,7 @@ func (s *Server) genGroupFields(rng *rand.Rand, candidates []int64) map[string]a
 func (s *Server) SeedDirectory(companies, agents, groups int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := s.k.Stamp()
 	rng := s.rng
 	for _, created := range s.pastTimes(rng, companies, now.Add(-730*24*time.Hour), now, s.companies) {
 		f := s.genCompanyFields(rng)
@@ -552,8 +556,8 @@ func (s *Server) SeedDirectory(companies, agents, groups int) {
 	}
 	for _, created := range s.pastTimes(rng, groups, now.Add(-365*24*time.Hour), now, s.groups) {
 		var candidates []int64
-		for _, id := range sortedIDs(s.agents) {
-			if !s.agents[id].created.After(created) {
+		for _, id := range s.agents.IDs() {
+			if !s.agents.Get(id).created.After(created) {
 				candidates = append(candidates, id)
 			}
 		}
@@ -569,7 +573,7 @@ func (s *Server) SeedDirectory(companies, agents, groups int) {
 // mutateDirectory creates, updates or deletes a company, an agent or a group. Deletions only
 // happen while more than three records of the kind remain.
 func (s *Server) mutateDirectory(rng *rand.Rand) string {
-	comps, agents, groups := sortedIDs(s.companies), sortedIDs(s.agents), sortedIDs(s.groups)
+	comps, agents, groups := s.companies.IDs(), s.agents.IDs(), s.groups.IDs()
 	roll := rng.IntN(20)
 	switch {
 	case roll < 8: // companies
@@ -616,7 +620,7 @@ func (s *Server) mutateDirectory(rng *rand.Rand) string {
 			return fmt.Sprintf("agent %d created: %s <%s>", r.id, c["name"], c["email"])
 		case roll < 14 || len(agents) <= 3:
 			id := pick(rng, agents)
-			a := s.agents[id]
+			a := s.agents.Get(id)
 			var f map[string]any
 			var what string
 			switch rng.IntN(4) {

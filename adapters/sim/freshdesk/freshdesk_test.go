@@ -1,4 +1,4 @@
-package fakedesk
+package freshdesk
 
 import (
 	"bytes"

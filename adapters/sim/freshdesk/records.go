@@ -1,4 +1,4 @@
-package fakedesk
+package freshdesk
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 const timeLayout = "2006-01-02T15:04:05Z"
@@ -331,7 +333,7 @@ func validate(in map[string]any, specs map[string]fieldSpec, direct bool) (map[s
 				errs = append(errs, mismatch(k, v, "key/value pair"))
 				continue
 			}
-			out[k] = deepCopy(normalize(deepCopy(m)))
+			out[k] = kernel.DeepCopy(kernel.Normalize(kernel.DeepCopy(m)))
 		case kInts:
 			ns, ok := asInts(v)
 			if !ok {
@@ -411,29 +413,6 @@ func containsInt(xs []int64, n int64) bool {
 	return false
 }
 
-// deepCopy copies maps and slices so callers never share state with the store.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = deepCopy(e)
-		}
-		return s
-	case []string:
-		return append([]string{}, x...)
-	case []int64:
-		return append([]int64{}, x...)
-	}
-	return v
-}
-
 // stripHTML turns a description into description_text.
 func stripHTML(s string) string {
 	var b strings.Builder
@@ -470,10 +449,10 @@ func slaDue(created time.Time, priority int64) (fr, due time.Time) {
 func ticketView(r *record) Ticket {
 	v := make(Ticket, len(ticketListKeys)+4)
 	for _, k := range ticketListKeys {
-		v[k] = deepCopy(r.f[k])
+		v[k] = kernel.DeepCopy(r.f[k])
 	}
 	for _, k := range ticketViewExtra {
-		v[k] = deepCopy(r.f[k])
+		v[k] = kernel.DeepCopy(r.f[k])
 	}
 	if r.deleted {
 		v["deleted"] = true
@@ -484,7 +463,7 @@ func ticketView(r *record) Ticket {
 func ticketListView(r *record) Ticket {
 	v := make(Ticket, len(ticketListKeys)+1)
 	for _, k := range ticketListKeys {
-		v[k] = deepCopy(r.f[k])
+		v[k] = kernel.DeepCopy(r.f[k])
 	}
 	if r.deleted {
 		v["deleted"] = true
@@ -495,7 +474,7 @@ func ticketListView(r *record) Ticket {
 func contactView(r *record, single bool) Contact {
 	v := make(Contact, len(contactKeys)+2)
 	for _, k := range contactKeys {
-		v[k] = deepCopy(r.f[k])
+		v[k] = kernel.DeepCopy(r.f[k])
 	}
 	if single {
 		v["avatar"] = nil
@@ -515,7 +494,7 @@ func (r *record) touch(t time.Time) {
 
 func (s *Server) contactByEmail(email string) *record {
 	email = strings.ToLower(email)
-	for _, c := range s.contacts {
+	for _, c := range s.contacts.Rows() {
 		if e, _ := c.f["email"].(string); e != "" && e == email {
 			return c
 		}
@@ -527,8 +506,8 @@ func (s *Server) contactByEmail(email string) *record {
 }
 
 func (s *Server) contactByPhone(phone string) *record {
-	for _, id := range sortedIDs(s.contacts) {
-		c := s.contacts[id]
+	for _, id := range s.contacts.IDs() {
+		c := s.contacts.Get(id)
 		if p, _ := c.f["phone"].(string); p == phone {
 			return c
 		}
@@ -583,7 +562,7 @@ func (s *Server) createContactLocked(in map[string]any, direct bool, rng *rand.R
 			return nil, &ValidationError{Status: 409, Errors: []FieldError{{Field: "email", Message: "It should be a unique value", Code: "duplicate_value", AdditionalInfo: map[string]any{"user_id": c.id}}}}
 		}
 	}
-	now := s.now()
+	now := s.k.Stamp()
 	created, updated := now, now
 	if t, ok := vals["created_at"].(time.Time); ok {
 		created, updated = t, t
@@ -594,12 +573,11 @@ func (s *Server) createContactLocked(in map[string]any, direct bool, rng *rand.R
 	if updated.Before(created) {
 		return nil, &ValidationError{Status: 400, Errors: []FieldError{{Field: "updated_at", Message: "It should be on or after created_at", Code: "invalid_value"}}}
 	}
-	r := newContactRecord(s.nextContact, created)
-	s.nextContact++
+	r := newContactRecord(s.contacts.Alloc(), created)
 	s.applyContact(r, vals)
 	r.touch(updated)
-	s.contacts[r.id] = r
-	s.change("contacts", r.id, "created", r.updated)
+	s.contacts.Put(r.id, r)
+	s.k.Log("contacts", r.id, "created", r.updated)
 	s.log.Debug("contact created", "id", r.id)
 	return r, nil
 }
@@ -631,7 +609,7 @@ func (s *Server) applyContact(r *record, vals map[string]any) {
 }
 
 func (s *Server) updateContactLocked(id int64, in map[string]any, direct bool) (*record, error) {
-	r := s.contacts[id]
+	r := s.contacts.Get(id)
 	if r == nil {
 		return nil, ErrNotFound
 	}
@@ -651,12 +629,12 @@ func (s *Server) updateContactLocked(id int64, in map[string]any, direct bool) (
 		}
 	}
 	s.applyContact(r, vals)
-	t := s.now()
+	t := s.k.Stamp()
 	if u, ok := vals["updated_at"].(time.Time); ok {
 		t = u
 	}
 	r.touch(t)
-	s.change("contacts", id, "updated", r.updated)
+	s.k.Log("contacts", id, "updated", r.updated)
 	s.log.Debug("contact updated", "id", id)
 	return r, nil
 }
@@ -676,7 +654,7 @@ func hasFieldErr(errs []FieldError, fields ...string) bool {
 // It returns (nil, nil) when vals names none.
 func (s *Server) resolveRequester(vals map[string]any, at time.Time, rng *rand.Rand) (*record, []FieldError) {
 	if id, ok := vals["requester_id"].(int64); ok {
-		c := s.contacts[id]
+		c := s.contacts.Get(id)
 		if c == nil || c.deleted {
 			return nil, []FieldError{{Field: "requester_id", Message: "There is no contact matching the given requester_id", Code: "invalid_value"}}
 		}
@@ -741,7 +719,7 @@ func (s *Server) createTicketLocked(in map[string]any, direct bool, rng *rand.Ra
 			errs = append(errs, FieldError{Field: k, Message: "It should be a/an " + want, Code: "missing_field"})
 		}
 	}
-	now := s.now()
+	now := s.k.Stamp()
 	created, updated := now, now
 	if t, ok := vals["created_at"].(time.Time); ok {
 		created, updated = t, t
@@ -768,7 +746,7 @@ func (s *Server) createTicketLocked(in map[string]any, direct bool, rng *rand.Ra
 	if requester == nil { // direct only: pick an existing live contact, or make one
 		ids := liveIDs(s.contacts)
 		if len(ids) > 0 {
-			requester = s.contacts[ids[rng.IntN(len(ids))]]
+			requester = s.contacts.Get(ids[rng.IntN(len(ids))])
 		} else {
 			var err error
 			requester, err = s.createContactLocked(map[string]any{"created_at": created}, true, rng)
@@ -778,8 +756,7 @@ func (s *Server) createTicketLocked(in map[string]any, direct bool, rng *rand.Ra
 		}
 	}
 
-	r := &record{id: s.nextTicket, created: created}
-	s.nextTicket++
+	r := &record{id: s.tickets.Alloc(), created: created}
 	priority := vals["priority"].(int64)
 	fr, due := slaDue(created, priority)
 	r.f = map[string]any{
@@ -796,9 +773,8 @@ func (s *Server) createTicketLocked(in map[string]any, direct bool, rng *rand.Ra
 	r.statusUpdatedAt = created
 	s.applyTicket(r, vals, created)
 	r.touch(updated)
-	s.tickets[r.id] = r
-	s.ticketSeq = append(s.ticketSeq, r)
-	s.change("tickets", r.id, "created", r.updated)
+	s.tickets.Put(r.id, r)
+	s.k.Log("tickets", r.id, "created", r.updated)
 	s.log.Debug("ticket created", "id", r.id)
 	return r, nil
 }
@@ -818,8 +794,8 @@ func (s *Server) applyTicket(r *record, vals map[string]any, at time.Time) {
 			r.f[k] = fmtTime(v.(time.Time))
 		case "cc_emails":
 			r.f["cc_emails"] = v
-			r.f["ticket_cc_emails"] = deepCopy(v)
-			r.f["reply_cc_emails"] = deepCopy(v)
+			r.f["ticket_cc_emails"] = kernel.DeepCopy(v)
+			r.f["reply_cc_emails"] = kernel.DeepCopy(v)
 		case "custom_fields":
 			cf, _ := r.f["custom_fields"].(map[string]any)
 			for ck, cv := range v.(map[string]any) {
@@ -858,7 +834,7 @@ func (s *Server) applyTicket(r *record, vals map[string]any, at time.Time) {
 }
 
 func (s *Server) updateTicketLocked(id int64, in map[string]any, direct bool) (*record, error) {
-	r := s.tickets[id]
+	r := s.tickets.Get(id)
 	if r == nil || r.archived {
 		return nil, ErrNotFound
 	}
@@ -869,7 +845,7 @@ func (s *Server) updateTicketLocked(id int64, in map[string]any, direct bool) (*
 	if _, ok := vals["created_at"]; ok {
 		errs = append(errs, FieldError{Field: "created_at", Message: "Unexpected/invalid field in request", Code: "invalid_field"})
 	}
-	t := s.now()
+	t := s.k.Stamp()
 	if u, ok := vals["updated_at"].(time.Time); ok {
 		t = u
 	}
@@ -885,13 +861,13 @@ func (s *Server) updateTicketLocked(id int64, in map[string]any, direct bool) (*
 	}
 	s.applyTicket(r, vals, t)
 	r.touch(t)
-	s.change("tickets", id, "updated", r.updated)
+	s.k.Log("tickets", id, "updated", r.updated)
 	s.log.Debug("ticket updated", "id", id)
 	return r, nil
 }
 
-func (s *Server) setDeletedLocked(m map[int64]*record, what string, id int64, deleted bool) error {
-	r := m[id]
+func (s *Server) setDeletedLocked(m *kernel.Table[record], what string, id int64, deleted bool) error {
+	r := m.Get(id)
 	if r == nil || r.archived {
 		return ErrNotFound
 	}
@@ -902,12 +878,12 @@ func (s *Server) setDeletedLocked(m map[int64]*record, what string, id int64, de
 		return ErrNotDeleted
 	}
 	r.deleted = deleted
-	r.touch(s.now())
+	r.touch(s.k.Stamp())
 	kind := "restored"
 	if deleted {
 		kind = "deleted"
 	}
-	s.change(what+"s", id, kind, r.updated)
+	s.k.Log(what+"s", id, kind, r.updated)
 	s.log.Debug(what+" deletion changed", "id", id, "deleted", deleted)
 	return nil
 }
@@ -959,7 +935,7 @@ func (s *Server) RestoreTicket(id int64) error {
 func (s *Server) ArchiveTicket(id int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.tickets[id]
+	r := s.tickets.Get(id)
 	if r == nil || r.archived {
 		return ErrNotFound
 	}
@@ -967,7 +943,7 @@ func (s *Server) ArchiveTicket(id int64) error {
 		return ErrNotClosed
 	}
 	r.archived = true
-	s.change("tickets", id, "archived", r.updated)
+	s.k.Log("tickets", id, "archived", r.updated)
 	return nil
 }
 
@@ -975,7 +951,7 @@ func (s *Server) ArchiveTicket(id int64) error {
 func (s *Server) Ticket(id int64) (Ticket, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.tickets[id]
+	r := s.tickets.Get(id)
 	if r == nil {
 		return nil, false
 	}
@@ -1025,7 +1001,7 @@ func (s *Server) RestoreContact(id int64) error {
 func (s *Server) Contact(id int64) (Contact, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.contacts[id]
+	r := s.contacts.Get(id)
 	if r == nil {
 		return nil, false
 	}

@@ -1,6 +1,7 @@
-package fakezendesk
+package zendesk
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,16 +10,17 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 // Sentinel errors of the direct methods. Over REST both are a 404 RecordNotFound.
 var (
-	ErrNotFound = errors.New("fakezendesk: no such record")
-	ErrDeleted  = errors.New("fakezendesk: record is deleted")
+	ErrNotFound = errors.New("zendesk: no such record")
+	ErrDeleted  = errors.New("zendesk: record is deleted")
 )
 
 // FieldError is one entry of a Zendesk validation error's details.
@@ -40,7 +42,7 @@ func (e *ValidationError) Error() string {
 			parts = append(parts, fe.Description)
 		}
 	}
-	return "fakezendesk: record invalid: " + strings.Join(parts, "; ")
+	return "zendesk: record invalid: " + strings.Join(parts, "; ")
 }
 
 func (e *ValidationError) add(field, code, desc string) {
@@ -69,15 +71,27 @@ type record struct {
 	updated   time.Time
 	deleted   bool
 	deletedAt time.Time
+	// generated is the time of a ticket's last system update (TouchTicket), which moves its
+	// generated_timestamp and not its updated_at; zero when there was none.
+	generated time.Time
 }
 
-// position is a place in the export order (updated_at, then id).
+// stamp is the time the exports order a record by: a ticket's generated_timestamp (its last
+// change, system updates included), the updated_at of users and organizations.
+func (r *record) stamp() time.Time {
+	if r.generated.After(r.updated) {
+		return r.generated
+	}
+	return r.updated
+}
+
+// after reports whether r comes after the position (t, id) in the export order (stamp, then id).
 func (r *record) after(t, id int64) bool {
-	u := r.updated.Unix()
+	u := r.stamp().Unix()
 	return u > t || (u == t && r.id > id)
 }
 
-func (s *Server) store(resource string) map[int64]*record {
+func (s *Server) store(resource string) *kernel.Table[record] {
 	switch resource {
 	case "tickets":
 		return s.tickets
@@ -89,15 +103,15 @@ func (s *Server) store(resource string) map[int64]*record {
 
 // view renders a record in Zendesk's JSON shape; it runs with s.mu held.
 func (s *Server) view(resource string, r *record, base string) map[string]any {
-	v := deepCopy(r.f).(map[string]any)
+	v := kernel.DeepCopy(r.f).(map[string]any)
 	v["id"] = r.id
 	v["url"] = fmt.Sprintf("%s/api/v2/%s/%d.json", base, resource, r.id)
 	v["created_at"] = fmtTime(r.created)
 	v["updated_at"] = fmtTime(r.updated)
 	switch resource {
 	case "tickets":
-		v["generated_timestamp"] = r.updated.Unix()
-		v["fields"] = deepCopy(v["custom_fields"])
+		v["generated_timestamp"] = r.stamp().Unix()
+		v["fields"] = kernel.DeepCopy(v["custom_fields"])
 		if r.deleted {
 			v["status"] = "deleted"
 		}
@@ -108,24 +122,6 @@ func (s *Server) view(resource string, r *record, base string) map[string]any {
 		if r.deleted {
 			v["deleted_at"] = fmtTime(r.deletedAt)
 		}
-	}
-	return v
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = deepCopy(e)
-		}
-		return l
 	}
 	return v
 }
@@ -313,7 +309,7 @@ func (st *setter) enum(in map[string]any, k string, nullable bool, allowed ...st
 }
 
 // ref sets an id field that must name a live record of m (when m is not nil), or null.
-func (st *setter) ref(in map[string]any, k string, m map[int64]*record, check func(*record) string) {
+func (st *setter) ref(in map[string]any, k string, m *kernel.Table[record], check func(*record) string) {
 	v, ok := in[k]
 	if !ok {
 		return
@@ -328,7 +324,7 @@ func (st *setter) ref(in map[string]any, k string, m map[int64]*record, check fu
 		return
 	}
 	if m != nil {
-		r := m[id]
+		r := m.Get(id)
 		if r == nil || r.deleted {
 			st.invalid(k, fmt.Sprintf("%s: %d not found", titleField(k), id))
 			return
@@ -404,12 +400,12 @@ func (st *setter) merge(in map[string]any, k string) {
 		st.invalid(k, titleField(k)+": is invalid")
 		return
 	}
-	cur, _ := deepCopy(st.f[k]).(map[string]any)
+	cur, _ := kernel.DeepCopy(st.f[k]).(map[string]any)
 	if cur == nil {
 		cur = map[string]any{}
 	}
 	for kk, vv := range m {
-		cur[kk] = deepCopy(vv)
+		cur[kk] = kernel.DeepCopy(vv)
 	}
 	st.set(k, cur)
 }
@@ -505,7 +501,7 @@ func (s *Server) applyTicket(f map[string]any, in map[string]any, create, direct
 	}
 	if v, ok := in["custom_fields"]; ok {
 		l, isList := asList(v)
-		cur, _ := deepCopy(f["custom_fields"]).([]any)
+		cur, _ := kernel.DeepCopy(f["custom_fields"]).([]any)
 		for _, e := range l {
 			m, _ := e.(map[string]any)
 			id, isInt := asInt(m["id"])
@@ -516,12 +512,12 @@ func (s *Server) applyTicket(f map[string]any, in map[string]any, create, direct
 			found := false
 			for _, c := range cur {
 				if cm := c.(map[string]any); cm["id"] == id {
-					cm["value"] = deepCopy(m["value"])
+					cm["value"] = kernel.DeepCopy(m["value"])
 					found = true
 				}
 			}
 			if !found {
-				cur = append(cur, map[string]any{"id": id, "value": deepCopy(m["value"])})
+				cur = append(cur, map[string]any{"id": id, "value": kernel.DeepCopy(m["value"])})
 			}
 		}
 		if !isList {
@@ -553,7 +549,7 @@ func (s *Server) applyTicket(f map[string]any, in map[string]any, create, direct
 		st.str(in, "recipient", true)
 		for _, k := range []string{"via", "satisfaction_rating"} {
 			if v, ok := in[k]; ok {
-				st.set(k, deepCopy(normalizeGo(v)))
+				st.set(k, kernel.DeepCopy(normalizeGo(v)))
 			}
 		}
 		st.boolean(in, "has_incidents")
@@ -629,8 +625,8 @@ func (s *Server) createTicketLocked(in map[string]any, direct bool) (*record, er
 		f["submitter_id"] = f["requester_id"]
 	}
 	if f["organization_id"] == nil {
-		if id, ok := f["requester_id"].(int64); ok && s.users[id] != nil {
-			f["organization_id"] = s.users[id].f["organization_id"]
+		if id, ok := f["requester_id"].(int64); ok && s.users.Get(id) != nil {
+			f["organization_id"] = s.users.Get(id).f["organization_id"]
 		}
 	}
 	r := &record{id: s.allocID("tickets"), f: f, created: now, updated: now}
@@ -643,7 +639,7 @@ func (s *Server) createTicketLocked(in map[string]any, direct bool) (*record, er
 	if !updated.IsZero() {
 		r.updated = updated
 	}
-	s.tickets[r.id] = r
+	s.tickets.Put(r.id, r)
 	s.change("tickets", r, "created")
 	return r, nil
 }
@@ -682,7 +678,7 @@ func (s *Server) resolveRequester(in map[string]any) error {
 }
 
 func (s *Server) updateTicketLocked(id int64, in map[string]any, direct bool) (*record, error) {
-	r := s.tickets[id]
+	r := s.tickets.Get(id)
 	if r == nil {
 		return nil, ErrNotFound
 	}
@@ -694,7 +690,7 @@ func (s *Server) updateTicketLocked(id int64, in map[string]any, direct bool) (*
 		errs.add("status", "StatusClosed", "Status: closed prevents ticket update")
 		return nil, errs
 	}
-	f := deepCopy(r.f).(map[string]any)
+	f := kernel.DeepCopy(r.f).(map[string]any)
 	changed, commented, err := s.applyTicket(f, in, false, direct)
 	if err != nil {
 		return nil, err
@@ -724,11 +720,7 @@ func (s *Server) commit(resource string, r *record, f map[string]any, changed bo
 	return r
 }
 
-func (s *Server) allocID(resource string) int64 {
-	id := s.nextID[resource]
-	s.nextID[resource]++
-	return id
-}
+func (s *Server) allocID(resource string) int64 { return s.store(resource).Alloc() }
 
 // ---- users ----
 
@@ -828,7 +820,7 @@ func (s *Server) applyUser(f map[string]any, in map[string]any, selfID int64, cr
 }
 
 func (s *Server) userByEmail(email string, except int64) *record {
-	for _, r := range s.users {
+	for _, r := range s.users.Rows() {
 		if r.id != except && r.f["email"] != nil && strings.EqualFold(r.f["email"].(string), email) {
 			return r
 		}
@@ -867,20 +859,20 @@ func (s *Server) createUserLocked(in map[string]any, direct bool) (*record, erro
 	if !updated.IsZero() {
 		r.updated = updated
 	}
-	s.users[r.id] = r
+	s.users.Put(r.id, r)
 	s.change("users", r, "created")
 	return r, nil
 }
 
 func (s *Server) updateUserLocked(id int64, in map[string]any, direct bool) (*record, error) {
-	r := s.users[id]
+	r := s.users.Get(id)
 	if r == nil {
 		return nil, ErrNotFound
 	}
 	if r.deleted {
 		return nil, ErrDeleted
 	}
-	f := deepCopy(r.f).(map[string]any)
+	f := kernel.DeepCopy(r.f).(map[string]any)
 	changed, err := s.applyUser(f, in, id, false, direct)
 	if err != nil {
 		return nil, err
@@ -933,7 +925,7 @@ func (s *Server) applyOrg(f map[string]any, in map[string]any, selfID int64, cre
 }
 
 func (s *Server) orgByName(name string, except int64) *record {
-	for _, r := range s.orgs {
+	for _, r := range s.orgs.Rows() {
 		if r.id != except && !r.deleted && strings.EqualFold(r.f["name"].(string), name) {
 			return r
 		}
@@ -967,20 +959,20 @@ func (s *Server) createOrgLocked(in map[string]any, direct bool) (*record, error
 	if !updated.IsZero() {
 		r.updated = updated
 	}
-	s.orgs[r.id] = r
+	s.orgs.Put(r.id, r)
 	s.change("organizations", r, "created")
 	return r, nil
 }
 
 func (s *Server) updateOrgLocked(id int64, in map[string]any, direct bool) (*record, error) {
-	r := s.orgs[id]
+	r := s.orgs.Get(id)
 	if r == nil {
 		return nil, ErrNotFound
 	}
 	if r.deleted {
 		return nil, ErrDeleted
 	}
-	f := deepCopy(r.f).(map[string]any)
+	f := kernel.DeepCopy(r.f).(map[string]any)
 	changed, err := s.applyOrg(f, in, id, false)
 	if err != nil {
 		return nil, err
@@ -996,7 +988,7 @@ func (s *Server) updateOrgLocked(id int64, in map[string]any, direct bool) (*rec
 // deleteLocked soft-deletes a record: it stays in the export (ticket status "deleted", user
 // active false, organization deleted_at set) with updated_at now.
 func (s *Server) deleteLocked(resource string, id int64) (*record, error) {
-	r := s.store(resource)[id]
+	r := s.store(resource).Get(id)
 	if r == nil {
 		return nil, ErrNotFound
 	}
@@ -1008,8 +1000,8 @@ func (s *Server) deleteLocked(resource string, id int64) (*record, error) {
 	s.change(resource, r, "deleted")
 	if resource == "organizations" {
 		// Its members lose their membership, as in Zendesk.
-		for _, uid := range sortedIDs(s.users) {
-			u := s.users[uid]
+		for _, uid := range s.users.IDs() {
+			u := s.users.Get(uid)
 			if u.f["organization_id"] == id && !u.deleted {
 				u.f["organization_id"] = nil
 				u.updated = now
@@ -1018,15 +1010,6 @@ func (s *Server) deleteLocked(resource string, id int64) (*record, error) {
 		}
 	}
 	return r, nil
-}
-
-func sortedIDs(m map[int64]*record) []int64 {
-	ids := make([]int64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 // ---- direct methods ----
@@ -1144,7 +1127,7 @@ func (s *Server) Organization(id int64) (map[string]any, bool) { return s.get("o
 func (s *Server) get(resource string, id int64) (map[string]any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.store(resource)[id]
+	r := s.store(resource).Get(id)
 	if r == nil {
 		return nil, false
 	}
@@ -1191,7 +1174,7 @@ func (s *Server) handleREST(method string, rt route, q url.Values, in map[string
 		}
 		return wrap(http.StatusCreated, r)
 	case method == http.MethodGet:
-		r := s.store(res)[rt.id]
+		r := s.store(res).Get(rt.id)
 		// Deleted users stay readable (active false); deleted tickets and organizations do not.
 		if r == nil || (r.deleted && res != "users") {
 			return notFound()
@@ -1245,9 +1228,9 @@ func (s *Server) list(res string, q url.Values, base string) response {
 	}
 	m := s.store(res)
 	var live []*record
-	for _, id := range sortedIDs(m) {
-		if !m[id].deleted {
-			live = append(live, m[id])
+	for _, r := range m.Rows() {
+		if !r.deleted {
+			live = append(live, r)
 		}
 	}
 	items := []any{}
@@ -1269,12 +1252,13 @@ func (s *Server) list(res string, q url.Values, base string) response {
 	return jsonResponse(http.StatusOK, map[string]any{res: items, "next_page": next, "previous_page": prev, "count": len(live)})
 }
 
-// exportOrder sorts records by updated_at, then id.
+// exportOrder sorts records by stamp (generated_timestamp for tickets, updated_at otherwise),
+// then id.
 func exportOrder(rs []*record) {
-	sort.Slice(rs, func(i, j int) bool {
-		if !rs[i].updated.Equal(rs[j].updated) {
-			return rs[i].updated.Before(rs[j].updated)
+	slices.SortFunc(rs, func(a, b *record) int {
+		if c := a.stamp().Compare(b.stamp()); c != 0 {
+			return c
 		}
-		return rs[i].id < rs[j].id
+		return cmp.Compare(a.id, b.id)
 	})
 }

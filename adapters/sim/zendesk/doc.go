@@ -1,7 +1,8 @@
-// Package fakezendesk is an in-memory simulator of the Zendesk Support API as a poller meets it:
+// Package zendesk is an in-memory simulator of the Zendesk Support API as a poller meets it:
 // the incremental exports (cursor-based for tickets and users, time-based for organizations,
 // tickets and users) and the REST views of tickets, users and organizations. It backs
-// `pollen demo --element zendesk` and the tests, beside adapters/fakedesk (Freshdesk).
+// `pollen demo --element zendesk` and the tests, beside adapters/sim/freshdesk, on the shared
+// kernel (adapters/sim/kernel), which gives it every fault knob.
 //
 // A *Server is an http.Handler and is safe for concurrent use. Tests and the demo change its
 // data through the REST surface or the direct methods (CreateTicket, UpdateTicket, DeleteTicket,
@@ -33,8 +34,19 @@
 //     "end_time", "count", "end_of_stream"}, next_page being start_time=end_time.
 //   - Items created or changed within the minute before the request are excluded, and a
 //     start_time must be at least one minute old (Options.MinAge).
-//   - 10 incremental export requests per minute per account, 429 with Retry-After beyond
-//     (Options.RatePerMinute); at most 1000 items a page.
+//   - Rate limits: each incremental export endpoint allows 10 requests a minute
+//     (Options.RatePerMinute), the cursor-based user export 20 (UsersCursorRatePerMinute),
+//     apart from the account-wide limit of every request (AccountRatePerMinute, 700 on
+//     Enterprise) that X-Rate-Limit and X-Rate-Limit-Remaining report on every response. Beyond
+//     either: 429 with Retry-After. At most 1000 items a page.
+//   - Ticket exports compare start_time with, and order by, generated_timestamp, which moves on
+//     every change of the ticket, system updates included (TouchTicket: updated_at stays).
+//     Users and organizations order by updated_at.
+//   - Time-based pages hold at most per_page items and end_time is the time of the last one;
+//     next_page is start_time=end_time, so items at end_time come again (duplicates). When more
+//     items than a page holds share one second, the page at that second has end_time equal to
+//     its start_time and next_page is the same request: a client must move past that second
+//     itself (the items beyond the page are out of reach of time-based paging).
 //   - Deleted tickets stay in the ticket export with status "deleted" (exclude_deleted=true
 //     leaves them out); deleted users stay in the user export with "active": false.
 //   - API-token basic auth: username "{email}/token", password the token. A failure is a 401
@@ -46,37 +58,33 @@
 //     empty lists []; ids are int64, timestamps "2024-03-01T10:00:00Z". Values returned by the
 //     direct methods are deep copies, with urls on Options.BaseURL (default
 //     https://pollen.zendesk.com); over HTTP, urls and links use BaseURL, else the request's
-//     scheme and host.
-//   - Export order: updated_at ascending, ties by id. A cursor is an opaque token for the
-//     position (updated_at, id) of the last record returned (URL-safe base64 of
+//     scheme and host and PathPrefix.
+//   - Export order: generated_timestamp (tickets) or updated_at ascending, ties by id. A cursor
+//     is an opaque token for the position (time, id) of the last record returned (URL-safe base64 of
 //     "<unix>.0||<id>|"); a request with it returns every record after that position, so a
 //     record updated again moves after the cursor and is exported again. With start_time, the
-//     position is "just before start_time" (updated_at >= start_time). An empty page keeps the
+//     position is "just before start_time" (time >= start_time). An empty page keeps the
 //     position. before_cursor is the request's cursor (null on a start_time request); following
 //     it re-exports that page (walking backwards is not simulated).
-//   - A record is exported once its updated_at is at least MinAge old (at least one second with
-//     a negative MinAge), never before: since changes are stamped with the clock, nothing can
+//   - A record is exported once its time is at least MinAge old (at least one second with a
+//     negative MinAge), never before: since changes are stamped with the clock, nothing can
 //     later appear at or before a position a poller has passed, which is why a cursor is safe.
-//     end_of_stream is true when the page holds every record exportable now.
 //   - start_time more recent than now-MinAge, missing or not an integer: 400
 //     {"error":"InvalidValue","description":"Too recent start_time. Use a start_time older than
 //     1 minute"} (or a like message). An undecodable cursor or a bad per_page: 400
 //     InvalidPaginationParameter. per_page above 1000 is capped. Unknown query parameters are
 //     ignored, as Zendesk does.
-//   - Time-based pages: records with updated_at >= start_time, at most per_page, but a page never
-//     ends inside a block of records sharing one updated_at (it is extended), end_time is the
-//     last record's updated_at (so the next page repeats the records at end_time: time-based
-//     exports have duplicates), except that a full page all at start_time gives end_time
-//     start_time+1 so a walk cannot loop. end_of_stream is count < per_page. An empty page has
+//   - end_of_stream is true when the page holds every item exportable now (a time-based page
+//     of exactly per_page items that are all there is says true). An empty time-based page has
 //     end_time = start_time.
-//   - Rate limit: one fixed window per clock minute for the incremental endpoints only; every
-//     authenticated export request counts (400s too), 429s do not. 429 body
-//     {"error":"APIRateLimitExceeded","description":"Number of allowed incremental export API
-//     requests per minute exceeded"}, Retry-After the whole seconds to the end of the minute
-//     (at least 1). Export responses carry X-Rate-Limit and X-Rate-Limit-Remaining. The REST
-//     routes are not limited.
-//   - Checks run in this order: FailNext, auth (401), route (404 {"error":"InvalidEndpoint"}),
-//     rate limit, then the handler. Missing or deleted records: 404
+//   - Rate windows are fixed windows of the vendor's clock minute; every authenticated, routed
+//     request counts in the account's (400s too), every such export request in its endpoint's;
+//     429s count in neither. The export 429 body is {"error":"APIRateLimitExceeded",
+//     "description":"Number of allowed incremental export API requests per minute exceeded"},
+//     the account one says "API requests". The export limits are not reported in headers.
+//   - Checks run in this order: injected failures, auth (401), route (404
+//     {"error":"InvalidEndpoint"}), the account's window, the export endpoint's window, then the
+//     handler. Missing or deleted records: 404
 //     {"error":"RecordNotFound","description":"Not found"}; validation errors: 422
 //     {"error":"RecordInvalid","description":"Record validation errors","details":{field:
 //     [{"description","error"}]}}; a body without its wrapper: 400 ParameterMissing.
@@ -101,11 +109,23 @@
 //
 // # Fault knobs
 //
-//   - FailNext(n, status): the next n requests answer status (429 with Retry-After: 1).
-//   - MinAge and RatePerMinute (Options) set the export lag and limit; SetCredentials rotates
-//     the accepted token.
+// Every knob of package kernel, set in Options or by a setter, all off by default: Skew (the
+// vendor's clock stamps records, the Date header and the rate windows), VisibleAfter, Latency,
+// Drip, Body (truncated, cut before any record, HTML, wrong shape at the records key), Paging
+// (endless exports: end_of_stream false with their next URL; a redirect loop), Fail and
+// FailNext (429 and 5xx, alone or in bursts; an injected 429 carries Retry-After: 1), Shift
+// (an export request past the start of a walk, a cursor request or any time-based one, first
+// updates a record the walk has passed: it moves to the end of the order). Kernel() gives the
+// kernel itself for scoped knobs and the in-flight statistics. Export and REST list requests
+// are the pages the page faults act on.
+//
+//   - BurstCreate and BurstUpdate make many changes in one second of the vendor's clock: more
+//     than a time-based page holds, the end_time-equals-start_time case.
 //   - OnExport (Options or method): a hook run before each export request, to change records
 //     between the pages of a walk.
+//   - SetCredentials rotates the accepted token; MinAge and the rate options set the lag and
+//     the limits.
 //   - Changes returns the change log (created / updated / deleted, with updated_at), from which
-//     a test derives the events a poller must deliver; Stats counts requests, 429s, 401s.
-package fakezendesk
+//     a test derives the events a poller must deliver; Stats counts requests, export requests,
+//     429s, 401s, faults and pages in flight.
+package zendesk

@@ -1,6 +1,8 @@
-// Package fakedesk is an in-memory simulator of the Freshdesk REST API v2, as a poller meets it
-// (see shared/reference/freshdesk-api-v2.md). It backs `pollen demo`, the end-to-end tests and
-// `pollen fakedesk --listen ADDR`.
+// Package freshdesk is an in-memory simulator of the Freshdesk REST API v2, as a poller meets it
+// (see shared/reference/freshdesk-api-v2.md). It backs `pollen demo`, the end-to-end tests, the
+// load harness and `pollen fakedesk --listen ADDR`. It runs on the shared kernel
+// (adapters/sim/kernel), which holds its clock, rate windows, fault knobs, statistics, change log
+// and records; this package keeps Freshdesk's personality.
 //
 // A *Server is an http.Handler and is safe for concurrent use. Tests and the demo change its data
 // either through the REST surface or through the direct methods (CreateTicket, UpdateTicket,
@@ -66,8 +68,9 @@
 //   - Rate limit: one fixed window per wall-clock minute of the vendor's clock, shared by every
 //     request (401, 404 and 400 answers count too; 429 answers do not). Retry-After is the whole
 //     number of seconds until the minute ends (at least 1). Options.ListRatePerMinute adds the
-//     Tickets List / Contacts List sub-limits.
-//   - Checks run in this order: rate limit, injected faults (FailNext, then FailRate), auth (401),
+//     Tickets List / Contacts List sub-limits, each its own window.
+//   - Checks run in this order: the redirect loop (list pages), rate limit, injected faults
+//     (FailNext, then the Fail knob), auth (401),
 //     Accept (406), route (404 empty body / 405), Content-Type (415), JSON body (400
 //     invalid_json), validation. Every response carries a Date header from the vendor's clock.
 //   - Creating a ticket with an email or phone that matches no contact creates that contact, as
@@ -119,9 +122,10 @@
 //
 // To prove a poller never misses a change, the simulator can be hostile. Every knob is off by
 // default, is set in Options at construction or by a method at run time, and is safe for
-// concurrent use. Random draws (FailRate, ShiftDuringWalk) come from their own generator seeded
-// by Options.Seed, apart from the sample data's, so they are deterministic for a seed and a
-// sequence of requests.
+// concurrent use; Kernel() gives the kernel itself (scoped knobs, in-flight statistics). Random
+// draws (Latency, FailRate, ShiftDuringWalk) come from their own generator seeded by
+// Options.Seed, apart from the sample data's, so they are deterministic for a seed and a
+// sequence of requests. The page knobs act on the GETs of the five list routes.
 //
 //   - Skew (SetSkew): the vendor's clock is Options.Now plus Skew. It stamps created_at,
 //     updated_at and the other times the server sets, fills the Date header (http.TimeFormat),
@@ -133,17 +137,28 @@
 //   - OnListPage(fn): fn(resource, page) runs on every GET of a list route, outside the lock,
 //     before anything else is done with the request, so a test can change records between the
 //     pages of a walk.
-//   - ShiftDuringWalk (SetShiftDuringWalk): the probability that a ticket or contact list request
-//     for page 2 or later first updates a random live record shown on an earlier page of the same
-//     query (its updated_at becomes now: with updated_at ascending order it moves to the tail),
-//     so that every later record moves up one place and a walker going page by page skips one.
-//   - FailRate and FailStatuses (SetFailRate): the probability that a request is answered with a
-//     status drawn from FailStatuses (default 429, 500, 502, 503, 504), after rate limiting and
-//     FailNext. An injected 429 has the rate-limit body and Retry-After: 1 and uses no credits;
-//     5xx have a Freshdesk-style error body. Stats counts 429s (RateLimited), 5xx (ServerErrors)
+//   - ShiftDuringWalk (SetShiftDuringWalk, SetShift): the probability that a ticket or contact
+//     list request for page 2 or later first updates a random live record shown on an earlier
+//     page of the same query (its updated_at becomes now: with updated_at ascending order it
+//     moves to the tail), so that every later record moves up one place and a walker going page
+//     by page skips one.
+//   - FailRate, FailStatuses and FailBurst (SetFailRate, SetFail), FailNext: the probability
+//     that a request is answered with a status drawn from FailStatuses (default 429, 500, 502,
+//     503, 504), after rate limiting, each failure the first of FailBurst in a row. An injected
+//     429 has the rate-limit body and Retry-After (1 s by default) and uses no credits; 5xx
+//     have a Freshdesk-style error body. Stats counts 429s (RateLimited), 5xx (ServerErrors)
 //     and injected answers (Injected); ResetStats zeroes the request counters.
-//   - BurstCreateTickets and BurstUpdateTickets make many changes in one second of the vendor's
-//     clock: more records sharing one updated_at than a query can page through (PageCap pages).
-//   - Changes returns the change log, every creation, update, deletion, restoration and archiving
-//     of any record, whatever made it, from which a test derives the events a poller must deliver.
-package fakedesk
+//   - Latency and Drip (SetLatency, SetDrip): each list page waits (fixed, or uniform in a
+//     range) before its headers, and its body is sent a few bytes at a time.
+//   - Body (SetBody): list pages truncated in their last record, cut just after "[", replaced by
+//     an HTML page, or wrapped in {"items": ...}; always a 200 with an exact Content-Length.
+//   - Paging (SetPaging): endless, every list page that would be the last gets a Link to the
+//     next page number, past the page cap (which answers empty pages); or a same-origin redirect
+//     loop.
+//   - BurstCreate and BurstUpdate (BurstCreateTickets, BurstUpdateTickets) make many changes
+//     in one second of the vendor's clock, however long they take: more records sharing one
+//     updated_at than a query can page through (PageCap pages).
+//   - Changes returns the change log, every creation, update, deletion, restoration and
+//     archiving of any record, whatever made it, from which a test derives the events a poller
+//     must deliver. Stats also counts the list pages in flight, per account and per resource.
+package freshdesk

@@ -1,21 +1,22 @@
-package fakedesk
+package freshdesk
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 // Ticket is a ticket record in Freshdesk's JSON shape.
@@ -50,7 +51,7 @@ type Options struct {
 	PageCap int
 	// DefaultWindow: tickets listed without updated_since are only those created within it; 0 means 30 days.
 	DefaultWindow time.Duration
-	// Seed seeds the generator of sample data.
+	// Seed seeds the generator of sample data, and apart from it the fault draws.
 	Seed int64
 	// PathPrefix is removed from request paths before routing and kept in Link headers, so
 	// that one HTTP server can host many simulated accounts side by side (base URL
@@ -58,8 +59,11 @@ type Options struct {
 	PathPrefix string
 	// Logger receives one debug line per request and per change; nil means no logging.
 	Logger hclog.Logger
+	// Sleep waits for Latency and Drip (see kernel.Options.Sleep); nil means a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 
-	// Fault knobs (see the package documentation); all off when zero. Each has a setter.
+	// Fault knobs (see the package documentation and package kernel); all off when zero. Each
+	// has a setter.
 
 	// Skew is added to Now to make the vendor's clock: it stamps created_at and updated_at,
 	// fills the Date header and drives the rate-limit windows (SetSkew).
@@ -69,27 +73,33 @@ type Options struct {
 	VisibleAfter time.Duration
 	// ShiftDuringWalk is the probability that a ticket or contact list request for page 2 or
 	// later first updates (moves to now) a random live record of an earlier page of the same
-	// query (SetShiftDuringWalk).
+	// query (SetShiftDuringWalk; SetShift scopes it).
 	ShiftDuringWalk float64
 	// FailRate is the probability that a request (after rate limiting and FailNext) is answered
-	// with a status drawn from FailStatuses (SetFailRate).
+	// with a status drawn from FailStatuses (SetFailRate; SetFail scopes it).
 	FailRate float64
 	// FailStatuses are the statuses FailRate draws from; empty means 429, 500, 502, 503, 504.
 	FailStatuses []int
+	// FailBurst makes each failure FailRate draws the first of FailBurst failures in a row.
+	FailBurst int
+	// Latency delays list pages (SetLatency).
+	Latency kernel.Latency
+	// Drip sends list pages a few bytes at a time (SetDrip).
+	Drip kernel.Drip
+	// Body spoils list pages: truncated, cut before any record, HTML, wrong shape (SetBody).
+	Body kernel.BodyFault
+	// Paging makes list pages endless (a Link to the next page, past the page cap) or a redirect
+	// loop (SetPaging).
+	Paging kernel.PagingFault
 	// OnListPage is called on every list request, outside the lock, before anything else is
 	// done with it (see Server.OnListPage).
 	OnListPage func(resource string, page int)
 }
 
-// Stats counts what the server has seen and holds.
+// Stats counts what the server has seen (the kernel's counters: requests, statuses, faults,
+// pages in flight) and holds.
 type Stats struct {
-	Requests     int            // every request received
-	ByEndpoint   map[string]int // e.g. "GET /api/v2/tickets", "PUT /api/v2/tickets/{id}"
-	ByStatus     map[int]int    // responses by HTTP status
-	RateLimited  int            // 429s sent, injected ones included
-	ServerErrors int            // 5xx sent, injected ones included
-	Unauthorized int            // 401s sent
-	Injected     int            // answers forced by FailNext or FailRate
+	kernel.Stats
 
 	Tickets         int // stored tickets, deleted, spam and archived included
 	DeletedTickets  int
@@ -104,10 +114,10 @@ type Stats struct {
 
 // Sentinel errors of the direct methods.
 var (
-	ErrNotFound   = errors.New("fakedesk: no such record")
-	ErrDeleted    = errors.New("fakedesk: record is deleted")
-	ErrNotDeleted = errors.New("fakedesk: record is not deleted")
-	ErrNotClosed  = errors.New("fakedesk: only closed tickets can be archived")
+	ErrNotFound   = errors.New("freshdesk: no such record")
+	ErrDeleted    = errors.New("freshdesk: record is deleted")
+	ErrNotDeleted = errors.New("freshdesk: record is not deleted")
+	ErrNotClosed  = errors.New("freshdesk: only closed tickets can be archived")
 )
 
 // FieldError is one entry of a Freshdesk validation error.
@@ -130,7 +140,7 @@ func (e *ValidationError) Error() string {
 	for i, fe := range e.Errors {
 		parts[i] = fe.Field + ": " + fe.Message
 	}
-	return "fakedesk: validation failed: " + strings.Join(parts, "; ")
+	return "freshdesk: validation failed: " + strings.Join(parts, "; ")
 }
 
 // MarshalJSON renders Freshdesk's body.
@@ -146,7 +156,6 @@ const (
 	firstCompanyID = 67000000001 // the ids Seed's contacts use as company_id
 	firstAgentID   = 67000100000 // the ids Seed's tickets use as responder_id
 	firstGroupID   = 67000200000 // the ids Seed's tickets use as group_id
-	maxBody        = 1 << 20
 	maxPerPage     = 100
 	defaultPerPage = 30
 )
@@ -172,44 +181,18 @@ type record struct {
 
 // Server is the simulator. It implements http.Handler and is safe for concurrent use.
 type Server struct {
-	opts  Options
-	clock func() time.Time
-	log   hclog.Logger
+	opts Options
+	k    *kernel.Kernel
+	log  hclog.Logger
 
-	mu          sync.Mutex
-	apiKey      string
-	rng         *rand.Rand
-	tickets     map[int64]*record
-	ticketSeq   []*record // every ticket, by id ascending (tickets are never removed)
-	contacts    map[int64]*record
-	companies   map[int64]*record
-	agents      map[int64]*record
-	groups      map[int64]*record
-	nextTicket  int64
-	nextContact int64
-	nextCompany int64
-	nextAgent   int64
-	nextGroup   int64
-
-	winStart time.Time
-	winUsed  int
-	listUsed map[string]int
-
-	failN      int
-	failStatus int
-
-	// fault knobs (see Options)
-	faultRng        *rand.Rand // FailRate and ShiftDuringWalk draws, seeded from Options.Seed
-	skew            time.Duration
-	visibleAfter    time.Duration
-	shiftDuringWalk float64
-	failRate        float64
-	failStatuses    []int
-	onListPage      func(resource string, page int)
-
-	changes []Change
-
-	stats Stats
+	mu        sync.Mutex
+	apiKey    string
+	rng       *rand.Rand
+	tickets   *kernel.Table[record] // tickets are never removed
+	contacts  *kernel.Table[record]
+	companies *kernel.Table[record]
+	agents    *kernel.Table[record]
+	groups    *kernel.Table[record]
 }
 
 // New returns an empty Server.
@@ -224,46 +207,39 @@ func New(opts Options) *Server {
 		opts.DefaultWindow = 30 * 24 * time.Hour
 	}
 	s := &Server{
-		opts:        opts,
-		clock:       opts.Now,
-		log:         opts.Logger,
-		apiKey:      opts.APIKey,
-		rng:         rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
-		tickets:     map[int64]*record{},
-		contacts:    map[int64]*record{},
-		companies:   map[int64]*record{},
-		agents:      map[int64]*record{},
-		groups:      map[int64]*record{},
-		nextTicket:  1,
-		nextContact: firstContactID,
-		nextCompany: firstCompanyID,
-		nextAgent:   firstAgentID,
-		nextGroup:   firstGroupID,
-		listUsed:    map[string]int{},
-		stats:       Stats{ByEndpoint: map[string]int{}, ByStatus: map[int]int{}},
-
-		faultRng:        rand.New(rand.NewPCG(uint64(opts.Seed)^0x5bd1e9955bd1e995, uint64(opts.Seed)+0x2545f4914f6cdd1d)),
-		skew:            opts.Skew,
-		visibleAfter:    opts.VisibleAfter,
-		shiftDuringWalk: opts.ShiftDuringWalk,
-		failRate:        opts.FailRate,
-		failStatuses:    slices.Clone(opts.FailStatuses),
-		onListPage:      opts.OnListPage,
+		opts:      opts,
+		apiKey:    opts.APIKey,
+		rng:       rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
+		tickets:   kernel.NewTable[record](1),
+		contacts:  kernel.NewTable[record](firstContactID),
+		companies: kernel.NewTable[record](firstCompanyID),
+		agents:    kernel.NewTable[record](firstAgentID),
+		groups:    kernel.NewTable[record](firstGroupID),
 	}
-	if s.clock == nil {
-		s.clock = time.Now
+	ko := kernel.Options{
+		Now: opts.Now, Seed: opts.Seed, PathPrefix: opts.PathPrefix, Logger: opts.Logger, Sleep: opts.Sleep,
+		Skew: opts.Skew, VisibleAfter: opts.VisibleAfter,
+		Latency: opts.Latency, Drip: opts.Drip, Body: opts.Body, Paging: opts.Paging,
+		Fail:  kernel.Fail{Rate: opts.FailRate, Statuses: opts.FailStatuses, Burst: opts.FailBurst},
+		Shift: kernel.Shift{Rate: opts.ShiftDuringWalk, Scope: kernel.Scope{Resource: "GET /api/v2/tickets"}},
 	}
-	if s.log == nil {
-		s.log = hclog.NewNullLogger()
+	if opts.ShiftDuringWalk > 0 {
+		ko.Shift.Scope = kernel.Scope{} // tickets and contacts: the only lists that shift
 	}
+	if opts.OnListPage != nil {
+		ko.OnPage = listHook(opts.OnListPage)
+	}
+	s.k = kernel.New(ko)
+	s.log = s.k.Logger()
 	return s
 }
 
-// now is the vendor's clock in UTC truncated to the second, like Freshdesk's timestamps.
-func (s *Server) now() time.Time { return s.vendorClock().Truncate(time.Second) }
+// Kernel is the server's kernel: every fault knob, rate window and statistic it shares with
+// the other simulators (SetLatency, SetBody, Stats, ...).
+func (s *Server) Kernel() *kernel.Kernel { return s.k }
 
-// vendorClock is the vendor's clock, Options.Now plus the skew, in UTC.
-func (s *Server) vendorClock() time.Time { return s.clock().Add(s.skew).UTC() }
+// VendorNow is the vendor's clock: Options.Now plus the skew, in UTC.
+func (s *Server) VendorNow() time.Time { return s.k.VendorNow() }
 
 // SetAPIKey changes the accepted API key ("" accepts any non-empty key), e.g. to simulate a
 // rotated key.
@@ -276,28 +252,16 @@ func (s *Server) SetAPIKey(key string) {
 // FailNext makes the next n authenticated-or-not requests (after rate limiting) answer status
 // (e.g. 500 or 503) with a Freshdesk-style error body; a 429 gets the rate-limit body and
 // Retry-After: 1 and, like a real 429, uses no credits.
-func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.failStatus = n, status
-}
+func (s *Server) FailNext(n, status int) { s.k.FailNext(n, status) }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
+	st := Stats{Stats: s.k.Stats()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.stats
-	st.ByEndpoint = make(map[string]int, len(s.stats.ByEndpoint))
-	for k, v := range s.stats.ByEndpoint {
-		st.ByEndpoint[k] = v
-	}
-	st.ByStatus = make(map[int]int, len(s.stats.ByStatus))
-	for k, v := range s.stats.ByStatus {
-		st.ByStatus[k] = v
-	}
-	st.Tickets, st.Contacts = len(s.tickets), len(s.contacts)
-	st.Companies, st.Agents, st.Groups = len(s.companies), len(s.agents), len(s.groups)
-	for _, r := range s.tickets {
+	st.Tickets, st.Contacts = s.tickets.Len(), s.contacts.Len()
+	st.Companies, st.Agents, st.Groups = s.companies.Len(), s.agents.Len(), s.groups.Len()
+	for _, r := range s.tickets.Rows() {
 		if r.deleted {
 			st.DeletedTickets++
 		}
@@ -308,7 +272,7 @@ func (s *Server) Stats() Stats {
 			st.ArchivedTickets++
 		}
 	}
-	for _, r := range s.contacts {
+	for _, r := range s.contacts.Rows() {
 		if r.deleted {
 			st.DeletedContacts++
 		}
@@ -324,9 +288,9 @@ type response struct {
 }
 
 func jsonResponse(status int, v any) response {
-	b, err := appendJSON(nil, v)
+	b, err := kernel.AppendJSON(nil, v)
 	if err != nil {
-		b = []byte(`{"code":"internal_error","message":"fakedesk: ` + err.Error() + `"}`)
+		b = []byte(`{"code":"internal_error","message":"freshdesk: ` + err.Error() + `"}`)
 		status = http.StatusInternalServerError
 	}
 	return response{status: status, body: b}
@@ -406,62 +370,52 @@ func (rt route) allows(method string) bool {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body []byte
-	var bodyErr error
-	if r.Body != nil {
-		body, bodyErr = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		if bodyErr == nil && len(body) > maxBody {
-			bodyErr = errors.New("body too large")
-		}
-	}
-	path, ok := strings.CutPrefix(r.URL.Path, s.opts.PathPrefix)
-	if !ok {
-		path = "" // outside the account: no route
-	}
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.k.Serve(w, r, s) }
+
+// Route implements kernel.Vendor: GETs of the five list routes are pages.
+func (s *Server) Route(r *http.Request, path string) kernel.Route {
 	rt := parseRoute(r.Method, path)
+	kr := kernel.Route{Endpoint: rt.name, Resource: resourceOf(rt.kind), Kind: rt.kind}
 	if r.Method == http.MethodGet && isListKind(rt.kind) {
-		s.mu.Lock()
-		fn := s.onListPage
-		s.mu.Unlock()
-		if fn != nil {
-			fn(rt.kind, listPage(r.URL.Query()))
+		kr.Page, kr.PageNumber, kr.Records = true, listPage(r.URL.Query()), "@this"
+	}
+	return kr
+}
+
+// Respond implements kernel.Vendor.
+func (s *Server) Respond(c *kernel.Call) kernel.Response {
+	rt := parseRoute(c.R.Method, c.Path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp, cost := s.handle(c, rt)
+	h := resp.hdr
+	if h == nil {
+		h = http.Header{}
+	}
+	remaining := s.k.Remaining(accountWindow, s.accountLimit())
+	h.Set("X-RateLimit-Total", s.formatRate(s.opts.RatePerMinute))
+	h.Set("X-RateLimit-Remaining", s.formatRate(remaining))
+	h.Set("X-RateLimit-Used-CurrentRequest", strconv.Itoa(cost))
+	return kernel.Response{Status: resp.status, Header: h, Body: resp.body}
+}
+
+// resourceOf is the resource a route kind serves: "tickets" for ticket, ticketRestore, ...
+func resourceOf(kind string) string {
+	for res, single := range singular {
+		if kind == res || strings.HasPrefix(kind, single) {
+			return res
 		}
 	}
-
-	s.mu.Lock()
-	resp, cost := s.handle(r, rt, body, bodyErr)
-	s.stats.ByStatus[resp.status]++
-	switch {
-	case resp.status == http.StatusTooManyRequests:
-		s.stats.RateLimited++
-	case resp.status == http.StatusUnauthorized:
-		s.stats.Unauthorized++
-	case resp.status >= 500:
-		s.stats.ServerErrors++
+	if kind == "archivedTicket" {
+		return "tickets"
 	}
-	remaining := s.opts.RatePerMinute - s.winUsed
-	date := s.vendorClock()
-	s.mu.Unlock()
-
-	h := w.Header()
-	for k, v := range resp.hdr {
-		h[k] = v
-	}
-	h.Set("X-RateLimit-Total", s.formatRate(s.opts.RatePerMinute))
-	h.Set("X-RateLimit-Remaining", s.formatRate(max(remaining, 0)))
-	h.Set("X-RateLimit-Used-CurrentRequest", strconv.Itoa(cost))
-	h.Set("Date", date.Format(http.TimeFormat)) // net/http keeps a Date the handler sets
-	if resp.body != nil {
-		h.Set("Content-Type", "application/json; charset=utf-8")
-		h.Set("Content-Length", strconv.Itoa(len(resp.body)))
-	}
-	w.WriteHeader(resp.status)
-	if resp.body != nil && r.Method != http.MethodHead {
-		_, _ = w.Write(resp.body)
-	}
-	s.log.Debug("request", "method", r.Method, "uri", r.URL.RequestURI(), "status", resp.status, "remaining", max(remaining, 0))
+	return ""
 }
+
+// The rate windows: the account's, and the Tickets List and Contacts List sub-limits.
+const accountWindow = "account"
+
+func (s *Server) accountLimit() kernel.Limit { return kernel.Limit{N: s.opts.RatePerMinute} }
 
 func (s *Server) formatRate(n int) string {
 	if s.opts.FloatRateHeaders {
@@ -501,47 +455,36 @@ func includeAllowed(kind, v string) bool {
 	return false
 }
 
-// handle runs with s.mu held.
-func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (response, int) {
-	s.stats.Requests++
-	s.stats.ByEndpoint[rt.name]++
-	now := s.vendorClock()
-
-	// Rate limit: fixed window per clock minute.
-	if win := now.Truncate(time.Minute); !win.Equal(s.winStart) {
-		s.winStart, s.winUsed = win, 0
-		clear(s.listUsed)
-	}
-	retry := int((s.winStart.Add(time.Minute).Sub(now) + time.Second - 1) / time.Second)
-	retry = max(retry, 1)
-	tooMany := func() (response, int) {
+// handle runs with s.mu held: rate limit, injected faults, auth, Accept, route, body, then the
+// endpoint. It returns the response and the credits the request used.
+func (s *Server) handle(c *kernel.Call, rt route) (response, int) {
+	r := c.R
+	tooMany := func(retry int) (response, int) {
 		resp := jsonResponse(http.StatusTooManyRequests, map[string]string{"message": "You have exceeded the limit of requests per minute"})
 		resp.hdr = http.Header{"Retry-After": {strconv.Itoa(retry)}}
 		return resp, 1
 	}
-	if s.winUsed >= s.opts.RatePerMinute {
-		return tooMany()
+	cost := requestCost(r, rt)
+	a := c.Take(accountWindow, s.accountLimit(), cost)
+	if !a.OK {
+		return tooMany(a.RetryAfter)
 	}
 	isList := r.Method == http.MethodGet && (rt.kind == "tickets" || rt.kind == "contacts")
-	if isList && s.opts.ListRatePerMinute > 0 && s.listUsed[rt.kind] >= s.opts.ListRatePerMinute {
-		return tooMany()
-	}
-	cost := requestCost(r, rt)
-	s.winUsed += cost
-	if isList {
-		s.listUsed[rt.kind]++
+	listWindow := rt.kind + " list"
+	if isList && s.opts.ListRatePerMinute > 0 {
+		if l := c.Take(listWindow, kernel.Limit{N: s.opts.ListRatePerMinute}, 1); !l.OK {
+			s.k.Refund(accountWindow, cost)
+			return tooMany(l.RetryAfter)
+		}
 	}
 
-	if status := s.injectFault(); status != 0 {
-		s.stats.Injected++
+	if status, retry := c.Fault(); status != 0 {
 		if status == http.StatusTooManyRequests { // like a real 429: no credits used
-			s.winUsed -= cost
-			if isList {
-				s.listUsed[rt.kind]--
+			s.k.Refund(accountWindow, cost)
+			if isList && s.opts.ListRatePerMinute > 0 {
+				s.k.Refund(listWindow, 1)
 			}
-			resp := jsonResponse(http.StatusTooManyRequests, map[string]string{"message": "You have exceeded the limit of requests per minute"})
-			resp.hdr = http.Header{"Retry-After": {"1"}}
-			return resp, 1
+			return tooMany(max(int(retry/time.Second), 1))
 		}
 		code := "internal_error"
 		msg := "We're sorry, but something went wrong."
@@ -575,10 +518,10 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (
 		if err != nil || mt != "application/json" {
 			return codeResponse(http.StatusUnsupportedMediaType, "invalid_content_type", "Content-Type header should have application/json"), cost
 		}
-		if bodyErr != nil {
+		if c.BodyErr != nil {
 			return codeResponse(http.StatusBadRequest, "invalid_json", "Request body has invalid json format"), cost
 		}
-		fields, err = decodeObject(body)
+		fields, err = kernel.DecodeObject(c.Body)
 		if err != nil {
 			return codeResponse(http.StatusBadRequest, "invalid_json", "Request body has invalid json format"), cost
 		}
@@ -587,9 +530,9 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (
 	q := r.URL.Query()
 	switch rt.kind + " " + r.Method {
 	case "tickets GET":
-		return s.listTickets(r, q), cost
+		return s.listTickets(c, q), cost
 	case "contacts GET":
-		return s.listContacts(r, q), cost
+		return s.listContacts(c, q), cost
 	case "tickets POST":
 		rec, err := s.createTicketLocked(fields, false, s.rng)
 		if err != nil {
@@ -603,7 +546,7 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (
 		}
 		return jsonResponse(http.StatusCreated, contactView(rec, true)), cost
 	case "ticket GET":
-		rec := s.tickets[rt.id]
+		rec := s.tickets.Get(rt.id)
 		if rec == nil || rec.archived {
 			return emptyResponse(http.StatusNotFound), cost
 		}
@@ -616,19 +559,19 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (
 		}
 		return jsonResponse(http.StatusOK, v), cost
 	case "archivedTicket GET":
-		rec := s.tickets[rt.id]
+		rec := s.tickets.Get(rt.id)
 		if rec == nil || !rec.archived {
 			return emptyResponse(http.StatusNotFound), cost
 		}
 		return jsonResponse(http.StatusOK, ticketView(rec)), cost
 	case "ticketConversations GET":
-		rec := s.tickets[rt.id]
+		rec := s.tickets.Get(rt.id)
 		if rec == nil || rec.archived {
 			return emptyResponse(http.StatusNotFound), cost
 		}
 		return response{status: http.StatusOK, body: []byte("[]")}, cost
 	case "contact GET":
-		rec := s.contacts[rt.id]
+		rec := s.contacts.Get(rt.id)
 		if rec == nil {
 			return emptyResponse(http.StatusNotFound), cost
 		}
@@ -654,7 +597,7 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, bodyErr error) (
 	case "contactRestore PUT":
 		return errorResponseOr(s.setDeletedLocked(s.contacts, "contact", rt.id, false), http.StatusNoContent), cost
 	}
-	if resp, ok := s.handleDirectory(r, rt, q, fields); ok {
+	if resp, ok := s.handleDirectory(c, rt, q, fields); ok {
 		return resp, cost
 	}
 	return emptyResponse(http.StatusNotFound), cost
@@ -727,47 +670,4 @@ func acceptsJSON(values []string) bool {
 		}
 	}
 	return empty
-}
-
-// decodeObject decodes a JSON object body, numbers normalised to int64 or float64.
-func decodeObject(body []byte) (map[string]any, error) {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data")
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("not an object")
-	}
-	return normalize(m).(map[string]any), nil
-}
-
-func normalize(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			x[i] = normalize(e)
-		}
-		return x
-	}
-	return v
 }

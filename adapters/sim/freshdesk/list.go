@@ -1,4 +1,4 @@
-package fakedesk
+package freshdesk
 
 import (
 	"cmp"
@@ -10,17 +10,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
-func sortedIDs(m map[int64]*record) []int64 { return slices.Sorted(maps.Keys(m)) }
-
-func liveIDs(m map[int64]*record) []int64 {
+// liveIDs are the ids of m's records neither deleted nor archived, ascending.
+func liveIDs(m *kernel.Table[record]) []int64 {
 	var ids []int64
-	for _, id := range sortedIDs(m) {
-		if r := m[id]; !r.deleted && !r.archived {
-			ids = append(ids, id)
+	for _, r := range m.Rows() {
+		if !r.deleted && !r.archived {
+			ids = append(ids, r.id)
 		}
 	}
 	return ids
@@ -92,7 +93,7 @@ func positiveInt(q url.Values, field string, errs *[]FieldError) (int64, bool) {
 	return n, true
 }
 
-func (s *Server) listTickets(r *http.Request, q url.Values) response {
+func (s *Server) listTickets(c *kernel.Call, q url.Values) response {
 	if resp, ok := s.checkQuery(q, "updated_since", "order_by", "order_type", "filter", "per_page", "page",
 		"include", "requester_id", "email", "company_id"); !ok {
 		return resp
@@ -127,7 +128,7 @@ func (s *Server) listTickets(r *http.Request, q url.Values) response {
 		switch filter {
 		case "deleted", "spam":
 		case "new_and_my_open", "watching":
-			errs = append(errs, FieldError{Field: "filter", Message: "fakedesk does not simulate agent-specific filters; use deleted or spam", Code: "invalid_value"})
+			errs = append(errs, FieldError{Field: "filter", Message: "the simulator does not simulate agent-specific filters; use deleted or spam", Code: "invalid_value"})
 		default:
 			errs = append(errs, FieldError{Field: "filter", Message: "It should be one of these values: 'new_and_my_open,watching,spam,deleted'", Code: "invalid_value"})
 		}
@@ -153,7 +154,12 @@ func (s *Server) listTickets(r *http.Request, q url.Values) response {
 	}
 	perPage, page, perrs := pageParams(q)
 	errs = append(errs, perrs...)
+	// An endless walk (the Paging knob) goes past the page cap.
+	endless := false
 	if page > s.opts.PageCap {
+		endless = len(errs) == 0 && c.Endless()
+	}
+	if page > s.opts.PageCap && !endless {
 		errs = append(errs, FieldError{Field: "page", Message: fmt.Sprintf("You cannot access tickets beyond the %s page. Please provide a smaller page number.", ordinal(s.opts.PageCap)), Code: "invalid_value"})
 	}
 	if len(errs) > 0 {
@@ -166,11 +172,11 @@ func (s *Server) listTickets(r *http.Request, q url.Values) response {
 			requesterByEmail = c.id
 		}
 	}
-	windowStart := s.now().Add(-s.opts.DefaultWindow)
+	windowStart := s.k.Stamp().Add(-s.opts.DefaultWindow)
 	selectRows := func() []*record {
-		vnow := s.vendorClock()
+		hidden := s.k.HiddenFunc()
 		var rows []*record
-		for _, t := range s.ticketSeq { // by id: sorting is then near linear
+		for _, t := range s.tickets.Rows() { // by id: sorting is then near linear
 			switch {
 			case t.archived:
 				continue
@@ -190,7 +196,7 @@ func (s *Server) listTickets(r *http.Request, q url.Values) response {
 				continue
 			case hasCompany && t.f["company_id"] != companyID:
 				continue
-			case s.hiddenAt(t, vnow):
+			case hidden(t.updated):
 				continue
 			}
 			rows = append(rows, t)
@@ -236,7 +242,7 @@ func (s *Server) listTickets(r *http.Request, q url.Values) response {
 		return rows
 	}
 	rows := selectRows()
-	if s.maybeShift("tickets", rows, perPage, page) {
+	if s.maybeShift(c, "tickets", rows, perPage, page) {
 		rows = selectRows()
 	}
 	pageRows, next := paginate(rows, perPage, page)
@@ -249,8 +255,8 @@ func (s *Server) listTickets(r *http.Request, q url.Values) response {
 		out = append(out, v)
 	}
 	resp := jsonResponse(http.StatusOK, out)
-	if next {
-		resp.hdr = http.Header{"Link": {nextLink(r, page+1)}}
+	if next || endless || c.Endless() {
+		resp.hdr = http.Header{"Link": {nextLink(c.R, page+1)}}
 	}
 	return resp
 }
@@ -269,7 +275,7 @@ func (s *Server) addIncludes(v Ticket, t *record, include, kind string) []FieldE
 			v["description"] = t.f["description"]
 			v["description_text"] = t.f["description_text"]
 		case inc == "requester":
-			if c := s.contacts[t.f["requester_id"].(int64)]; c != nil {
+			if c := s.contacts.Get(t.f["requester_id"].(int64)); c != nil {
 				v["requester"] = map[string]any{"id": c.id, "name": c.f["name"], "email": c.f["email"], "mobile": c.f["mobile"], "phone": c.f["phone"]}
 			} else {
 				v["requester"] = nil
@@ -341,7 +347,7 @@ func nextLink(r *http.Request, next int) string {
 	return "<" + u.String() + `>; rel="next"`
 }
 
-func (s *Server) listContacts(r *http.Request, q url.Values) response {
+func (s *Server) listContacts(call *kernel.Call, q url.Values) response {
 	if resp, ok := s.checkQuery(q, "_updated_since", "state", "email", "phone", "mobile", "company_id", "per_page", "page"); !ok {
 		return resp
 	}
@@ -367,9 +373,9 @@ func (s *Server) listContacts(r *http.Request, q url.Values) response {
 		return jsonResponse(http.StatusBadRequest, &ValidationError{Errors: errs})
 	}
 	selectRows := func() []*record {
-		vnow := s.vendorClock()
+		hidden := s.k.HiddenFunc()
 		var rows []*record
-		for _, c := range s.contacts {
+		for _, c := range s.contacts.Rows() {
 			active, _ := c.f["active"].(bool)
 			switch {
 			case state == "deleted" && !c.deleted:
@@ -394,7 +400,7 @@ func (s *Server) listContacts(r *http.Request, q url.Values) response {
 				continue
 			case hasCompany && c.f["company_id"] != companyID:
 				continue
-			case s.hiddenAt(c, vnow):
+			case hidden(c.updated):
 				continue
 			}
 			rows = append(rows, c)
@@ -408,7 +414,7 @@ func (s *Server) listContacts(r *http.Request, q url.Values) response {
 		return rows
 	}
 	rows := selectRows()
-	if s.maybeShift("contacts", rows, perPage, page) {
+	if s.maybeShift(call, "contacts", rows, perPage, page) {
 		rows = selectRows()
 	}
 	pageRows, next := paginate(rows, perPage, page)
@@ -417,8 +423,8 @@ func (s *Server) listContacts(r *http.Request, q url.Values) response {
 		out = append(out, contactView(c, false))
 	}
 	resp := jsonResponse(http.StatusOK, out)
-	if next {
-		resp.hdr = http.Header{"Link": {nextLink(r, page+1)}}
+	if next || call.Endless() {
+		resp.hdr = http.Header{"Link": {nextLink(call.R, page+1)}}
 	}
 	return resp
 }

@@ -1,4 +1,4 @@
-package fakezendesk
+package zendesk
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 const (
@@ -126,11 +128,11 @@ func orgDomain(name string) string {
 }
 
 // live returns the ids of the live records of m whose fields satisfy keep (nil: all), sorted.
-func live(m map[int64]*record, keep func(*record) bool) []int64 {
+func live(m *kernel.Table[record], keep func(*record) bool) []int64 {
 	var ids []int64
-	for _, id := range sortedIDs(m) {
-		if r := m[id]; !r.deleted && (keep == nil || keep(r)) {
-			ids = append(ids, id)
+	for _, r := range m.Rows() {
+		if !r.deleted && (keep == nil || keep(r)) {
+			ids = append(ids, r.id)
 		}
 	}
 	return ids
@@ -146,7 +148,7 @@ func (s *Server) pickUser(rng *rand.Rand, roles ...string) *record {
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.users[pick(rng, ids)]
+	return s.users.Get(pick(rng, ids))
 }
 
 // between draws a second-precision time in [from, to].
@@ -257,7 +259,7 @@ func (s *Server) Seed(tickets, users, organizations int) {
 		if role != "end-user" {
 			domain = "pollen.example.com"
 		} else if len(orgIDs) > 0 && rng.IntN(10) < 6 {
-			org := s.orgs[pick(rng, orgIDs)]
+			org := s.orgs.Get(pick(rng, orgIDs))
 			in["organization_id"] = org.id
 			domain = orgDomain(org.f["name"].(string))
 		}
@@ -323,7 +325,7 @@ func (s *Server) requesterAt(rng *rand.Rand, at time.Time) *record {
 		}
 		return r
 	}
-	return s.users[pick(rng, ids)]
+	return s.users.Get(pick(rng, ids))
 }
 
 // Mutate makes one random realistic change (timestamps now) and describes it in one line:
@@ -341,7 +343,7 @@ func (s *Server) Mutate(rng *rand.Rand) string {
 	case roll < 25 || len(open) == 0:
 		return s.mutateNewTicket(rng)
 	case roll < 60:
-		return s.mutateTicket(rng, s.tickets[pick(rng, open)])
+		return s.mutateTicket(rng, s.tickets.Get(pick(rng, open)))
 	case roll < 64:
 		id := pick(rng, open)
 		if _, err := s.deleteLocked("tickets", id); err != nil {
@@ -352,7 +354,7 @@ func (s *Server) Mutate(rng *rand.Rand) string {
 		r := s.mutateNewUser(rng, orgIDs)
 		return fmt.Sprintf("user %d created: %s <%v>", r.id, r.f["name"], r.f["email"])
 	case roll < 86:
-		return s.mutateUser(rng, s.users[pick(rng, endUsers)], orgIDs)
+		return s.mutateUser(rng, s.users.Get(pick(rng, endUsers)), orgIDs)
 	case roll < 89:
 		id := pick(rng, endUsers)
 		if _, err := s.deleteLocked("users", id); err != nil {
@@ -368,7 +370,7 @@ func (s *Server) Mutate(rng *rand.Rand) string {
 		}
 		return fmt.Sprintf("organization %d created: %q", r.id, name)
 	case roll < 99:
-		r := s.orgs[pick(rng, orgIDs)]
+		r := s.orgs.Get(pick(rng, orgIDs))
 		var in map[string]any
 		var what string
 		switch rng.IntN(3) {
@@ -401,7 +403,7 @@ func (s *Server) mutateNewUser(rng *rand.Rand, orgIDs []int64) *record {
 	in := map[string]any{"name": name, "time_zone": pick(rng, zones)}
 	domain := ""
 	if len(orgIDs) > 0 && rng.IntN(2) == 0 {
-		org := s.orgs[pick(rng, orgIDs)]
+		org := s.orgs.Get(pick(rng, orgIDs))
 		in["organization_id"] = org.id
 		domain = orgDomain(org.f["name"].(string))
 	}
@@ -417,7 +419,7 @@ func (s *Server) mutateNewTicket(rng *rand.Rand) string {
 	var requester *record
 	extra := ""
 	if ids := live(s.users, hasRole("end-user")); len(ids) > 0 && rng.IntN(4) > 0 {
-		requester = s.users[pick(rng, ids)]
+		requester = s.users.Get(pick(rng, ids))
 	} else {
 		requester = s.mutateNewUser(rng, live(s.orgs, nil))
 		extra = fmt.Sprintf(" (new user %d)", requester.id)

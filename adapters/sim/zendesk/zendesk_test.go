@@ -1,4 +1,4 @@
-package fakezendesk
+package zendesk
 
 import (
 	"bytes"
@@ -444,28 +444,74 @@ func TestOrganizationsTimeExport(t *testing.T) {
 	}
 }
 
-func TestTimeExportSameSecondBlock(t *testing.T) {
-	s, c := newTest(t, Options{})
-	start := c.Now()
-	var created []int64
-	for i := 0; i < 5; i++ { // five orgs in one second
-		created = append(created, s.CreateOrganization(nil)["id"].(int64))
-	}
-	c.Advance(time.Second)
-	later := s.CreateOrganization(nil)["id"].(int64)
-	c.Advance(2 * time.Minute)
+// TestTimeExportOverfullSecond: a time-based page holds at most per_page records and ends at its
+// last record's time, so when more records share one second than a page holds, the page at that
+// second answers end_time equal to start_time, and next_page is the same request (Zendesk's
+// documented case): records of that second past the page are out of reach of time-based paging,
+// and a client must move past the second itself.
+func TestTimeExportOverfullSecond(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before int // records one second before the overfull one
+		block  int // records sharing the overfull second
+	}{
+		{"block at start_time", 0, 5},
+		{"block after start_time", 1, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := newTest(t, Options{})
+			start := c.Now()
+			var early []int64
+			if tc.before > 0 {
+				early = s.BurstCreate("organizations", tc.before, nil)
+				c.Advance(time.Second)
+			}
+			second := c.Now()
+			block := s.BurstCreate("organizations", tc.block, nil)
+			c.Advance(time.Second)
+			later := s.CreateOrganization(nil)["id"].(int64)
+			c.Advance(2 * time.Minute)
 
-	r := do(t, s, "GET", fmt.Sprintf("/api/v2/incremental/organizations.json?per_page=2&start_time=%d", start.Unix()), nil)
-	if got := ids(t, r.body, "organizations"); !reflect.DeepEqual(got, created) {
-		t.Fatalf("block page: %v", got)
-	}
-	// The whole block at start_time was returned: end_time moves past it.
-	if num(t, r.body["end_time"]) != start.Unix()+1 || r.body["end_of_stream"] != false {
-		t.Fatalf("block page: %s", r.raw)
-	}
-	r = do(t, s, "GET", r.body["next_page"].(string), nil)
-	if got := ids(t, r.body, "organizations"); !reflect.DeepEqual(got, []int64{later}) || r.body["end_of_stream"] != true {
-		t.Fatalf("after block: %s", r.raw)
+			next := fmt.Sprintf("/api/v2/incremental/organizations.json?per_page=2&start_time=%d", start.Unix())
+			seen := map[int64]bool{}
+			var r result
+			for pages := 0; ; pages++ {
+				if pages > 5 {
+					t.Fatalf("no page with end_time equal to start_time: %s", r.raw)
+				}
+				r = do(t, s, "GET", next, nil)
+				wantStatus(t, r, 200)
+				for _, id := range ids(t, r.body, "organizations") {
+					seen[id] = true
+				}
+				u, _ := url.Parse(r.body["next_page"].(string))
+				st, _ := strconv.ParseInt(u.Query().Get("start_time"), 10, 64)
+				if num(t, r.body["end_time"]) == second.Unix() && st == second.Unix() && strings.Contains(next, fmt.Sprint(second.Unix())) {
+					break // the page at the overfull second
+				}
+				next = r.body["next_page"].(string)
+			}
+			if got := ids(t, r.body, "organizations"); !reflect.DeepEqual(got, block[:2]) || r.body["end_of_stream"] != false || num(t, r.body["count"]) != 2 {
+				t.Fatalf("page at the overfull second: %s", r.raw)
+			}
+			again := do(t, s, "GET", r.body["next_page"].(string), nil)
+			if again.raw != r.raw {
+				t.Errorf("next_page is not the same page:\n%s\n%s", again.raw, r.raw)
+			}
+			for _, id := range append(early, block[:2]...) {
+				if !seen[id] {
+					t.Errorf("org %d never exported", id)
+				}
+			}
+			if seen[block[len(block)-1]] {
+				t.Error("the last org of the overfull second was reachable")
+			}
+			// Moving past the second reaches what follows it.
+			r = do(t, s, "GET", fmt.Sprintf("/api/v2/incremental/organizations.json?per_page=2&start_time=%d", second.Unix()+1), nil)
+			if got := ids(t, r.body, "organizations"); !reflect.DeepEqual(got, []int64{later}) || r.body["end_of_stream"] != true {
+				t.Errorf("past the second: %s", r.raw)
+			}
+		})
 	}
 }
 
@@ -568,41 +614,60 @@ func TestUsersExportAndDeletion(t *testing.T) {
 	wantStatus(t, do(t, s, "GET", startURL("organizations", start, 10), nil), 404)
 }
 
+// TestRateLimit: each incremental export endpoint has its own window (10 a minute, 20 for the
+// users cursor export), apart from the account-wide window that X-Rate-Limit reports.
 func TestRateLimit(t *testing.T) {
-	s, c := newTest(t, Options{RatePerMinute: 3})
+	s, c := newTest(t, Options{RatePerMinute: 3, AccountRatePerMinute: 12})
 	c.Advance(15 * time.Second) // 10:00:15
-	q := startURL("tickets", c.Now().Add(-time.Hour), 10)
+	tickets := startURL("tickets", c.Now().Add(-time.Hour), 10)
 	for i := 0; i < 3; i++ {
-		r := do(t, s, "GET", q, nil)
+		r := do(t, s, "GET", tickets, nil)
 		wantStatus(t, r, 200)
-		if r.hdr.Get("X-Rate-Limit") != "3" || r.hdr.Get("X-Rate-Limit-Remaining") != strconv.Itoa(2-i) {
+		if r.hdr.Get("X-Rate-Limit") != "12" || r.hdr.Get("X-Rate-Limit-Remaining") != strconv.Itoa(11-i) {
 			t.Errorf("headers %v", r.hdr)
 		}
 	}
-	r := do(t, s, "GET", "/api/v2/incremental/organizations.json?start_time=0", nil)
-	if r.status != 429 || r.hdr.Get("Retry-After") != "45" || r.body["error"] != "APIRateLimitExceeded" {
-		t.Fatalf("4th: %d %v %s", r.status, r.hdr, r.raw)
+	r := do(t, s, "GET", tickets, nil)
+	if r.status != 429 || r.hdr.Get("Retry-After") != "45" || r.body["error"] != "APIRateLimitExceeded" ||
+		!strings.Contains(r.raw, "incremental export") || r.hdr.Get("X-Rate-Limit-Remaining") != "9" {
+		t.Fatalf("4th tickets export: %d %v %s", r.status, r.hdr, r.raw)
 	}
-	// REST routes are not limited.
-	wantStatus(t, do(t, s, "GET", "/api/v2/users.json", nil), 200)
+	// Other endpoints have their own windows: three organization exports, six user cursor ones.
+	for i := 0; i < 3; i++ {
+		wantStatus(t, do(t, s, "GET", "/api/v2/incremental/organizations.json?start_time=0", nil), 200)
+	}
+	wantStatus(t, do(t, s, "GET", "/api/v2/incremental/organizations.json?start_time=0", nil), 429)
+	users := startURL("users", c.Now().Add(-time.Hour), 10)
+	for i := 0; i < 6; i++ {
+		wantStatus(t, do(t, s, "GET", users, nil), 200) // the last two take the account to 12
+	}
+	// The account is spent: every route answers 429, the REST ones included.
+	r = do(t, s, "GET", "/api/v2/users.json", nil)
+	if r.status != 429 || strings.Contains(r.raw, "incremental") || r.hdr.Get("X-Rate-Limit-Remaining") != "0" {
+		t.Errorf("account spent: %d %v %s", r.status, r.hdr, r.raw)
+	}
 	c.Advance(44*time.Second + 500*time.Millisecond)
-	if r := do(t, s, "GET", q, nil); r.status != 429 || r.hdr.Get("Retry-After") != "1" {
+	if r := do(t, s, "GET", tickets, nil); r.status != 429 || r.hdr.Get("Retry-After") != "1" {
 		t.Fatalf("late in the minute: %d %v", r.status, r.hdr)
 	}
 	c.Advance(time.Second) // next minute
-	wantStatus(t, do(t, s, "GET", q, nil), 200)
+	wantStatus(t, do(t, s, "GET", tickets, nil), 200)
 	st := s.Stats()
-	if st.RateLimited != 2 || st.ExportRequests != 6 || st.ByStatus[429] != 2 {
+	if st.RateLimited != 4 || st.ExportRequests != 16 || st.ByStatus[429] != 4 {
 		t.Errorf("stats %+v", st)
 	}
 
-	// The default is Zendesk's 10 a minute.
+	// The defaults are Zendesk's: 10 a minute per export, 20 for the users cursor export.
 	s2, c2 := newTest(t, Options{})
-	q2 := startURL("users", c2.Now().Add(-time.Hour), 10)
-	for i := 0; i < 10; i++ {
-		wantStatus(t, do(t, s2, "GET", q2, nil), 200)
+	for _, tc := range []struct {
+		url string
+		n   int
+	}{{startURL("tickets", c2.Now().Add(-time.Hour), 10), 10}, {startURL("users", c2.Now().Add(-time.Hour), 10), 20}} {
+		for i := 0; i < tc.n; i++ {
+			wantStatus(t, do(t, s2, "GET", tc.url, nil), 200)
+		}
+		wantStatus(t, do(t, s2, "GET", tc.url, nil), 429)
 	}
-	wantStatus(t, do(t, s2, "GET", q2, nil), 429)
 }
 
 func TestFailNext(t *testing.T) {

@@ -1,4 +1,4 @@
-package fakedesk
+package freshdesk
 
 import (
 	"encoding/json"
@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 // one decodes a single-record reply.
@@ -528,13 +530,13 @@ func TestSeedDirectory(t *testing.T) {
 		s.Seed(60, 30)
 		s.SeedDirectory(12, 9, 4)
 		var b strings.Builder
-		for _, m := range []map[int64]*record{s.companies, s.agents} {
-			for _, i := range sortedIDs(m) {
-				j, _ := json.Marshal(m[i].f)
+		for _, m := range []*kernel.Table[record]{s.companies, s.agents} {
+			for _, r := range m.Rows() {
+				j, _ := json.Marshal(r.f)
 				b.Write(j)
 			}
 		}
-		for _, i := range sortedIDs(s.groups) {
+		for _, i := range s.groups.IDs() {
 			g, _ := s.Group(i)
 			j, _ := json.Marshal(g)
 			b.Write(j)
@@ -558,7 +560,7 @@ func TestSeedDirectory(t *testing.T) {
 		*prev = created
 	}
 	var prev string
-	for _, i := range sortedIDs(s.companies) {
+	for _, i := range s.companies.IDs() {
 		c, _ := s.Company(i)
 		check("company", i, c, &prev)
 		if c["name"] == "" || len(c["domains"].([]string)) != 1 {
@@ -566,7 +568,7 @@ func TestSeedDirectory(t *testing.T) {
 		}
 	}
 	prev = ""
-	for _, i := range sortedIDs(s.agents) {
+	for _, i := range s.agents.IDs() {
 		a, _ := s.Agent(i)
 		check("agent", i, a, &prev)
 		if e, _ := a["contact"].(map[string]any)["email"].(string); !strings.HasSuffix(e, "@"+agentDomain) {
@@ -575,7 +577,7 @@ func TestSeedDirectory(t *testing.T) {
 	}
 	prev = ""
 	members := 0
-	for _, i := range sortedIDs(s.groups) {
+	for _, i := range s.groups.IDs() {
 		g, _ := s.Group(i)
 		check("group", i, g, &prev)
 		for _, aid := range g["agent_ids"].([]int64) {
@@ -589,7 +591,7 @@ func TestSeedDirectory(t *testing.T) {
 		t.Error("no group has agents")
 	}
 	// Seed's references resolve: contacts' companies, tickets' responders and groups.
-	for _, i := range sortedIDs(s.contacts) {
+	for _, i := range s.contacts.IDs() {
 		c, _ := s.Contact(i)
 		if cid, ok := c["company_id"].(int64); ok {
 			if _, found := s.Company(cid); !found {
@@ -597,7 +599,7 @@ func TestSeedDirectory(t *testing.T) {
 			}
 		}
 	}
-	for _, i := range sortedIDs(s.tickets) {
+	for _, i := range s.tickets.IDs() {
 		tk, _ := s.Ticket(i)
 		if rid, ok := tk["responder_id"].(int64); ok {
 			if _, found := s.Agent(rid); !found {
@@ -657,8 +659,8 @@ func TestMutateDirectory(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	latest := ""
-	for _, m := range []map[int64]*record{s.companies, s.agents, s.groups} {
-		for _, r := range m {
+	for _, m := range []*kernel.Table[record]{s.companies, s.agents, s.groups} {
+		for _, r := range m.Rows() {
 			latest = max(latest, r.f["updated_at"].(string))
 		}
 	}
@@ -732,16 +734,17 @@ func TestDirectoryConcurrentUse(t *testing.T) {
 	}
 	// Membership stays consistent both ways.
 	members := h.s.membership()
-	for gid := range h.s.groups {
+	for _, gid := range h.s.groups.IDs() {
 		for _, aid := range members[gid] {
-			if h.s.agents[aid] == nil {
+			if h.s.agents.Get(aid) == nil {
 				t.Errorf("group %d lists missing agent %d", gid, aid)
 			}
 		}
 	}
-	for aid, a := range h.s.agents {
+	for _, a := range h.s.agents.Rows() {
+		aid := a.id
 		for _, gid := range a.f["group_ids"].([]int64) {
-			if h.s.groups[gid] == nil {
+			if h.s.groups.Get(gid) == nil {
 				t.Errorf("agent %d in missing group %d", aid, gid)
 			}
 		}

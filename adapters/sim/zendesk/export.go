@@ -1,4 +1,4 @@
-package fakezendesk
+package zendesk
 
 import (
 	"encoding/base64"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 // A cursor is an opaque token for a position in the export order: everything after
@@ -39,21 +41,47 @@ func decodeCursor(c string) (t, id int64, ok bool) {
 	return t, id, true
 }
 
-// cutoff is the newest updated_at exported now: changes younger than the lag are held back.
+// cutoff is the newest stamp exported now: changes younger than the lag are held back.
 func (s *Server) cutoff() time.Time { return s.now().Add(-s.lag) }
 
-// exportable lists the records of a resource visible to the export after (t, id), in order.
+// exportable lists the records of a resource visible to the export after (t, id), in order:
+// neither younger than the lag nor hidden by VisibleAfter.
 func (s *Server) exportable(resource string, t, id int64, excludeDeleted bool) []*record {
-	cut := s.cutoff()
+	cut, hidden := s.cutoff(), s.k.HiddenFunc()
 	var out []*record
-	for _, r := range s.store(resource) {
-		if r.updated.After(cut) || !r.after(t, id) || (excludeDeleted && r.deleted) {
+	for _, r := range s.store(resource).Rows() {
+		st := r.stamp()
+		if st.After(cut) || hidden(st) || !r.after(t, id) || (excludeDeleted && r.deleted) {
 			continue
 		}
 		out = append(out, r)
 	}
 	exportOrder(out)
 	return out
+}
+
+// maybeShift implements the Shift knob for an export request past the start of a walk: it
+// updates, to now, a random live record at or before the position (t, id), which the walk has
+// passed, so that it moves to the end of the export order (it shows again once the lag has
+// passed). It runs with s.mu held.
+func (s *Server) maybeShift(c *kernel.Call, resource string, t, id int64) {
+	if !c.Shift() {
+		return
+	}
+	var cands []*record
+	for _, r := range s.store(resource).Rows() {
+		if !r.deleted && !r.after(t, id) {
+			cands = append(cands, r)
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	r := cands[s.k.IntN(len(cands))]
+	if now := s.now(); now.After(r.updated) {
+		r.updated = now
+		s.change(resource, r, "updated")
+	}
 }
 
 // pageParams reads per_page and exclude_deleted and the query to carry into the next links.
@@ -107,19 +135,20 @@ func humanAge(d time.Duration) string {
 }
 
 // exportCursor serves GET /api/v2/incremental/{tickets,users}/cursor; it runs with s.mu held.
-func (s *Server) exportCursor(resource string, q url.Values, base string) response {
+func (s *Server) exportCursor(c *kernel.Call, resource string, q url.Values, base string) response {
 	perPage, exclude, carry, bad := s.pageParams(resource, q)
 	if bad != nil {
 		return *bad
 	}
 	var t, id int64
 	var before any
-	if c := q.Get("cursor"); c != "" {
+	if cur := q.Get("cursor"); cur != "" {
 		var ok bool
-		if t, id, ok = decodeCursor(c); !ok {
+		if t, id, ok = decodeCursor(cur); !ok {
 			return errorBody(http.StatusBadRequest, "InvalidPaginationParameter", "Invalid cursor")
 		}
-		before = c
+		before = cur
+		s.maybeShift(c, resource, t, id)
 	} else {
 		st, bad := s.startTime(q)
 		if bad != nil {
@@ -138,11 +167,11 @@ func (s *Server) exportCursor(resource string, q url.Values, base string) respon
 		t, id = last.updated.Unix(), last.id
 	}
 	after := encodeCursor(t, id)
-	link := func(c any) any {
-		if c == nil {
+	link := func(cur any) any {
+		if cur == nil {
 			return nil
 		}
-		v := url.Values{"cursor": {c.(string)}}
+		v := url.Values{"cursor": {cur.(string)}}
 		for k, vs := range carry {
 			v[k] = vs
 		}
@@ -154,13 +183,17 @@ func (s *Server) exportCursor(resource string, q url.Values, base string) respon
 		"after_url":     link(after),
 		"before_cursor": before,
 		"before_url":    link(before),
-		"end_of_stream": len(all) <= perPage,
+		"end_of_stream": len(all) <= perPage && !c.Endless(),
 	})
 }
 
 // exportTime serves GET /api/v2/incremental/{tickets,users,organizations} (time-based); it runs
-// with s.mu held.
-func (s *Server) exportTime(resource string, q url.Values, base string) response {
+// with s.mu held. A page holds at most per_page records with a stamp at or after start_time, and
+// end_time is the stamp of its last record: the next page (start_time=end_time) repeats the
+// records at end_time (time-based exports have duplicates). When more than per_page records
+// share one second, a page of them all at start_time answers end_time equal to start_time, and
+// next_page is the same request: the client must move past that second itself.
+func (s *Server) exportTime(c *kernel.Call, resource string, q url.Values, base string) response {
 	perPage, exclude, carry, bad := s.pageParams(resource, q)
 	if bad != nil {
 		return *bad
@@ -169,24 +202,16 @@ func (s *Server) exportTime(resource string, q url.Values, base string) response
 	if bad != nil {
 		return *bad
 	}
+	s.maybeShift(c, resource, start-1, 1<<62) // what a walk from before start_time has passed
 	all := s.exportable(resource, start, 0, exclude)
-	n := min(perPage, len(all))
-	// A page never ends inside a block of records sharing one updated_at: it is extended to
-	// the end of the block, so that start_time=end_time cannot skip any of them.
-	for n > 0 && n < len(all) && all[n].updated.Equal(all[n-1].updated) {
-		n++
-	}
-	page := all[:n]
+	page := all[:min(perPage, len(all))]
 	items := make([]any, len(page))
 	for i, r := range page {
 		items[i] = s.view(resource, r, base)
 	}
 	end := start
-	if n > 0 {
-		end = page[n-1].updated.Unix()
-		if end == start && n >= perPage {
-			end = start + 1 // the whole block at start_time was returned: move on
-		}
+	if n := len(page); n > 0 {
+		end = page[n-1].stamp().Unix()
 	}
 	v := url.Values{"start_time": {strconv.FormatInt(end, 10)}}
 	for k, vs := range carry {
@@ -194,9 +219,9 @@ func (s *Server) exportTime(resource string, q url.Values, base string) response
 	}
 	return jsonResponse(http.StatusOK, map[string]any{
 		resource:        items,
-		"count":         n,
+		"count":         len(page),
 		"end_time":      end,
 		"next_page":     base + "/api/v2/incremental/" + resource + ".json?" + v.Encode(),
-		"end_of_stream": n < perPage,
+		"end_of_stream": len(all) <= perPage && !c.Endless(),
 	})
 }

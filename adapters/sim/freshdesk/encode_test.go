@@ -1,4 +1,4 @@
-package fakedesk
+package freshdesk
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 // appendJSON writes what encoding/json (without HTML escaping) writes, for every record shape
@@ -22,18 +24,18 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	s.mu.Lock()
 	var values []any
 	var tickets []Ticket
-	for _, id := range sortedIDs(s.tickets) {
-		tickets = append(tickets, ticketListView(s.tickets[id]), ticketView(s.tickets[id]))
+	for _, id := range s.tickets.IDs() {
+		tickets = append(tickets, ticketListView(s.tickets.Get(id)), ticketView(s.tickets.Get(id)))
 	}
 	values = append(values, tickets)
-	for _, id := range sortedIDs(s.contacts) {
-		values = append(values, contactView(s.contacts[id], true))
+	for _, id := range s.contacts.IDs() {
+		values = append(values, contactView(s.contacts.Get(id), true))
 	}
 	s.mu.Unlock()
 	values = append(values, []any{1.5, int64(-3), nil, true, []string{}, []string(nil), map[string]any{}, time.Unix(0, 0).UTC(), []int64{1, 2}},
 		map[string]string{"code": "x<y", "message": "ünïcode"}, []Ticket(nil), "\xff invalid utf-8")
 	for i, v := range values {
-		want, err := marshal(v)
+		want, err := kernel.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +46,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if !bytes.Equal(want, bytes.TrimSuffix(std.Bytes(), []byte("\n"))) {
 			t.Fatalf("marshal differs from encoding/json")
 		}
-		got, err := appendJSON(nil, v)
+		got, err := kernel.AppendJSON(nil, v)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("value %d: %v\n got %s\nwant %s", i, err, got, want)
 		}

@@ -1,4 +1,4 @@
-package fakedesk
+package freshdesk
 
 import (
 	"cmp"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 // Companies, agents and groups: the "directory" resources. Freshdesk gives them no "changed
@@ -93,7 +95,7 @@ var (
 func companyView(r *record) Company {
 	v := make(Company, len(companyKeys))
 	for _, k := range companyKeys {
-		v[k] = deepCopy(r.f[k])
+		v[k] = kernel.DeepCopy(r.f[k])
 	}
 	return v
 }
@@ -101,7 +103,7 @@ func companyView(r *record) Company {
 func agentView(r *record) Agent {
 	v := make(Agent, len(agentKeys))
 	for _, k := range agentKeys {
-		v[k] = deepCopy(r.f[k])
+		v[k] = kernel.DeepCopy(r.f[k])
 	}
 	return v
 }
@@ -110,7 +112,7 @@ func agentView(r *record) Agent {
 func groupView(r *record, members map[int64][]int64) Group {
 	v := make(Group, len(groupKeys))
 	for _, k := range groupKeys {
-		v[k] = deepCopy(r.f[k])
+		v[k] = kernel.DeepCopy(r.f[k])
 	}
 	v["agent_ids"] = append([]int64{}, members[r.id]...)
 	return v
@@ -120,8 +122,8 @@ func groupView(r *record, members map[int64][]int64) Group {
 // stored side of the relation; a group's agent_ids is derived from it.
 func (s *Server) membership() map[int64][]int64 {
 	m := map[int64][]int64{}
-	for _, aid := range sortedIDs(s.agents) {
-		for _, gid := range s.agents[aid].f["group_ids"].([]int64) {
+	for _, aid := range s.agents.IDs() {
+		for _, gid := range s.agents.Get(aid).f["group_ids"].([]int64) {
 			m[gid] = append(m[gid], aid)
 		}
 	}
@@ -140,7 +142,7 @@ func (r *record) bump(t time.Time) {
 // createTimes returns the created_at and updated_at of a new record: now, unless the direct
 // methods set them.
 func (s *Server) createTimes(vals map[string]any) (created, updated time.Time, errs []FieldError) {
-	now := s.now()
+	now := s.k.Stamp()
 	created, updated = now, now
 	if t, ok := vals["created_at"].(time.Time); ok {
 		created, updated = t, t
@@ -159,7 +161,7 @@ func (s *Server) updateTime(vals map[string]any) time.Time {
 	if t, ok := vals["updated_at"].(time.Time); ok {
 		return t
 	}
-	return s.now()
+	return s.k.Stamp()
 }
 
 // checkName requires a non-blank name (on create, a present one) and trims it.
@@ -186,11 +188,11 @@ func rejectOnUpdate(vals map[string]any, errs []FieldError, fields ...string) []
 }
 
 // missingIDs checks that every id of vals[field] is a key of m.
-func missingIDs(vals map[string]any, field string, m map[int64]*record) []FieldError {
+func missingIDs(vals map[string]any, field string, m *kernel.Table[record]) []FieldError {
 	ids, _ := vals[field].([]int64)
 	var missing []int64
 	for _, id := range ids {
-		if m[id] == nil {
+		if m.Get(id) == nil {
 			missing = append(missing, id)
 		}
 	}
@@ -205,10 +207,10 @@ func duplicate(field string, info map[string]any) error {
 }
 
 // byName finds a record of m whose name equals name, ignoring case.
-func byName(m map[int64]*record, name string) *record {
-	for _, id := range sortedIDs(m) {
-		if n, _ := m[id].f["name"].(string); strings.EqualFold(n, name) {
-			return m[id]
+func byName(m *kernel.Table[record], name string) *record {
+	for _, id := range m.IDs() {
+		if n, _ := m.Get(id).f["name"].(string); strings.EqualFold(n, name) {
+			return m.Get(id)
 		}
 	}
 	return nil
@@ -230,8 +232,7 @@ func (s *Server) createCompanyLocked(in map[string]any, direct bool, rng *rand.R
 	if byName(s.companies, vals["name"].(string)) != nil {
 		return nil, duplicate("name", nil)
 	}
-	r := &record{id: s.nextCompany, created: created}
-	s.nextCompany++
+	r := &record{id: s.companies.Alloc(), created: created}
 	r.f = map[string]any{
 		"id": r.id, "name": "", "description": nil, "note": nil, "domains": []string{},
 		"custom_fields": map[string]any{}, "health_score": nil, "account_tier": nil, "renewal_date": nil,
@@ -239,8 +240,8 @@ func (s *Server) createCompanyLocked(in map[string]any, direct bool, rng *rand.R
 	}
 	applyCompany(r, vals)
 	r.touch(updated)
-	s.companies[r.id] = r
-	s.change("companies", r.id, "created", r.updated)
+	s.companies.Put(r.id, r)
+	s.k.Log("companies", r.id, "created", r.updated)
 	s.log.Debug("company created", "id", r.id)
 	return r, nil
 }
@@ -267,7 +268,7 @@ func applyCompany(r *record, vals map[string]any) {
 }
 
 func (s *Server) updateCompanyLocked(id int64, in map[string]any, direct bool) (*record, error) {
-	r := s.companies[id]
+	r := s.companies.Get(id)
 	if r == nil {
 		return nil, ErrNotFound
 	}
@@ -284,7 +285,7 @@ func (s *Server) updateCompanyLocked(id int64, in map[string]any, direct bool) (
 	}
 	applyCompany(r, vals)
 	r.touch(s.updateTime(vals))
-	s.change("companies", id, "updated", r.updated)
+	s.k.Log("companies", id, "updated", r.updated)
 	s.log.Debug("company updated", "id", id)
 	return r, nil
 }
@@ -292,17 +293,17 @@ func (s *Server) updateCompanyLocked(id int64, in map[string]any, direct bool) (
 // deleteCompanyLocked removes a company for good, as Freshdesk does. Its contacts lose their
 // company_id (their updated_at moves); tickets keep theirs.
 func (s *Server) deleteCompanyLocked(id int64) error {
-	if s.companies[id] == nil {
+	if s.companies.Get(id) == nil {
 		return ErrNotFound
 	}
-	delete(s.companies, id)
-	now := s.now()
-	s.change("companies", id, "deleted", now)
-	for _, cid := range sortedIDs(s.contacts) {
-		if c := s.contacts[cid]; c.f["company_id"] == id {
+	s.companies.Delete(id)
+	now := s.k.Stamp()
+	s.k.Log("companies", id, "deleted", now)
+	for _, cid := range s.contacts.IDs() {
+		if c := s.contacts.Get(cid); c.f["company_id"] == id {
 			c.f["company_id"] = nil
 			c.bump(now)
-			s.change("contacts", cid, "updated", c.updated)
+			s.k.Log("contacts", cid, "updated", c.updated)
 		}
 	}
 	s.log.Debug("company deleted", "id", id)
@@ -313,9 +314,9 @@ func (s *Server) deleteCompanyLocked(id int64) error {
 
 func (s *Server) agentByEmail(email string) *record {
 	email = strings.ToLower(email)
-	for _, id := range sortedIDs(s.agents) {
-		if s.agents[id].f["contact"].(map[string]any)["email"] == email {
-			return s.agents[id]
+	for _, id := range s.agents.IDs() {
+		if s.agents.Get(id).f["contact"].(map[string]any)["email"] == email {
+			return s.agents.Get(id)
 		}
 	}
 	return nil
@@ -363,8 +364,7 @@ func (s *Server) createAgentLocked(in map[string]any, direct bool, rng *rand.Ran
 	if uid, taken := s.agentEmailTaken(email, 0); taken {
 		return nil, duplicate("email", map[string]any{"user_id": uid})
 	}
-	r := &record{id: s.nextAgent, created: created}
-	s.nextAgent++
+	r := &record{id: s.agents.Alloc(), created: created}
 	r.f = map[string]any{
 		"available": false, "occasional": false, "id": r.id, "ticket_scope": int64(1), "signature": nil,
 		"group_ids": []int64{}, "role_ids": []int64{}, "skill_ids": []int64{}, "available_since": nil,
@@ -378,8 +378,8 @@ func (s *Server) createAgentLocked(in map[string]any, direct bool, rng *rand.Ran
 	s.applyAgent(r, vals, updated)
 	r.touch(updated)
 	r.f["contact"].(map[string]any)["updated_at"] = fmtTime(updated)
-	s.agents[r.id] = r
-	s.change("agents", r.id, "created", r.updated)
+	s.agents.Put(r.id, r)
+	s.k.Log("agents", r.id, "created", r.updated)
 	s.log.Debug("agent created", "id", r.id)
 	return r, nil
 }
@@ -416,15 +416,15 @@ func (s *Server) applyAgent(r *record, vals map[string]any, at time.Time) bool {
 func (s *Server) setAgentGroups(a *record, ids []int64, at time.Time) {
 	old := a.f["group_ids"].([]int64)
 	for _, gid := range old {
-		if g := s.groups[gid]; g != nil && !slices.Contains(ids, gid) {
+		if g := s.groups.Get(gid); g != nil && !slices.Contains(ids, gid) {
 			g.bump(at)
-			s.change("groups", gid, "updated", g.updated)
+			s.k.Log("groups", gid, "updated", g.updated)
 		}
 	}
 	for _, gid := range ids {
-		if g := s.groups[gid]; g != nil && !slices.Contains(old, gid) {
+		if g := s.groups.Get(gid); g != nil && !slices.Contains(old, gid) {
 			g.bump(at)
-			s.change("groups", gid, "updated", g.updated)
+			s.k.Log("groups", gid, "updated", g.updated)
 		}
 	}
 	a.f["group_ids"] = slices.Clone(ids)
@@ -433,8 +433,8 @@ func (s *Server) setAgentGroups(a *record, ids []int64, at time.Time) {
 // setGroupAgents makes ids the agents of group gid; the agents joining or leaving get their
 // updated_at moved to at, since their group_ids change.
 func (s *Server) setGroupAgents(gid int64, ids []int64, at time.Time) {
-	for _, aid := range sortedIDs(s.agents) {
-		a := s.agents[aid]
+	for _, aid := range s.agents.IDs() {
+		a := s.agents.Get(aid)
 		gids := a.f["group_ids"].([]int64)
 		has, want := slices.Contains(gids, gid), slices.Contains(ids, aid)
 		switch {
@@ -448,12 +448,12 @@ func (s *Server) setGroupAgents(gid int64, ids []int64, at time.Time) {
 		}
 		a.f["group_ids"] = gids
 		a.bump(at)
-		s.change("agents", aid, "updated", a.updated)
+		s.k.Log("agents", aid, "updated", a.updated)
 	}
 }
 
 func (s *Server) updateAgentLocked(id int64, in map[string]any, direct bool) (*record, error) {
-	r := s.agents[id]
+	r := s.agents.Get(id)
 	if r == nil {
 		return nil, ErrNotFound
 	}
@@ -474,7 +474,7 @@ func (s *Server) updateAgentLocked(id int64, in map[string]any, direct bool) (*r
 		r.f["contact"].(map[string]any)["updated_at"] = fmtTime(t)
 	}
 	r.touch(t)
-	s.change("agents", id, "updated", r.updated)
+	s.k.Log("agents", id, "updated", r.updated)
 	s.log.Debug("agent updated", "id", id)
 	return r, nil
 }
@@ -483,31 +483,31 @@ func (s *Server) updateAgentLocked(id int64, in map[string]any, direct bool) (*r
 // same id (unless a contact already holds its email); the agent leaves its groups and stops
 // being any group's escalate_to, those groups' updated_at moving.
 func (s *Server) deleteAgentLocked(id int64) error {
-	a := s.agents[id]
+	a := s.agents.Get(id)
 	if a == nil {
 		return ErrNotFound
 	}
-	now := s.now()
+	now := s.k.Stamp()
 	s.setAgentGroups(a, nil, now)
-	for _, gid := range sortedIDs(s.groups) {
-		if g := s.groups[gid]; g.f["escalate_to"] == id {
+	for _, gid := range s.groups.IDs() {
+		if g := s.groups.Get(gid); g.f["escalate_to"] == id {
 			g.f["escalate_to"] = nil
 			g.bump(now)
-			s.change("groups", gid, "updated", g.updated)
+			s.k.Log("groups", gid, "updated", g.updated)
 		}
 	}
-	delete(s.agents, id)
-	s.change("agents", id, "deleted", now)
+	s.agents.Delete(id)
+	s.k.Log("agents", id, "deleted", now)
 	ac := a.f["contact"].(map[string]any)
 	email, _ := ac["email"].(string)
-	if s.contacts[id] == nil && s.contactByEmail(email) == nil {
+	if s.contacts.Get(id) == nil && s.contactByEmail(email) == nil {
 		c := newContactRecord(id, a.created)
 		for _, k := range []string{"name", "email", "phone", "mobile", "job_title", "language", "time_zone", "active"} {
 			c.f[k] = ac[k]
 		}
 		c.touch(now)
-		s.contacts[id] = c
-		s.change("contacts", id, "created", c.updated)
+		s.contacts.Put(id, c)
+		s.k.Log("contacts", id, "created", c.updated)
 	}
 	s.log.Debug("agent deleted", "id", id)
 	return nil
@@ -516,7 +516,7 @@ func (s *Server) deleteAgentLocked(id int64) error {
 // ---- groups ----
 
 func (s *Server) checkEscalateTo(vals map[string]any) []FieldError {
-	if id, ok := vals["escalate_to"].(int64); ok && s.agents[id] == nil {
+	if id, ok := vals["escalate_to"].(int64); ok && s.agents.Get(id) == nil {
 		return []FieldError{{Field: "escalate_to", Message: "There is no agent matching the given escalate_to", Code: "invalid_value"}}
 	}
 	return nil
@@ -538,17 +538,16 @@ func (s *Server) createGroupLocked(in map[string]any, direct bool, rng *rand.Ran
 	if byName(s.groups, vals["name"].(string)) != nil {
 		return nil, duplicate("name", nil)
 	}
-	r := &record{id: s.nextGroup, created: created}
-	s.nextGroup++
+	r := &record{id: s.groups.Alloc(), created: created}
 	r.f = map[string]any{
 		"id": r.id, "name": "", "description": nil, "escalate_to": nil, "unassigned_for": "30m",
 		"business_hours_id": nil, "group_type": "support_agent_group", "auto_ticket_assign": false,
 		"created_at": fmtTime(created),
 	}
-	s.groups[r.id] = r
+	s.groups.Put(r.id, r)
 	s.applyGroup(r, vals, updated)
 	r.touch(updated)
-	s.change("groups", r.id, "created", r.updated)
+	s.k.Log("groups", r.id, "created", r.updated)
 	s.log.Debug("group created", "id", r.id)
 	return r, nil
 }
@@ -566,7 +565,7 @@ func (s *Server) applyGroup(r *record, vals map[string]any, at time.Time) {
 }
 
 func (s *Server) updateGroupLocked(id int64, in map[string]any, direct bool) (*record, error) {
-	r := s.groups[id]
+	r := s.groups.Get(id)
 	if r == nil {
 		return nil, ErrNotFound
 	}
@@ -586,7 +585,7 @@ func (s *Server) updateGroupLocked(id int64, in map[string]any, direct bool) (*r
 	t := s.updateTime(vals)
 	s.applyGroup(r, vals, t)
 	r.touch(t)
-	s.change("groups", id, "updated", r.updated)
+	s.k.Log("groups", id, "updated", r.updated)
 	s.log.Debug("group updated", "id", id)
 	return r, nil
 }
@@ -594,13 +593,13 @@ func (s *Server) updateGroupLocked(id int64, in map[string]any, direct bool) (*r
 // deleteGroupLocked removes a group for good; its agents leave it (their updated_at moves).
 // Tickets keep their group_id.
 func (s *Server) deleteGroupLocked(id int64) error {
-	if s.groups[id] == nil {
+	if s.groups.Get(id) == nil {
 		return ErrNotFound
 	}
-	now := s.now()
+	now := s.k.Stamp()
 	s.setGroupAgents(id, nil, now)
-	delete(s.groups, id)
-	s.change("groups", id, "deleted", now)
+	s.groups.Delete(id)
+	s.k.Log("groups", id, "deleted", now)
 	s.log.Debug("group deleted", "id", id)
 	return nil
 }
@@ -608,7 +607,8 @@ func (s *Server) deleteGroupLocked(id int64) error {
 // ---- REST ----
 
 // handleDirectory serves the company, agent and group routes; ok is false for other routes.
-func (s *Server) handleDirectory(r *http.Request, rt route, q url.Values, fields map[string]any) (response, bool) {
+func (s *Server) handleDirectory(c *kernel.Call, rt route, q url.Values, fields map[string]any) (response, bool) {
+	r := c.R
 	one := func(rec *record, err error, status int, view func(*record) map[string]any) response {
 		if err != nil {
 			return errorResponse(err)
@@ -618,12 +618,12 @@ func (s *Server) handleDirectory(r *http.Request, rt route, q url.Values, fields
 	viewGroup := func(rec *record) map[string]any { return groupView(rec, s.membership()) }
 	switch rt.kind + " " + r.Method {
 	case "companies GET":
-		return s.listCompanies(r, q), true
+		return s.listCompanies(c, q), true
 	case "companies POST":
 		rec, err := s.createCompanyLocked(fields, false, s.rng)
 		return one(rec, err, http.StatusCreated, companyView), true
 	case "company GET":
-		return one(s.companies[rt.id], nilErr(s.companies[rt.id]), http.StatusOK, companyView), true
+		return one(s.companies.Get(rt.id), nilErr(s.companies.Get(rt.id)), http.StatusOK, companyView), true
 	case "company PUT":
 		rec, err := s.updateCompanyLocked(rt.id, fields, false)
 		return one(rec, err, http.StatusOK, companyView), true
@@ -631,12 +631,12 @@ func (s *Server) handleDirectory(r *http.Request, rt route, q url.Values, fields
 		return errorResponseOr(s.deleteCompanyLocked(rt.id), http.StatusNoContent), true
 
 	case "agents GET":
-		return s.listAgents(r, q), true
+		return s.listAgents(c, q), true
 	case "agents POST":
 		rec, err := s.createAgentLocked(fields, false, s.rng)
 		return one(rec, err, http.StatusCreated, agentView), true
 	case "agent GET":
-		return one(s.agents[rt.id], nilErr(s.agents[rt.id]), http.StatusOK, agentView), true
+		return one(s.agents.Get(rt.id), nilErr(s.agents.Get(rt.id)), http.StatusOK, agentView), true
 	case "agent PUT":
 		rec, err := s.updateAgentLocked(rt.id, fields, false)
 		return one(rec, err, http.StatusOK, agentView), true
@@ -644,12 +644,12 @@ func (s *Server) handleDirectory(r *http.Request, rt route, q url.Values, fields
 		return errorResponseOr(s.deleteAgentLocked(rt.id), http.StatusNoContent), true
 
 	case "groups GET":
-		return s.listGroups(r, q), true
+		return s.listGroups(c, q), true
 	case "groups POST":
 		rec, err := s.createGroupLocked(fields, false, s.rng)
 		return one(rec, err, http.StatusCreated, viewGroup), true
 	case "group GET":
-		return one(s.groups[rt.id], nilErr(s.groups[rt.id]), http.StatusOK, viewGroup), true
+		return one(s.groups.Get(rt.id), nilErr(s.groups.Get(rt.id)), http.StatusOK, viewGroup), true
 	case "group PUT":
 		rec, err := s.updateGroupLocked(rt.id, fields, false)
 		return one(rec, err, http.StatusOK, viewGroup), true
@@ -668,15 +668,15 @@ func nilErr(r *record) error {
 
 // pagedList answers one page of rows (already filtered and ordered), with a Link header when
 // another page holds rows. Directory lists have no page cap.
-func pagedList(r *http.Request, rows []*record, perPage, page int, view func(*record) map[string]any) response {
+func pagedList(c *kernel.Call, rows []*record, perPage, page int, view func(*record) map[string]any) response {
 	pageRows, next := paginate(rows, perPage, page)
 	out := make([]map[string]any, 0, len(pageRows))
 	for _, rec := range pageRows {
 		out = append(out, view(rec))
 	}
 	resp := jsonResponse(http.StatusOK, out)
-	if next {
-		resp.hdr = http.Header{"Link": {nextLink(r, page+1)}}
+	if next || c.Endless() {
+		resp.hdr = http.Header{"Link": {nextLink(c.R, page+1)}}
 	}
 	return resp
 }
@@ -685,7 +685,7 @@ func validationResponse(errs []FieldError) response {
 	return jsonResponse(http.StatusBadRequest, &ValidationError{Errors: errs})
 }
 
-func (s *Server) listCompanies(r *http.Request, q url.Values) response {
+func (s *Server) listCompanies(c *kernel.Call, q url.Values) response {
 	if resp, ok := s.checkQuery(q, "per_page", "page"); !ok {
 		return resp
 	}
@@ -693,20 +693,17 @@ func (s *Server) listCompanies(r *http.Request, q url.Values) response {
 	if len(errs) > 0 {
 		return validationResponse(errs)
 	}
-	rows := make([]*record, 0, len(s.companies))
-	for _, c := range s.companies {
-		rows = append(rows, c)
-	}
+	rows := slices.Clone(s.companies.Rows()) // sorted and filtered in place below
 	slices.SortFunc(rows, func(a, b *record) int {
 		if c := a.created.Compare(b.created); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.id, b.id)
 	})
-	return pagedList(r, s.visibleRows(rows), perPage, page, companyView)
+	return pagedList(c, s.visibleRows(rows), perPage, page, companyView)
 }
 
-func (s *Server) listAgents(r *http.Request, q url.Values) response {
+func (s *Server) listAgents(c *kernel.Call, q url.Values) response {
 	if resp, ok := s.checkQuery(q, "email", "mobile", "phone", "state", "per_page", "page"); !ok {
 		return resp
 	}
@@ -725,8 +722,8 @@ func (s *Server) listAgents(r *http.Request, q url.Values) response {
 		return validationResponse(errs)
 	}
 	var rows []*record
-	for _, id := range sortedIDs(s.agents) {
-		a := s.agents[id]
+	for _, id := range s.agents.IDs() {
+		a := s.agents.Get(id)
 		c := a.f["contact"].(map[string]any)
 		switch {
 		case state == "fulltime" && a.f["occasional"] == true,
@@ -738,10 +735,10 @@ func (s *Server) listAgents(r *http.Request, q url.Values) response {
 		}
 		rows = append(rows, a)
 	}
-	return pagedList(r, s.visibleRows(rows), perPage, page, agentView)
+	return pagedList(c, s.visibleRows(rows), perPage, page, agentView)
 }
 
-func (s *Server) listGroups(r *http.Request, q url.Values) response {
+func (s *Server) listGroups(c *kernel.Call, q url.Values) response {
 	if resp, ok := s.checkQuery(q, "per_page", "page"); !ok {
 		return resp
 	}
@@ -749,12 +746,12 @@ func (s *Server) listGroups(r *http.Request, q url.Values) response {
 	if len(errs) > 0 {
 		return validationResponse(errs)
 	}
-	rows := make([]*record, 0, len(s.groups))
-	for _, id := range sortedIDs(s.groups) {
-		rows = append(rows, s.groups[id])
+	rows := make([]*record, 0, s.groups.Len())
+	for _, id := range s.groups.IDs() {
+		rows = append(rows, s.groups.Get(id))
 	}
 	members := s.membership()
-	return pagedList(r, s.visibleRows(rows), perPage, page, func(g *record) map[string]any { return groupView(g, members) })
+	return pagedList(c, s.visibleRows(rows), perPage, page, func(g *record) map[string]any { return groupView(g, members) })
 }
 
 // ---- direct methods ----
@@ -795,7 +792,7 @@ func (s *Server) DeleteCompany(id int64) error {
 func (s *Server) Company(id int64) (Company, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.companies[id]
+	r := s.companies.Get(id)
 	if r == nil {
 		return nil, false
 	}
@@ -839,7 +836,7 @@ func (s *Server) DeleteAgent(id int64) error {
 func (s *Server) Agent(id int64) (Agent, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.agents[id]
+	r := s.agents.Get(id)
 	if r == nil {
 		return nil, false
 	}
@@ -881,7 +878,7 @@ func (s *Server) DeleteGroup(id int64) error {
 func (s *Server) Group(id int64) (Group, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.groups[id]
+	r := s.groups.Get(id)
 	if r == nil {
 		return nil, false
 	}
