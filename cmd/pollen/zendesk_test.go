@@ -142,3 +142,63 @@ func TestZendeskEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestZendeskOverfullSecond: 150 organizations updated in one second, more than a page of the
+// time-based export holds, make its end_time equal its start_time. Every one still arrives, once,
+// and a later change arrives too: the job moves past that second instead of re-reading it forever.
+func TestZendeskOverfullSecond(t *testing.T) {
+	var offset atomic.Int64
+	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 8, MinAge: -1, RatePerMinute: 100_000,
+		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	offset.Store(int64(-time.Hour))
+	ids := zd.BurstCreate("organizations", 150, nil)
+	offset.Store(0)
+	zs := httptest.NewServer(zd)
+	defer zs.Close()
+	h := newHarness(t)
+	var mu sync.Mutex
+	got := map[string]int{}
+	rs := httptest.NewServer(&webhook.Receiver{Key: "zd-sig", Handle: func(n *webhook.Notification, _ []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range n.Message.Events {
+			got[e.EventType+" "+e.ObjectType+" "+e.ObjectID]++
+		}
+	}})
+	defer rs.Close()
+	srv := h.start()
+	instance, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", "zendesk", map[string]string{
+		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
+		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
+		"event.poller.configuration": `{"accounts": {}}`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The instance's first poll sets where its changes start.
+	waitUntil(t, "the first poll", func() bool {
+		return strings.Contains(get(t, srv.URL()+fmt.Sprintf("/instances/%d", instance)), `"lastPoll"`)
+	})
+	if err := zd.BurstUpdate("organizations", ids, map[string]any{"notes": "renewed"}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got)
+	}
+	waitUntil(t, "150 organizations", func() bool { return count() >= 150 })
+	later := zd.CreateOrganization(map[string]any{"name": "Later"})
+	waitUntil(t, "the organization created after the burst", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got["CREATED accounts "+fmt.Sprint(later["id"])] > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if n := got["UPDATED accounts "+fmt.Sprint(id)]; n != 1 {
+			t.Errorf("organization %d: %d UPDATED events, want 1", id, n)
+		}
+	}
+}
