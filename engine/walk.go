@@ -208,7 +208,9 @@ func (w *walk) keysetWalk(ctx context.Context) error {
 			return nil
 		}
 		if progressed {
-			anchor, page = last, 1 // progress: restart from the last date read
+			// Progress: restart from the last date read, or from the window's floor when all that
+			// was read lies below it (a first poll's margin before the instance's creation).
+			anchor, page = later(last, w.jd.floor), 1
 			w.remember(anchor)
 			continue
 		}
