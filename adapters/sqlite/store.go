@@ -42,6 +42,9 @@ type Options struct {
 	// Logger receives the store's few log lines (migrations, commit summaries at debug level).
 	// Nil means no logging. Instance configurations are never logged.
 	Logger hclog.Logger
+	// PruneBatch is how many notifications one Prune transaction deletes, so that the writer is
+	// never held for long; 0 = 500.
+	PruneBatch int
 }
 
 // Store is the SQLite store.
@@ -50,6 +53,8 @@ type Store struct {
 	r   *sql.DB // readers: read-only connections (== w for an in-memory database)
 	log hclog.Logger
 	now func() time.Time
+
+	pruneBatch int // Options.PruneBatch
 
 	attempts attemptGroup // RecordAttempt's group commits
 }
@@ -66,7 +71,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{log: log, now: time.Now}
+	if opts.PruneBatch < 0 {
+		return nil, fmt.Errorf("sqlite: Options.PruneBatch must not be negative, not %d", opts.PruneBatch)
+	}
+	if opts.PruneBatch == 0 {
+		opts.PruneBatch = defaultPruneBatch
+	}
+	s := &Store{log: log, now: time.Now, pruneBatch: opts.PruneBatch}
 	memory := path == ":memory:" || path == ""
 
 	common := url.Values{}
