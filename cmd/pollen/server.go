@@ -123,7 +123,12 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, store: store, metrics: metrics.New()}
+	m, err := metrics.New(metrics.Options{})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, store: store, metrics: m}
 	s.defs = definitions.NewRegistry(definitions.RegistryOptions{Dir: cfg.DefinitionsDir, Logger: log.Named("definitions")})
 	cat := s.defs.Reload()
 	for _, el := range cat.Elements() {
