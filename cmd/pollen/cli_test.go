@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runCLI runs the command line in-process and returns its exit code and outputs.
@@ -131,5 +135,72 @@ func TestFlagsAfterPaths(t *testing.T) {
 	}
 	if code != exitFail || len(files) != 2 || !probs["--format"] {
 		t.Errorf("exit %d, files %v, problems in %v", code, files, probs)
+	}
+}
+
+// Every serve flag can be set from POLLEN_<NAME>; the command line wins; a bad value names its
+// variable.
+func TestServeFlagsFromEnvironment(t *testing.T) {
+	env := map[string]string{
+		"POLLEN_POLL_WORKERS":      "5", // also on the command line, which wins
+		"POLLEN_DELIVERY_WORKERS":  "7",
+		"POLLEN_LISTEN":            "127.0.0.1:9999",
+		"POLLEN_RETRY_SCHEDULE":    "1s,2s",
+		"POLLEN_HISTORY_RETENTION": "1h",
+		"POLLEN_LOG_FORMAT":        "json",
+		"POLLEN_DEFINITIONS":       "",
+		"POLLEN_UNRELATED":         "x",
+	}
+	asked := map[string]bool{}
+	lookup := func(k string) (string, bool) {
+		asked[k] = true
+		v, ok := env[k]
+		return v, ok
+	}
+	fs, cfg, lf := serveFlags(io.Discard)
+	if code, ok := parseFlags(fs, []string{"--poll-workers", "3", "--definitions", "defs"}); !ok {
+		t.Fatalf("parse: %d", code)
+	}
+	if err := setFromEnv(fs, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PollWorkers != 3 || cfg.DefinitionsDir != "defs" {
+		t.Errorf("the command line did not win: poll workers %d, definitions %q", cfg.PollWorkers, cfg.DefinitionsDir)
+	}
+	if cfg.DeliveryWorkers != 7 || cfg.Listen != "127.0.0.1:9999" || cfg.HistoryRetention != time.Hour ||
+		!slices.Equal(cfg.Retries, []time.Duration{time.Second, 2 * time.Second}) || lf.format != "json" {
+		t.Errorf("from the environment: %+v, log format %q", *cfg, lf.format)
+	}
+	if cfg.DataDir != "pollen-data" || cfg.CallbackConcurrency != 4 {
+		t.Errorf("unset variables changed defaults: data dir %q, callback concurrency %d", cfg.DataDir, cfg.CallbackConcurrency)
+	}
+	// Every flag has its variable, the ones registered outside serveFlags' own list included.
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != "poll-workers" && f.Name != "definitions" && !asked[envName(f.Name)] {
+			t.Errorf("--%s: %s not read", f.Name, envName(f.Name))
+		}
+	})
+	if envName("poll-workers") != "POLLEN_POLL_WORKERS" {
+		t.Errorf("envName: %s", envName("poll-workers"))
+	}
+
+	fs, _, _ = serveFlags(io.Discard)
+	err := setFromEnv(fs, func(k string) (string, bool) {
+		v, ok := map[string]string{"POLLEN_CALLBACK_RATE": "fast", "POLLEN_HISTORY_RETENTION": "a week"}[k]
+		return v, ok
+	})
+	if err == nil || !strings.Contains(err.Error(), "POLLEN_CALLBACK_RATE") || !strings.Contains(err.Error(), "POLLEN_HISTORY_RETENTION") {
+		t.Errorf("bad values: %v", err)
+	}
+
+	// Through the command: a bad value is a usage error that names the variable; help lists them.
+	t.Setenv("POLLEN_POLL_WORKERS", "many")
+	code, _, errOut := runCLI(t, "serve", "--data-dir", t.TempDir())
+	if code != exitUsage || !strings.Contains(errOut, "POLLEN_POLL_WORKERS") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	_, out, _ := runCLI(t, "help", "serve")
+	if !strings.Contains(out, "POLLEN_POLL_WORKERS") || !strings.Contains(out, "POLLEN_DATA_DIR") {
+		t.Errorf("help serve does not name the variables:\n%s", out)
 	}
 }
