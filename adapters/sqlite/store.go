@@ -153,6 +153,15 @@ func fileURI(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath()
 }
 
+// Ping checks that the database answers a read, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error {
+	var version int
+	if err := s.r.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
 // Close closes the database, after the calls in progress have finished.
 func (s *Store) Close() error {
 	var err error

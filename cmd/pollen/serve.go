@@ -26,7 +26,9 @@ definition files (DIR/ELEMENT/element.json, DIR/ELEMENT/resources/NAME.json).
 
 GET /metrics on the same address serves Prometheus metrics, without
 authentication: aggregate counts of polls, vendor requests and deliveries, never
-an instance's data or a secret.
+an instance's data or a secret. GET /healthz answers 200 while the process
+serves; GET /readyz answers 200 when the store answers and the definitions are
+loaded, 503 with the reason otherwise.
 
 Every flag can also be set from a POLLEN_* environment variable (see the end).`
 

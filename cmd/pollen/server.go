@@ -154,7 +154,7 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		return nil, err
 	}
 	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs, Events: store, Source: source,
-		Metrics: s.metrics.Handler(), UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
+		Metrics: s.metrics.Handler(), Ready: s.ready, UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -166,6 +166,18 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	}
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	return s, nil
+}
+
+// ready is GET /readyz's check: the store answers a read, and the definitions are loaded (the
+// registry has built a catalog with at least one element).
+func (s *server) ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if cat := s.defs.Catalog(); cat == nil || len(cat.Elements()) == 0 {
+		return errors.New("definitions: no element loaded")
+	}
+	return nil
 }
 
 // delivery is how the runtime delivers notifications: the retry schedule, the per-callback
