@@ -158,14 +158,13 @@ func LoadStoredInstance(cat *engine.Catalog, name string, data []byte) (*engine.
 	return in, nil
 }
 
-// decode checks data against its schema, then decodes it strictly into v.
+// decode checks that data is JSON and conforms to its schema, then decodes it strictly into v.
 func decode(f File, k schemas.Kind, v any) []Problem {
+	if p, bad := syntaxProblem(f.Name, f.Data); bad {
+		return []Problem{p}
+	}
 	if vs := schemas.Validate(k, f.Data); len(vs) > 0 {
-		out := make([]Problem, len(vs))
-		for i, vi := range vs {
-			out[i] = Problem{File: f.Name, Pointer: vi.Pointer, Message: vi.Message}
-		}
-		return out
+		return schemaProblems(f, vs)
 	}
 	dec := json.NewDecoder(bytes.NewReader(f.Data))
 	dec.DisallowUnknownFields()
