@@ -250,11 +250,15 @@ func (s *server) Run(ctx context.Context) error {
 		_ = s.runtime.Run(runCtx)
 	}()
 	if s.cfg.DefinitionsDir != "" {
-		w, err := definitions.NewWatcher(definitions.WatcherOptions{Dir: s.cfg.DefinitionsDir, Logger: s.log.Named("watch"),
-			OnChange: func([]string) { s.runtime.Reload(s.defs.Reload()) }})
+		// ReloadInto: GET /definitions says a file is loaded only once the runtime serves it.
+		reload := func([]string) { s.defs.ReloadInto(s.runtime.Reload) }
+		w, err := definitions.NewWatcher(definitions.WatcherOptions{Dir: s.cfg.DefinitionsDir, Logger: s.log.Named("watch"), OnChange: reload})
 		if err != nil {
 			s.log.Error("definitions folder not watched: changes need a restart", "dir", s.cfg.DefinitionsDir, "error", err)
 		} else {
+			// A file changed between newServer's load and the watch is seen now, not at the next
+			// re-scan.
+			reload(nil)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
