@@ -204,7 +204,7 @@ func LoadStoredInstance(cat *engine.Catalog, name string, data []byte) (*engine.
 
 // decode checks that data is JSON and conforms to its schema, then decodes it strictly into v.
 func decode(f File, k schemas.Kind, v any) []Problem {
-	if p, bad := syntaxProblem(f.Name, f.Data); bad {
+	if p, bad := SyntaxProblem(f.Name, f.Data); bad {
 		return []Problem{p}
 	}
 	if vs := schemas.Validate(k, f.Data); len(vs) > 0 {

@@ -11,10 +11,11 @@ import (
 	"github.com/pollen-hq/pollen/engine"
 )
 
-// syntaxProblem checks that data is one JSON value. When it is not, it returns where: the JSON
+// SyntaxProblem checks that data is one JSON value. When it is not, it returns where: the JSON
 // pointer of the value being read when the text went wrong (an object's when it went wrong
-// between its members), and a message with the line and column of the offending character.
-func syntaxProblem(file string, data []byte) (Problem, bool) {
+// between its members), and a message with the line and column of the offending character. Every
+// load path runs it first; a handler that decodes JSON of its own (a PATCH body) can too.
+func SyntaxProblem(file string, data []byte) (Problem, bool) {
 	if json.Valid(data) {
 		return Problem{}, false
 	}

@@ -25,7 +25,7 @@ func TestSyntaxProblem(t *testing.T) {
 		{``, "", "line 1, column 1: unexpected end of JSON input"},
 		{"{}\n{}", "", "line 2, column 1: invalid character '{' after top-level value"},
 	} {
-		p, bad := syntaxProblem("f.json", []byte(c.doc))
+		p, bad := SyntaxProblem("f.json", []byte(c.doc))
 		if !bad {
 			t.Errorf("%q: no problem", c.doc)
 			continue
@@ -34,7 +34,7 @@ func TestSyntaxProblem(t *testing.T) {
 			t.Errorf("%q:\n got %s %q\nwant %s %q", c.doc, p.Pointer, p.Message, c.pointer, want)
 		}
 	}
-	if p, bad := syntaxProblem("f.json", []byte(` {"a": [1, {"b": null}]} `)); bad {
+	if p, bad := SyntaxProblem("f.json", []byte(` {"a": [1, {"b": null}]} `)); bad {
 		t.Errorf("valid JSON: %v", p)
 	}
 }
