@@ -72,10 +72,26 @@ func identity(f *File) string {
 }
 
 // Reload reads the folder again and returns the catalog that now serves. The catalog is built
-// completely before it is returned; the caller swaps it in.
-func (g *Registry) Reload() *engine.Catalog {
+// completely before it is returned; the caller swaps it in. A server uses ReloadInto instead.
+func (g *Registry) Reload() *engine.Catalog { return g.ReloadInto(nil) }
+
+// ReloadInto is Reload that hands the new catalog to apply (such as engine.Runtime.Reload) before
+// the new state is visible: Status and Catalog wait until apply has returned. So when Status says
+// a file is loaded, what apply feeds already serves it: a client that reads "loaded" from
+// GET /definitions and at once adds the resource to an instance finds it. apply must not call the
+// registry.
+func (g *Registry) ReloadInto(apply func(*engine.Catalog)) *engine.Catalog {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	cat := g.reload()
+	if apply != nil {
+		apply(cat)
+	}
+	return cat
+}
+
+// reload is Reload's work; g.mu is held.
+func (g *Registry) reload() *engine.Catalog {
 	now := g.now()
 	var disk []File
 	g.others = nil

@@ -10,8 +10,9 @@
 //	PUT   /instances/{id}    {"name", "tags"}: replaces both (tags left out: none)
 //	GET   /definitions       {"files": [definitions.FileStatus...]}
 //	GET   /metrics           Prometheus metrics (Options.Metrics), when configured
+//	GET   /readyz            200 when Options.Ready finds nothing wrong, else 503 with the reason
 //
-// Every route but GET /healthz, GET /openapi.json and GET /metrics requires
+// Every route but GET /healthz, GET /readyz, GET /openapi.json and GET /metrics requires
 //
 //	Authorization: User <user secret>, Organization <organization secret>[, Element <token>]
 //

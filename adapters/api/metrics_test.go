@@ -11,7 +11,10 @@ import (
 
 // GET /metrics serves the Prometheus exposition without the platform's secrets, when configured.
 func TestMetricsRoute(t *testing.T) {
-	m := metrics.New()
+	m, err := metrics.New(metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := newHarness(t, 0, func(o *Options) { o.Metrics = m.Handler() })
 	m.Poll(engine.PollEvent{Result: engine.PollResult{Pages: 1, Records: 4, Events: 3}, Duration: time.Millisecond})
 	m.Delivery(true, 3, time.Millisecond)

@@ -156,7 +156,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 		// Every route behind authentication documents 401; the public ones say they are public.
 		sec, explicit := o["security"].([]any)
-		if public := explicit && len(sec) == 0; public != (op == "GET /healthz" || op == "GET /openapi.json" || op == "GET /metrics") {
+		if public := explicit && len(sec) == 0; public != (op == "GET /healthz" || op == "GET /readyz" || op == "GET /openapi.json" || op == "GET /metrics") {
 			t.Errorf("%s: security %v", op, o["security"])
 		} else if !public && resp["401"] == nil {
 			t.Errorf("%s: no 401 response", op)

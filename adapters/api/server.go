@@ -65,6 +65,9 @@ type Options struct {
 	// Metrics serves GET /metrics without authentication (the Prometheus exposition of
 	// adapters/metrics: aggregate counts, no instance data, no secret); nil = no such route.
 	Metrics http.Handler
+	// Ready answers GET /readyz (readyz.go): nil when the server can do its work, else why not.
+	// Nil = always ready.
+	Ready func(ctx context.Context) error
 }
 
 const defaultMaxBody = 1 << 20
@@ -86,6 +89,8 @@ type Server struct {
 	// writeMu serializes the read-merge-store-apply of instance updates, so that concurrent
 	// PATCH and PUT requests neither lose each other's changes nor apply out of order.
 	writeMu sync.Mutex
+	// ready answers GET /readyz (readyz.go); nil = always ready.
+	ready func(ctx context.Context) error
 }
 
 // New builds a Server.
@@ -112,6 +117,7 @@ func New(opts Options) (*Server, error) {
 		src:     opts.Source,
 		events:  opts.Events,
 		metrics: opts.Metrics,
+		ready:   opts.Ready,
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -133,6 +139,8 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
 	if s.metrics != nil {
 		m.Handle("GET /metrics", s.metrics)
 		m.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))

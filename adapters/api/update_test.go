@@ -229,7 +229,7 @@ func TestPatchRejects(t *testing.T) {
 		{"unknown resource", `{"configuration": {"event.poller.configuration": {"nosuchresource": {}}}}`, "", 400,
 			[]string{"/configuration/event.poller.configuration/nosuchresource"}},
 		{"bad poller entry", `{"configuration": {"event.poller.configuration": {"contacts": {"idField": "id", "colour": "blue"}}}}`, "", 400,
-			[]string{"/configuration/event.poller.configuration/contacts"}},
+			[]string{"/configuration/event.poller.configuration/contacts/colour"}},
 		{"events without callback", `{"configuration": {"event.notification.enabled": true, "event.notification.callback.url": null}}`, "", 400,
 			[]string{"/configuration/event.notification.callback.url"}},
 		{"required key removed", `{"configuration": {"subdomain": null}}`, "", 400, []string{"/configuration/subdomain"}},

@@ -168,9 +168,8 @@ func (s *Store) Requeue(ctx context.Context, f RequeueFilter) (int, error) {
 	return n, nil
 }
 
-// pruneBatch is how many notifications one Prune transaction deletes, so that the writer is
-// never held for long.
-var pruneBatch = 500
+// defaultPruneBatch is Options.PruneBatch's default.
+const defaultPruneBatch = 500
 
 // Prune deletes the history older than olderThan: settled notifications (NOTIFIED, FAILED,
 // CANCELLED) created before it, with their events and delivery attempts, and events carried by no
@@ -193,7 +192,7 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 				`DELETE FROM events WHERE notification_id IN (` + batchIDs + `)`,
 				`DELETE FROM notifications WHERE id IN (` + batchIDs + `)`,
 			} {
-				res, err := tx.ExecContext(ctx, q, cut, pruneBatch)
+				res, err := tx.ExecContext(ctx, q, cut, s.pruneBatch)
 				if err != nil {
 					return err
 				}
@@ -207,7 +206,7 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 			return fail(int(events), err)
 		}
 		attempts, events, notes = attempts+batch[0], events+batch[1], notes+batch[2]
-		if batch[2] < int64(pruneBatch) {
+		if batch[2] < int64(s.pruneBatch) {
 			break
 		}
 	}

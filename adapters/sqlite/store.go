@@ -42,6 +42,9 @@ type Options struct {
 	// Logger receives the store's few log lines (migrations, commit summaries at debug level).
 	// Nil means no logging. Instance configurations are never logged.
 	Logger hclog.Logger
+	// PruneBatch is how many notifications one Prune transaction deletes, so that the writer is
+	// never held for long; 0 = 500.
+	PruneBatch int
 }
 
 // Store is the SQLite store.
@@ -50,6 +53,8 @@ type Store struct {
 	r   *sql.DB // readers: read-only connections (== w for an in-memory database)
 	log hclog.Logger
 	now func() time.Time
+
+	pruneBatch int // Options.PruneBatch
 
 	attempts attemptGroup // RecordAttempt's group commits
 }
@@ -66,7 +71,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{log: log, now: time.Now}
+	if opts.PruneBatch < 0 {
+		return nil, fmt.Errorf("sqlite: Options.PruneBatch must not be negative, not %d", opts.PruneBatch)
+	}
+	if opts.PruneBatch == 0 {
+		opts.PruneBatch = defaultPruneBatch
+	}
+	s := &Store{log: log, now: time.Now, pruneBatch: opts.PruneBatch}
 	memory := path == ":memory:" || path == ""
 
 	common := url.Values{}
@@ -140,6 +151,15 @@ func Open(path string, opts Options) (*Store, error) {
 // fileURI turns a file path into an SQLite URI filename, escaping '?', '#' and '%'.
 func fileURI(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath()
+}
+
+// Ping checks that the database answers a read, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error {
+	var version int
+	if err := s.r.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
 }
 
 // Close closes the database, after the calls in progress have finished.

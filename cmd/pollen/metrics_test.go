@@ -30,7 +30,11 @@ func TestServeCallbackFlags(t *testing.T) {
 	if err := cfg.checkLimits(); err != nil {
 		t.Fatal(err)
 	}
-	do := cfg.delivery(metrics.New())
+	m, err := metrics.New(metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := cfg.delivery(m)
 	if do.PerCallback != 2 || do.RatePerCallback != 0.5 || do.OnAttempt == nil {
 		t.Errorf("deliverer options: per callback %d, rate %v, OnAttempt set %v", do.PerCallback, do.RatePerCallback, do.OnAttempt != nil)
 	}

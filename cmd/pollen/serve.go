@@ -28,7 +28,11 @@ definition files (DIR/ELEMENT/element.json, DIR/ELEMENT/resources/NAME.json).
 
 GET /metrics on the same address serves Prometheus metrics, without
 authentication: aggregate counts of polls, vendor requests and deliveries, never
-an instance's data or a secret.`
+an instance's data or a secret. GET /healthz answers 200 while the process
+serves; GET /readyz answers 200 when the store answers and the definitions are
+loaded, 503 with the reason otherwise.
+
+Every flag can also be set from a POLLEN_* environment variable (see the end).`
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs, cfg, lf := serveFlags(stderr)
@@ -37,6 +41,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "pollen serve: unexpected arguments: %v\n", fs.Args())
+		return exitUsage
+	}
+	if err := setFromEnv(fs, os.LookupEnv); err != nil {
+		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
 		return exitUsage
 	}
 	if err := cfg.checkLimits(); err != nil {
@@ -97,6 +105,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile to `file` at exit")
 	lf := &logFlags{}
 	lf.register(fs, "info")
+	withEnv(fs)
 	return fs, cfg, lf
 }
 

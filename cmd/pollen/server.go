@@ -126,7 +126,12 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, store: store, metrics: metrics.New()}
+	m, err := metrics.New(metrics.Options{})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, store: store, metrics: m}
 	s.defs = definitions.NewRegistry(definitions.RegistryOptions{Dir: cfg.DefinitionsDir, Logger: log.Named("definitions")})
 	cat := s.defs.Reload()
 	for _, el := range cat.Elements() {
@@ -155,7 +160,7 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		return nil, err
 	}
 	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs, Events: store, Source: source,
-		Metrics: s.metrics.Handler(), UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
+		Metrics: s.metrics.Handler(), Ready: s.ready, UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -167,6 +172,18 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	}
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	return s, nil
+}
+
+// ready is GET /readyz's check: the store answers a read, and the definitions are loaded (the
+// registry has built a catalog with at least one element).
+func (s *server) ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if cat := s.defs.Catalog(); cat == nil || len(cat.Elements()) == 0 {
+		return errors.New("definitions: no element loaded")
+	}
+	return nil
 }
 
 // delivery is how the runtime delivers notifications: the retry schedule, the per-callback
@@ -239,11 +256,15 @@ func (s *server) Run(ctx context.Context) error {
 		_ = s.runtime.Run(runCtx)
 	}()
 	if s.cfg.DefinitionsDir != "" {
-		w, err := definitions.NewWatcher(definitions.WatcherOptions{Dir: s.cfg.DefinitionsDir, Logger: s.log.Named("watch"),
-			OnChange: func([]string) { s.runtime.Reload(s.defs.Reload()) }})
+		// ReloadInto: GET /definitions says a file is loaded only once the runtime serves it.
+		reload := func([]string) { s.defs.ReloadInto(s.runtime.Reload) }
+		w, err := definitions.NewWatcher(definitions.WatcherOptions{Dir: s.cfg.DefinitionsDir, Logger: s.log.Named("watch"), OnChange: reload})
 		if err != nil {
 			s.log.Error("definitions folder not watched: changes need a restart", "dir", s.cfg.DefinitionsDir, "error", err)
 		} else {
+			// A file changed between newServer's load and the watch is seen now, not at the next
+			// re-scan.
+			reload(nil)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
