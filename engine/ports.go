@@ -26,7 +26,7 @@ type Request struct {
 	URL string
 	// RateLimit names the element's account-wide rate-limit headers; nil = the defaults.
 	RateLimit *RateLimitSpec
-	// Limit is the resource endpoint's own budget, beside the account-wide one (Zendesk's
+	// Limit is the resource endpoint's own budget, beside the account-wide one (some vendors'
 	// incremental exports: 10 requests a minute); nil = none. Requests of one endpoint of one
 	// account (base URL and Limit.Key) share it.
 	Limit *EndpointLimit

@@ -127,9 +127,26 @@ func (r *Runtime) Reload(cat *Catalog) {
 		if err != nil {
 			next = in.pauseAll(err.Error())
 		}
-		r.logTransitions(in, next)
-		r.Apply(next)
+		if r.replace(in, next) {
+			r.logTransitions(in, next)
+		}
 	}
+}
+
+// replace applies next in place of old, unless the instance changed meanwhile (an update applied
+// while a reload recompiled it): the newer one was compiled against the new catalog already.
+func (r *Runtime) replace(old, next *Instance) bool {
+	r.mu.Lock()
+	if r.instances[old.ID] != old {
+		r.mu.Unlock()
+		return false
+	}
+	r.instances[next.ID] = next
+	delete(r.suspended, next.ID)
+	r.mu.Unlock()
+	r.sched.Set(next)
+	r.deliver.Kick()
+	return true
 }
 
 // affected reports whether a reload to cat changes anything for the instance.

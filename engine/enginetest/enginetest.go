@@ -77,7 +77,7 @@ func (s *MemStore) Reset() {
 // PageSource is an engine.Source that serves recorded vendor pages: Answers holds, per vendor
 // query of a poll, the pages the vendor returned, in order. Each request is answered with the next
 // page of the current answer; while the answer has more, the page carries a Link rel="next" to
-// the same URL with PageParam set to the next page number, as Freshdesk's do. When an answer is
+// the same URL with PageParam set to the next page number, as page-numbered vendors do. When an answer is
 // used up, the next request starts the next one; when there are none left, the vendor answers an
 // empty list ([]). Every request is recorded.
 type PageSource struct {
