@@ -99,8 +99,10 @@ type pollRun struct {
 	hot    []*hotSecond
 	hotIDs map[string]*hotSecond
 
-	// observe, when set, sees every record's judgement (pollen try).
+	// observe, when set, sees every record's judgement, and explain has the judge say why for
+	// every verdict (pollen try).
 	observe func(stream string, j Judgement)
+	explain bool
 }
 
 func (p *Poller) start(ctx context.Context, in *Instance, job *JobSpec) (*pollRun, error) {
@@ -233,6 +235,7 @@ func (r *pollRun) newWalk(stream string) *walk {
 		}
 	}
 	jd := newJudge(in, job, stream, mark, r.now)
+	jd.explain = r.explain
 	lower := mark.Since.Add(-job.overlap())
 	if mark.Past && job.overlap() == 0 && job.cursor != nil {
 		lower = job.nextCursorStep(mark.Since) // that second was read to its end already

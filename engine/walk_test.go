@@ -432,3 +432,40 @@ func TestWalkTimeExportGap(t *testing.T) {
 		t.Errorf("next poll: %d requests (%v)", len(v.requests), err)
 	}
 }
+
+// A trial runs a poll without committing, and explains every record.
+func TestTry(t *testing.T) {
+	in := testInstance(t, "incidents", `{"url":"/hubs/helpdesk/incidents?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}' AND status = 2"}`)
+	job, _ := in.Job("incidents")
+	v := newListVendor(in.CreatedAt.Add(time.Hour))
+	v.put(1, in.CreatedAt.Add(-time.Hour), in.CreatedAt.Add(-time.Minute)) // before the window
+	v.put(2, in.CreatedAt.Add(time.Minute), in.CreatedAt.Add(time.Minute))
+	v.put(3, in.CreatedAt.Add(-time.Hour), in.CreatedAt.Add(2*time.Minute))
+	store := newPollStoreFake()
+	p := &Poller{Store: store, Clock: &clockFake{t: v.now}}
+	trial, err := p.Try(context.Background(), v, in, job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.numCommits() != 0 {
+		t.Error("a trial committed")
+	}
+	verdicts := map[string]string{}
+	for _, r := range trial.Records {
+		verdicts[r.Stream+" "+r.ID] = r.Verdict.String() + ": " + r.Reason
+	}
+	// ticketJSON gives status 2+id%4: ticket 2 has status 4, ticket 3 status 5... only id%4 == 0
+	// passes status = 2.
+	for k, want := range map[string]string{
+		"changes 1": "below the window",
+		"changes 2": "filtered: dropped by the where clause's residual conditions",
+		"changes 3": "filtered: dropped by the where clause's residual conditions",
+	} {
+		if !strings.HasPrefix(verdicts[k], want) {
+			t.Errorf("%s: %q, want %q", k, verdicts[k], want)
+		}
+	}
+	if len(trial.Requests) != 2 || trial.Requests[0].Bytes == 0 || trial.Cursor.Streams[StreamChanges] == nil {
+		t.Errorf("%d requests, cursor %+v", len(trial.Requests), trial.Cursor)
+	}
+}
