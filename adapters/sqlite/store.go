@@ -30,13 +30,6 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// ErrNotFound is returned when an instance, event or notification does not exist.
-var ErrNotFound = errors.New("not found")
-
-// StatusCancelled is the status of a notification (and its events) whose instance was deleted
-// before it was delivered. It is kept for history and never delivered.
-const StatusCancelled = "CANCELLED"
-
 // Options configures Open.
 type Options struct {
 	// Logger receives the store's few log lines (migrations, commit summaries at debug level).
