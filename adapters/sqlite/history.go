@@ -43,6 +43,9 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]EventRecord, strin
 	if f.InstanceID != 0 {
 		where, args = append(where, "instance_id = ?"), append(args, f.InstanceID)
 	}
+	if w, a := scopeWhere(f.Scope, "instance_id"); w != "" {
+		where, args = append(where, w), append(args, a...)
+	}
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, f.Status)
 	}
