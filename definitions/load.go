@@ -14,65 +14,92 @@ import (
 // Compile builds a catalog from definition files. A later file with the same element and
 // resource replaces an earlier one, so Builtin() followed by a user's folder overrides built-ins.
 // A file with problems is left out (and, for an element file, its resources with it); every
-// problem is returned.
+// problem is returned. It assembles the catalog with the very function the Registry (serve and
+// its reloads) uses, so that validate and serve report the same problems.
 func Compile(files []File) (*engine.Catalog, []Problem) {
-	type elemFiles struct {
-		element   *File
-		resources map[string]*File
-	}
-	byElem := map[string]*elemFiles{}
-	get := func(key string) *elemFiles {
+	byElem := map[string]*elementSource{}
+	get := func(key string) *elementSource {
 		e := byElem[key]
 		if e == nil {
-			e = &elemFiles{resources: map[string]*File{}}
+			e = &elementSource{key: key, resources: map[string]resourceSource{}}
 			byElem[key] = e
 		}
 		return e
 	}
-	var probs []Problem
 	for i := range files {
 		f := &files[i]
 		switch f.Kind {
 		case KindElement:
-			get(f.Element).element = f
+			get(f.Element).element = &elementFile{name: f.Name, load: func() (*engine.Element, []Problem) { return LoadElement(*f) }}
 		case KindResource:
-			get(f.Element).resources[f.Resource] = f
+			get(f.Element).resources[f.Resource] = resourceSource{name: f.Name,
+				load: func(el *engine.Element) (*engine.Resource, []Problem) { return LoadResource(el, *f) }}
 		}
 	}
-	var elements []*engine.Element
-	keys := make([]string, 0, len(byElem))
-	for k := range byElem {
-		keys = append(keys, k)
+	srcs := make([]*elementSource, 0, len(byElem))
+	for _, e := range byElem {
+		srcs = append(srcs, e)
 	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		ef := byElem[key]
-		if ef.element == nil {
-			for _, rf := range ef.resources {
-				probs = append(probs, Problem{File: rf.Name, Message: fmt.Sprintf("no element.json for element %q beside this resources folder", key)})
+	return assemble(srcs)
+}
+
+// elementSource is what assemble needs of one element: how to load its element file (nil when
+// there is none) and each of its resource files, with the names problems give.
+type elementSource struct {
+	key       string
+	element   *elementFile
+	resources map[string]resourceSource
+}
+
+type elementFile struct {
+	name string
+	load func() (*engine.Element, []Problem)
+}
+
+type resourceSource struct {
+	name string
+	load func(el *engine.Element) (*engine.Resource, []Problem)
+}
+
+// assemble builds the catalog of the given elements: each element file loaded, then its
+// resources, and the problems of the whole: resources without an element file, resources of an
+// element that does not load, defaultResources that name no loaded resource.
+func assemble(srcs []*elementSource) (*engine.Catalog, []Problem) {
+	sort.Slice(srcs, func(i, j int) bool { return srcs[i].key < srcs[j].key })
+	var probs []Problem
+	var elements []*engine.Element
+	for _, src := range srcs {
+		names := make([]string, 0, len(src.resources))
+		for n := range src.resources {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if src.element == nil {
+			for _, n := range names {
+				probs = append(probs, Problem{File: src.resources[n].name, Message: fmt.Sprintf("no element.json for element %q beside this resources folder", src.key)})
 			}
 			continue
 		}
-		el, ps := LoadElement(*ef.element)
+		el, ps := src.element.load()
 		probs = append(probs, ps...)
 		if el == nil {
-			for _, rf := range ef.resources {
-				probs = append(probs, Problem{File: rf.Name, Message: fmt.Sprintf("not loaded: element %s has errors", key)})
+			for _, n := range names {
+				probs = append(probs, Problem{File: src.resources[n].name, Message: fmt.Sprintf("not loaded: element %s has errors", src.key)})
 			}
 			continue
 		}
 		rs := map[string]*engine.Resource{}
-		for _, name := range sortedNames(ef.resources) {
-			r, ps := LoadResource(el, *ef.resources[name])
+		for _, n := range names {
+			r, ps := src.resources[n].load(el)
 			probs = append(probs, ps...)
 			if r != nil {
-				rs[name] = r
+				rs[n] = r
 			}
 		}
 		el = el.WithResources(rs)
 		for i, name := range el.Spec.Events.DefaultResources {
 			if _, ok := rs[name]; !ok {
-				probs = append(probs, Problem{File: ef.element.Name, Pointer: engine.Pointer("events", "defaultResources", fmt.Sprint(i)),
+				probs = append(probs, Problem{File: src.element.name, Pointer: engine.Pointer("events", "defaultResources", fmt.Sprint(i)),
 					Message: fmt.Sprintf("resource %q is not defined (no loadable resources/%s.json)", name, name)})
 			}
 		}
@@ -130,36 +157,24 @@ func LoadResource(el *engine.Element, f File) (*engine.Resource, []Problem) {
 }
 
 // LoadInstance decodes, schema-checks and compiles an instance body (the POST /instances body)
-// against a catalog. It is what the API server runs on every body it receives.
+// against a catalog, within the default engine.Limits. It is what `pollen validate` runs on every
+// body; the instance service runs LoadInstanceWithin, the same path within the operator's limits.
 func LoadInstance(cat *engine.Catalog, name string, data []byte) (*engine.Instance, []Problem) {
-	var spec engine.InstanceSpec
-	if ps := decode(File{Name: name, Data: data}, schemas.Instance, &spec); ps != nil {
-		return nil, ps
-	}
-	in, err := engine.CompileInstance(cat, spec)
-	if ps := problems(name, err); ps != nil {
-		return nil, ps
-	}
-	return in, nil
+	return loadBody(cat, engine.Limits{}, name, data, false)
 }
 
 // LoadStoredInstance is LoadInstance for a body that was accepted before, compiled against
 // definitions that may have changed since: a job whose resource no longer loads is paused
 // (engine.Instance.Paused) instead of failing the instance. Startup and reloads use it.
 func LoadStoredInstance(cat *engine.Catalog, name string, data []byte) (*engine.Instance, []Problem) {
-	var spec engine.InstanceSpec
-	if ps := decode(File{Name: name, Data: data}, schemas.Instance, &spec); ps != nil {
-		return nil, ps
-	}
-	in, err := engine.CompileStoredInstance(cat, spec)
-	if ps := problems(name, err); ps != nil {
-		return nil, ps
-	}
-	return in, nil
+	return loadBody(cat, engine.Limits{}, name, data, true)
 }
 
 // decode checks data against its schema, then decodes it strictly into v.
 func decode(f File, k schemas.Kind, v any) []Problem {
+	if ps := checkUTF8(f.Name, f.Data); ps != nil {
+		return ps
+	}
 	if vs := schemas.Validate(k, f.Data); len(vs) > 0 {
 		out := make([]Problem, len(vs))
 		for i, vi := range vs {
