@@ -31,7 +31,7 @@ func LoadStoredInstanceWithin(cat *engine.Catalog, lim engine.Limits, name strin
 }
 
 func loadBody(cat *engine.Catalog, lim engine.Limits, name string, data []byte, stored bool) (*engine.Instance, []Problem) {
-	if ps := checkUTF8(name, data); ps != nil {
+	if ps := CheckUTF8(name, data); ps != nil {
 		return nil, ps
 	}
 	v, err := schemas.Decode(data)
@@ -199,9 +199,9 @@ func remove(v any, path []string) any {
 // removed marks an array element prune takes out.
 type removed struct{}
 
-// checkUTF8 refuses a body with bytes that are not UTF-8, naming the value that holds them:
+// CheckUTF8 refuses a body with bytes that are not UTF-8, naming the value that holds them:
 // decoding would replace them silently, changing a secret or a key.
-func checkUTF8(name string, data []byte) []Problem {
+func CheckUTF8(name string, data []byte) []Problem {
 	if utf8.Valid(data) {
 		return nil
 	}

@@ -172,7 +172,7 @@ func LoadStoredInstance(cat *engine.Catalog, name string, data []byte) (*engine.
 
 // decode checks data against its schema, then decodes it strictly into v.
 func decode(f File, k schemas.Kind, v any) []Problem {
-	if ps := checkUTF8(f.Name, f.Data); ps != nil {
+	if ps := CheckUTF8(f.Name, f.Data); ps != nil {
 		return ps
 	}
 	if vs := schemas.Validate(k, f.Data); len(vs) > 0 {

@@ -195,12 +195,18 @@ func compileInstance(cat *Catalog, spec InstanceSpec, lim Limits, lenient bool) 
 	in.compileEvents(el, pollerRaw, lim, lenient, &c)
 	in.compileEndpoint(el, &c)
 	in.scrub = newScrubber(in)
-	if !lenient {
+	switch {
+	case lenient: // written before: checked then, and at every connection
+	case lim.Egress != nil:
 		in.checkEndpoint(el, lim, &c)
 		if in.CallbackURL != "" {
 			if err := lim.Egress.CheckURL(in.CallbackURL); err != nil {
 				c.add(Pointer("configuration", KeyCallbackURL), "%v", err)
 			}
+		}
+	case in.CallbackURL != "":
+		if u, err := url.Parse(in.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.add(Pointer("configuration", KeyCallbackURL), "must be an absolute http or https URL")
 		}
 	}
 	if len(c.list) > 0 {

@@ -24,12 +24,11 @@ type Limits struct {
 	// MinInterval and MaxInterval bound event.poller.refresh_interval; 0 = the defaults.
 	MinInterval, MaxInterval time.Duration
 	// Egress checks base.url, the element's base URL once the instance's values are in it, and
-	// callback URLs; nil = not checked here (URLs must still be http or https).
+	// callback URLs, and makes the values in the element's base URL DNS labels; nil = none of
+	// that (callback URLs must still be absolute http or https URLs). The instance service always
+	// sets one; `pollen validate` and tests of other packages do not.
 	Egress *egress.Policy
 }
-
-// anyAddress checks URLs for their form only: the default when Limits.Egress is nil.
-var anyAddress = egress.Open()
 
 func (l Limits) withDefaults() Limits {
 	if l.MinInterval <= 0 {
@@ -40,9 +39,6 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxInterval < l.MinInterval {
 		l.MaxInterval = l.MinInterval
-	}
-	if l.Egress == nil {
-		l.Egress = anyAddress
 	}
 	return l
 }
@@ -108,7 +104,7 @@ func (in *Instance) checkEndpoint(el *Element, l Limits, c *errs) {
 			continue
 		}
 		keys = append(keys, p.key)
-		if v := in.Config[p.key]; !dnsLabel.MatchString(v) {
+		if v := in.Config[p.key]; v != "" && !dnsLabel.MatchString(v) {
 			c.add(Pointer("configuration", p.key), "%q must be a DNS label (letters, digits and hyphens, at most 63): it names the vendor's host", v)
 			return
 		}

@@ -79,3 +79,6 @@ func newStatusError(method, url string, status int, body []byte) *StatusError {
 	e.Body = string(body)
 	return e
 }
+
+// VendorMessage is the vendor's own message, for callers that show it (the hub API).
+func (e *StatusError) VendorMessage() string { return e.Message }
