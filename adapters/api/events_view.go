@@ -1,18 +1,17 @@
 package api
 
 import (
-	"github.com/pollen-hq/pollen/engine"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pollen-hq/pollen/engine"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
 )
 
 // headerNextPage carries the token of a list's next page, as on the platform.

@@ -142,7 +142,7 @@ func TestHubAuth(t *testing.T) {
 	for _, auth := range []string{
 		"",
 		goodAuth, // no Element
-		"User " + userSecret + ", Element " + hubToken, // no Organization: the platform's tests sent this; not any more
+		"User " + userSecret + ", Element " + hubToken,                            // no Organization: the platform's tests sent this; not any more
 		"Organization " + orgSecret + ", Element " + hubToken,                     // no User
 		"User nope, Element " + hubToken,                                          // wrong user
 		"User " + userSecret + ", Organization nope, Element " + hubToken,         // wrong organization

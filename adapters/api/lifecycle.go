@@ -184,4 +184,3 @@ func (s *Server) noBody(w http.ResponseWriter, r *http.Request) bool {
 	s.badRequest(w, r, "Invalid request body", probs)
 	return false
 }
-

@@ -189,4 +189,3 @@ func jsonKey(el *engine.Element, key string) bool {
 	k, ok := el.ConfigKey(key)
 	return ok && k.Type == "json"
 }
-

@@ -351,4 +351,3 @@ func (s *Server) rotateOrganizationSecret(w http.ResponseWriter, r *http.Request
 	s.log.Info("organization secret rotated", "organization", p.OrganizationID, "by", p.UserID, "requestId", requestID(r.Context()))
 	writeJSON(w, http.StatusOK, secretJSON{Secret: secret})
 }
-

@@ -221,4 +221,3 @@ func configString(v any) string {
 		return string(b)
 	}
 }
-
