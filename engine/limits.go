@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -93,6 +94,9 @@ var dnsLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$
 // name a host, as {subdomain} does).
 func (in *Instance) checkEndpoint(el *Element, l Limits, c *errs) {
 	if base := in.Config[KeyBaseURL]; base != "" {
+		if u, err := url.Parse(base); err != nil || u.Scheme == "" || u.Host == "" {
+			return // compileEndpoint said so
+		}
 		if err := l.Egress.CheckURL(base); err != nil {
 			c.add(Pointer("configuration", KeyBaseURL), "%v", err)
 		}

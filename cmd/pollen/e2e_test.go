@@ -89,7 +89,8 @@ func (h *harness) start() *runningServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
 	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: h.dataDir, DefinitionsDir: h.defsDir,
-		UserSecret: "user-secret", OrgSecret: "org-secret", Logger: log, Retries: h.retries})
+		UserSecret: "user-secret-0f3e-49ab-a8c1-5d72e6", OrgSecret: "org-secret-7b21-4c9d-9e05-a3f86b", Logger: log, Retries: h.retries,
+		AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func (h *harness) createInstance(srv *runningServer) int64 {
 // createInstanceAt creates the same instance through the API at apiURL, calling back callbackURL.
 func (h *harness) createInstanceAt(apiURL, callbackURL string) int64 {
 	h.t.Helper()
-	id, err := createDemoInstance(context.Background(), apiURL, "user-secret", "org-secret", "freshdeskv2", map[string]string{
+	id, err := createDemoInstance(context.Background(), apiURL, "user-secret-0f3e-49ab-a8c1-5d72e6", "org-secret-7b21-4c9d-9e05-a3f86b", "freshdeskv2", map[string]string{
 		"subdomain":                        "e2e",
 		"username":                         e2eAPIKey,
 		"base.url":                         h.deskURL,
@@ -223,7 +224,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The instance as the API shows it never carries the API key or the signature key.
 	body := get(t, srv.URL()+fmt.Sprintf("/instances/%d", id))
-	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, "user-secret", "org-secret"} {
+	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, "user-secret-0f3e-49ab-a8c1-5d72e6", "org-secret-7b21-4c9d-9e05-a3f86b"} {
 		if strings.Contains(body, secret) {
 			t.Errorf("GET /instances/%d shows a secret: %s", id, body)
 		}
@@ -263,7 +264,7 @@ func TestRestart(t *testing.T) {
 func get(t *testing.T, url string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "User user-secret, Organization org-secret")
+	req.Header.Set("Authorization", "User user-secret-0f3e-49ab-a8c1-5d72e6, Organization org-secret-7b21-4c9d-9e05-a3f86b")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if got[`pollen_jobs`] != 2 || got[`pollen_instances`] != 1 {
 		t.Errorf("jobs %v, instances %v; want 2 and 1", got[`pollen_jobs`], got[`pollen_instances`])
 	}
-	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, "user-secret", "org-secret", h.recvURL, h.deskURL} {
+	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, "user-secret-0f3e-49ab-a8c1-5d72e6", "org-secret-7b21-4c9d-9e05-a3f86b", h.recvURL, h.deskURL} {
 		if strings.Contains(body, secret) {
 			t.Errorf("/metrics carries %q", secret)
 		}

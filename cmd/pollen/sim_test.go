@@ -173,7 +173,7 @@ func (r *simRig) createInstance(srv *runningServer, pollerConfig string) int64 {
 	if pollerConfig != "" {
 		cfg["event.poller.configuration"] = pollerConfig
 	}
-	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", "freshdeskv2", cfg)
+	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret-0f3e-49ab-a8c1-5d72e6", "org-secret-7b21-4c9d-9e05-a3f86b", "freshdeskv2", cfg)
 	if err != nil {
 		r.t.Fatal(err)
 	}
