@@ -361,10 +361,8 @@ func (s *Service) Update(ctx context.Context, p engine.Principal, id int64, u Up
 		}
 	}
 	body := recordBody(rec)
-	probs = append(probs, u.Merge(body, req)...)
-	if len(probs) > 0 {
-		return nil, reject(probs)
-	}
+	mergeProbs := u.Merge(body, req)
+	probs = append(probs, mergeProbs...)
 	conf := body["configuration"].(map[string]any)
 	keepMasked(el, conf, rec.Configuration)
 	merged, err := json.Marshal(body)
@@ -375,7 +373,14 @@ func (s *Service) Update(ctx context.Context, p engine.Principal, id int64, u Up
 	if u.Strict {
 		load = definitions.LoadInstanceWithin
 	}
-	in, probs := load(cat, s.limits, "body", merged)
+	// The merged body is loaded even when the request has other faults, so that one answer lists
+	// them all; unless the merge itself failed, which leaves nothing meaningful to load.
+	var in *engine.Instance
+	if len(mergeProbs) == 0 {
+		var loadProbs []definitions.Problem
+		in, loadProbs = load(cat, s.limits, "body", merged)
+		probs = append(probs, loadProbs...)
+	}
 	if len(probs) > 0 {
 		return nil, reject(probs)
 	}
