@@ -2,7 +2,8 @@
 // CI keeps them rather than habit:
 //
 //   - engine, and every package under it, imports nothing from adapters/ or cmd/ (its tests
-//     included), and its non-test files do not import definitions/;
+//     included), and its non-test files do not import definitions/, but for engine/instances, the
+//     instance service, which loads instance bodies through the one load path;
 //   - an adapter's non-test files import no other adapter: adapters/X/... may import
 //     adapters/X/... only (so the simulators under adapters/sim/ share their kernel), and nothing
 //     from cmd/; tests may import another adapter, to run against the real thing;
@@ -33,7 +34,6 @@ const module = "github.com/pollen-hq/pollen"
 // has them is rewritten; each is "from -> to" with module-relative package paths. An entry that
 // no longer occurs fails the test, so the list only shrinks. Remove entries, never add them.
 var pendingImports = []string{
-	"adapters/api -> adapters/sqlite", // the instance store's record type; goes with the instance service
 }
 
 // goFile is one Go file of the module.
@@ -133,7 +133,7 @@ func violations(files []goFile, vendors []string) []violation {
 				switch {
 				case under(imp, "adapters"), under(imp, "cmd"):
 					imports(f, imp, "engine never imports adapters or cmd; talk through the ports in engine/ports.go")
-				case !f.test && under(imp, "definitions"):
+				case !f.test && under(imp, "definitions") && f.pkg != "engine/instances":
 					imports(f, imp, "engine never imports definitions (its tests may)")
 				}
 			}

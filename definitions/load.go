@@ -18,12 +18,14 @@ import (
 // built-in definition while a folder's file is broken. Every problem is returned once, on the file
 // that has it, and nothing that only follows from it: a resource of an element that does not load
 // is not compiled, and an element's default resource that has a broken file is not reported again.
+// It assembles the catalog with the very function the Registry (serve and its reloads) uses, so
+// that validate and serve report the same problems.
 func Compile(files []File) (*engine.Catalog, []Problem) {
-	c := compile(files)
+	c := compileFiles(files)
 	return c.catalog, c.problems
 }
 
-// compiled is what compile made of definition files.
+// compiled is what assemble made of definitions.
 type compiled struct {
 	catalog  *engine.Catalog
 	problems []Problem
@@ -35,73 +37,99 @@ type compiled struct {
 	notChecked map[string]string
 }
 
-func compile(files []File) compiled {
-	type elemFiles struct {
-		elements  []*File            // in order: the last one overrides
-		resources map[string][]*File // by resource name, in order
-	}
-	byElem := map[string]*elemFiles{}
-	get := func(key string) *elemFiles {
+// compileFiles assembles definition files: each identity's files, in the order given.
+func compileFiles(files []File) compiled {
+	byElem := map[string]*elementSource{}
+	get := func(key string) *elementSource {
 		e := byElem[key]
 		if e == nil {
-			e = &elemFiles{resources: map[string][]*File{}}
+			e = &elementSource{key: key, resources: map[string][]resourceSource{}}
 			byElem[key] = e
 		}
 		return e
 	}
-	c := compiled{broken: map[string]string{}, notChecked: map[string]string{}}
 	for i := range files {
 		f := &files[i]
 		switch f.Kind {
 		case KindElement:
 			e := get(f.Element)
-			e.elements = append(e.elements, f)
+			e.elements = append(e.elements, elementFile{name: f.Name, load: func() (*engine.Element, []Problem) { return LoadElement(*f) }})
 		case KindResource:
 			e := get(f.Element)
-			e.resources[f.Resource] = append(e.resources[f.Resource], f)
+			e.resources[f.Resource] = append(e.resources[f.Resource], resourceSource{name: f.Name,
+				load: func(el *engine.Element) (*engine.Resource, []Problem) { return LoadResource(el, *f) }})
 		}
 	}
-	var elements []*engine.Element
-	keys := make([]string, 0, len(byElem))
-	for k := range byElem {
-		keys = append(keys, k)
+	srcs := make([]*elementSource, 0, len(byElem))
+	for _, e := range byElem {
+		srcs = append(srcs, e)
 	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		ef := byElem[key]
-		if len(ef.elements) == 0 {
-			for _, name := range sortedNames(ef.resources) {
-				for _, rf := range ef.resources[name] {
-					c.problems = append(c.problems, Problem{File: rf.Name, Message: fmt.Sprintf("no element.json for element %q beside this resources folder", key)})
+	return assemble(srcs)
+}
+
+// elementSource is what assemble needs of one element: how to load its element file and each of
+// its resource files, each with the names problems give, in override order (the last one that
+// loads serves).
+type elementSource struct {
+	key       string
+	elements  []elementFile
+	resources map[string][]resourceSource
+}
+
+type elementFile struct {
+	name string
+	load func() (*engine.Element, []Problem)
+}
+
+type resourceSource struct {
+	name string
+	load func(el *engine.Element) (*engine.Resource, []Problem)
+}
+
+// assemble builds the catalog of the given elements: each element loaded, then its resources,
+// and the problems of the whole: resources without an element file, element defaultResources
+// that name no resource. Resources of an element that does not load are not compiled (they are
+// notChecked), and a default resource whose own file is broken is not reported again.
+func assemble(srcs []*elementSource) compiled {
+	sort.Slice(srcs, func(i, j int) bool { return srcs[i].key < srcs[j].key })
+	c := compiled{broken: map[string]string{}, notChecked: map[string]string{}}
+	var elements []*engine.Element
+	for _, src := range srcs {
+		key := src.key
+		if len(src.elements) == 0 {
+			for _, name := range sortedNames(src.resources) {
+				for _, rf := range src.resources[name] {
+					c.problems = append(c.problems, Problem{File: rf.name, Message: fmt.Sprintf("no element.json for element %q beside this resources folder", key)})
 				}
 			}
 			continue
 		}
-		el, elFile, ps := loadLast(ef.elements, LoadElement)
+		el, elName, ps := loadLast(src.elements, func(f elementFile) (*engine.Element, []Problem) { return f.load() }, func(f elementFile) string { return f.name })
 		c.problems = append(c.problems, ps...)
 		if el == nil {
-			c.broken[key] = elFile.Name
-			for _, rfs := range ef.resources {
+			c.broken[key] = elName
+			for _, rfs := range src.resources {
 				for _, rf := range rfs {
-					c.notChecked[rf.Name] = fmt.Sprintf("element %s does not load (%s)", key, elFile.Name)
+					c.notChecked[rf.name] = fmt.Sprintf("element %s does not load (%s)", key, elName)
 				}
 			}
 			continue
 		}
 		rs := map[string]*engine.Resource{}
-		for _, name := range sortedNames(ef.resources) {
-			r, rf, ps := loadLast(ef.resources[name], func(f File) (*engine.Resource, []Problem) { return LoadResource(el, f) })
+		for _, name := range sortedNames(src.resources) {
+			r, rName, ps := loadLast(src.resources[name], func(f resourceSource) (*engine.Resource, []Problem) { return f.load(el) },
+				func(f resourceSource) string { return f.name })
 			c.problems = append(c.problems, ps...)
 			if r != nil {
 				rs[name] = r
 			} else {
-				c.broken[key+"/"+name] = rf.Name
+				c.broken[key+"/"+name] = rName
 			}
 		}
 		el = el.WithResources(rs)
 		for i, name := range el.Spec.Events.DefaultResources {
 			if _, ok := rs[name]; !ok && c.broken[key+"/"+name] == "" {
-				c.problems = append(c.problems, Problem{File: elFile.Name, Pointer: engine.Pointer("events", "defaultResources", fmt.Sprint(i)),
+				c.problems = append(c.problems, Problem{File: elName, Pointer: engine.Pointer("events", "defaultResources", fmt.Sprint(i)),
 					Message: fmt.Sprintf("resource %q is not defined (no resources/%s.json)", name, name)})
 			}
 		}
@@ -116,18 +144,18 @@ func compile(files []File) compiled {
 	return c
 }
 
-// loadLast loads the last of a definition's files that loads, from the last one back, and returns
-// it, its file (the last one when none loads) and the problems of the files tried.
-func loadLast[T any](files []*File, load func(File) (*T, []Problem)) (*T, *File, []Problem) {
+// loadLast loads the last of a definition's candidates that loads, from the last one back, and
+// returns it, its name (the last one's when none loads) and the problems of the candidates tried.
+func loadLast[F, T any](cands []F, load func(F) (*T, []Problem), name func(F) string) (*T, string, []Problem) {
 	var probs []Problem
-	for i := len(files) - 1; i >= 0; i-- {
-		v, ps := load(*files[i])
+	for i := len(cands) - 1; i >= 0; i-- {
+		v, ps := load(cands[i])
 		probs = append(probs, ps...)
 		if v != nil {
-			return v, files[i], probs
+			return v, name(cands[i]), probs
 		}
 	}
-	return nil, files[len(files)-1], probs
+	return nil, name(cands[len(cands)-1]), probs
 }
 
 func sortedNames[T any](m map[string]T) []string {
@@ -174,36 +202,24 @@ func LoadResource(el *engine.Element, f File) (*engine.Resource, []Problem) {
 }
 
 // LoadInstance decodes, schema-checks and compiles an instance body (the POST /instances body)
-// against a catalog. It is what the API server runs on every body it receives.
+// against a catalog, within the default engine.Limits. It is what `pollen validate` runs on every
+// body; the instance service runs LoadInstanceWithin, the same path within the operator's limits.
 func LoadInstance(cat *engine.Catalog, name string, data []byte) (*engine.Instance, []Problem) {
-	var spec engine.InstanceSpec
-	if ps := decode(File{Name: name, Data: data}, schemas.Instance, &spec); ps != nil {
-		return nil, ps
-	}
-	in, err := engine.CompileInstance(cat, spec)
-	if ps := problems(name, err); ps != nil {
-		return nil, ps
-	}
-	return in, nil
+	return loadBody(cat, engine.Limits{}, name, data, false)
 }
 
 // LoadStoredInstance is LoadInstance for a body that was accepted before, compiled against
 // definitions that may have changed since: a job whose resource no longer loads is paused
 // (engine.Instance.Paused) instead of failing the instance. Startup and reloads use it.
 func LoadStoredInstance(cat *engine.Catalog, name string, data []byte) (*engine.Instance, []Problem) {
-	var spec engine.InstanceSpec
-	if ps := decode(File{Name: name, Data: data}, schemas.Instance, &spec); ps != nil {
-		return nil, ps
-	}
-	in, err := engine.CompileStoredInstance(cat, spec)
-	if ps := problems(name, err); ps != nil {
-		return nil, ps
-	}
-	return in, nil
+	return loadBody(cat, engine.Limits{}, name, data, true)
 }
 
 // decode checks that data is JSON and conforms to its schema, then decodes it strictly into v.
 func decode(f File, k schemas.Kind, v any) []Problem {
+	if ps := CheckUTF8(f.Name, f.Data); ps != nil {
+		return ps
+	}
 	if p, bad := SyntaxProblem(f.Name, f.Data); bad {
 		return []Problem{p}
 	}
@@ -264,7 +280,7 @@ func Validate(paths ...string) ([]Checked, []Problem) {
 			defs = append(defs, f)
 		}
 	}
-	c := compile(defs)
+	c := compileFiles(defs)
 	probs = append(probs, c.problems...)
 	notChecked := c.notChecked
 	for _, b := range bodies {

@@ -17,6 +17,16 @@ import (
 // where it is, a missing key at where it belongs.
 func schemaProblems(f File, vs []schemas.Violation) []Problem {
 	var doc any
+	return schemaProblemsIn(f.Name, func() any {
+		if doc == nil {
+			doc, _ = schemas.Decode(f.Data)
+		}
+		return doc
+	}, vs)
+}
+
+// schemaProblemsIn is schemaProblems of file's document, as document returns it decoded.
+func schemaProblemsIn(file string, document func() any, vs []schemas.Violation) []Problem {
 	var out []Problem
 	for _, v := range vs {
 		switch {
@@ -26,14 +36,11 @@ func schemaProblems(f File, vs []schemas.Violation) []Problem {
 				break
 			}
 			for _, name := range names {
-				out = append(out, Problem{File: f.Name, Pointer: v.Pointer + engine.Pointer(name), Message: "is required"})
+				out = append(out, Problem{File: file, Pointer: v.Pointer + engine.Pointer(name), Message: "is required"})
 			}
 			continue
 		case strings.HasPrefix(v.Message, "additionalProperties ") && strings.HasSuffix(v.Message, " not allowed"):
-			if doc == nil {
-				doc, _ = schemas.Decode(f.Data)
-			}
-			obj, _ := at(doc, v.Pointer).(map[string]any)
+			obj, _ := at(document(), v.Pointer).(map[string]any)
 			var keys []string
 			for k := range obj {
 				if strings.Contains(v.Message, "'"+k+"'") {
@@ -45,11 +52,11 @@ func schemaProblems(f File, vs []schemas.Violation) []Problem {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				out = append(out, Problem{File: f.Name, Pointer: v.Pointer + engine.Pointer(k), Message: "unknown key" + suggestion(k, vs, v.Pointer)})
+				out = append(out, Problem{File: file, Pointer: v.Pointer + engine.Pointer(k), Message: "unknown key" + suggestion(k, vs, v.Pointer)})
 			}
 			continue
 		}
-		out = append(out, Problem{File: f.Name, Pointer: v.Pointer, Message: v.Message})
+		out = append(out, Problem{File: file, Pointer: v.Pointer, Message: v.Message})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Pointer < out[j].Pointer })
 	return out

@@ -71,6 +71,11 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 	onPoll := o.OnPoll
 	o.OnPoll = func(ev PollEvent) {
 		r.mu.Lock()
+		// What the vendor echoed (an API key, the Basic header) must not reach pollers[].lastError
+		// or the hooks' logs and metrics.
+		if in := r.instances[ev.Key.InstanceID]; in != nil {
+			ev.Err = in.ScrubError(ev.Err)
+		}
 		r.polls[ev.Key] = ev
 		if n := len(ev.Result.Gaps); n > 0 {
 			r.gaps[ev.Key] = ev.At.UTC().Format(time.RFC3339) + ": " + ev.Result.Gaps[n-1]

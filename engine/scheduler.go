@@ -352,7 +352,7 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob, in *Instance, spec 
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
 	case err != nil:
-		log.Warn("poll failed; it goes on from its last commit", "error", err)
+		log.Warn("poll failed; it goes on from its last commit", "error", in.ScrubError(err))
 	case res.Stopped != "":
 		log.Info("poll stopped early; it goes on from there at its next turn", "reason", res.Stopped,
 			"events", res.Events, "pages", res.Pages)

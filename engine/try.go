@@ -82,7 +82,9 @@ type trialStore struct {
 	found bool
 }
 
-func (s *trialStore) Cursor(context.Context, JobKey) (Cursor, bool, error) { return s.cur, s.found, nil }
+func (s *trialStore) Cursor(context.Context, JobKey) (Cursor, bool, error) {
+	return s.cur, s.found, nil
+}
 
 func (s *trialStore) CommitPoll(_ context.Context, c Commit) error {
 	s.cur, s.found = c.Cursor, true

@@ -15,7 +15,7 @@ func TestMetricsRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, 0, func(o *Options) { o.Metrics = m.Handler() })
+	h := newHarness(t, 0, func(c *harnessConfig) { c.api.Metrics = m.Handler() })
 	m.Poll(engine.PollEvent{Result: engine.PollResult{Pages: 1, Records: 4, Events: 3}, Duration: time.Millisecond})
 	m.Delivery(true, 3, time.Millisecond)
 

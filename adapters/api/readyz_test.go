@@ -14,8 +14,8 @@ func TestReadyz(t *testing.T) {
 	var mu sync.Mutex
 	var notReady error
 	var checked bool
-	h := newHarness(t, 0, func(o *Options) {
-		o.Ready = func(ctx context.Context) error {
+	h := newHarness(t, 0, func(c *harnessConfig) {
+		c.api.Ready = func(ctx context.Context) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if _, ok := ctx.Deadline(); !ok {

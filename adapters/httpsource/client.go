@@ -20,6 +20,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/egress"
 )
 
 const (
@@ -40,6 +41,9 @@ type Options struct {
 	// Client sends the requests. nil = one built here: keep-alive, transparent gzip, 16 idle
 	// connections per host, redirects followed within the same scheme and host only.
 	Client *http.Client
+	// Dial, when set, opens the built-in client's connections (an egress policy's guard); a
+	// connection it refuses with egress.ErrRefused is not retried.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Timeout bounds one request, body included; 0 = 30s.
 	Timeout time.Duration
 	// MaxRetries is how many times a page is retried after a 5xx, a timeout or a transport
@@ -115,7 +119,7 @@ func New(opts Options) *Client {
 		c.maxWait = defaultMaxWait
 	}
 	if c.hc == nil {
-		c.hc = defaultHTTPClient()
+		c.hc = defaultHTTPClient(opts.Dial)
 	}
 	if c.timeout <= 0 {
 		c.timeout = defaultTimeout
@@ -159,8 +163,11 @@ func New(opts Options) *Client {
 	return c
 }
 
-func defaultHTTPClient() *http.Client {
+func defaultHTTPClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	if dial != nil {
+		t.DialContext = dial
+	}
 	t.MaxIdleConns = 100
 	t.MaxIdleConnsPerHost = 16
 	t.IdleConnTimeout = 90 * time.Second
@@ -522,7 +529,7 @@ var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
 
 // retryable reports whether a transport error may pass on a retry.
 func retryable(err error) bool {
-	if errors.Is(err, errBodyTooLarge) || errors.Is(err, errTooManyRedirects) {
+	if errors.Is(err, errBodyTooLarge) || errors.Is(err, errTooManyRedirects) || errors.Is(err, egress.ErrRefused) {
 		return false
 	}
 	var (

@@ -9,18 +9,6 @@ import (
 	"time"
 )
 
-// QueuedNotification is a notification parked as QUEUED: after its last retry failed, or behind
-// an older queued one of its instance.
-type QueuedNotification struct {
-	ID         string
-	InstanceID int64
-	ObjectType string
-	CreatedAt  time.Time
-	Attempts   int    // since it was last (re)queued for delivery
-	LastError  string // of its last attempt; empty when it was never attempted
-	EventIDs   []string
-}
-
 // Queued returns up to limit (<= 0: all) QUEUED notifications of one instance (0: of every
 // instance), oldest first: the order redelivery sends them in.
 func (s *Store) Queued(ctx context.Context, instanceID int64, limit int) ([]QueuedNotification, error) {
@@ -59,23 +47,8 @@ func (s *Store) Queued(ctx context.Context, instanceID int64, limit int) ([]Queu
 	return out, nil
 }
 
-// RequeueFilter selects the QUEUED notifications to send again. Exactly one field must be set.
-type RequeueFilter struct {
-	// NotificationID selects one notification; EventID the notification that carries an event.
-	// Its instance's older QUEUED notifications are requeued with it, so that the instance's
-	// notifications still arrive in order.
-	NotificationID string
-	EventID        string
-	// InstanceID selects every QUEUED notification of an instance.
-	InstanceID int64
-	// All selects every QUEUED notification.
-	All bool
-}
-
-// ErrBadFilter is returned by Requeue for a filter that does not set exactly one field.
-var ErrBadFilter = errors.New("set exactly one of notification id, event id, instance id and all")
-
-func (f RequeueFilter) valid() bool {
+// validRequeue reports whether f selects exactly one way.
+func validRequeue(f RequeueFilter) bool {
 	n := 0
 	for _, set := range []bool{f.NotificationID != "", f.EventID != "", f.InstanceID != 0, f.All} {
 		if set {
@@ -96,7 +69,7 @@ func (f RequeueFilter) valid() bool {
 // The deliverer picks requeued notifications up on its next look at the outbox.
 func (s *Store) Requeue(ctx context.Context, f RequeueFilter) (int, error) {
 	fail := func(err error) (int, error) { return 0, fmt.Errorf("sqlite: requeue: %w", err) }
-	if !f.valid() {
+	if !validRequeue(f) {
 		return fail(ErrBadFilter)
 	}
 	now := s.now()

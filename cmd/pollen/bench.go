@@ -29,6 +29,7 @@ import (
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
 const benchDoc = `Bench measures Pollen under load on this machine. It starts a simulated
@@ -172,7 +173,7 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rc := newBenchReceiver(randomSecret())
+	rc := newBenchReceiver(tenants.NewSecret())
 	recvURL, err := serveLocal(ctx, rc)
 	if err != nil {
 		return err
@@ -805,15 +806,17 @@ func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*ben
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &benchServer{url: "http://" + addr, user: randomSecret(), org: randomSecret(),
+	s := &benchServer{url: "http://" + addr, user: tenants.NewSecret(), org: tenants.NewSecret(),
 		logPath: filepath.Join(dataDir, "server.log"),
 		http:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: time.Minute}}
 	logf, err := os.Create(s.logPath)
 	if err != nil {
 		return nil, err
 	}
+	// The simulator and the receiver are on loopback: the bench opens the egress policy to them.
 	args := []string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn", "--poll-deadline", "30m",
-		"--poll-workers", strconv.Itoa(bc.pollWorkers), "--delivery-workers", strconv.Itoa(bc.deliveryWorkers)}
+		"--poll-workers", strconv.Itoa(bc.pollWorkers), "--delivery-workers", strconv.Itoa(bc.deliveryWorkers),
+		"--allow-private-networks", "--min-interval", min(bc.interval, time.Second).String()}
 	if bc.callbackRate > 0 {
 		args = append(args, "--callback-rate", strconv.FormatFloat(bc.callbackRate, 'g', -1, 64))
 	}

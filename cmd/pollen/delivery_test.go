@@ -687,7 +687,7 @@ func TestQueuedThenRedeliver(t *testing.T) {
 func dlPut(t *testing.T, url, body string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "User user-secret, Organization org-secret")
+	req.Header.Set("Authorization", "User user-secret-0f3e-49ab-a8c1-5d72e6, Organization org-secret-7b21-4c9d-9e05-a3f86b")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

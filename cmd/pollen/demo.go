@@ -22,6 +22,7 @@ import (
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
 const demoDoc = `Demo shows Pollen working end to end on this machine, with no account and
@@ -120,8 +121,10 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 		return err
 	}
 	defer cleanup()
+	// The simulator and the receiver are on loopback: the demo opens the egress policy to them.
 	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir,
-		UserSecret: randomSecret(), OrgSecret: randomSecret(), Logger: log})
+		UserSecret: tenants.NewSecret(), OrgSecret: tenants.NewSecret(), Logger: log,
+		AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,9 @@ func commands() []command {
 		{"bench", "measure Pollen under load: many accounts, changes, a burst", runBench},
 		{"demo", "run a simulated Freshdesk, Pollen and a receiver, and show the events", runDemo},
 		{"fakedesk", "serve a simulated Freshdesk API", runFakedesk},
+		{"keys", "rotate the key that seals secrets at rest", runKeys},
 		{"serve", "run the API, the pollers and delivery", runServe},
+		{"users", "manage organizations and users, and their secrets", runUsers},
 		{"validate", "check definition files and instance bodies", runValidate},
 		{"version", "print the version", runVersion},
 	}
@@ -48,6 +50,8 @@ const (
 )
 
 func main() {
+	// Every file Pollen creates is its user's alone, whatever the directory's mode.
+	syscall.Umask(0o077)
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

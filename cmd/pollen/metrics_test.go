@@ -95,7 +95,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if got[`pollen_jobs`] != 2 || got[`pollen_instances`] != 1 {
 		t.Errorf("jobs %v, instances %v; want 2 and 1", got[`pollen_jobs`], got[`pollen_instances`])
 	}
-	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, "user-secret", "org-secret", h.recvURL, h.deskURL} {
+	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, testUserSecret, testOrgSecret, h.recvURL, h.deskURL} {
 		if strings.Contains(body, secret) {
 			t.Errorf("/metrics carries %q", secret)
 		}

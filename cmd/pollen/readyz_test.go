@@ -17,7 +17,7 @@ import (
 func TestReadiness(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: "u", OrgSecret: "o"})
+	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: testUserSecret, OrgSecret: testOrgSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

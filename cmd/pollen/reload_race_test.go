@@ -18,7 +18,7 @@ func TestDefinitionsLoadedMeansServed(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), DefinitionsDir: dir,
-		UserSecret: "user-secret", OrgSecret: "org-secret"})
+		UserSecret: testUserSecret, OrgSecret: testOrgSecret, AllowPrivateNetworks: true})
 	if err != nil {
 		t.Fatal(err)
 	}

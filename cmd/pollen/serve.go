@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/egress"
 )
 
 const serveDoc = `Serve runs Pollen: the Cloud Elements-compatible API (POST /instances and
@@ -18,10 +19,23 @@ friends), the pollers of every events-enabled instance, and the delivery of sign
 notifications to their callbacks. State (instances, cursors, the outbox) lives in
 an SQLite file in --data-dir and survives restarts.
 
-Clients authenticate with 'Authorization: User <secret>, Organization <secret>'.
-The secrets come from POLLEN_USER_SECRET and POLLEN_ORGANIZATION_SECRET; without
-them, serve generates a pair on first start and keeps it in DATA-DIR/secrets.json
-(mode 0600).
+Clients authenticate with 'Authorization: User <secret>, Organization <secret>':
+each user of each organization has their own ('pollen users' manages them). The
+first admin's secrets come from POLLEN_USER_SECRET and POLLEN_ORGANIZATION_SECRET
+(at least 24 characters, random: 'pollen users secret' prints one); without them,
+serve generates a pair on first start and keeps it in DATA-DIR/secrets.json (mode
+0600).
+
+Instances may point Pollen (base.url, subdomain, callback URLs) at public
+addresses only: loopback, private, link-local and other internal addresses, and
+this server's own listener, are refused when an instance is written and when a
+connection is made. --allow-private-networks and --allow-hosts open that policy,
+for vendors or receivers on the operator's own network.
+
+Secrets at rest (vendor credentials, signature keys, URL credentials) are sealed
+with AES-256-GCM. The key comes from POLLEN_KEY or --key-file, or is generated in
+DATA-DIR/pollen.key (mode 0600) at the first start: back it up with the database.
+'pollen keys rotate' replaces it.
 
 Built-in element definitions are embedded; --definitions DIR adds or overrides
 definition files (DIR/ELEMENT/element.json, DIR/ELEMENT/resources/NAME.json).
@@ -69,6 +83,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}()
 	cfg.UserSecret = os.Getenv("POLLEN_USER_SECRET")
 	cfg.OrgSecret = os.Getenv("POLLEN_ORGANIZATION_SECRET")
+	cfg.Key = os.Getenv("POLLEN_KEY")
 	srv, err := newServer(ctx, *cfg)
 	if err != nil && ctx.Err() != nil {
 		log.Info("stopped while starting")
@@ -103,6 +118,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.DurationVar(&cfg.HistoryRetention, "history-retention", 7*24*time.Hour, "how long delivered event history is kept")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` at exit (go tool pprof reads it)")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile to `file` at exit")
+	fs.BoolVar(&cfg.AllowPrivateNetworks, "allow-private-networks", false, "let instances point at loopback, private (10/8, 172.16/12, 192.168/16), CGNAT and unique-local addresses")
+	fs.Var(&stringList{&cfg.AllowHosts}, "allow-hosts", "comma-separated `hosts` instances may point at whatever their address: names (vendor.internal, *.corp.example), IP addresses or CIDR prefixes")
+	fs.DurationVar(&cfg.MinInterval, "min-interval", time.Second, "the shortest event.poller.refresh_interval an instance may set")
+	fs.StringVar(&cfg.KeyFile, "key-file", "", "`file` of the keys sealing secrets at rest (default DATA-DIR/pollen.key, generated at the first start; POLLEN_KEY overrides it)")
 	lf := &logFlags{}
 	lf.register(fs, "info")
 	withEnv(fs)
@@ -126,6 +145,31 @@ func (cfg serverConfig) checkLimits() error {
 	}
 	if !(cfg.CallbackRate >= 0) || math.IsInf(cfg.CallbackRate, 0) {
 		return fmt.Errorf("--callback-rate must be 0 (no bound) or a positive number, not %v", cfg.CallbackRate)
+	}
+	if cfg.MinInterval <= 0 || cfg.MinInterval > engine.DefaultMaxInterval {
+		return fmt.Errorf("--min-interval must be positive and at most %s, not %s", engine.DefaultMaxInterval, cfg.MinInterval)
+	}
+	if _, err := egress.New(egress.Options{AllowHosts: cfg.AllowHosts}); err != nil {
+		return fmt.Errorf("--allow-hosts: %w", err)
+	}
+	return nil
+}
+
+// stringList is a flag.Value of comma-separated strings.
+type stringList struct{ s *[]string }
+
+func (l *stringList) String() string {
+	if l.s == nil {
+		return ""
+	}
+	return strings.Join(*l.s, ",")
+}
+
+func (l *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.s = append(*l.s, p)
+		}
 	}
 	return nil
 }

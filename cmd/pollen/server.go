@@ -1,9 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +22,10 @@ import (
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/egress"
+	"github.com/pollen-hq/pollen/engine/instances"
+	"github.com/pollen-hq/pollen/engine/seal"
+	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
 // serverConfig is everything `pollen serve` is configured with.
@@ -47,6 +50,51 @@ type serverConfig struct {
 	// deliverer's default, 4); CallbackRate, when above 0, those started per second to it.
 	CallbackConcurrency int
 	CallbackRate        float64
+
+	// AllowPrivateNetworks and AllowHosts open the egress policy (engine/egress) to loopback and
+	// private addresses, and to the hosts, addresses and prefixes listed.
+	AllowPrivateNetworks bool
+	AllowHosts           []string
+	// MinInterval is the shortest refresh interval an instance may set; 0 = 1s.
+	MinInterval time.Duration
+	// KeyFile holds the keys sealing secrets at rest; "" = DATA-DIR/pollen.key, generated at the
+	// first start. Key, when set (POLLEN_KEY), holds them instead: base64 keys, comma-separated,
+	// the primary first.
+	KeyFile, Key string
+	// HTTP bounds the API's connections; zero fields take defaultHTTPLimits'.
+	HTTP httpLimits
+}
+
+// httpLimits bound what a client may hold of the server: a slow or idle client is cut off.
+type httpLimits struct {
+	ReadHeader, Read, Write, Idle time.Duration
+	MaxHeaderBytes                int
+}
+
+// defaultHTTPLimits: a request's headers within 5 s and its whole body (1 MiB at most) within
+// 15 s; a response within 2 minutes (a hub call waits for the vendor, with retries); an idle
+// keep-alive connection closed after a minute; headers of 64 KiB at most.
+var defaultHTTPLimits = httpLimits{ReadHeader: 5 * time.Second, Read: 15 * time.Second, Write: 2 * time.Minute,
+	Idle: time.Minute, MaxHeaderBytes: 64 << 10}
+
+func (l httpLimits) withDefaults() httpLimits {
+	d := defaultHTTPLimits
+	if l.ReadHeader > 0 {
+		d.ReadHeader = l.ReadHeader
+	}
+	if l.Read > 0 {
+		d.Read = l.Read
+	}
+	if l.Write > 0 {
+		d.Write = l.Write
+	}
+	if l.Idle > 0 {
+		d.Idle = l.Idle
+	}
+	if l.MaxHeaderBytes > 0 {
+		d.MaxHeaderBytes = l.MaxHeaderBytes
+	}
+	return d
 }
 
 // server is a running Pollen: store, catalog, runtime, metrics and HTTP API. serve, demo and the
@@ -55,6 +103,9 @@ type server struct {
 	cfg     serverConfig
 	log     hclog.Logger
 	store   *sqlite.Store
+	egress  *egress.Policy
+	svc     *instances.Service
+	tenants *tenants.Service
 	defs    *definitions.Registry
 	runtime *engine.Runtime
 	metrics *metrics.Metrics // served at GET /metrics
@@ -62,7 +113,7 @@ type server struct {
 	ln      net.Listener
 }
 
-// secretsFile holds generated platform secrets in the data directory, mode 0600.
+// secretsFile holds the bootstrap admin's generated secrets in the data directory, mode 0600.
 const secretsFile = "secrets.json"
 
 type platformSecrets struct {
@@ -70,8 +121,8 @@ type platformSecrets struct {
 	Organization string `json:"organization"`
 }
 
-// loadSecrets returns the platform secrets: from the configuration (environment) when given,
-// else from the data directory, generating and storing them on first start.
+// loadSecrets returns the bootstrap admin's secrets: from the configuration (environment) when
+// given, else from the data directory, generating and storing them on first start.
 func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
 	if cfg.UserSecret != "" && cfg.OrgSecret != "" {
 		return nil
@@ -87,14 +138,14 @@ func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
 		if err := json.Unmarshal(b, &s); err != nil || s.User == "" || s.Organization == "" {
 			return fmt.Errorf("%s: not a secrets file (%v); remove it to generate new secrets", path, err)
 		}
-		log.Info("platform secrets read from the data directory", "file", path)
+		log.Info("bootstrap admin's secrets read from the data directory", "file", path)
 	case errors.Is(err, os.ErrNotExist):
-		s = platformSecrets{User: randomSecret(), Organization: randomSecret()}
+		s = platformSecrets{User: tenants.NewSecret(), Organization: tenants.NewSecret()}
 		b, _ := json.MarshalIndent(s, "", "  ")
 		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 			return fmt.Errorf("storing generated secrets: %w", err)
 		}
-		log.Info("platform secrets generated; clients authenticate with 'Authorization: User <user>, Organization <organization>' from this file", "file", path)
+		log.Info("bootstrap admin's secrets generated; clients authenticate with 'Authorization: User <user>, Organization <organization>' from this file", "file", path)
 	default:
 		return err
 	}
@@ -102,12 +153,56 @@ func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
 	return nil
 }
 
-func randomSecret() string {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
+// dbFile and keyFile are the database and the key file in the data directory.
+const (
+	dbFile  = "pollen.db"
+	keyFile = "pollen.key"
+)
+
+// loadKeys returns the keyring sealing secrets at rest: from POLLEN_KEY, from --key-file, or from
+// DATA-DIR/pollen.key, generated (0600) when neither the key file nor a database exists yet. A
+// database without its generated key file, or a key file without its database, is refused: one
+// of them was lost, and starting anew would lose every instance.
+func loadKeys(cfg serverConfig, log hclog.Logger) (*seal.Keyring, error) {
+	if cfg.Key != "" {
+		keys, err := seal.ParseKeys(cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("POLLEN_KEY: %w", err)
+		}
+		return seal.NewKeyring(sqlite.SealPurpose, keys...)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	path, generated := cfg.KeyFile, cfg.KeyFile == ""
+	if generated {
+		path = filepath.Join(cfg.DataDir, keyFile)
+	}
+	keys, err := seal.ReadFile(path)
+	switch {
+	case err == nil:
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, dbFile)); generated && errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s is missing but its key file %s is there: restore the database from a backup, or remove the key file to start with no instances",
+				filepath.Join(cfg.DataDir, dbFile), path)
+		}
+	case errors.Is(err, os.ErrNotExist) && generated:
+		if hasInstances(filepath.Join(cfg.DataDir, dbFile)) {
+			return nil, fmt.Errorf("%s has sealed instance configurations but no key file %s: restore the key file, or give the key with --key-file or POLLEN_KEY",
+				filepath.Join(cfg.DataDir, dbFile), path)
+		}
+		keys = [][]byte{seal.GenerateKey()}
+		if err := seal.WriteFile(path, keys); err != nil {
+			return nil, fmt.Errorf("generating the key for secrets at rest: %w", err)
+		}
+		log.Info("key for secrets at rest generated; back it up with the database: without it the instances' secrets cannot be read", "file", path)
+	default:
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	return seal.NewKeyring(sqlite.SealPurpose, keys...)
+}
+
+// hasInstances reports whether a database file exists and holds sealed instance configurations
+// (a database of a Pollen from before sealing holds them in clear, and is sealed at open).
+func hasInstances(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && bytes.Contains(b, []byte("PS\x01"))
 }
 
 // newServer opens the store, loads definitions and instances, and listens; Run serves.
@@ -122,7 +217,11 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	if err := loadSecrets(&cfg, log); err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "pollen.db"), sqlite.Options{Logger: log.Named("store")})
+	keys, err := loadKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(filepath.Join(cfg.DataDir, dbFile), sqlite.Options{Logger: log.Named("store"), Sealer: keys})
 	if err != nil {
 		return nil, err
 	}
@@ -132,18 +231,31 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: store, metrics: m}
+	fail := func(err error) (*server, error) {
+		store.Close()
+		return nil, err
+	}
+	if s.tenants, err = tenants.New(tenants.Options{Store: store}); err != nil {
+		return fail(err)
+	}
+	if err := s.tenants.Bootstrap(ctx, cfg.UserSecret, cfg.OrgSecret); err != nil {
+		return fail(fmt.Errorf("the bootstrap admin's secrets: %w", err))
+	}
+	if s.egress, err = egress.New(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks, AllowHosts: cfg.AllowHosts}); err != nil {
+		return fail(err)
+	}
 	s.defs = definitions.NewRegistry(definitions.RegistryOptions{Dir: cfg.DefinitionsDir, Logger: log.Named("definitions")})
 	cat := s.defs.Reload()
 	for _, el := range cat.Elements() {
 		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
 	}
-	source := httpsource.New(httpsource.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse})
+	source := httpsource.New(httpsource.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse, Dial: egressDial(s.egress)})
 	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
 		Catalog:         cat,
 		Source:          source,
 		Store:           store,
 		Outbox:          store,
-		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook")}),
+		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook"), Dial: egressDial(s.egress)}),
 		Account:         engine.Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"},
 		Logger:          log,
 		PollConcurrency: cfg.PollWorkers,
@@ -155,22 +267,39 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		Deliverer:       cfg.delivery(s.metrics),
 	})
 	s.metrics.Runtime(s.runtime)
-	if err := s.resume(ctx, cat); err != nil {
-		store.Close()
-		return nil, err
-	}
-	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs, Events: store, Source: source,
-		Metrics: s.metrics.Handler(), Ready: s.ready, UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
+	s.svc, err = instances.New(instances.Options{Store: store, Runtime: s.runtime, Events: store, Logger: log.Named("instances"),
+		Limits: engine.Limits{MinInterval: cfg.MinInterval, Egress: s.egress}})
 	if err != nil {
-		store.Close()
-		return nil, err
+		return fail(err)
+	}
+	n, err := s.svc.Resume(ctx)
+	if err != nil {
+		if errors.Is(err, seal.ErrUnknownKey) {
+			err = fmt.Errorf("%w: is the key (the key file, or POLLEN_KEY) the one this database was sealed with?", err)
+		}
+		return fail(err)
+	}
+	if n > 0 {
+		log.Info("instances resumed", "instances", n, "jobs", s.runtime.Jobs())
+	}
+	handler, err := api.New(api.Options{Instances: s.svc, Tenants: s.tenants, Definitions: s.defs, Source: source,
+		Metrics: s.metrics.Handler(), Ready: s.ready, Logger: log.Named("api")})
+	if err != nil {
+		return fail(err)
 	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		store.Close()
-		return nil, err
+		return fail(err)
 	}
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	// Instances may not point Pollen at its own API.
+	if err := s.egress.AddSelf(s.ln.Addr().String()); err != nil {
+		s.ln.Close()
+		return fail(err)
+	}
+	lim := cfg.HTTP.withDefaults()
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read, WriteTimeout: lim.Write,
+		IdleTimeout: lim.Idle, MaxHeaderBytes: lim.MaxHeaderBytes,
+		ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	return s, nil
 }
 
@@ -186,34 +315,19 @@ func (s *server) ready(ctx context.Context) error {
 	return nil
 }
 
+// egressDial is how Pollen connects to what tenants point it at (vendors, callbacks): every
+// connection checked by the egress policy at connect time, since DNS may have changed since the
+// write-time check.
+func egressDial(p *egress.Policy) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &egress.Dialer{Policy: p, Dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
+	return d.DialContext
+}
+
 // delivery is how the runtime delivers notifications: the retry schedule, the per-callback
 // limits, and each attempt counted in m.
 func (cfg serverConfig) delivery(m *metrics.Metrics) engine.DelivererOptions {
 	return engine.DelivererOptions{Retries: cfg.Retries, PerCallback: cfg.CallbackConcurrency,
 		RatePerCallback: cfg.CallbackRate, OnAttempt: m.Delivery}
-}
-
-// resume restarts polling for every stored instance, from its stored cursors.
-func (s *server) resume(ctx context.Context, cat *engine.Catalog) error {
-	recs, err := s.store.Instances(ctx)
-	if err != nil {
-		return err
-	}
-	for _, rec := range recs {
-		in, probs := api.Compile(cat, rec)
-		if len(probs) > 0 {
-			s.log.Error("instance not resumed: its configuration no longer loads", "instance", rec.ID, "problems", definitions.Describe(probs))
-			continue
-		}
-		for _, p := range in.Paused {
-			s.log.Warn("job paused: its definition does not load; it resumes from its cursor when it does", "instance", in.ID, "resource", p.ObjectType, "reason", p.Reason)
-		}
-		s.runtime.Apply(in)
-	}
-	if len(recs) > 0 {
-		s.log.Info("instances resumed", "instances", len(recs), "jobs", s.runtime.Jobs())
-	}
-	return nil
 }
 
 // pruneHistory deletes delivered event history older than the retention, at start and hourly.

@@ -173,7 +173,7 @@ func (r *simRig) createInstance(srv *runningServer, pollerConfig string) int64 {
 	if pollerConfig != "" {
 		cfg["event.poller.configuration"] = pollerConfig
 	}
-	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", "freshdeskv2", cfg)
+	id, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "freshdeskv2", cfg)
 	if err != nil {
 		r.t.Fatal(err)
 	}

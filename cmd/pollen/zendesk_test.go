@@ -53,7 +53,8 @@ func TestZendeskEndToEnd(t *testing.T) {
 	var srvURL string
 	start := func() func() {
 		ctx, cancel := context.WithCancel(context.Background())
-		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, UserSecret: "user-secret", OrgSecret: "org-secret",
+		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, UserSecret: testUserSecret, OrgSecret: testOrgSecret,
+			AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond,
 			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})})
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +68,7 @@ func TestZendeskEndToEnd(t *testing.T) {
 		return stop
 	}
 	stop := start()
-	if _, err := createDemoInstance(context.Background(), srvURL, "user-secret", "org-secret", "zendesk", map[string]string{
+	if _, err := createDemoInstance(context.Background(), srvURL, testUserSecret, testOrgSecret, "zendesk", map[string]string{
 		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
 		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
 	}); err != nil {
@@ -167,7 +168,7 @@ func TestZendeskOverfullSecond(t *testing.T) {
 	}})
 	defer rs.Close()
 	srv := h.start()
-	instance, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", "zendesk", map[string]string{
+	instance, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
 		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
 		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
 		"event.poller.configuration": `{"accounts": {}}`,
