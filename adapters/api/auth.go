@@ -59,11 +59,31 @@ func elementToken(ctx context.Context) (string, bool) {
 	return t, ok && t != ""
 }
 
-// authed wraps h so that it runs only for requests carrying the User and Organization secrets.
-// The Element token, when present, is put in the request context.
+// SessionAuthenticator accepts a signed-in session of the web console (adapters/console) in place
+// of the User and Organization secrets, so that the console's pages call this API with their
+// session cookie and a CSRF header instead of holding the secrets.
+type SessionAuthenticator interface {
+	// SessionUser returns the id of the principal whose session r carries; ok is false unless r
+	// carries a live session and the CSRF token that goes with it.
+	SessionUser(r *http.Request) (id string, ok bool)
+}
+
+// authed wraps h so that it runs only for requests carrying the User and Organization secrets, or
+// (Options.Sessions) a console session, with an Authorization header that is absent or holds
+// only an Element token. The Element token, when present, is put in the request context.
 func (s *Server) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, ok := parseAuthorization(r.Header.Get("Authorization"))
+		header := r.Header.Get("Authorization")
+		c, ok := parseAuthorization(header)
+		if s.sessions != nil && (header == "" || ok && c.user == "" && c.org == "") {
+			if _, signedIn := s.sessions.SessionUser(r); signedIn {
+				if c.element != "" {
+					r = r.WithContext(context.WithValue(r.Context(), elementTokenKey{}, c.element))
+				}
+				h(w, r)
+				return
+			}
+		}
 		if !ok || c.user == "" || c.org == "" {
 			w.Header().Set("WWW-Authenticate", `User realm="pollen", Organization realm="pollen"`)
 			writeError(w, r, http.StatusUnauthorized, "Authorization must be: User <user secret>, Organization <organization secret>")

@@ -16,6 +16,9 @@
 //	Authorization: User <user secret>, Organization <organization secret>[, Element <token>]
 //
 // (parts in any order, scheme words case-insensitive). The secrets are compared in constant time.
+// With Options.Sessions, a signed-in session of the web console (adapters/console: its cookie and
+// CSRF header) stands in for the two secrets, when the header is absent or holds only an Element
+// token.
 // GET /metrics is public, as metrics endpoints usually are, so that Prometheus scrapes it without
 // the platform's secrets: it holds only aggregate counts (adapters/metrics), never an instance's
 // id, URL, configuration or secret. Keep the listener off the public internet, or put a proxy in

@@ -65,6 +65,9 @@ type Options struct {
 	// Metrics serves GET /metrics without authentication (the Prometheus exposition of
 	// adapters/metrics: aggregate counts, no instance data, no secret); nil = no such route.
 	Metrics http.Handler
+	// Sessions, when set, lets a web console session stand in for the User and Organization
+	// secrets (auth.go); nil = only the Authorization header authenticates.
+	Sessions SessionAuthenticator
 }
 
 const defaultMaxBody = 1 << 20
@@ -86,6 +89,8 @@ type Server struct {
 	// writeMu serializes the read-merge-store-apply of instance updates, so that concurrent
 	// PATCH and PUT requests neither lose each other's changes nor apply out of order.
 	writeMu sync.Mutex
+	// sessions authenticates console sessions (auth.go); nil = none.
+	sessions SessionAuthenticator
 }
 
 // New builds a Server.
@@ -113,6 +118,7 @@ func New(opts Options) (*Server, error) {
 		events:  opts.Events,
 		metrics: opts.Metrics,
 	}
+	s.sessions = opts.Sessions
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
