@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pollen-hq/pollen/adapters/api"
+	"github.com/pollen-hq/pollen/adapters/console"
 	"github.com/pollen-hq/pollen/adapters/metrics"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/adapters/vendor"
@@ -57,6 +58,9 @@ type server struct {
 	metrics *metrics.Metrics // served at GET /metrics
 	http    *http.Server
 	ln      net.Listener
+	// sessions are the web console's; admin is who Pollen's one secret pair signs in as.
+	sessions *console.Sessions
+	admin    console.Principal
 }
 
 // secretsFile holds generated platform secrets in the data directory, mode 0600.
@@ -148,8 +152,17 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		store.Close()
 		return nil, err
 	}
+	s.sessions = console.NewSessions(console.SessionOptions{})
+	s.admin = console.Principal{ID: "1", Name: "admin"}
 	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs, Events: store, Source: source,
-		Metrics: s.metrics.Handler(), UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
+		Metrics: s.metrics.Handler(), UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api"),
+		Sessions: s.sessions})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	web, err := console.New(console.Options{API: handler, Sessions: s.sessions, Catalog: s.runtime.Catalog, Logger: log.Named("console"),
+		Accounts: console.SingleAccount{User: cfg.UserSecret, Organization: cfg.OrgSecret, Principal: s.admin}})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -159,7 +172,7 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		store.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	s.http = &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	return s, nil
 }
 
@@ -221,10 +234,15 @@ func (s *server) pruneHistory(ctx context.Context) {
 // URL is the server's base URL.
 func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
 
+// signInLink returns a link that signs a browser in to the console once, within ttl.
+func (s *server) signInLink(ttl time.Duration) string {
+	return s.URL() + s.sessions.SignInLink(s.admin, ttl)
+}
+
 // Run serves until ctx ends, then stops accepting requests and polls, lets deliveries under way
 // finish (or stay pending), and closes the store.
 func (s *server) Run(ctx context.Context) error {
-	s.log.Info("listening", "addr", s.ln.Addr().String())
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "console", s.URL()+"/")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	runCtx, stopRuntime := context.WithCancel(context.WithoutCancel(ctx))
