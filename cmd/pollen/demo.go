@@ -132,8 +132,7 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 	out.printf("  simulated %-10s %s  (sample records created before the instance: no events for them)\n", sim.name, deskURL)
 	out.printf("  Pollen API           %s\n", srv.URL())
 	out.printf("  Pollen console       %s\n", srv.signInLink(24*time.Hour))
-	out.printf("                       (open it to sign in: it works once; later visits to %s/ ask for no secret\n", srv.URL())
-	out.printf("                       while that browser's session lasts)\n")
+	out.printf("                       (open it in a browser: it signs you in, once)\n")
 	out.printf("  receiver             %s\n", recvURL)
 	conf := map[string]string{
 		"subdomain":                        "demo",

@@ -394,6 +394,9 @@ export class InstanceFormPage {
     }
   }
 
+  /** The number of a step of the creation; an edit has no steps. */
+  step(n) { return this.editing ? nothing : html`<span class="step" aria-hidden="true">${n}</span> `; }
+
   focusSummary() {
     requestAnimationFrame(() => document.getElementById('form-problems')?.focus());
   }
@@ -454,7 +457,7 @@ export class InstanceFormPage {
     }
     const id = 'f-element';
     return html`<fieldset class="card form-section" id=${id} aria-describedby=${errId(id)}>
-      <legend><span class="step">1</span> Element</legend>
+      <legend>${this.step(1)}Element</legend>
       <div class="choices">
         ${this.elements.map((e) => html`
           <div class="choice">
@@ -503,7 +506,7 @@ export class InstanceFormPage {
   basicView() {
     const id = 'f-name';
     return html`<section class="card form-section" aria-labelledby="sec-basic">
-      <h2 id="sec-basic"><span class="step">2</span> Authenticate with ${this.el.name}</h2>
+      <h2 id="sec-basic">${this.step(2)}Authenticate with ${this.el.name}</h2>
       <div class="field">
         <label for=${id}>Name</label>
         <input id=${id} type="text" .value=${live(this.name)} autocomplete="off" placeholder="acme-freshdesk"
@@ -522,7 +525,7 @@ export class InstanceFormPage {
     const iv = fid(K.interval);
     const minutes = Number.parseFloat(this.values[K.interval]);
     return html`<section class="card form-section" aria-labelledby="sec-events">
-      <h2 id="sec-events"><span class="step">3</span> Events</h2>
+      <h2 id="sec-events">${this.step(3)}Events</h2>
       <div class="field switch-field">
         <input type="checkbox" role="switch" class="switch" id=${sw} .checked=${live(this.eventsEnabled)}
           aria-describedby="${sw}-hint"
@@ -608,7 +611,7 @@ export class InstanceFormPage {
   tagsView() {
     const id = 'f-tags';
     return html`<section class="card form-section" aria-labelledby="sec-tags">
-      <h2 id="sec-tags"><span class="step">4</span> Tags</h2>
+      <h2 id="sec-tags">${this.step(4)}Tags</h2>
       <div class="field">
         <label for=${id}>Tags</label>
         <div class="tag-input">

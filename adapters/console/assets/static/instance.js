@@ -184,10 +184,10 @@ export class InstancePage {
         <div class="col-main">
           ${this.pollersView(i)}
           ${this.queuedView()}
+          ${this.eventsView(i)}
         </div>
         <div class="col-side">${this.detailsView(i)}</div>
       </div>
-      ${this.eventsView(i)}
       ${this.deleteDialog(i)}`;
   }
 

@@ -17,7 +17,7 @@ export function ago(iso, now = Date.now()) {
 /** "in 12s", "in 3 min", "due": how far away a time in milliseconds is. */
 export function until(ms, now = Date.now()) {
   const s = Math.round((ms - now) / 1000);
-  if (s <= 0) return 'due';
+  if (s <= 0) return 'due now';
   if (s < 60) return `in ${s}s`;
   if (s < 3600) return `in ${Math.round(s / 60)} min`;
   return `in ${Math.round(s / 360) / 10} h`;
