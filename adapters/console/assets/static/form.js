@@ -523,7 +523,8 @@ export class InstanceFormPage {
     const sw = fid(K.enabled);
     const key = (k) => this.el.configuration.find((c) => c.key === k) || { key: k, name: k };
     const iv = fid(K.interval);
-    const minutes = Number.parseFloat(this.values[K.interval]);
+    const fallback = String(this.el.events?.refreshInterval || 15);
+    const minutes = Number.parseFloat(String(this.values[K.interval] ?? '').trim() || fallback);
     return html`<section class="card form-section" aria-labelledby="sec-events">
       <h2 id="sec-events">${this.step(3)}Events</h2>
       <div class="field switch-field">
@@ -545,6 +546,7 @@ export class InstanceFormPage {
               .value=${live(String(Math.min(60, Math.max(1, Math.round(minutes) || 1))))}
               @input=${(e) => this.setValue(K.interval, e.target.value)}>
             <input type="text" inputmode="decimal" id=${iv} class="num" .value=${live(String(this.values[K.interval] ?? ''))}
+              placeholder=${fallback}
               aria-invalid=${this.invalid(iv)} aria-describedby="${iv}-hint ${this.msgs(iv)?.length ? errId(iv) : ''}"
               @input=${(e) => this.setValue(K.interval, e.target.value)}>
           </div>
