@@ -100,6 +100,8 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.waitText("#created-title", "Instance created")
 	token, id := b.text("#created-token"), b.text("#created-id")
 	b.shot("created")
+	b.click("Copy Token")
+	b.waitJS("the Token copied", `document.querySelector('[aria-label="Copy Token"]').dataset.copied === 'yes'`)
 	inst := apiInstance(t, srv, id)
 	if inst["token"] != token || inst["name"] != "browser-walkthrough" || fmt.Sprint(inst["tags"]) != "[browser]" {
 		t.Fatalf("the console shows token %q and id %s; the API has %v", token, id, inst)

@@ -35,7 +35,7 @@ export class DefinitionsPage {
       <div class="page-head"><div>
         <h1>Definitions</h1>
         <p class="muted">The elements and resources Pollen polls with, from its built-in files and its watched
-          <code>--definitions</code> folder. Changes show here as the folder changes.</p>
+          <code class="nw">--definitions</code> folder. Changes show here as the folder changes.</p>
       </div></div>
       ${this.error ? html`<p class="alert error" role="alert">Could not refresh: ${this.error}. Retrying…</p>` : nothing}
       ${this.files === null ? html`<p class="muted">Loading…</p>` : nothing}
