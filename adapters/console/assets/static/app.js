@@ -1,6 +1,6 @@
 // The console's entry point: a hash router over the pages, and the loop that keeps live pages
 // fresh. Pages are objects with view() (a lit-html template), an optional async load() called
-// once, an optional async refresh() called every REFRESH_MS while the tab is visible, and an
+// once, an optional async refresh() called every REFRESH_MS or so while the tab is visible, and an
 // optional stop().
 import { html, render } from './vendor/lit-html/lit-html.js';
 import { whenSignedOut } from './api.js';
@@ -57,18 +57,31 @@ async function route() {
   }
 }
 
+// The refresh loop: every REFRESH_MS, or ten times as long as the last refresh took when that is
+// longer, so that a server with thousands of instances is not kept busy by one open tab.
 let refreshing = false;
+let timer = null;
+function schedule(delay = REFRESH_MS) {
+  clearTimeout(timer);
+  timer = setTimeout(tick, delay);
+}
 async function tick() {
-  if (refreshing || signedOut || document.hidden || !page?.refresh) return;
+  if (refreshing || signedOut) return;
+  if (document.hidden || !page?.refresh) {
+    schedule();
+    return;
+  }
   const p = page;
   refreshing = true;
+  const start = performance.now();
   try {
     await p.refresh();
   } catch {
-    // A failed refresh is shown by the page itself and retried on the next tick.
+    // A failed refresh is shown by the page itself and tried again on the next tick.
   } finally {
     refreshing = false;
     draw(p);
+    schedule(Math.max(REFRESH_MS, 10 * (performance.now() - start)));
   }
 }
 
@@ -85,6 +98,6 @@ whenSignedOut(() => {
 });
 
 window.addEventListener('hashchange', route);
-document.addEventListener('visibilitychange', tick);
-setInterval(tick, REFRESH_MS);
+document.addEventListener('visibilitychange', () => { if (!document.hidden) tick(); });
+schedule();
 route();
