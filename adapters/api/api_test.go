@@ -47,6 +47,9 @@ type harness struct {
 type harnessConfig struct {
 	api Options
 	svc instances.Options
+	// session, when set, is the console's seam: a header's X-Test-Session names a signed-in
+	// principal, the bootstrap admin for "1" (HeaderAuthenticator.Session).
+	session map[string]bool
 }
 
 // newHarness builds a harness on the built-in catalog, its bootstrap admin holding userSecret and
@@ -91,6 +94,15 @@ func (h *harness) build(maxBody int64, opts ...func(*harnessConfig)) *Server {
 		t.Fatal(err)
 	}
 	c.api.Instances, c.api.Tenants = svc, tn
+	if c.session != nil {
+		admin, err := tn.Authenticate(t.Context(), userSecret, orgSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.api.Authenticator = &HeaderAuthenticator{Tenants: tn, Instances: svc, Session: func(r *http.Request) (engine.Principal, bool) {
+			return admin, c.session[r.Header.Get("X-Test-Session")]
+		}}
+	}
 	s, err := New(c.api)
 	if err != nil {
 		t.Fatal(err)

@@ -40,20 +40,36 @@ var ErrNoCredentials = errors.New("no credentials")
 //
 // (parts in any order, scheme words case-insensitive). An Element token narrows the principal to
 // that instance, which the user must see.
+//
+// With Session set, a signed-in session of the web console (its cookie and CSRF header) stands in
+// for the User and Organization secrets when the header is absent or holds only an Element token;
+// a header that carries secrets is never overridden by a session.
 type HeaderAuthenticator struct {
 	Tenants   *tenants.Service
 	Instances *instances.Service
+	// Session, when set, returns the principal of the request's live console session.
+	Session func(r *http.Request) (engine.Principal, bool)
 }
 
 // Authenticate implements Authenticator.
 func (a *HeaderAuthenticator) Authenticate(r *http.Request) (engine.Principal, error) {
-	c, ok := parseAuthorization(r.Header.Get("Authorization"))
-	if !ok || c.user == "" || c.org == "" {
+	header := r.Header.Get("Authorization")
+	c, ok := parseAuthorization(header)
+	var p engine.Principal
+	switch {
+	case a.Session != nil && (strings.TrimSpace(header) == "" || ok && c.user == "" && c.org == ""):
+		sp, signedIn := a.Session(r)
+		if !signedIn {
+			return engine.Principal{}, ErrNoCredentials
+		}
+		p = sp
+	case !ok || c.user == "" || c.org == "":
 		return engine.Principal{}, ErrNoCredentials
-	}
-	p, err := a.Tenants.Authenticate(r.Context(), c.user, c.org)
-	if err != nil {
-		return engine.Principal{}, err
+	default:
+		var err error
+		if p, err = a.Tenants.Authenticate(r.Context(), c.user, c.org); err != nil {
+			return engine.Principal{}, err
+		}
 	}
 	if c.element != "" {
 		return a.Instances.Narrow(r.Context(), p, c.element)

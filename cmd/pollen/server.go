@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pollen-hq/pollen/adapters/api"
+	"github.com/pollen-hq/pollen/adapters/console"
 	"github.com/pollen-hq/pollen/adapters/httpsource"
 	"github.com/pollen-hq/pollen/adapters/metrics"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
@@ -111,6 +113,9 @@ type server struct {
 	metrics *metrics.Metrics // served at GET /metrics
 	http    *http.Server
 	ln      net.Listener
+	// sessions are the web console's; admin is the bootstrap admin, whom pollen demo signs in.
+	sessions *console.Sessions
+	admin    console.Principal
 }
 
 // secretsFile holds the bootstrap admin's generated secrets in the data directory, mode 0600.
@@ -282,8 +287,21 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	if n > 0 {
 		log.Info("instances resumed", "instances", n, "jobs", s.runtime.Jobs())
 	}
+	// The web console signs users in with their secrets, as the API authenticates them; a
+	// session then stands in for the secrets in its pages' API calls.
+	throttle := tenants.NewThrottle(tenants.ThrottleOptions{})
+	s.sessions = console.NewSessions(console.SessionOptions{})
+	if s.admin, err = (consoleAccounts{s.tenants}).SignIn(ctx, cfg.UserSecret, cfg.OrgSecret); err != nil {
+		return fail(fmt.Errorf("the bootstrap admin: %w", err))
+	}
 	handler, err := api.New(api.Options{Instances: s.svc, Tenants: s.tenants, Definitions: s.defs, Source: source,
-		Metrics: s.metrics.Handler(), Ready: s.ready, Logger: log.Named("api")})
+		Metrics: s.metrics.Handler(), Ready: s.ready, Logger: log.Named("api"), Throttle: throttle,
+		Authenticator: &api.HeaderAuthenticator{Tenants: s.tenants, Instances: s.svc, Session: s.sessions.Principal}})
+	if err != nil {
+		return fail(err)
+	}
+	web, err := console.New(console.Options{API: handler, Sessions: s.sessions, Catalog: s.runtime.Catalog, Logger: log.Named("console"),
+		Accounts: consoleAccounts{s.tenants}, Throttle: throttle})
 	if err != nil {
 		return fail(err)
 	}
@@ -297,7 +315,7 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		return fail(err)
 	}
 	lim := cfg.HTTP.withDefaults()
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read, WriteTimeout: lim.Write,
+	s.http = &http.Server{Handler: web, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read, WriteTimeout: lim.Write,
 		IdleTimeout: lim.Idle, MaxHeaderBytes: lim.MaxHeaderBytes,
 		ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	return s, nil
@@ -358,10 +376,15 @@ func (s *server) pruneHistory(ctx context.Context) {
 // URL is the server's base URL.
 func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
 
+// signInLink returns a link that signs a browser in to the console once, within ttl.
+func (s *server) signInLink(ttl time.Duration) string {
+	return s.URL() + s.sessions.SignInLink(s.admin, ttl)
+}
+
 // Run serves until ctx ends, then stops accepting requests and polls, lets deliveries under way
 // finish (or stay pending), and closes the store.
 func (s *server) Run(ctx context.Context) error {
-	s.log.Info("listening", "addr", s.ln.Addr().String())
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "console", s.URL()+"/")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	runCtx, stopRuntime := context.WithCancel(context.WithoutCancel(ctx))
@@ -414,3 +437,20 @@ func (s *server) Run(ctx context.Context) error {
 	s.log.Info("stopped")
 	return err
 }
+
+// consoleAccounts signs the web console's users in with the tenants service: the User and
+// Organization secrets the API's Authorization header would carry.
+type consoleAccounts struct{ t *tenants.Service }
+
+func (a consoleAccounts) SignIn(ctx context.Context, user, org string) (console.Principal, error) {
+	p, err := a.t.Authenticate(ctx, user, org)
+	switch {
+	case errors.Is(err, tenants.ErrUnauthenticated):
+		return console.Principal{}, fmt.Errorf("%w: %v", console.ErrSignIn, err)
+	case err != nil:
+		return console.Principal{}, err
+	}
+	return console.Principal{ID: strconv.FormatInt(p.UserID, 10), Name: p.Email, As: p}, nil
+}
+
+var _ console.Accounts = consoleAccounts{}
