@@ -253,9 +253,28 @@ type fakeRuntime struct {
 	applied []*engine.Instance
 	removed []int64
 	status  map[int64][]engine.JobStatus
+	skips   []string // "id objectType record"
 }
 
 func (f *fakeRuntime) Valid(int64) (bool, string) { return true, "" }
+
+// SkipRecord records an operator's skip of a job's held record; the job must be configured.
+func (f *fakeRuntime) SkipRecord(id int64, objectType, record string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.applied) - 1; i >= 0; i-- {
+		in := f.applied[i]
+		if in.ID != id {
+			continue
+		}
+		if _, ok := in.Job(objectType); !ok {
+			return false
+		}
+		f.skips = append(f.skips, fmt.Sprintf("%d %s %s", id, objectType, record))
+		return true
+	}
+	return false
+}
 
 func (f *fakeRuntime) Status(id int64) []engine.JobStatus {
 	f.mu.Lock()

@@ -17,6 +17,7 @@ import (
 //	DELETE /instances/{id}                                stop its jobs, delete it (pending deliveries cancelled)
 //	PUT    /instances/enabled                             enable the instance of the Element token
 //	DELETE /instances/enabled                             disable it, configuration kept
+//	POST   /instances/{id}/pollers/{objectType}/skip      {"record"}: read past a held record (pollers.go)
 //	GET    /instances/{id}/configuration                  [{"id", "key", "propertyValue"}] (lifecycle_config.go)
 //	GET    /instances/{id}/configuration/{configId}       one entry
 //	PATCH  /instances/{id}/configuration/{configId}       {"propertyValue"} (or {"key", "propertyValue"})
@@ -37,6 +38,7 @@ var lifecycleRoutes = []operation{
 	{pattern: "DELETE /instances/{id}", serve: (*Server).deleteInstance},
 	{pattern: "PUT /instances/enabled", serve: (*Server).enableInstance},
 	{pattern: "DELETE /instances/enabled", serve: (*Server).disableInstance},
+	{pattern: "POST /instances/{id}/pollers/{objectType}/skip", serve: (*Server).skipRecord},
 	{pattern: "GET /instances/{id}/configuration", serve: (*Server).listConfiguration},
 	{pattern: "GET /instances/{id}/configuration/{configId}", serve: (*Server).getConfiguration},
 	{pattern: "PATCH /instances/{id}/configuration/{configId}", serve: (*Server).patchConfiguration},

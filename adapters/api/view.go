@@ -41,10 +41,20 @@ type instanceJSON struct {
 // pollerJSON is one engine.JobStatus.
 type pollerJSON struct {
 	ObjectType string `json:"objectType"`
-	State      string `json:"state"` // polling, paused, idle
+	State      string `json:"state"` // polling, failing, held, paused, idle
 	Reason     string `json:"reason,omitempty"`
 	LastPoll   string `json:"lastPoll,omitempty"`
+	NextPoll   string `json:"nextPoll,omitempty"`
 	LastError  string `json:"lastError,omitempty"`
+	// ConsecutiveFailures counts the polls that failed in a row, up to the last one.
+	ConsecutiveFailures int `json:"consecutiveFailures,omitempty"`
+	// Held is the record that holds the job's position below it (no id, a date that does not
+	// read), and why; HeldRecord names it for an operator's skip.
+	Held       string `json:"held,omitempty"`
+	HeldRecord string `json:"heldRecord,omitempty"`
+	// Stopped says why the last poll ended before the end of its lists (its deadline, its page
+	// budget, the vendor's rate budget); it went on from there at its next turn.
+	Stopped string `json:"stopped,omitempty"`
 	// LastEvents is the number of events the last poll produced; present exactly when lastPoll is.
 	LastEvents *int `json:"lastEvents,omitempty"`
 	// LastGap is the last time the vendor would not let a poll read every record, and why.
@@ -165,6 +175,14 @@ func viewPollers(in *instances.Instance) []pollerJSON {
 			Reason:     in.Scrub(st.Reason),
 			LastError:  in.Scrub(st.LastError),
 			LastGap:    st.LastGap,
+
+			ConsecutiveFailures: st.Failures,
+			Held:                in.Scrub(st.Held),
+			HeldRecord:          in.Scrub(st.HeldRecord),
+			Stopped:             st.Stopped,
+		}
+		if !st.NextPoll.IsZero() {
+			p.NextPoll = st.NextPoll.UTC().Format(time.RFC3339)
 		}
 		if !st.LastPoll.IsZero() {
 			n := st.LastEvents

@@ -56,6 +56,9 @@ type Runtime interface {
 	Status(id int64) []engine.JobStatus
 	// Valid reports whether the vendor accepts the instance, and why not.
 	Valid(id int64) (bool, string)
+	// SkipRecord lets a job read past a record that does not read (one that holds it), from
+	// its next poll on; false when the instance has no such running job.
+	SkipRecord(id int64, objectType, recordID string) bool
 }
 
 // Options configure a Service.

@@ -109,8 +109,9 @@ func (r *nullRuntime) Remove(id int64) {
 	defer r.mu.Unlock()
 	delete(r.applied, id)
 }
-func (r *nullRuntime) Status(int64) []engine.JobStatus { return nil }
-func (r *nullRuntime) Valid(int64) (bool, string)      { return true, "" }
+func (r *nullRuntime) Status(int64) []engine.JobStatus       { return nil }
+func (r *nullRuntime) Valid(int64) (bool, string)            { return true, "" }
+func (r *nullRuntime) SkipRecord(int64, string, string) bool { return false }
 
 const body = `{"element":{"key":"freshdeskv2"},"name":"n","configuration":{"subdomain":"acme","username":"fd-KEY-0a1b",
   "event.notification.callback.url":"https://hooks.example.com/in?token=cb-TOK-2c3d","event.poller.refresh_interval":"15"}}`
