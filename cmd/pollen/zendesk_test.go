@@ -203,3 +203,32 @@ func TestZendeskOverfullSecond(t *testing.T) {
 		}
 	}
 }
+
+// TestZendeskEndpointLimits: Zendesk's incremental exports allow 10 requests a minute each (20
+// for users), apart from the account-wide limit. Polling every 0.6 s, Pollen paces each export
+// to its limit: the vendor never answers 429, and polls that would wait long end early instead.
+func TestZendeskEndpointLimits(t *testing.T) {
+	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 9, MinAge: -1})
+	zs := httptest.NewServer(zd)
+	defer zs.Close()
+	h := newHarness(t)
+	srv := h.start()
+	if _, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
+		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
+		"event.notification.callback.url": h.recvURL, "event.poller.refresh_interval": "0.01",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "more polls than the exports allow in a minute", func() bool {
+		st := zd.Stats()
+		return st.ByEndpoint["GET /api/v2/incremental/tickets/cursor"] >= 10
+	})
+	time.Sleep(3 * time.Second) // polls go on past the limit: they must wait for it, not hit it
+	st := zd.Stats()
+	if st.RateLimited != 0 {
+		t.Errorf("the vendor answered %d 429s: %v", st.RateLimited, st.ByStatus)
+	}
+	if n := st.ByEndpoint["GET /api/v2/incremental/tickets/cursor"]; n > 10 {
+		t.Errorf("%d ticket export requests within the minute, more than its 10", n)
+	}
+}
