@@ -68,7 +68,7 @@ func (p *pager) url(base, path string, q url.Values, size, n int) (*url.URL, err
 		return nil, fmt.Errorf("bad vendor URL %q: %w", strings.TrimRight(base, "/")+path, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("bad vendor URL %s: want http(s)://host/...", u.Redacted())
+		return nil, fmt.Errorf("bad vendor URL %s: want an absolute http or https URL", u.Redacted())
 	}
 	v := u.Query()
 	for k, vs := range q {

@@ -412,7 +412,7 @@ func TestSchedulerIntervalChange(t *testing.T) {
 		r.s.Set(&short)
 		next, ok := r.s.Next(JobKey{1, "incidents"})
 		if !ok || next.After(time.Now().Add(3*time.Second)) {
-			t.Errorf("next poll %v after the change, want within 3s", next.Sub(time.Now()))
+			t.Errorf("next poll %v after the change, want within 3s", time.Until(next))
 		}
 		run(10 * time.Second)
 		if n := r.c.instance(1) - before; n < 6 {

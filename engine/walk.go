@@ -75,7 +75,6 @@ type walk struct {
 	processed []SeenRecord // pairs judged since the last commit
 	events    []Event      // events since the last commit
 	sinceSave int          // pages read since the last commit
-	saved     time.Time    // when the last commit was made (the poll's clock)
 }
 
 // Errors that end a walk early without failing the poll.

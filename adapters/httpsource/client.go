@@ -258,7 +258,7 @@ func pageURL(req *engine.Request) (*url.URL, error) {
 		return nil, fmt.Errorf("vendor: bad URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("vendor: bad URL %s: want http(s)://host/...", u.Redacted())
+		return nil, fmt.Errorf("vendor: bad URL %s: want an absolute http or https URL", u.Redacted())
 	}
 	base, err := url.Parse(req.Endpoint.BaseURL)
 	if err != nil || !sameOrigin(u, base) {
