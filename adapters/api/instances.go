@@ -150,6 +150,7 @@ func (s *Server) view(in *engine.Instance, conf map[string]any) instanceJSON {
 	v := viewInstance(in, conf)
 	v.Pollers = viewPollers(s.rt.Status(in.ID), secretValues(in.Element, conf))
 	v.Valid, _ = s.rt.Valid(in.ID)
+	v.Delivery = viewDelivery(s.rt, in.ID)
 	return v
 }
 

@@ -41,6 +41,42 @@ type instanceJSON struct {
 	// Pollers is Pollen's addition to the platform's shape: where each configured job of the
 	// instance stands, paused jobs included. Empty when the instance is not running.
 	Pollers []pollerJSON `json:"pollers"`
+	// Delivery, also Pollen's, is present when something holds the instance's deliveries back.
+	Delivery *deliveryJSON `json:"delivery,omitempty"`
+}
+
+// deliveryJSON is an engine.DeliveryState.
+type deliveryJSON struct {
+	State  string `json:"state"` // stopped (410 Gone), paused (Retry-After)
+	Reason string `json:"reason"`
+	Since  string `json:"since,omitempty"`
+	Until  string `json:"until,omitempty"`
+}
+
+// deliveryRuntime is a Runtime that tells how an instance's delivery stands (engine.Runtime does).
+type deliveryRuntime interface {
+	Delivery(id int64) *engine.DeliveryState
+}
+
+// viewDelivery renders how an instance's delivery stands, when the runtime tells and something
+// holds it back.
+func viewDelivery(rt Runtime, id int64) *deliveryJSON {
+	dr, ok := rt.(deliveryRuntime)
+	if !ok {
+		return nil
+	}
+	st := dr.Delivery(id)
+	if st == nil {
+		return nil
+	}
+	v := &deliveryJSON{State: st.State, Reason: st.Reason}
+	if !st.Since.IsZero() {
+		v.Since = st.Since.UTC().Format(time.RFC3339)
+	}
+	if !st.Until.IsZero() {
+		v.Until = st.Until.UTC().Format(time.RFC3339)
+	}
+	return v
 }
 
 // pollerJSON is one engine.JobStatus.

@@ -106,6 +106,14 @@ UPDATE notifications SET status = 'QUEUED', next_attempt = NULL
 	WHERE status = 'PENDING' AND EXISTS (SELECT 1 FROM notifications AS q
 		WHERE q.instance_id = notifications.instance_id AND q.status = 'QUEUED' AND q.seq < notifications.seq);
 `,
+	// 3: per-record order in delivery. A notification's order lanes (engine.LaneSet, a bitmask;
+	// 0, as for the notifications stored before, stands for every lane: they keep going one at a
+	// time per instance); and the PENDING notifications in outbox order, for the deliverer's reads
+	// of what is new.
+	`
+ALTER TABLE notifications ADD COLUMN lanes INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX notifications_pending_seq ON notifications(seq) WHERE status = 'PENDING';
+`,
 }
 
 // schemaVersion is the schema version this package writes.

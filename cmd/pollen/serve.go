@@ -83,7 +83,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database and generated secrets")
 	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
 	fs.IntVar(&cfg.PollWorkers, "poll-workers", 8, "polls run at once")
-	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 32, "deliveries in flight at once, over all callbacks")
+	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 1024, "deliveries in flight at once, over all callbacks (each callback is also held to --callback-concurrency, so slow ones cannot take every place)")
 	fs.IntVar(&cfg.CallbackConcurrency, "callback-concurrency", 4, "notifications in flight at once to one callback URL")
 	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 0, "notifications started per second to one callback URL, when bounded; 0.5 is one every 2s, 0 no bound beyond --callback-concurrency")
 	fs.Var(&durationList{&cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")
