@@ -132,3 +132,27 @@ func TestRequeueInstance(t *testing.T) {
 		t.Errorf("pending: %v", got)
 	}
 }
+
+// A commit's events are stored notification by notification (then those no notification
+// carries), so that recording a notification's attempt updates its events where they lie together.
+func TestCommitPollStoresEventsByNotification(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	a := mkInstance(t, s, "a")
+	c := mkCommit(a.ID, "tickets", "a", 5, t0, cursorAt(t0)) // a-e000..a-e004 in a-n000
+	c.Notifications[0].EventIDs = []string{"a-e003", "a-e000"}
+	c.Notifications = append(c.Notifications, engine.Notification{ID: "a-n001", InstanceID: a.ID, ObjectType: "tickets",
+		EventIDs: []string{"a-e004", "a-e001"}, CreatedAt: t0, Body: []byte(`{}`)})
+	mustCommit(t, s, c)
+	evs, _, err := s.Events(ctx, EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := len(evs) - 1; i >= 0; i-- { // Events lists newest first
+		got = append(got, evs[i].ID)
+	}
+	if want := []string{"a-e003", "a-e000", "a-e004", "a-e001", "a-e002"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("events stored in the order %v, want %v", got, want)
+	}
+}
