@@ -46,6 +46,7 @@ const (
 )
 
 const (
+	maxIdleConns     = 1024
 	defaultTimeout   = 30 * time.Second
 	defaultUserAgent = "pollen"
 	maxResponseRead  = 64 << 10
@@ -79,9 +80,11 @@ func New(opts Options) *Sender {
 	if s.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		// Many instances' callbacks often share one host (a customer's endpoint); keep as many
-		// connections to it as deliveries run at once, or each delivery beyond the idle limit
-		// opens (and then closes) a connection of its own.
-		t.MaxIdleConnsPerHost = 64
+		// connections to it, and over all hosts, as deliveries run at once (the deliverer's
+		// default bound), or each delivery beyond the idle limit opens (and then closes) a
+		// connection of its own.
+		t.MaxIdleConnsPerHost = maxIdleConns
+		t.MaxIdleConns = maxIdleConns
 		s.hc = &http.Client{
 			Transport: t,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
