@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -25,7 +26,7 @@ type pnote struct {
 // queue is one instance's part of the index.
 type queue struct {
 	id    int64
-	notes []*pnote // Seq order; every PENDING notification of the instance with Seq <= through
+	notes []*pnote // Seq order: every PENDING notification of the instance with Seq <= through
 	// through is the highest Seq read for the instance.
 	through int64
 	// partial: the outbox may hold PENDING notifications of the instance beyond through that are
@@ -105,7 +106,7 @@ func (x *index) add(q *queue, dl Delivery) {
 // queueFrom removes the notification with Seq seq and every later one from q: it became QUEUED,
 // and the outbox queued the later ones behind it.
 func (x *index) queueFrom(q *queue, seq int64) {
-	i, _ := slices.BinarySearchFunc(q.notes, seq, func(n *pnote, s int64) int { return cmpInt64(n.Seq, s) })
+	i, _ := slices.BinarySearchFunc(q.notes, seq, func(n *pnote, s int64) int { return cmp.Compare(n.Seq, s) })
 	for _, n := range q.notes[i:] {
 		if x.inflight[n.ID] == n {
 			n.dropped = true
@@ -120,16 +121,6 @@ func (q *queue) remove(n *pnote) {
 	if i := slices.Index(q.notes, n); i >= 0 {
 		q.notes = slices.Delete(q.notes, i, i+1)
 	}
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // readBatch is how many notifications one read of what is new returns at most.
@@ -300,6 +291,11 @@ func (d *Deliverer) applyOutcomes() {
 			d.idx.drop(q)
 		case !n.dropped:
 			d.settle(q, n, c, true)
+		case c.out == outQueued || c.out == outGone:
+			q.barrier = max(q.barrier, n.Seq) // what is read again of the instance is older
+		}
+		if c.out == outGone && c.recordErr == nil {
+			d.stops[n.InstanceID] = &deliveryStop{reason: stopReason, since: c.at, url: c.url}
 		}
 	}
 }
@@ -319,9 +315,6 @@ func (d *Deliverer) settle(q *queue, n *pnote, c completion, recorded bool) {
 			return // holds its lanes until the outbox has queued it and the later ones
 		}
 		d.idx.queueFrom(q, n.Seq)
-		if c.out == outGone {
-			d.stops[n.InstanceID] = &deliveryStop{reason: stopReason, since: c.at, url: c.url}
-		}
 	}
 }
 
