@@ -60,11 +60,18 @@ func Builtin() []File {
 // ReadPaths reads definition files and instance bodies from files and folders. Folders are walked
 // for *.json files; a file's kind comes from where it sits (ELEMENT/element.json,
 // ELEMENT/resources/NAME.json) or, elsewhere, from its content (an object with "element" and
-// "configuration" is an instance body).
+// "configuration" is an instance body). A file named by several paths is read once.
 func ReadPaths(paths ...string) ([]File, []Problem) {
 	var files []File
 	var probs []Problem
+	seen := map[string]bool{} // absolute paths read, so that overlapping paths read a file once
 	add := func(p string) {
+		if abs, err := filepath.Abs(p); err == nil {
+			if seen[abs] {
+				return
+			}
+			seen[abs] = true
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			probs = append(probs, Problem{File: p, Message: err.Error()})

@@ -14,8 +14,9 @@ var update = flag.Bool("update", false, "rewrite expected.txt files")
 
 // TestInvalid runs every case in testdata/invalid: definition files and instance bodies with
 // planted faults; the problems found must be exactly those in the case's expected.txt, one
-// FILE: /pointer: message per line, with FILE relative to the case folder. Add a case by adding
-// a folder; run with -update to write expected.txt, then read it.
+// FILE: /pointer: message per line, with FILE relative to the case folder, followed by the files
+// not checked because a definition they depend on does not load (FILE: not checked: why). Add a
+// case by adding a folder; run with -update to write expected.txt, then read it.
 func TestInvalid(t *testing.T) {
 	dirs, _ := filepath.Glob("../testdata/invalid/*")
 	if len(dirs) == 0 {
@@ -30,13 +31,21 @@ func TestInvalid(t *testing.T) {
 			if len(probs) == 0 {
 				t.Fatal("no problems found")
 			}
+			rel := func(name string) string {
+				if r, err := filepath.Rel(dir, name); err == nil {
+					return filepath.ToSlash(r)
+				}
+				return name
+			}
 			var lines []string
 			for _, p := range probs {
-				rel, err := filepath.Rel(dir, p.File)
-				if err == nil {
-					p.File = filepath.ToSlash(rel)
-				}
+				p.File = rel(p.File)
 				lines = append(lines, p.Error())
+			}
+			for _, f := range files {
+				if f.NotChecked != "" {
+					lines = append(lines, rel(f.Name)+": not checked: "+strings.ReplaceAll(f.NotChecked, filepath.ToSlash(dir)+"/", ""))
+				}
 			}
 			got := strings.Join(lines, "\n") + "\n"
 			enginetest.Golden(t, filepath.Join(dir, "expected.txt"), got, *update)
@@ -62,5 +71,14 @@ func TestShippedDefinitionsValid(t *testing.T) {
 	}
 	if _, probs := definitions.Validate("."); len(probs) > 0 {
 		t.Fatal(definitions.Describe(probs))
+	}
+}
+
+// A broken file named by overlapping paths is read, and reported, once.
+func TestOverlappingPathsReportOnce(t *testing.T) {
+	files, probs := definitions.Validate("../testdata/invalid/malformed-json", "../testdata/invalid/malformed-json/freshdeskv2",
+		"../testdata/invalid/malformed-json/freshdeskv2/resources/groups.json")
+	if len(files) != 1 || len(probs) != 1 {
+		t.Errorf("%d files, problems:\n%s", len(files), definitions.Describe(probs))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -12,81 +13,152 @@ import (
 )
 
 // Compile builds a catalog from definition files. A later file with the same element and
-// resource replaces an earlier one, so Builtin() followed by a user's folder overrides built-ins.
-// A file with problems is left out (and, for an element file, its resources with it); every
-// problem is returned.
+// resource overrides an earlier one, so Builtin() followed by a user's folder overrides built-ins;
+// while the later file does not load, the earlier one serves, as `pollen serve` keeps serving the
+// built-in definition while a folder's file is broken. Every problem is returned once, on the file
+// that has it, and nothing that only follows from it: a resource of an element that does not load
+// is not compiled, and an element's default resource that has a broken file is not reported again.
+// It assembles the catalog with the very function the Registry (serve and its reloads) uses, so
+// that validate and serve report the same problems.
 func Compile(files []File) (*engine.Catalog, []Problem) {
-	type elemFiles struct {
-		element   *File
-		resources map[string]*File
-	}
-	byElem := map[string]*elemFiles{}
-	get := func(key string) *elemFiles {
+	c := compileFiles(files)
+	return c.catalog, c.problems
+}
+
+// compiled is what assemble made of definitions.
+type compiled struct {
+	catalog  *engine.Catalog
+	problems []Problem
+	// broken maps the identity ("element" or "element/resource") of a definition none of whose
+	// files loads to the file reported.
+	broken map[string]string
+	// notChecked maps a file that could not be compiled, because the element it belongs to does
+	// not load, to why.
+	notChecked map[string]string
+}
+
+// compileFiles assembles definition files: each identity's files, in the order given.
+func compileFiles(files []File) compiled {
+	byElem := map[string]*elementSource{}
+	get := func(key string) *elementSource {
 		e := byElem[key]
 		if e == nil {
-			e = &elemFiles{resources: map[string]*File{}}
+			e = &elementSource{key: key, resources: map[string][]resourceSource{}}
 			byElem[key] = e
 		}
 		return e
 	}
-	var probs []Problem
 	for i := range files {
 		f := &files[i]
 		switch f.Kind {
 		case KindElement:
-			get(f.Element).element = f
+			e := get(f.Element)
+			e.elements = append(e.elements, elementFile{name: f.Name, load: func() (*engine.Element, []Problem) { return LoadElement(*f) }})
 		case KindResource:
-			get(f.Element).resources[f.Resource] = f
+			e := get(f.Element)
+			e.resources[f.Resource] = append(e.resources[f.Resource], resourceSource{name: f.Name,
+				load: func(el *engine.Element) (*engine.Resource, []Problem) { return LoadResource(el, *f) }})
 		}
 	}
-	var elements []*engine.Element
-	keys := make([]string, 0, len(byElem))
-	for k := range byElem {
-		keys = append(keys, k)
+	srcs := make([]*elementSource, 0, len(byElem))
+	for _, e := range byElem {
+		srcs = append(srcs, e)
 	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		ef := byElem[key]
-		if ef.element == nil {
-			for _, rf := range ef.resources {
-				probs = append(probs, Problem{File: rf.Name, Message: fmt.Sprintf("no element.json for element %q beside this resources folder", key)})
+	return assemble(srcs)
+}
+
+// elementSource is what assemble needs of one element: how to load its element file and each of
+// its resource files, each with the names problems give, in override order (the last one that
+// loads serves).
+type elementSource struct {
+	key       string
+	elements  []elementFile
+	resources map[string][]resourceSource
+}
+
+type elementFile struct {
+	name string
+	load func() (*engine.Element, []Problem)
+}
+
+type resourceSource struct {
+	name string
+	load func(el *engine.Element) (*engine.Resource, []Problem)
+}
+
+// assemble builds the catalog of the given elements: each element loaded, then its resources,
+// and the problems of the whole: resources without an element file, element defaultResources
+// that name no resource. Resources of an element that does not load are not compiled (they are
+// notChecked), and a default resource whose own file is broken is not reported again.
+func assemble(srcs []*elementSource) compiled {
+	sort.Slice(srcs, func(i, j int) bool { return srcs[i].key < srcs[j].key })
+	c := compiled{broken: map[string]string{}, notChecked: map[string]string{}}
+	var elements []*engine.Element
+	for _, src := range srcs {
+		key := src.key
+		if len(src.elements) == 0 {
+			for _, name := range sortedNames(src.resources) {
+				for _, rf := range src.resources[name] {
+					c.problems = append(c.problems, Problem{File: rf.name, Message: fmt.Sprintf("no element.json for element %q beside this resources folder", key)})
+				}
 			}
 			continue
 		}
-		el, ps := LoadElement(*ef.element)
-		probs = append(probs, ps...)
+		el, elName, ps := loadLast(src.elements, func(f elementFile) (*engine.Element, []Problem) { return f.load() }, func(f elementFile) string { return f.name })
+		c.problems = append(c.problems, ps...)
 		if el == nil {
-			for _, rf := range ef.resources {
-				probs = append(probs, Problem{File: rf.Name, Message: fmt.Sprintf("not loaded: element %s has errors", key)})
+			c.broken[key] = elName
+			for _, rfs := range src.resources {
+				for _, rf := range rfs {
+					c.notChecked[rf.name] = fmt.Sprintf("element %s does not load (%s)", key, elName)
+				}
 			}
 			continue
 		}
 		rs := map[string]*engine.Resource{}
-		for _, name := range sortedNames(ef.resources) {
-			r, ps := LoadResource(el, *ef.resources[name])
-			probs = append(probs, ps...)
+		for _, name := range sortedNames(src.resources) {
+			r, rName, ps := loadLast(src.resources[name], func(f resourceSource) (*engine.Resource, []Problem) { return f.load(el) },
+				func(f resourceSource) string { return f.name })
+			c.problems = append(c.problems, ps...)
 			if r != nil {
 				rs[name] = r
+			} else {
+				c.broken[key+"/"+name] = rName
 			}
 		}
 		el = el.WithResources(rs)
 		for i, name := range el.Spec.Events.DefaultResources {
-			if _, ok := rs[name]; !ok {
-				probs = append(probs, Problem{File: ef.element.Name, Pointer: engine.Pointer("events", "defaultResources", fmt.Sprint(i)),
-					Message: fmt.Sprintf("resource %q is not defined (no loadable resources/%s.json)", name, name)})
+			if _, ok := rs[name]; !ok && c.broken[key+"/"+name] == "" {
+				c.problems = append(c.problems, Problem{File: elName, Pointer: engine.Pointer("events", "defaultResources", fmt.Sprint(i)),
+					Message: fmt.Sprintf("resource %q is not defined (no resources/%s.json)", name, name)})
 			}
 		}
 		elements = append(elements, el)
 	}
 	cat, err := engine.NewCatalog(elements...)
 	if err != nil {
-		probs = append(probs, Problem{Message: err.Error()})
+		c.problems = append(c.problems, Problem{Message: err.Error()})
 		cat, _ = engine.NewCatalog()
 	}
-	return cat, probs
+	c.catalog = cat
+	return c
 }
 
-func sortedNames(m map[string]*File) []string {
+// loadLast loads the last of a definition's candidates that loads, from the last one back, and
+// returns it, its name (the last one's when none loads) and the problems of the candidates tried.
+func loadLast[F, T any](cands []F, load func(F) (*T, []Problem), name func(F) string) (*T, string, []Problem) {
+	var probs []Problem
+	for i := len(cands) - 1; i >= 0; i-- {
+		v, ps := load(cands[i])
+		probs = append(probs, ps...)
+		if v != nil {
+			return v, name(cands[i]), probs
+		}
+	}
+	return nil, name(cands[len(cands)-1]), probs
+}
+
+func sortedNames[T any](m map[string]T) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -130,42 +202,29 @@ func LoadResource(el *engine.Element, f File) (*engine.Resource, []Problem) {
 }
 
 // LoadInstance decodes, schema-checks and compiles an instance body (the POST /instances body)
-// against a catalog. It is what the API server runs on every body it receives.
+// against a catalog, within the default engine.Limits. It is what `pollen validate` runs on every
+// body; the instance service runs LoadInstanceWithin, the same path within the operator's limits.
 func LoadInstance(cat *engine.Catalog, name string, data []byte) (*engine.Instance, []Problem) {
-	var spec engine.InstanceSpec
-	if ps := decode(File{Name: name, Data: data}, schemas.Instance, &spec); ps != nil {
-		return nil, ps
-	}
-	in, err := engine.CompileInstance(cat, spec)
-	if ps := problems(name, err); ps != nil {
-		return nil, ps
-	}
-	return in, nil
+	return loadBody(cat, engine.Limits{}, name, data, false)
 }
 
 // LoadStoredInstance is LoadInstance for a body that was accepted before, compiled against
 // definitions that may have changed since: a job whose resource no longer loads is paused
 // (engine.Instance.Paused) instead of failing the instance. Startup and reloads use it.
 func LoadStoredInstance(cat *engine.Catalog, name string, data []byte) (*engine.Instance, []Problem) {
-	var spec engine.InstanceSpec
-	if ps := decode(File{Name: name, Data: data}, schemas.Instance, &spec); ps != nil {
-		return nil, ps
-	}
-	in, err := engine.CompileStoredInstance(cat, spec)
-	if ps := problems(name, err); ps != nil {
-		return nil, ps
-	}
-	return in, nil
+	return loadBody(cat, engine.Limits{}, name, data, true)
 }
 
-// decode checks data against its schema, then decodes it strictly into v.
+// decode checks that data is JSON and conforms to its schema, then decodes it strictly into v.
 func decode(f File, k schemas.Kind, v any) []Problem {
+	if ps := CheckUTF8(f.Name, f.Data); ps != nil {
+		return ps
+	}
+	if p, bad := SyntaxProblem(f.Name, f.Data); bad {
+		return []Problem{p}
+	}
 	if vs := schemas.Validate(k, f.Data); len(vs) > 0 {
-		out := make([]Problem, len(vs))
-		for i, vi := range vs {
-			out[i] = Problem{File: f.Name, Pointer: vi.Pointer, Message: vi.Message}
-		}
-		return out
+		return schemaProblems(f, vs)
 	}
 	dec := json.NewDecoder(bytes.NewReader(f.Data))
 	dec.DisallowUnknownFields()
@@ -196,10 +255,21 @@ func Describe(ps []Problem) string {
 	return strings.Join(lines, "\n")
 }
 
+// Checked is a file Validate read, and whether it could be checked whole.
+type Checked struct {
+	File
+	// NotChecked says why the file, or part of it, was not checked: it depends on a definition
+	// that does not load, whose own problems say why. "" when the file was checked whole.
+	NotChecked string
+}
+
 // Validate loads definition files and instance bodies from paths the way the server would:
 // the built-in definitions overridden by the definition files found, then every instance body
-// against the resulting catalog. It returns the files read and every problem found.
-func Validate(paths ...string) ([]File, []Problem) {
+// against the resulting catalog. It returns the files read and every problem found, each once: a
+// definition that does not load is reported on its file, and not again on the files that depend
+// on it (resource files of its element, instance bodies that poll it), which are marked
+// NotChecked instead.
+func Validate(paths ...string) ([]Checked, []Problem) {
 	files, probs := ReadPaths(paths...)
 	defs := Builtin()
 	var bodies []File
@@ -210,11 +280,59 @@ func Validate(paths ...string) ([]File, []Problem) {
 			defs = append(defs, f)
 		}
 	}
-	cat, defProbs := Compile(defs)
-	probs = append(probs, defProbs...)
+	c := compileFiles(defs)
+	probs = append(probs, c.problems...)
+	notChecked := c.notChecked
 	for _, b := range bodies {
-		_, ps := LoadInstance(cat, b.Name, b.Data)
-		probs = append(probs, ps...)
+		key := bodyElement(b.Data)
+		if file, ok := c.broken[key]; ok {
+			notChecked[b.Name] = fmt.Sprintf("element %s does not load (%s)", key, file)
+			continue
+		}
+		_, ps := LoadInstance(c.catalog, b.Name, b.Data)
+		var skipped []string
+		for _, p := range ps {
+			if name, ok := pollerResource(p.Pointer); ok && c.broken[key+"/"+name] != "" {
+				if !slices.Contains(skipped, name) {
+					skipped = append(skipped, name)
+				}
+				continue
+			}
+			probs = append(probs, p)
+		}
+		if len(skipped) > 0 {
+			var why []string
+			for _, name := range skipped {
+				why = append(why, fmt.Sprintf("resource %s of element %s does not load (%s)", name, key, c.broken[key+"/"+name]))
+			}
+			notChecked[b.Name] = strings.Join(why, "; ")
+		}
 	}
-	return files, probs
+	out := make([]Checked, len(files))
+	for i, f := range files {
+		out[i] = Checked{File: f, NotChecked: notChecked[f.Name]}
+	}
+	return out, probs
+}
+
+// bodyElement returns the element key an instance body names; "" when it names none.
+func bodyElement(data []byte) string {
+	var b struct {
+		Element struct {
+			Key string `json:"key"`
+		} `json:"element"`
+	}
+	_ = json.Unmarshal(data, &b)
+	return b.Element.Key
+}
+
+// pollerResource returns the resource an instance body's problem is about, when its pointer is
+// inside the poller configuration of one resource.
+func pollerResource(pointer string) (string, bool) {
+	rest, ok := strings.CutPrefix(pointer, "/configuration/event.poller.configuration/")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	return strings.ReplaceAll(strings.ReplaceAll(name, "~1", "/"), "~0", "~"), true
 }

@@ -30,6 +30,10 @@ type Registry struct {
 	cache   map[string]any    // compiled *engine.Element / *engine.Resource by content key
 	catalog *engine.Catalog
 	others  []Problem // folder files that are neither definitions nor examples
+	// structural are the problems of the definitions as a whole (a resource without its
+	// element.json, a default resource that is not defined), found by the same assemble as
+	// Compile's, so that serve reports what validate reports.
+	structural []Problem
 }
 
 // entry is one definition identity and what is known of its files.
@@ -72,10 +76,26 @@ func identity(f *File) string {
 }
 
 // Reload reads the folder again and returns the catalog that now serves. The catalog is built
-// completely before it is returned; the caller swaps it in.
-func (g *Registry) Reload() *engine.Catalog {
+// completely before it is returned; the caller swaps it in. A server uses ReloadInto instead.
+func (g *Registry) Reload() *engine.Catalog { return g.ReloadInto(nil) }
+
+// ReloadInto is Reload that hands the new catalog to apply (such as engine.Runtime.Reload) before
+// the new state is visible: Status and Catalog wait until apply has returned. So when Status says
+// a file is loaded, what apply feeds already serves it: a client that reads "loaded" from
+// GET /definitions and at once adds the resource to an instance finds it. apply must not call the
+// registry.
+func (g *Registry) ReloadInto(apply func(*engine.Catalog)) *engine.Catalog {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	cat := g.reload()
+	if apply != nil {
+		apply(cat)
+	}
+	return cat
+}
+
+// reload is Reload's work; g.mu is held.
+func (g *Registry) reload() *engine.Catalog {
 	now := g.now()
 	var disk []File
 	g.others = nil
@@ -110,28 +130,58 @@ func (g *Registry) Reload() *engine.Catalog {
 	}
 
 	cache := map[string]any{}
-	var elements []*engine.Element
-	for _, key := range g.elementKeys() {
-		el := g.serveElement(g.entries[key], cache, now)
-		if el == nil {
-			continue
+	srcs := map[string]*elementSource{}
+	get := func(key string) *elementSource {
+		src := srcs[key]
+		if src == nil {
+			src = &elementSource{key: key, resources: map[string][]resourceSource{}}
+			srcs[key] = src
 		}
-		rs := map[string]*engine.Resource{}
-		for _, e := range g.resourcesOf(key) {
-			if r := g.serveResource(el, e, cache, now); r != nil {
-				rs[e.resource] = r
-			}
-		}
-		elements = append(elements, el.WithResources(rs))
+		return src
 	}
+	for _, e := range g.entries {
+		e := e
+		switch e.kind {
+		case KindElement:
+			get(e.element).elements = []elementFile{{name: e.name(), load: func() (*engine.Element, []Problem) {
+				return g.serveElement(e, cache, now), nil
+			}}}
+		case KindResource:
+			get(e.element).resources[e.resource] = []resourceSource{{name: e.name(), load: func(el *engine.Element) (*engine.Resource, []Problem) {
+				return g.serveResource(el, e, cache, now), nil
+			}}}
+		}
+	}
+	list := make([]*elementSource, 0, len(srcs))
+	for _, src := range srcs {
+		list = append(list, src)
+	}
+	c := assemble(list)
+	cat, structural := c.catalog, c.problems
 	g.cache = cache
-	cat, err := engine.NewCatalog(elements...)
-	if err != nil { // unreachable: identities are unique by construction
-		g.log.Error("catalog not built", "error", err)
-		return g.catalog
+	old := map[string]bool{}
+	for _, p := range g.structural {
+		old[p.Error()] = true
 	}
+	for _, p := range structural {
+		if !old[p.Error()] {
+			g.log.Error("definitions do not fit together", "problem", p.Error())
+		}
+	}
+	g.structural = structural
 	g.catalog = cat
 	return cat
+}
+
+// name is the file an entry stands for in problems: the folder's, else the built-in one.
+func (e *entry) name() string {
+	if e.disk != nil {
+		return e.disk.Name
+	}
+	if e.builtin != nil {
+		return e.builtin.Name
+	}
+	return e.element + "/" + e.resource
 }
 
 func (g *Registry) entryFor(f *File) *entry {
@@ -142,28 +192,6 @@ func (g *Registry) entryFor(f *File) *entry {
 		g.entries[id] = e
 	}
 	return e
-}
-
-func (g *Registry) elementKeys() []string {
-	var out []string
-	for _, e := range g.entries {
-		if e.kind == KindElement {
-			out = append(out, e.element)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (g *Registry) resourcesOf(element string) []*entry {
-	var out []*entry
-	for _, e := range g.entries {
-		if e.kind == KindResource && e.element == element {
-			out = append(out, e)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].resource < out[j].resource })
-	return out
 }
 
 // serveElement picks the element version that serves: the folder's current file if it loads,
@@ -295,6 +323,20 @@ func (g *Registry) Status() []FileStatus {
 	}
 	for _, p := range g.others {
 		out = append(out, FileStatus{File: p.File, Source: "directory", State: "failed", Serving: "nothing", Problems: []Problem{p}})
+	}
+	for _, p := range g.structural {
+		found := false
+		for i := range out {
+			if out[i].File == p.File && (out[i].State == "loaded" || out[i].State == "failed") {
+				out[i].State, out[i].Problems, found = "failed", append(out[i].Problems, p), true
+				if out[i].Serving == "this file" {
+					out[i].Serving = "this file, with the problems listed"
+				}
+			}
+		}
+		if !found {
+			out = append(out, FileStatus{File: p.File, State: "failed", Serving: "nothing", Problems: []Problem{p}})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out

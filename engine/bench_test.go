@@ -13,7 +13,7 @@ import (
 func BenchmarkRecordPath(b *testing.B) {
 	in := testInstance(b, "incidents", `{"url":"/hubs/helpdesk/incidents?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}' AND (status = 2 OR priority > 1)"}`)
 	job, _ := in.Job("incidents")
-	page := Page{Number: 1, Body: ticketPage(100)}
+	page := Page{Body: ticketPage(100)}
 	mark := &Mark{Since: in.CreatedAt}
 	now := in.CreatedAt.Add(15 * time.Minute)
 	b.SetBytes(int64(len(page.Body)))
@@ -21,8 +21,8 @@ func BenchmarkRecordPath(b *testing.B) {
 	b.ResetTimer()
 	events := 0
 	for i := 0; i < b.N; i++ {
-		w := newWindow(in, job, StreamChanges, mark, false, now)
-		if err := w.page(page); err != nil {
+		w := testWalk(in, job, StreamChanges, mark, now)
+		if _, err := w.page(&page); err != nil {
 			b.Fatal(err)
 		}
 		events += len(w.events)
@@ -58,8 +58,8 @@ func BenchmarkGJSONScan(b *testing.B) {
 func BenchmarkBuildNotifications(b *testing.B) {
 	in := testInstance(b, "incidents", `{}`)
 	job, _ := in.Job("incidents")
-	w := newWindow(in, job, StreamChanges, &Mark{Since: in.CreatedAt}, false, in.CreatedAt.Add(15*time.Minute))
-	if err := w.page(Page{Number: 1, Body: ticketPage(100)}); err != nil {
+	w := testWalk(in, job, StreamChanges, &Mark{Since: in.CreatedAt}, in.CreatedAt.Add(15*time.Minute))
+	if _, err := w.page(&Page{Body: ticketPage(100)}); err != nil {
 		b.Fatal(err)
 	}
 	if len(w.events) != 100 {
@@ -68,7 +68,7 @@ func BenchmarkBuildNotifications(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		notes, err := BuildNotifications(in, Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"}, "incidents", w.now, w.events)
+		notes, err := BuildNotifications(in, Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"}, "incidents", w.jd.now, w.events)
 		if err != nil || len(notes) != 10 {
 			b.Fatal(len(notes), err)
 		}

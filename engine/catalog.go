@@ -176,6 +176,8 @@ type Resource struct {
 	deletedQuery url.Values
 	deletedWhen  *vm.Program
 	filter       *vm.Program
+	pager        *pager
+	limit        *EndpointLimit // the endpoint's own rate limit; nil = none
 }
 
 type whereField struct {
@@ -202,6 +204,23 @@ func CompileResource(e *Element, name string, spec ResourceSpec) (*Resource, err
 	}
 	if r.pageSize == 0 {
 		r.pageSize = e.Spec.Paging.MaxPageSize
+	}
+	r.pager = compilePager(e, &spec)
+	if rl := spec.RateLimit; rl != nil {
+		if rl.Requests < 1 || !(rl.Seconds > 0) {
+			c.add("/rateLimit", "needs requests of 1 or more per seconds above 0")
+		} else {
+			r.limit = &EndpointLimit{Key: spec.VendorPath, Requests: rl.Requests, Per: time.Duration(rl.Seconds * float64(time.Second))}
+		}
+	}
+	if rs := spec.Resume; rs != nil && rs.Time && len(spec.Where) > 0 {
+		cursor := false
+		for _, w := range spec.Where {
+			cursor = cursor || (w.Cursor && w.Param != "")
+		}
+		if !cursor {
+			c.add("/resume/time", "needs a where field mapped to the vendor's change cursor (\"cursor\": true with a param)")
+		}
 	}
 	if max := e.Spec.Paging.MaxPageSize; max > 0 && r.pageSize > max {
 		c.add("/pageSize", "%d is more than the element's largest page (%d)", r.pageSize, max)

@@ -24,6 +24,9 @@ type Mark struct {
 	// Past says Since's second was read to its end from both ends (an overfull second): the next
 	// poll starts after it instead of paging through it again.
 	Past bool `json:"past,omitempty"`
+	// Skip lists the ids of records that do not read (no id, a date that does not parse) which an
+	// operator chose to skip: the stream reads past them instead of holding below them.
+	Skip []string `json:"skip,omitempty"`
 }
 
 // Equal reports whether c and d stand at the same place: the same streams, each at an Equal mark.
@@ -51,7 +54,7 @@ func (m *Mark) Equal(n *Mark) bool {
 		return m == n
 	}
 	return m.Since.Equal(n.Since) && slices.Equal(m.Seen, n.Seen) &&
-		m.Done == n.Done && m.Token == n.Token && m.Past == n.Past
+		m.Done == n.Done && m.Token == n.Token && m.Past == n.Past && slices.Equal(m.Skip, n.Skip)
 }
 
 // SeenRecord is one processed (id, updated date) pair.
@@ -83,12 +86,19 @@ func newSeenSet(m *Mark) seenSet {
 }
 
 // advance returns the mark after a poll that processed the given pairs: Since moves to the newest
-// processed date (never back), and the pairs within keep of it are retained.
-func (m *Mark) advance(processed []SeenRecord, keep time.Duration) *Mark {
+// processed date (never back, and never past pin unless pin is zero), and the pairs within keep
+// of it are retained, with every pair above it.
+func (m *Mark) advance(processed []SeenRecord, keep time.Duration, pin time.Time) *Mark {
 	next := &Mark{Since: m.Since}
 	for _, p := range processed {
 		if t := time.Unix(0, p.Updated).UTC(); t.After(next.Since) {
 			next.Since = t
+		}
+	}
+	if !pin.IsZero() && next.Since.After(pin) {
+		next.Since = pin
+		if pin.Before(m.Since) {
+			next.Since = m.Since
 		}
 	}
 	floor := next.Since.Add(-keep).UnixNano()

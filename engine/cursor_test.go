@@ -49,7 +49,7 @@ func TestMarkAdvance(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &Mark{Since: t0.Add(time.Duration(tc.since) * time.Second), Seen: append([]SeenRecord(nil), tc.seen...)}
 			before := append([]SeenRecord(nil), m.Seen...)
-			next := m.advance(tc.processed, tc.keep)
+			next := m.advance(tc.processed, tc.keep, time.Time{})
 			if want := t0.Add(time.Duration(tc.wantSince) * time.Second); !next.Since.Equal(want) {
 				t.Errorf("since %v, want %v", next.Since, want)
 			}
@@ -93,7 +93,7 @@ func TestMarkAdvanceSequence(t *testing.T) {
 			proc = append(proc, SeenRecord{ID: "r", Updated: t0.Add(time.Duration(s) * time.Second).UnixNano()})
 		}
 		prev := m.Since
-		m = m.advance(proc, keep)
+		m = m.advance(proc, keep, time.Time{})
 		if m.Since.Before(prev) {
 			t.Fatalf("round %d: since moved back from %v to %v", i, prev, m.Since)
 		}

@@ -111,7 +111,6 @@ func runGolden(t *testing.T, dir string) {
 		}
 		if err != nil {
 			fmt.Fprintf(&out, "  error: %v\n", err)
-			continue
 		}
 		for _, e := range store.Events {
 			fmt.Fprintf(&out, "  %s %s %s %s %s\n", e.Type, e.ObjectType, e.ObjectID, e.Date.Format(time.RFC3339), e.ID)
@@ -121,6 +120,12 @@ func runGolden(t *testing.T, dir string) {
 		}
 		for _, g := range res.Gaps {
 			fmt.Fprintf(&out, "  gap: %s\n", g)
+		}
+		if res.Held != "" {
+			fmt.Fprintf(&out, "  held: %s\n", res.Held)
+		}
+		if res.Stopped != "" {
+			fmt.Fprintf(&out, "  stopped: %s\n", res.Stopped)
 		}
 		fmt.Fprintf(&out, "  read %d pages, %d records\n", res.Pages, res.Records)
 		if res.Skipped > 0 {

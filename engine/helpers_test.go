@@ -14,26 +14,29 @@ import (
 // (which imports this one).
 func testCatalog(t testing.TB) *Catalog {
 	t.Helper()
-	dir := "../definitions/freshdeskv2"
-	var es ElementSpec
-	readSpec(t, filepath.Join(dir, "element.json"), &es)
-	el, err := CompileElement(es)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "resources", "*.json"))
-	rs := map[string]*Resource{}
-	for _, f := range files {
-		var rspec ResourceSpec
-		readSpec(t, f, &rspec)
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		r, err := CompileResource(el, name, rspec)
+	var els []*Element
+	for _, dir := range []string{"../definitions/freshdeskv2", "../definitions/zendesk"} {
+		var es ElementSpec
+		readSpec(t, filepath.Join(dir, "element.json"), &es)
+		el, err := CompileElement(es)
 		if err != nil {
-			t.Fatalf("%s: %v", f, err)
+			t.Fatal(err)
 		}
-		rs[name] = r
+		files, _ := filepath.Glob(filepath.Join(dir, "resources", "*.json"))
+		rs := map[string]*Resource{}
+		for _, f := range files {
+			var rspec ResourceSpec
+			readSpec(t, f, &rspec)
+			name := strings.TrimSuffix(filepath.Base(f), ".json")
+			r, err := CompileResource(el, name, rspec)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			rs[name] = r
+		}
+		els = append(els, el.WithResources(rs))
 	}
-	cat, err := NewCatalog(el.WithResources(rs))
+	cat, err := NewCatalog(els...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,13 +58,23 @@ func readSpec(t testing.TB, path string, v any) {
 // configuration (JSON).
 func testInstance(t testing.TB, resource, poller string) *Instance {
 	t.Helper()
+	return testInstanceOf(t, "freshdeskv2", resource, poller)
+}
+
+// testInstanceOf is testInstance of another element (freshdeskv2 or zendesk).
+func testInstanceOf(t testing.TB, element, resource, poller string) *Instance {
+	t.Helper()
 	var cfg map[string]any
-	body := fmt.Sprintf(`{"subdomain":"acme","username":"key","event.notification.callback.url":"http://127.0.0.1:9/",
-		"event.poller.configuration":{%q:%s}}`, resource, poller)
+	auth := `"subdomain":"acme","username":"key"`
+	if element == "zendesk" {
+		auth = `"subdomain":"acme","email":"a@acme.example","api_token":"tok"`
+	}
+	body := fmt.Sprintf(`{%s,"event.notification.callback.url":"http://127.0.0.1:9/",
+		"event.poller.configuration":{%q:%s}}`, auth, resource, poller)
 	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	in, err := CompileInstance(testCatalog(t), InstanceSpec{Element: ElementRef{Key: "freshdeskv2"}, Name: "t", Configuration: cfg})
+	in, err := CompileInstance(testCatalog(t), InstanceSpec{Element: ElementRef{Key: element}, Name: "t", Configuration: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,7 @@ type HubQuery struct {
 	updated dateField   // the record's updated date, for since
 	sort    [][2]string // vendor parameters of orderBy
 	last    bool        // Page is the last page the vendor serves of one query
+	next    *url.URL    // the vendor's next-page link the call continues from (Continue)
 }
 
 // HubQuery compiles a hub call on resource. where is a CEQL clause ("" = none) with no macros;
@@ -61,7 +62,7 @@ func (in *Instance) HubQuery(resource, where, orderBy string, page, pageSize int
 	switch maxPages := q.maxPages(); {
 	case page < 1:
 		c.add("/page", "%d must be 1 or more", page)
-	case page > 1 && paging.PageParam == "":
+	case page > 1 && !r.pager.numbered():
 		c.add("/page", "element %s's vendor cannot be asked for a page by number; only page 1", in.Element.Key)
 	case maxPages > 0 && page > maxPages:
 		c.add("/page", "%d is past the last page the vendor serves of one query (%d); narrow the where clause", page, maxPages)
@@ -184,75 +185,88 @@ func (in *Instance) hubResource(name string) (*Resource, error) {
 }
 
 // maxPages is how many pages one query of the resource can reach; 0 = no cap.
-func (q *HubQuery) maxPages() int {
-	if n := q.Resource.Spec.MaxPages; n > 0 {
-		return n
+func (q *HubQuery) maxPages() int { return q.Resource.pager.maxPages }
+
+// Continue sets where the call goes on from: a continuation a previous Run of the same call
+// returned. It must be one this resource's pager makes: a page number, or a next-page URL of the
+// instance's vendor under the resource's path.
+func (q *HubQuery) Continue(next string) error {
+	switch {
+	case strings.HasPrefix(next, "p"):
+		n, err := strconv.Atoi(next[1:])
+		if err != nil || n < 2 {
+			return Errors{{Pointer: "/nextPage", Msg: "is not a page this call returned"}}
+		}
+		if max := q.maxPages(); max > 0 && n > max {
+			return Errors{{Pointer: "/nextPage", Msg: fmt.Sprintf("%d is past the last page the vendor serves of one query (%d); narrow the where clause", n, max)}}
+		}
+		q.Page, q.next = n, nil
+		q.last = q.maxPages() > 0 && n == q.maxPages()
+		return nil
+	case strings.HasPrefix(next, "u"):
+		base, err := url.Parse(strings.TrimRight(q.in.Endpoint.BaseURL, "/") + q.Resource.VendorPath)
+		if err != nil {
+			return err
+		}
+		u, err := base.Parse(next[1:])
+		if err != nil || u.Scheme != base.Scheme || u.Host != base.Host || u.Path != base.Path {
+			return Errors{{Pointer: "/nextPage", Msg: "is not a page this call returned"}}
+		}
+		q.next = u
+		return nil
 	}
-	return q.in.Element.Spec.Paging.MaxPages
+	return Errors{{Pointer: "/nextPage", Msg: "is not a page this call returned"}}
 }
 
-// Request is the vendor query of the call: the resource's fixed query, the where clause's vendor
-// parameters, the sort parameters and the page number (when above 1), as a poll builds its own.
-func (q *HubQuery) Request() Request {
-	r := q.Resource
-	v := make(url.Values, len(r.query)+len(q.where.pushed)+len(q.sort)+1)
-	for k, vs := range r.query {
-		v[k] = vs
+// url is the vendor URL of the call's page: the resource's fixed query, the where clause's vendor
+// parameters and the sort parameters, built as a poll builds its own, or the vendor's next-page
+// link the call continues from.
+func (q *HubQuery) url() (*url.URL, error) {
+	if q.next != nil {
+		return q.next, nil
 	}
-	for _, p := range q.where.pushed {
-		v.Set(p.param, p.value.Expand(time.Time{})) // no macros: the literal
-	}
-	for _, kv := range q.sort {
-		v.Set(kv[0], kv[1])
-	}
-	paging := q.in.Element.Spec.Paging
-	if q.Page > 1 {
-		v.Set(paging.PageParam, strconv.Itoa(q.Page))
-	}
-	return Request{
-		Endpoint:  q.in.Endpoint,
-		Paging:    paging,
-		RateLimit: q.in.Element.Spec.RateLimit,
-		Path:      r.VendorPath,
-		Query:     v,
-		PageSize:  q.PageSize,
-	}
+	vq := vendorQuery{res: q.Resource, pushed: q.where.pushed, sort: q.sort}
+	return q.Resource.pager.url(q.in.Endpoint.BaseURL, q.Resource.VendorPath, vq.values(), q.PageSize, q.Page)
 }
-
-// errHubPage stops a listing after the one page a hub call reads.
-var errHubPage = errors.New("hub page read")
 
 // Run reads the call's page from the vendor. records are the page's records that pass the where
-// clause's residual conditions, so a page may hold fewer than PageSize; hasNext says the vendor
-// has a next page. Vendor errors are returned as src returns them (see VendorStatus).
-func (q *HubQuery) Run(ctx context.Context, src Source) (records []json.RawMessage, hasNext bool, err error) {
-	var bad error
-	read := false
-	err = src.List(ctx, q.Request(), func(pg Page) error {
-		read = true
-		hasNext = pg.HasNext && !q.last
-		records, bad = q.page(pg)
-		return errHubPage
-	})
-	if errors.Is(err, errHubPage) {
-		err = nil
+// clause's residual conditions, so a page may hold fewer than PageSize; next is the continuation
+// of the following page ("" when the vendor has none), for Continue. Vendor errors are returned as
+// src returns them (see VendorStatus).
+func (q *HubQuery) Run(ctx context.Context, src Source) (records []json.RawMessage, next string, err error) {
+	u, err := q.url()
+	if err != nil {
+		return nil, "", err
 	}
+	pg, err := src.Fetch(ctx, q.Resource.request(q.in, u))
+	if err != nil {
+		return nil, "", err
+	}
+	records, count, err := q.page(pg)
+	if err != nil {
+		return nil, "", err
+	}
+	if q.last {
+		return records, "", nil
+	}
+	nu, more, err := q.Resource.pager.next(u, &pg, q.Page, count, q.PageSize)
 	switch {
 	case err != nil:
-		return nil, false, err
-	case bad != nil:
-		return nil, false, bad
-	case !read:
-		return []json.RawMessage{}, false, nil
+		return nil, "", fmt.Errorf("%w: %v", ErrVendorBody, err)
+	case !more:
+		return records, "", nil
+	case q.Resource.pager.numbered() && q.Resource.pager.kind != "body":
+		return records, "p" + strconv.Itoa(q.Page+1), nil
 	}
-	return records, hasNext, nil
+	return records, "u" + nu.RequestURI(), nil
 }
 
-// page extracts a vendor page's records and applies the residual conditions.
-func (q *HubQuery) page(pg Page) ([]json.RawMessage, error) {
+// page extracts a vendor page's records and applies the residual conditions. count is how many
+// records the vendor sent.
+func (q *HubQuery) page(pg Page) (out []json.RawMessage, count int, err error) {
 	body := unsafe.String(unsafe.SliceData(pg.Body), len(pg.Body)) // only read during this call
 	if !gjson.Valid(body) {
-		return nil, fmt.Errorf("%w: %s answered a page that is not valid JSON", ErrVendorBody, q.Resource.VendorPath)
+		return nil, 0, fmt.Errorf("%w: %s answered a page that is not valid JSON", ErrVendorBody, q.Resource.VendorPath)
 	}
 	arr := body
 	if p := q.Resource.records; p != "@this" {
@@ -263,8 +277,9 @@ func (q *HubQuery) page(pg Page) ([]json.RawMessage, error) {
 		env  = recordEnv{Record: &view}
 		m    vm.VM
 	)
-	out := []json.RawMessage{}
+	out = []json.RawMessage{}
 	isArray, err := view.forEachRecord(arr, func(rec string) error {
+		count++
 		if !q.keep(&view, &m, &env) {
 			return nil
 		}
@@ -272,9 +287,9 @@ func (q *HubQuery) page(pg Page) ([]json.RawMessage, error) {
 		return nil
 	})
 	if !isArray {
-		return nil, fmt.Errorf("%w: no JSON array of records at %q of %s", ErrVendorBody, q.Resource.records, q.Resource.VendorPath)
+		return nil, 0, fmt.Errorf("%w: no JSON array of records at %q of %s", ErrVendorBody, q.Resource.records, q.Resource.VendorPath)
 	}
-	return out, err
+	return out, count, err
 }
 
 // keep reports whether the record loaded into view passes the residual conditions. A record
@@ -311,27 +326,17 @@ func (in *Instance) HubGet(ctx context.Context, src Source, resource, id string)
 	if id == "" {
 		return nil, Errors{{Pointer: "/id", Msg: "is required"}}
 	}
-	req := Request{
-		Endpoint:  in.Endpoint,
-		Paging:    PagingSpec{Type: "none"},
-		RateLimit: in.Element.Spec.RateLimit,
-		Path:      r.VendorPath + "/" + url.PathEscape(id),
-		Query:     url.Values{},
-	}
-	var body []byte
-	err = src.List(ctx, req, func(pg Page) error {
-		body = bytes.Clone(pg.Body)
-		return errHubPage
-	})
-	if errors.Is(err, errHubPage) {
-		err = nil
-	}
+	u, err := (&pager{kind: "none"}).url(in.Endpoint.BaseURL, r.VendorPath+"/"+url.PathEscape(id), nil, 0, 1)
 	if err != nil {
 		return nil, err
 	}
-	body = bytes.TrimSpace(body)
+	pg, err := src.Fetch(ctx, Request{Endpoint: in.Endpoint, URL: u.String(), RateLimit: in.Element.Spec.RateLimit, JSON: true})
+	if err != nil {
+		return nil, err
+	}
+	body := bytes.TrimSpace(pg.Body)
 	if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
-		return nil, fmt.Errorf("%w: GET %s is not a JSON object", ErrVendorBody, req.Path)
+		return nil, fmt.Errorf("%w: GET %s is not a JSON object", ErrVendorBody, r.VendorPath+"/"+id)
 	}
 	return body, nil
 }

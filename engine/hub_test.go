@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
@@ -13,32 +14,65 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// hubSourceFake is a Source that records requests and answers each with pages (or err).
+// hubSourceFake is a Source that records requests and answers them with pages, in order (or err).
 type hubSourceFake struct {
 	reqs  []Request
 	pages []Page
 	err   error
 }
 
-func (s *hubSourceFake) List(_ context.Context, req Request, fn func(Page) error) error {
+func (s *hubSourceFake) Fetch(_ context.Context, req Request) (Page, error) {
 	s.reqs = append(s.reqs, req)
 	if s.err != nil {
-		return s.err
+		return Page{}, s.err
 	}
-	for _, pg := range s.pages {
-		if err := fn(pg); err != nil {
-			return err
-		}
+	if len(s.pages) == 0 {
+		return Page{Body: []byte("[]")}, nil
 	}
-	return nil
+	pg := s.pages[0]
+	s.pages = s.pages[1:]
+	pg.URL = req.URL
+	return pg, nil
+}
+
+// vendorPage is a page with body; next adds a Link rel="next" to page 2 of the same query.
+func vendorPage(body string, next bool) Page {
+	pg := Page{Body: []byte(body), Header: http.Header{}}
+	if next {
+		pg.Header.Set("Link", `<https://acme.freshdesk.com/api/v2/tickets?page=2>; rel="next"`)
+	}
+	return pg
+}
+
+// query returns a request's URL query.
+func query(t *testing.T, r Request) url.Values {
+	t.Helper()
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
+// hubURL runs q against an empty vendor and returns the URL it asked for.
+func hubURL(t *testing.T, q *HubQuery) *url.URL {
+	t.Helper()
+	src := &hubSourceFake{}
+	_, _, _ = q.Run(context.Background(), src) // the URL is what matters here
+	u, err := url.Parse(src.reqs[0].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // vendorErrFake is a vendor error with a status.
 type vendorErrFake struct{ status int }
 
-func (e *vendorErrFake) Error() string      { return fmt.Sprintf("vendor: %d", e.status) }
-func (e *vendorErrFake) HTTPStatus() int    { return e.status }
-func (e *vendorErrFake) VendorCode() string { return "" }
+func (e *vendorErrFake) Error() string         { return fmt.Sprintf("vendor: %d", e.status) }
+func (e *vendorErrFake) HTTPStatus() int       { return e.status }
+func (e *vendorErrFake) VendorCode() string    { return "" }
+func (e *vendorErrFake) VendorMessage() string { return "" }
 
 // pollerWhere returns the where clause of a poller url with its macro replaced by a literal date.
 func pollerWhere(t *testing.T, j *JobSpec, date string) string {
@@ -71,28 +105,29 @@ func TestHubQuerySameVendorQueryAsPoller(t *testing.T) {
 			t.Fatalf("%s: no job", res)
 		}
 		where := pollerWhere(t, j, "2024-01-01T00:00:00Z")
-		w := &window{in: in, job: j, lower: at}
+		w := testWalk(in, j, StreamChanges, &Mark{Since: at}, at)
+		w.jd.setLower(at)
 		for _, page := range []int{1, 2} {
-			want := j.query(w, at, page, false)
-			q := mustHubQuery(t, in, res, where, "", page, 0)
-			src := &hubSourceFake{pages: []Page{{Number: 1, Body: []byte(`[]`)}}}
-			if _, _, err := q.Run(context.Background(), src); err != nil {
+			want, err := w.url(at, page, false)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if len(src.reqs) != 1 {
-				t.Fatalf("%s: %d requests, want 1", res, len(src.reqs))
-			}
-			if got := src.reqs[0]; !reflect.DeepEqual(got, want) {
-				t.Errorf("%s page %d: hub request\n%+v\nwant the poller's\n%+v", res, page, got, want)
+			got := hubURL(t, mustHubQuery(t, in, res, where, "", page, 0))
+			if got.String() != want.String() {
+				t.Errorf("%s page %d: hub request\n%s\nwant the poller's\n%s", res, page, got, want)
 			}
 		}
 	}
 	in := testInstance(t, "incidents", `{}`)
+	src := &hubSourceFake{}
 	q := mustHubQuery(t, in, "incidents", "updated_since='2024-01-01T00:00:00Z'", "", 1, 0)
-	got := q.Request()
-	if got.Path != "/api/v2/tickets" || got.Query.Encode() != "order_by=updated_at&order_type=asc&updated_since=2024-01-01T00%3A00%3A00Z" ||
-		got.PageSize != 100 || got.Endpoint.BaseURL != "https://acme.freshdesk.com" || got.Endpoint.Auth.Username != "key" {
-		t.Errorf("request = %s?%s (page size %d, %s)", got.Path, got.Query.Encode(), got.PageSize, got.Endpoint.BaseURL)
+	if _, _, err := q.Run(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	got := src.reqs[0]
+	if got.URL != "https://acme.freshdesk.com/api/v2/tickets?order_by=updated_at&order_type=asc&per_page=100&updated_since=2024-01-01T00%3A00%3A00Z" ||
+		got.Endpoint.Auth.Username != "key" || !got.JSON {
+		t.Errorf("request = %s (%+v)", got.URL, got)
 	}
 }
 
@@ -104,12 +139,13 @@ func TestHubQueryResidualDropsRecords(t *testing.T) {
 		ticketJSON(5, "2024-01-02T00:00:00Z", "2024-01-02T00:00:00Z", "") + "]"
 	q := mustHubQuery(t, in, "incidents",
 		"updated_since >= '2024-01-01T00:00:00Z' AND requester_id = 67042965401 AND status = 3 AND custom_fields.cf_region = 'EMEA'", "", 1, 0)
-	src := &hubSourceFake{pages: []Page{{Number: 1, Body: []byte(body), HasNext: true}}}
-	recs, hasNext, err := q.Run(context.Background(), src)
+	src := &hubSourceFake{pages: []Page{vendorPage(body, true)}}
+	recs, next, err := q.Run(context.Background(), src)
+	hasNext := next != ""
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := src.reqs[0].Query; v.Get("updated_since") != "2024-01-01T00:00:00Z" || v.Get("requester_id") != "67042965401" || v.Has("status") {
+	if v := query(t, src.reqs[0]); v.Get("updated_since") != "2024-01-01T00:00:00Z" || v.Get("requester_id") != "67042965401" || v.Has("status") {
 		t.Errorf("vendor query %s: want updated_since and requester_id sent, status kept", v.Encode())
 	}
 	var ids []int64
@@ -124,8 +160,9 @@ func TestHubQueryResidualDropsRecords(t *testing.T) {
 	}
 
 	// No condition kept: an empty page is an empty list, and no next page.
-	src = &hubSourceFake{pages: []Page{{Number: 1, Body: []byte(body)}}}
-	recs, hasNext, err = mustHubQuery(t, in, "incidents", "status = 9", "", 1, 0).Run(context.Background(), src)
+	src = &hubSourceFake{pages: []Page{vendorPage(body, false)}}
+	recs, next, err = mustHubQuery(t, in, "incidents", "status = 9", "", 1, 0).Run(context.Background(), src)
+	hasNext = next != ""
 	if err != nil || recs == nil || len(recs) != 0 || hasNext {
 		t.Errorf("got %v %v %v, want an empty, non-nil list", recs, hasNext, err)
 	}
@@ -136,14 +173,14 @@ func TestHubQueryResidualDropsRecords(t *testing.T) {
 func TestHubQueryWindowedCursor(t *testing.T) {
 	in := testInstance(t, "agents", `{}`)
 	q := mustHubQuery(t, in, "agents", "updated_since='2024-03-01T10:00:00Z'", "", 1, 0)
-	src := &hubSourceFake{pages: []Page{{Number: 1, Body: []byte(`[
+	src := &hubSourceFake{pages: []Page{vendorPage(`[
 		{"id":1,"updated_at":"2024-03-01T09:59:59Z"},{"id":2,"updated_at":"2024-03-01T10:00:00Z"},
-		{"id":3,"updated_at":"2024-03-02T00:00:00+01:00"},{"id":4}]`)}}}
+		{"id":3,"updated_at":"2024-03-02T00:00:00+01:00"},{"id":4}]`, false)}}
 	recs, _, err := q.Run(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := src.reqs[0].Query; v.Has("updated_since") || v.Has("") {
+	if v := query(t, src.reqs[0]); v.Has("updated_since") || v.Has("") {
 		t.Errorf("vendor query %s: nothing must be sent for the cursor", v.Encode())
 	}
 	if len(recs) != 2 || gjson.GetBytes(recs[0], "id").Int() != 2 || gjson.GetBytes(recs[1], "id").Int() != 3 {
@@ -224,18 +261,17 @@ func TestHubQueryOrderByAndPaging(t *testing.T) {
 		{"created_at", "created_at", "asc"},
 		{"  created_at   DESC ", "created_at", "desc"},
 	} {
-		v := mustHubQuery(t, in, "incidents", "", c.orderBy, 1, 0).Request().Query
+		v := hubURL(t, mustHubQuery(t, in, "incidents", "", c.orderBy, 1, 0)).Query()
 		if v.Get("order_by") != c.by || v.Get("order_type") != c.dir || len(v["order_by"]) != 1 {
 			t.Errorf("orderBy %q: vendor query %s", c.orderBy, v.Encode())
 		}
 	}
 
-	q := mustHubQuery(t, in, "incidents", "", "", 3, 50)
-	req := q.Request()
-	if req.Query.Get("page") != "3" || req.PageSize != 50 || req.Paging.SizeParam != "per_page" || req.Paging.PageParam != "page" {
-		t.Errorf("page 3 of 50: %s, page size %d, paging %+v", req.Query.Encode(), req.PageSize, req.Paging)
+	v := hubURL(t, mustHubQuery(t, in, "incidents", "", "", 3, 50)).Query()
+	if v.Get("page") != "3" || v.Get("per_page") != "50" {
+		t.Errorf("page 3 of 50: %s", v.Encode())
 	}
-	if v := mustHubQuery(t, in, "incidents", "", "", 1, 0).Request().Query; v.Has("page") {
+	if v := hubURL(t, mustHubQuery(t, in, "incidents", "", "", 1, 0)).Query(); v.Has("page") {
 		t.Errorf("page 1 sends page: %s", v.Encode())
 	}
 
@@ -243,10 +279,37 @@ func TestHubQueryOrderByAndPaging(t *testing.T) {
 	for _, c := range []struct {
 		page, vendorNext, want int
 	}{{1, 1, 1}, {1, 0, 0}, {299, 1, 1}, {300, 1, 0}} {
-		src := &hubSourceFake{pages: []Page{{Number: 1, Body: []byte(`[{"id":1}]`), HasNext: c.vendorNext == 1}, {Number: 2, Body: []byte(`[{"id":2}]`)}}}
-		recs, hasNext, err := mustHubQuery(t, in, "incidents", "", "", c.page, 0).Run(context.Background(), src)
-		if err != nil || len(recs) != 1 || hasNext != (c.want == 1) {
-			t.Errorf("page %d, vendor next %d: %d records, hasNext %v, %v", c.page, c.vendorNext, len(recs), hasNext, err)
+		src := &hubSourceFake{pages: []Page{vendorPage(`[{"id":1}]`, c.vendorNext == 1), vendorPage(`[{"id":2}]`, false)}}
+		recs, next, err := mustHubQuery(t, in, "incidents", "", "", c.page, 0).Run(context.Background(), src)
+		if err != nil || len(recs) != 1 || (next != "") != (c.want == 1) {
+			t.Errorf("page %d, vendor next %d: %d records, next %q, %v", c.page, c.vendorNext, len(recs), next, err)
+		}
+		if c.want == 1 && next != fmt.Sprintf("p%d", c.page+1) {
+			t.Errorf("page %d: next %q", c.page, next)
+		}
+	}
+}
+
+// A resource paged by the vendor's own next link (Zendesk's exports) goes on from that link, under
+// the resource's path only.
+func TestHubQueryContinuesVendorLinks(t *testing.T) {
+	in := testInstance(t, "incidents", `{}`)
+	q := mustHubQuery(t, in, "incidents", "", "", 1, 0)
+	q.Resource = &Resource{Name: "x", VendorPath: "/api/v2/x.json", records: "xs", pager: &pager{kind: "body", nextPath: "next_page", endPath: "end"}}
+	src := &hubSourceFake{pages: []Page{{Body: []byte(`{"xs":[{"id":1}],"next_page":"https://acme.freshdesk.com/api/v2/x.json?start_time=9","end":false}`)}}}
+	_, next, err := q.Run(context.Background(), src)
+	if err != nil || next != "u/api/v2/x.json?start_time=9" {
+		t.Fatalf("next %q, %v", next, err)
+	}
+	if err := q.Continue(next); err != nil {
+		t.Fatal(err)
+	}
+	if u := hubURL(t, q); u.String() != "https://acme.freshdesk.com/api/v2/x.json?start_time=9" {
+		t.Errorf("continued at %s", u)
+	}
+	for _, bad := range []string{"u/api/v2/tickets?x=1", "uhttps://evil.example/api/v2/x.json", "u//evil.example/api/v2/x.json", "p1", "q", ""} {
+		if err := q.Continue(bad); err == nil {
+			t.Errorf("continuation %q accepted", bad)
 		}
 	}
 }
@@ -259,7 +322,7 @@ func TestHubQueryVendorAnswers(t *testing.T) {
 		t.Errorf("vendor error: %v", err)
 	}
 	for _, body := range []string{`{"errors":[]}`, `[{"id":1},{"id":`, `<html>`} {
-		_, _, err := q.Run(context.Background(), &hubSourceFake{pages: []Page{{Number: 1, Body: []byte(body)}}})
+		_, _, err := q.Run(context.Background(), &hubSourceFake{pages: []Page{vendorPage(body, false)}})
 		if !errors.Is(err, ErrVendorBody) {
 			t.Errorf("body %s: %v", body, err)
 		}
@@ -268,7 +331,7 @@ func TestHubQueryVendorAnswers(t *testing.T) {
 
 func TestHubGet(t *testing.T) {
 	in := testInstance(t, "incidents", `{}`)
-	src := &hubSourceFake{pages: []Page{{Number: 1, Body: []byte(` {"id":12,"subject":"x"} `)}}}
+	src := &hubSourceFake{pages: []Page{vendorPage(` {"id":12,"subject":"x"} `, false)}}
 	rec, err := in.HubGet(context.Background(), src, "incidents", "12/3 ?")
 	if err != nil {
 		t.Fatal(err)
@@ -277,17 +340,16 @@ func TestHubGet(t *testing.T) {
 		t.Errorf("record %s", rec)
 	}
 	req := src.reqs[0]
-	if req.Path != "/api/v2/tickets/12%2F3%20%3F" || len(req.Query) != 0 || req.Paging.Type != "none" || req.PageSize != 0 ||
-		req.Endpoint.BaseURL != "https://acme.freshdesk.com" {
+	if req.URL != "https://acme.freshdesk.com/api/v2/tickets/12%2F3%20%3F" || req.Endpoint.BaseURL != "https://acme.freshdesk.com" {
 		t.Errorf("request %+v", req)
 	}
-	u, err := url.Parse(req.Endpoint.BaseURL + req.Path)
+	u, err := url.Parse(req.URL)
 	if err != nil || u.Path != "/api/v2/tickets/12/3 ?" {
-		t.Errorf("path %q does not unescape to the id: %v", req.Path, err)
+		t.Errorf("URL %q does not unescape to the id: %v", req.URL, err)
 	}
 
 	for _, body := range []string{`[{"id":12}]`, `{"id":`, ``, `null`} {
-		_, err := in.HubGet(context.Background(), &hubSourceFake{pages: []Page{{Number: 1, Body: []byte(body)}}}, "incidents", "12")
+		_, err := in.HubGet(context.Background(), &hubSourceFake{pages: []Page{vendorPage(body, false)}}, "incidents", "12")
 		if !errors.Is(err, ErrVendorBody) {
 			t.Errorf("body %q: %v", body, err)
 		}

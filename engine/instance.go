@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"sort"
 	"strconv"
@@ -59,6 +60,11 @@ type Instance struct {
 	// Invalid, when set, says why the vendor refuses the instance as a whole (its credentials):
 	// every job is paused until the configuration changes or a later probe succeeds.
 	Invalid string
+	// UserID and OrganizationID own the instance (see InstanceRecord).
+	UserID, OrganizationID int64
+
+	limits Limits    // what it was compiled within, to compile again after a reload
+	scrub  *scrubber // its secrets, in every form a message may quote them
 }
 
 // PausedJob is a configured job that is not polling, and why.
@@ -81,6 +87,11 @@ type Credentials struct {
 	Username string
 	Password string
 	Headers  map[string]string
+}
+
+// equal reports whether two sets of credentials are the same.
+func (c Credentials) equal(d Credentials) bool {
+	return c.Type == d.Type && c.Username == d.Username && c.Password == d.Password && maps.Equal(c.Headers, d.Headers)
 }
 
 // String masks the credentials so that they cannot leak through %v.
@@ -120,31 +131,30 @@ func (in *Instance) IsSecret(key string) bool {
 	return ok && k.Secret
 }
 
-// CompileInstance checks an instance body against the catalog and compiles it. Every problem is
-// reported, each with the JSON pointer of the body value at fault.
+// CompileInstance checks an instance body against the catalog, within the default Limits, and
+// compiles it. Every problem is reported, each with the JSON pointer of the body value at fault.
 func CompileInstance(cat *Catalog, spec InstanceSpec) (*Instance, error) {
-	return compileInstance(cat, spec, false)
+	return Limits{}.Compile(cat, spec)
 }
 
-// CompileStoredInstance compiles the body of an instance that was accepted before, against
-// definitions that may have changed since: a job that no longer compiles is paused (see
-// Instance.Paused) instead of failing the instance. Other problems are errors.
+// CompileStoredInstance is Limits.CompileStored with the default Limits.
 func CompileStoredInstance(cat *Catalog, spec InstanceSpec) (*Instance, error) {
-	return compileInstance(cat, spec, true)
+	return Limits{}.CompileStored(cat, spec)
 }
 
-// Recompile compiles the instance's body again against cat, keeping its identity; jobs that no
-// longer compile are paused.
+// Recompile compiles the instance's body again against cat, within the limits it was compiled
+// with, keeping its identity; jobs that no longer compile are paused.
 func (in *Instance) Recompile(cat *Catalog) (*Instance, error) {
-	out, err := CompileStoredInstance(cat, in.Spec)
+	out, err := in.limits.CompileStored(cat, in.Spec)
 	if err != nil {
 		return nil, err
 	}
 	out.ID, out.Token, out.CreatedAt, out.Disabled = in.ID, in.Token, in.CreatedAt, in.Disabled
+	out.UserID, out.OrganizationID = in.UserID, in.OrganizationID
 	return out, nil
 }
 
-func compileInstance(cat *Catalog, spec InstanceSpec, lenient bool) (*Instance, error) {
+func compileInstance(cat *Catalog, spec InstanceSpec, lim Limits, lenient bool) (*Instance, error) {
 	var c errs
 	el, ok := cat.Element(spec.Element.Key)
 	if !ok && spec.Element.Key == "" && spec.Element.ID != 0 {
@@ -157,7 +167,7 @@ func compileInstance(cat *Catalog, spec InstanceSpec, lenient bool) (*Instance, 
 		}
 		return nil, Errors{{Pointer: "/element/key", Msg: fmt.Sprintf("unknown element %q; known elements: %s", ref, strings.Join(cat.Keys(), ", "))}}
 	}
-	in := &Instance{Name: spec.Name, Tags: spec.Tags, Element: el, Spec: spec, Config: map[string]string{}}
+	in := &Instance{Name: spec.Name, Tags: spec.Tags, Element: el, Spec: spec, Config: map[string]string{}, limits: lim}
 	if in.Tags == nil {
 		in.Tags = []string{}
 	}
@@ -188,8 +198,23 @@ func compileInstance(cat *Catalog, spec InstanceSpec, lenient bool) (*Instance, 
 			c.add(Pointer("configuration", k.Key), "is required (%s)", describeKey(k))
 		}
 	}
-	in.compileEvents(el, pollerRaw, lenient, &c)
+	in.compileEvents(el, pollerRaw, lim, lenient, &c)
 	in.compileEndpoint(el, &c)
+	in.scrub = newScrubber(in)
+	switch {
+	case lenient: // written before: checked then, and at every connection
+	case lim.Egress != nil:
+		in.checkEndpoint(el, lim, &c)
+		if in.CallbackURL != "" {
+			if err := lim.Egress.CheckURL(in.CallbackURL); err != nil {
+				c.add(Pointer("configuration", KeyCallbackURL), "%v", err)
+			}
+		}
+	case in.CallbackURL != "":
+		if u, err := url.Parse(in.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.add(Pointer("configuration", KeyCallbackURL), "must be an absolute http or https URL")
+		}
+	}
 	if len(c.list) > 0 {
 		c.list.Sort()
 		return nil, c.list
@@ -197,7 +222,7 @@ func compileInstance(cat *Catalog, spec InstanceSpec, lenient bool) (*Instance, 
 	return in, nil
 }
 
-func (in *Instance) compileEvents(el *Element, pollerRaw any, lenient bool, c *errs) {
+func (in *Instance) compileEvents(el *Element, pollerRaw any, lim Limits, lenient bool, c *errs) {
 	cfg := in.Config
 	in.CallbackURL = cfg[KeyCallbackURL]
 	in.SignatureKey = cfg[KeySignatureKey]
@@ -206,11 +231,7 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, lenient bool, c *e
 	if in.PreviousKey != "" && in.SignatureKey == "" {
 		c.add(Pointer("configuration", KeyPreviousSignatureKey), "needs %s: the previous key only accompanies a current one", KeySignatureKey)
 	}
-	if in.CallbackURL != "" {
-		if u, err := url.Parse(in.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			c.add(Pointer("configuration", KeyCallbackURL), "must be an absolute http or https URL")
-		}
-	}
+	// The callback URL is checked with the egress policy, once everything is compiled.
 	// The platform's documented default is false, yet its own examples enable polling by giving a
 	// callback url and a poller configuration without the flag. Pollen follows the examples: when
 	// the flag is absent, events are on exactly when a callback url is given.
@@ -226,18 +247,18 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, lenient bool, c *e
 		c.add(Pointer("configuration", KeyVendorType), "%q is not supported; element %s delivers events by polling", vt, el.Key)
 	}
 	minutes := el.Spec.Events.RefreshIntervalMinutes
-	if s := cfg[KeyRefreshInterval]; s != "" {
-		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil || f <= 0 {
-			c.add(Pointer("configuration", KeyRefreshInterval), "%q must be a positive number of minutes (fractions allowed: 0.05 is 3 seconds)", s)
-		} else {
-			minutes = f
-		}
-	}
 	if minutes <= 0 {
 		minutes = 15
 	}
-	in.Interval = time.Duration(minutes * float64(time.Minute))
+	in.Interval, _ = lim.interval(strconv.FormatFloat(minutes, 'f', -1, 64), true)
+	if s := cfg[KeyRefreshInterval]; s != "" {
+		d, err := lim.interval(s, lenient)
+		if err != nil {
+			c.add(Pointer("configuration", KeyRefreshInterval), "%v", err)
+		} else {
+			in.Interval = d
+		}
+	}
 	if s := strings.TrimSpace(cfg[KeyBackfillFrom]); s != "" {
 		t, err := parseBackfill(s)
 		if err != nil {

@@ -2,10 +2,14 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,8 +34,9 @@ type pollSourceFake struct {
 	served     map[bool]int // pages served per stream (deleted or not) since reqs was reset
 }
 
-func (s *pollSourceFake) List(_ context.Context, req Request, fn func(Page) error) error {
+func (s *pollSourceFake) Fetch(_ context.Context, req Request) (Page, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.reqs) == 0 || s.served == nil {
 		s.served = map[bool]int{}
 	}
@@ -41,25 +46,24 @@ func (s *pollSourceFake) List(_ context.Context, req Request, fn func(Page) erro
 	if del {
 		pages, err = s.deleted, s.errDeleted
 	}
-	s.mu.Unlock()
-	for {
-		s.mu.Lock()
-		i := s.served[del]
-		if i >= len(pages) {
-			s.mu.Unlock()
-			return err
+	i := s.served[del]
+	if i >= len(pages) {
+		if err != nil {
+			return Page{}, err
 		}
-		s.served[del]++
-		s.mu.Unlock()
-		// A vendor about to fail says there is more.
-		if e := fn(Page{Number: i + 1, Body: pages[i], HasNext: i+1 < len(pages) || err != nil}); e != nil {
-			return e
-		}
+		return Page{URL: req.URL, Body: []byte("[]")}, nil
 	}
+	s.served[del]++
+	pg := Page{URL: req.URL, Body: pages[i], Header: http.Header{}}
+	// A vendor about to fail says there is more.
+	if i+1 < len(pages) || err != nil {
+		pg.Header.Set("Link", "<"+req.URL+"&page="+strconv.Itoa(i+2)+`>; rel="next"`)
+	}
+	return pg, nil
 }
 
 func isDeletedQuery(req Request) bool {
-	return req.Query.Get("filter") == "deleted" || req.Query.Get("state") == "deleted"
+	return req.query().Get("filter") == "deleted" || req.query().Get("state") == "deleted"
 }
 
 // pollStoreFake is an in-memory Store that keeps cursors as JSON, as a real store does.
@@ -136,9 +140,12 @@ type pollStep struct {
 	delErr     error    // the deleted query fails after its pages
 	commitErr  error    // the commit fails
 
+	skip []string // record keys an operator skipped before the step
+
 	since   string   // the changes query's updated_since (hh:mm:ss); "" = not checked
-	events  []string // "TYPE id hh:mm:ss", in order
-	wantErr bool
+	events  []string // "TYPE id hh:mm:ss", in order, committed by the step
+	wantErr bool     // the poll fails (what it read whole before is committed all the same)
+	held    string   // the key of the record that holds the stream; "" = none
 	skipped int
 	records int    // checked when > 0
 	cursor  string // the changes stream's Since after the step (hh:mm:ss); "" = not checked
@@ -154,16 +161,22 @@ func runPollSteps(t *testing.T, in *Instance, objectType string, steps []pollSte
 	src := &pollSourceFake{}
 	store := newPollStoreFake()
 	clock := &clockFake{}
-	p := &Poller{Source: src, Store: store, Clock: clock}
+	var skips []string
+	p := &Poller{Source: src, Store: store, Clock: clock, Skips: func(JobKey) []string { return skips }}
 	key := JobKey{InstanceID: in.ID, ObjectType: objectType}
 	for i, st := range steps {
-		src.changes = [][]byte{jsonArray(st.page)}
+		src.changes = nil
+		if st.page != nil {
+			src.changes = [][]byte{jsonArray(st.page)}
+		}
 		for _, pg := range st.extraPages {
 			src.changes = append(src.changes, jsonArray(pg))
 		}
 		if st.rawPage != "" {
-			src.changes = [][]byte{[]byte(st.rawPage)}
+			// A vendor that answers every try so.
+			src.changes = [][]byte{[]byte(st.rawPage), []byte(st.rawPage), []byte(st.rawPage), []byte(st.rawPage)}
 		}
+		skips = st.skip
 		src.deleted = [][]byte{jsonArray(st.deleted)}
 		src.err, src.errDeleted, src.reqs = st.srcErr, st.delErr, nil
 		store.failCommit = st.commitErr
@@ -177,21 +190,18 @@ func runPollSteps(t *testing.T, in *Instance, objectType string, steps []pollSte
 			want := "2024-03-01T" + st.since + "Z"
 			if len(src.reqs) == 0 {
 				t.Errorf("%s: no vendor query", name)
-			} else if got := src.reqs[0].Query.Get("updated_since"); got != want {
+			} else if got := src.reqs[0].query().Get("updated_since"); got != want {
 				t.Errorf("%s: updated_since = %q, want %q", name, got, want)
 			}
 		}
-		if st.wantErr {
-			if err == nil {
-				t.Errorf("%s: no error", name)
-			}
-			if store.numCommits() != before {
-				t.Errorf("%s: a failed poll committed", name)
-			}
-			continue
-		}
-		if err != nil {
+		switch {
+		case st.wantErr && err == nil:
+			t.Errorf("%s: no error", name)
+		case !st.wantErr && err != nil:
 			t.Fatalf("%s: %v", name, err)
+		}
+		if res.HeldKey != st.held {
+			t.Errorf("%s: held by %q (%s), want %q", name, res.HeldKey, res.Held, st.held)
 		}
 		// One commit, or none from a poll that found nothing and left the cursor where it was.
 		commits := store.numCommits() - before
@@ -421,44 +431,54 @@ func TestPollConfigFilter(t *testing.T) {
 }
 
 // Records that cannot be read are skipped and counted; the rest of the page still produces events.
-func TestPollSkipsUnreadableRecords(t *testing.T) {
-	runPollCases(t, []pollCase{
-		{name: "mixed page", poller: `{}`, steps: []pollStep{
-			{now: "10:15:00",
-				page: []string{
-					tk(1, "09:00:00", "10:01:00"),
-					`{"subject":"no id","created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:02:00Z"}`,
-					`{"id":null,"created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:02:00Z"}`,
-					`{"id":{"n":5},"created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:02:00Z"}`,
-					`{"id":7,"created_at":"2024-03-01T09:00:00Z","updated_at":"yesterday"}`,
-					`{"id":8,"created_at":"2024-03-01T09:00:00Z","updated_at":null}`,
-					`{"id":9,"created_at":"2024-03-01T09:00:00Z"}`,
-					`{"id":10,"created_at":"garbage","updated_at":"2024-03-01T10:03:00Z"}`,
-					`{"id":"T-9","created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:04:00Z"}`,
-					tk(2, "09:00:00", "10:05:00"),
-				},
-				events:  []string{"UPDATED 1 10:01:00", "UPDATED T-9 10:04:00", "UPDATED 2 10:05:00"},
-				skipped: 7, records: 10},
-		}},
-		{name: "second page after a bad record", poller: `{}`, steps: []pollStep{
-			{now: "10:15:00",
-				page:       []string{`{"id":7,"updated_at":"bad"}`},
-				extraPages: [][]string{{tk(2, "09:00:00", "10:05:00")}},
-				events:     []string{"UPDATED 2 10:05:00"},
-				skipped:    1, records: 2},
-		}},
+// A record that does not read (no id, an id that is no string or number, a date that does not
+// parse or is missing) holds its stream: what came before it is reported, the stream's position
+// stays below it, and it is reported (PollResult.Held) until it reads, or an operator skips it.
+// Nothing after it is dropped.
+func TestPollHoldsOnUnreadableRecords(t *testing.T) {
+	digest := func(rec string) string {
+		sum := sha256.Sum256([]byte(rec))
+		return "sha256:" + hex.EncodeToString(sum[:8])
+	}
+	noID := `{"subject":"no id","created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:02:00Z"}`
+	nullID := `{"id":null,"created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:02:00Z"}`
+	objectID := `{"id":{"n":5},"created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:02:00Z"}`
+	emptyID := `{"id":"","created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:02:00Z"}`
+	bad := []struct{ name, rec, key string }{
+		{"no id", noID, digest(noID)},
+		{"null id", nullID, digest(nullID)},
+		{"object id", objectID, digest(objectID)},
+		{"empty id", emptyID, digest(emptyID)},
+		{"bad date", `{"id":7,"created_at":"2024-03-01T09:00:00Z","updated_at":"yesterday"}`, "7"},
+		{"null date", `{"id":8,"created_at":"2024-03-01T09:00:00Z","updated_at":null}`, "8"},
+		{"no date", `{"id":9,"created_at":"2024-03-01T09:00:00Z"}`, "9"},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			runPollSteps(t, testInstance(t, "incidents", `{}`), "incidents", []pollStep{
+				{now: "10:15:00", page: []string{tk(1, "09:00:00", "10:01:00"), b.rec, tk(2, "09:00:00", "10:05:00")},
+					events: []string{"UPDATED 1 10:01:00"}, held: b.key, records: 2, cursor: "10:01:00"},
+				// Still there: still held, nothing reported twice.
+				{now: "10:30:00", since: "10:01:00", page: []string{tk(1, "09:00:00", "10:01:00"), b.rec, tk(2, "09:00:00", "10:05:00")},
+					held: b.key, cursor: "10:01:00"},
+				// Skipped by an operator: the stream reads past it.
+				{now: "10:45:00", since: "10:01:00", skip: []string{b.key}, page: []string{tk(1, "09:00:00", "10:01:00"), b.rec, tk(2, "09:00:00", "10:05:00")},
+					events: []string{"UPDATED 2 10:05:00"}, skipped: 1, cursor: "10:05:00"},
+			})
+		})
+	}
+	// A record that reads again (the vendor served it broken once) releases the stream.
+	runPollSteps(t, testInstance(t, "incidents", `{}`), "incidents", []pollStep{
+		{now: "10:15:00", page: []string{`{"id":7,"updated_at":"bad"}`}, extraPages: [][]string{{tk(2, "09:00:00", "10:05:00")}},
+			held: "7", records: 1},
+		{now: "10:30:00", page: []string{tk(7, "09:00:00", "10:03:00"), tk(2, "09:00:00", "10:05:00")},
+			events: []string{"UPDATED 7 10:03:00", "UPDATED 2 10:05:00"}, cursor: "10:05:00"},
 	})
-}
-
-// An empty string is no id: such a record cannot be told apart from another one.
-func TestPollSkipsEmptyID(t *testing.T) {
-	runPollCases(t, []pollCase{
-		{name: "empty id", poller: `{}`, steps: []pollStep{
-			{now: "10:15:00",
-				page:    []string{`{"id":"","created_at":"2024-03-01T09:00:00Z","updated_at":"2024-03-01T10:02:00Z"}`, tk(2, "09:00:00", "10:05:00")},
-				events:  []string{"UPDATED 2 10:05:00"},
-				skipped: 1},
-		}},
+	// A created date that does not read does not hold: the record changed, and cannot be told
+	// new, so it is UPDATED.
+	runPollSteps(t, testInstance(t, "incidents", `{}`), "incidents", []pollStep{
+		{now: "10:15:00", page: []string{`{"id":10,"created_at":"garbage","updated_at":"2024-03-01T10:03:00Z"}`, tk(2, "09:00:00", "10:05:00")},
+			events: []string{"UPDATED 10 10:03:00", "UPDATED 2 10:05:00"}, cursor: "10:05:00"},
 	})
 }
 
@@ -477,34 +497,42 @@ func TestPollDuplicateWithinOnePoll(t *testing.T) {
 
 var errVendor = errors.New("vendor unavailable")
 
-// A failed poll (vendor error on either query, a page that is not a list, a failed commit)
-// commits nothing, and the next poll asks for the same window again.
+// A poll that fails commits what it read whole before the failure, and nothing past it: the
+// cursor stays at the last record read, and the next poll goes on from there. A page that is not
+// a list fails the poll after a few tries; a failed commit writes nothing.
 func TestPollFailureKeepsCursor(t *testing.T) {
 	ok1 := pollStep{now: "10:15:00", since: "09:58:00", page: []string{tk(1, "09:00:00", "10:05:00")},
 		events: []string{"UPDATED 1 10:05:00"}, cursor: "10:05:00"}
+	next := func(since string) pollStep {
+		return pollStep{now: "10:45:00", since: since, page: []string{tk(2, "09:00:00", "10:10:00"), tk(3, "09:00:00", "10:20:00")},
+			events: []string{"UPDATED 3 10:20:00"}, cursor: "10:20:00"}
+	}
 	retry := pollStep{now: "10:45:00", since: "10:05:00", page: []string{tk(2, "09:00:00", "10:10:00")},
 		events: []string{"UPDATED 2 10:10:00"}, cursor: "10:10:00"}
-	failing := map[string]pollStep{
-		"source error":         {srcErr: errVendor},
-		"deleted query error":  {delErr: errVendor},
-		"commit error":         {commitErr: errors.New("disk full")},
-		"page is not an array": {rawPage: `{"error":"oops"}`},
-	}
-	var cases []pollCase
-	for name, f := range failing {
-		f.now, f.since, f.wantErr = "10:30:00", "10:05:00", true
-		if f.rawPage == "" {
-			f.page = []string{tk(2, "09:00:00", "10:10:00")}
-		}
-		cases = append(cases, pollCase{name: name, poller: `{}`, steps: []pollStep{ok1, f, retry}})
-	}
-	runPollCases(t, cases)
-
-	// A first poll that fails leaves the next one at the instance's creation.
-	runPollCases(t, []pollCase{{name: "first poll fails", poller: `{}`, steps: []pollStep{
-		{now: "10:15:00", since: "09:58:00", page: []string{tk(1, "09:00:00", "10:05:00")}, srcErr: errVendor, wantErr: true},
-		{now: "10:30:00", since: "09:58:00", page: []string{tk(1, "09:00:00", "10:05:00")}, events: []string{"UPDATED 1 10:05:00"}},
-	}}})
+	runPollCases(t, []pollCase{
+		{name: "source error after a page", poller: `{}`, steps: []pollStep{ok1,
+			{now: "10:30:00", since: "10:05:00", page: []string{tk(2, "09:00:00", "10:10:00")}, srcErr: errVendor, wantErr: true,
+				events: []string{"UPDATED 2 10:10:00"}, cursor: "10:10:00"},
+			next("10:10:00")}},
+		{name: "source error on the first page", poller: `{}`, steps: []pollStep{ok1,
+			{now: "10:30:00", since: "10:05:00", srcErr: errVendor, wantErr: true, cursor: "10:05:00"},
+			retry}},
+		{name: "deleted query error", poller: `{}`, steps: []pollStep{ok1,
+			{now: "10:30:00", since: "10:05:00", page: []string{tk(2, "09:00:00", "10:10:00")}, delErr: errVendor, wantErr: true,
+				events: []string{"UPDATED 2 10:10:00"}, cursor: "10:10:00"},
+			next("10:10:00")}},
+		{name: "commit error", poller: `{}`, steps: []pollStep{ok1,
+			{now: "10:30:00", since: "10:05:00", page: []string{tk(2, "09:00:00", "10:10:00")}, commitErr: errors.New("disk full"), wantErr: true, cursor: "10:05:00"},
+			retry}},
+		{name: "page is not an array", poller: `{}`, steps: []pollStep{ok1,
+			{now: "10:30:00", since: "10:05:00", rawPage: `{"error":"oops"}`, wantErr: true, cursor: "10:05:00"},
+			retry}},
+		// A first poll that fails before any page leaves the next one at the instance's creation.
+		{name: "first poll fails", poller: `{}`, steps: []pollStep{
+			{now: "10:15:00", since: "09:58:00", srcErr: errVendor, wantErr: true},
+			{now: "10:30:00", since: "09:58:00", page: []string{tk(1, "09:00:00", "10:05:00")}, events: []string{"UPDATED 1 10:05:00"}},
+		}},
+	})
 }
 
 // The first poll reads from the instance's creation, truncated to the second: nothing before it.
@@ -587,12 +615,33 @@ func TestPollCursorFollowsRecords(t *testing.T) {
 		}
 		for _, r := range src.reqs {
 			want := "2024-03-01T10:07:00Z"
-			if r.Query.Get("filter") == "deleted" {
+			if r.query().Get("filter") == "deleted" {
 				want = "2024-03-01T10:02:00Z"
 			}
-			if got := r.Query.Get("updated_since"); got != want {
-				t.Errorf("%v: updated_since %s, want %s", r.Query, got, want)
+			if got := r.query().Get("updated_since"); got != want {
+				t.Errorf("%v: updated_since %s, want %s", r.query(), got, want)
 			}
 		}
+	})
+}
+
+// A vendor that hides its most recent changes (Zendesk's exports: the last minute, minAge) shows a
+// record created and changed again within that window only after the cursor has passed its
+// creation; it is still CREATED, once.
+func TestPollMinAgeKeepsCreated(t *testing.T) {
+	page := func(recs ...string) string {
+		return `{"tickets":[` + strings.Join(recs, ",") + `],"after_cursor":"c","end_of_stream":true}`
+	}
+	zt := func(id int, created, updated string) string {
+		return fmt.Sprintf(`{"id":%d,"status":"open","created_at":"2024-03-01T%sZ","updated_at":"2024-03-01T%sZ"}`, id, created, updated)
+	}
+	in := testInstanceOf(t, "zendesk", "incidents", `{}`)
+	runPollSteps(t, in, "incidents", []pollStep{
+		// 10:05: the export shows changes up to 10:04; A moves the cursor to 10:03:50.
+		{now: "10:05:00", rawPage: page(zt(1, "10:03:50", "10:03:50")), events: []string{"CREATED 1 10:03:50"}},
+		// 10:06: B, created at 10:03:30 and changed at 10:04:20, shows for the first time.
+		{now: "10:06:00", rawPage: page(zt(2, "10:03:30", "10:04:20")), events: []string{"CREATED 2 10:04:20"}},
+		// Changed again later: UPDATED, never CREATED twice.
+		{now: "10:07:00", rawPage: page(zt(2, "10:03:30", "10:05:10")), events: []string{"UPDATED 2 10:05:10"}},
 	})
 }

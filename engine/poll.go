@@ -4,12 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
-	"unsafe"
 
-	"github.com/expr-lang/expr/vm"
 	"github.com/hashicorp/go-hclog"
-	"github.com/tidwall/gjson"
+)
+
+// Defaults of a Poller's bounds.
+const (
+	// DefaultPollDeadline bounds one poll. A real account's changes of one interval are read well
+	// within it; a vendor that stalls or never stops paging is cut off there, and the poll goes on
+	// from what it committed at its next turn.
+	DefaultPollDeadline = 10 * time.Minute
+	// DefaultPageBudget bounds the pages one poll reads: 100,000 changed records at 100 a page.
+	DefaultPageBudget = 1000
+	// DefaultSavePages and DefaultSaveInterval: a long walk commits what it has read every so many
+	// pages, or so often, whichever comes first.
+	DefaultSavePages    = 10
+	DefaultSaveInterval = 2 * time.Second
 )
 
 // Poller runs polls. One Poller serves every job; it holds no per-job state.
@@ -19,122 +31,237 @@ type Poller struct {
 	Clock   Clock
 	Account Account
 	Logger  hclog.Logger
+	// Deadline bounds one poll (0 = DefaultPollDeadline); PageBudget its pages (0 =
+	// DefaultPageBudget). A poll that reaches either commits what it has safely read and goes on
+	// from there at its next turn.
+	Deadline   time.Duration
+	PageBudget int
+	// SavePages and SaveInterval: a long walk commits every SavePages pages or SaveInterval,
+	// whichever comes first (0 = the defaults), so its first events go out while it goes on and
+	// its memory stays bounded by a few pages.
+	SavePages    int
+	SaveInterval time.Duration
+	// OnCommit, when set, is called after every commit that wrote events (to wake delivery).
+	OnCommit func()
+	// Skips, when set, returns the unreadable records an operator skipped for a job (Runtime.SkipRecord).
+	Skips func(JobKey) []string
 }
 
 // PollResult says what one poll did.
 type PollResult struct {
 	Pages   int
 	Records int // records read from the vendor
-	Skipped int // records that could not be read (no id, bad date)
+	Skipped int // unreadable records an operator had skipped, and records a filter could not judge
 	Events  int
+	Commits int
 	// Gaps are records the vendor would not let the poll read (more records in one second than
 	// its paging reaches from either end). The poll moved past them; they are reported, not looped
 	// on.
 	Gaps []string
+	// Held is the record that does not read (no id, or a date that does not parse) and holds a
+	// stream's position below it, and why; "" when none. HeldKey names it for Runtime.SkipRecord.
+	Held, HeldKey string
+	// Stopped says why the poll ended before the end of its lists ("page budget", "deadline",
+	// "cancelled", the vendor's rate budget); it goes on from there at its next turn.
+	Stopped string
 }
 
-// Poll runs one poll of one job: query the vendor from the job's cursor, turn new changes into
-// events, and commit events and the advanced cursor together. On any error nothing is committed
-// and the cursor stays where it was, so the next poll reads the same window again. A poll that
-// finds no events and leaves the cursor where it was commits nothing either: it has nothing to
-// write.
+// Poll runs one poll of one job: it walks each of the job's streams (the changes query, the
+// deleted query, a backfill), judging every record, and commits events, their notifications and
+// the advanced cursor together, every few pages and at the end. A commit holds only positions the
+// poll has safely read past, so a poll that fails or is cut off anywhere loses nothing: the next
+// poll reads on from the last commit, and what it reads again is de-duplicated. A poll that finds
+// nothing and leaves the cursor where it was commits nothing.
 func (p *Poller) Poll(ctx context.Context, in *Instance, job *JobSpec) (PollResult, error) {
-	log := p.Logger
-	if log == nil {
-		log = hclog.NewNullLogger()
+	r, err := p.start(ctx, in, job)
+	if err != nil {
+		return PollResult{}, err
 	}
+	return r.poll(ctx)
+}
+
+// pollRun is one poll under way: the job's streams, the committed cursor, and the poll's budget.
+type pollRun struct {
+	p         *Poller
+	in        *Instance
+	job       *JobSpec
+	key       JobKey
+	log       hclog.Logger
+	cur       Cursor // as last committed
+	found     bool   // the store held a cursor when the poll began
+	now       time.Time
+	pagesLeft int
+	res       PollResult
+	walks     []*walk
+	saved     time.Time
+	skips     int
+
+	hot    []*hotSecond
+	hotIDs map[string]*hotSecond
+
+	// observe, when set, sees every record's judgement, and explain has the judge say why for
+	// every verdict (pollen try).
+	observe func(stream string, j Judgement)
+	explain bool
+}
+
+func (p *Poller) start(ctx context.Context, in *Instance, job *JobSpec) (*pollRun, error) {
 	key := JobKey{InstanceID: in.ID, ObjectType: job.ObjectType}
 	cur, found, err := p.Store.Cursor(ctx, key)
 	if err != nil {
-		return PollResult{}, fmt.Errorf("read cursor: %w", err)
+		return nil, fmt.Errorf("read cursor: %w", err)
 	}
 	if !found || cur.Streams == nil {
 		cur = Cursor{Streams: map[string]*Mark{}}
 	}
-	now := p.Clock.Now().UTC()
-	next := Cursor{Streams: map[string]*Mark{}}
+	return p.newRun(in, job, cur, found, p.Clock.Now().UTC()), nil
+}
+
+// newRun starts a poll of job at now from the cursor cur (found: the store had it).
+func (p *Poller) newRun(in *Instance, job *JobSpec, cur Cursor, found bool, now time.Time) *pollRun {
+	log := p.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	r := &pollRun{p: p, in: in, job: job, key: JobKey{InstanceID: in.ID, ObjectType: job.ObjectType},
+		log: log.With("instance", in.ID, "resource", job.ObjectType), cur: cur, found: found, now: now, pagesLeft: p.PageBudget}
+	if r.pagesLeft <= 0 {
+		r.pagesLeft = DefaultPageBudget
+	}
+	r.saved = now
+	return r
+}
+
+func (r *pollRun) poll(ctx context.Context) (PollResult, error) {
+	deadline := r.p.Deadline
+	if deadline <= 0 {
+		deadline = DefaultPollDeadline
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+
+	job, in := r.job, r.in
 	streams := []string{StreamChanges}
 	if job.Resource.HasDeletedQuery() {
 		streams = append(streams, StreamDeleted)
 	}
 	if b := in.BackfillFrom; !b.IsZero() && b.Before(in.origin()) {
-		if m := cur.Streams[StreamBackfill]; m != nil && m.Done {
-			next.Streams[StreamBackfill] = m
-		} else {
+		if m := r.cur.Streams[StreamBackfill]; m == nil || !m.Done {
 			streams = append(streams, StreamBackfill) // after the live streams: history never delays them
 		}
 	}
-
-	var res PollResult
-	var events []Event
+	var failed error
 	for _, name := range streams {
-		mark, fresh := cur.Streams[name], false
-		if mark == nil {
-			// First poll: changes from the instance's creation on (or its backfill date), none
-			// from before.
-			mark, fresh = &Mark{Since: in.origin()}, true
-			if name == StreamBackfill {
-				mark.Since = in.BackfillFrom.UTC()
-			}
+		w := r.newWalk(name)
+		r.walks = append(r.walks, w)
+		err := w.runStream(ctx)
+		if stop, why := r.stopped(parent, ctx, err); stop {
+			w.partial = true
+			r.res.Stopped = why
+			break
 		}
-		w := newWindow(in, job, name, mark, fresh, now)
-		err := p.walk(ctx, w, &res)
+		if errors.Is(err, errHeld) {
+			err = nil
+			r.res.Held, r.res.HeldKey = w.held.Reason, w.held.Key
+			r.log.Warn("record does not read; the stream's position stays below it until it does or an operator skips it",
+				"stream", name, "record", w.held.Key, "reason", w.held.Reason)
+		}
 		if err != nil {
-			return res, fmt.Errorf("%s %s: %w", job.ObjectType, name, err)
+			failed = fmt.Errorf("%s %s: %w", job.ObjectType, name, err)
+			w.partial = true
+			break
 		}
-		res.Records += w.records
-		res.Skipped += w.skipped
-		for _, s := range w.skips {
-			log.Warn("record skipped", "stream", name, "reason", s)
-		}
-		if events == nil {
-			events = w.events // the usual single stream with events: no copy
-		} else {
-			events = append(events, w.events...)
-		}
-		if fresh && !w.origin.IsZero() {
-			// The stream starts at the instance's creation in the vendor's clock: when that runs
-			// behind Pollen's, a poll that finds nothing must not leave the cursor in Pollen's.
-			mark.Since = w.origin
-		}
-		m := mark.advance(w.processed, job.overlap()+job.tolerance)
-		m.Token = w.token
-		switch {
-		case job.cursor != nil && !w.passed.IsZero() && job.cursor.value.Expand(m.Since) == job.cursor.value.Expand(w.passed):
-			m.Past = true // an overfull second, read from both ends
-		case mark.Past && m.Since.Equal(mark.Since):
-			m.Past = true // nothing newer: that second is still read to its end
-		case w.settled(m.Since):
-			m.Past = true
-		}
-		if name == StreamBackfill {
-			m.Done = !w.partial
-			if m.Done {
-				log.Info("backfill complete", "instance", in.ID, "resource", job.ObjectType)
+		w.done = true
+	}
+	if failed == nil && r.res.Stopped == "" {
+		if err := r.settleHot(ctx); err != nil {
+			if stop, why := r.stopped(parent, ctx, err); stop {
+				r.res.Stopped = why
+			} else {
+				failed = err
 			}
 		}
-		next.Streams[name] = m
 	}
-
-	if len(events) == 0 && found && next.Equal(cur) {
-		// The steady state of most jobs: nothing new, and the cursor stays where it is. There is
-		// nothing to write, so no write transaction. A first poll always commits, so that where
-		// its streams start (the origin, in the vendor's clock) is recorded.
-		return res, nil
+	// What was read whole is committed even when the poll failed or was cut off: the next poll
+	// goes on from there.
+	if err := r.save(context.WithoutCancel(ctx), true); err != nil {
+		if failed == nil {
+			failed = fmt.Errorf("commit: %w", err)
+		}
 	}
-	notes, err := BuildNotifications(in, p.Account, job.ObjectType, now, events)
-	if err != nil {
-		return res, err
-	}
-	if err := p.Store.CommitPoll(ctx, Commit{Key: key, Cursor: next, Events: events, Notifications: notes}); err != nil {
-		return res, fmt.Errorf("commit: %w", err)
-	}
-	res.Events = len(events)
-	return res, nil
+	return r.res, failed
 }
 
-// errEndOfWindow stops paging when the rest of a list is known to be older than the window.
-var errEndOfWindow = errors.New("end of the poll's window")
+// stopped reports whether err ends the poll early without failing it: the poll's own deadline or
+// page budget, a rate budget spent for longer than a poll waits, or the poll cancelled (its
+// instance deleted, disabled or reconfigured, or shutdown).
+func (r *pollRun) stopped(parent, ctx context.Context, err error) (bool, string) {
+	var d Deferred
+	switch {
+	case err == nil:
+		return false, ""
+	case errors.Is(err, errBudget):
+		return true, "page budget"
+	case parent.Err() != nil:
+		return true, "cancelled"
+	case ctx.Err() != nil:
+		return true, "deadline"
+	case errors.As(err, &d):
+		return true, "rate budget, until " + d.DeferredUntil().UTC().Format(time.RFC3339)
+	}
+	return false, ""
+}
+
+func (r *pollRun) newWalk(stream string) *walk {
+	job, in := r.job, r.in
+	mark, fresh := r.cur.Streams[stream], false
+	if mark == nil {
+		// First poll: changes from the instance's creation on (or its backfill date), none from
+		// before.
+		mark, fresh = &Mark{Since: in.origin()}, true
+		if stream == StreamBackfill {
+			mark.Since = in.BackfillFrom.UTC()
+		}
+	}
+	if r.p.Skips != nil {
+		if ids := r.p.Skips(r.key); len(ids) > 0 {
+			m := *mark
+			m.Skip = append(slices.Clip(m.Skip), ids...)
+			if n := len(m.Skip); n > maxSkips {
+				m.Skip = m.Skip[n-maxSkips:]
+			}
+			mark = &m
+		}
+	}
+	jd := newJudge(in, job, stream, mark, r.now)
+	jd.explain = r.explain
+	lower := mark.Since.Add(-job.overlap())
+	if mark.Past && job.overlap() == 0 && job.cursor != nil {
+		lower = job.nextCursorStep(mark.Since) // that second was read to its end already
+	}
+	w := &walk{run: r, in: in, job: job, pager: job.Resource.pager, stream: stream, jd: jd, start: mark, base: mark,
+		fresh: fresh, budget: -1, token: mark.Token}
+	switch {
+	case stream == StreamBackfill:
+		// History up to the origin; the live streams read from there on.
+		jd.origin = time.Time{}
+		jd.upper = in.origin().Add(-time.Nanosecond)
+		if job.cursor != nil && job.Resource.ascending() {
+			w.budget = backfillPagesPerPoll
+		}
+	case fresh:
+		lower = lower.Add(-firstPollMargin)
+	}
+	if job.byCurrent && jd.upper.IsZero() {
+		jd.upper = r.now
+	}
+	jd.setLower(lower)
+	return w
+}
+
+// maxSkips bounds the skipped record ids a stream's mark keeps.
+const maxSkips = 100
 
 // firstPollMargin is how far before the instance's creation a first poll asks the vendor for
 // changes, so that a vendor clock running behind Pollen's cannot hide changes made just after the
@@ -151,281 +278,137 @@ func (in *Instance) origin() time.Time { return in.CreatedAt.UTC().Truncate(time
 // overlap is how far before the cursor a poll re-reads.
 func (j *JobSpec) overlap() time.Duration { return j.pollDelay + j.lookback }
 
-// window is the state of one stream of one poll while its pages are read.
-type window struct {
-	in      *Instance
-	job     *JobSpec
-	deleted bool      // the deleted stream: every record is a deletion
-	lower   time.Time // the query's lower bound: the cursor less the overlap
-	floor   time.Time // records changed before it are dropped: lower, but never before the origin
-	upper   time.Time // zero: no upper bound
-	origin  time.Time // where the stream's changes start, in the vendor's clock once known
-	now     time.Time
-	clocked bool // the vendor's clock has been read from a page
-	budget  int  // pages this window may read; 0 = no limit
-	pages   int
-	partial bool      // stopped at the budget: the stream goes on at the next poll
-	token   string    // the vendor's own cursor: where the last page read stopped
-	passed  time.Time // the last overfull second the walk read to its end
-	keyset  bool      // walked by the change cursor (see walk)
-	opened  time.Time // the vendor's clock (Date header) on the stream's first page
-	ended   bool      // the walk reached records past the window's upper bound
-	seen    seenSet
-	view    recordView
-	env     recordEnv
-	vm      vm.VM
+// keep is how far below a stream's position the cursor keeps the (id, updated) pairs it read: the
+// overlap the next poll re-reads, the created-check tolerance, and the window the vendor hides
+// (minAge), so that nothing re-read is reported twice and nothing seen is CREATED twice.
+func (j *JobSpec) keep() time.Duration { return j.overlap() + j.tolerance + j.Resource.minAge }
 
-	records, skipped int
-	skips            []string
-	stream           string
-
-	// Per page, for the walk: the updated date of the page's last record, and whether the page
-	// met a record already seen in the second the walk is closing in on (meetKey), or passed it.
-	pageLast   time.Time
-	pageCount  int
-	pageNew    int // records on the page not read before
-	meetKey    string
-	met, below bool
-	// The oldest-first walk remembers the records it read of its anchor's second
-	// ([secondFrom, secondTo)), so that a newest-first walk of that second knows when it meets
-	// them; records seen by earlier polls, or moved into the second since, do not count.
-	secondFrom, secondTo time.Time
-	ascRead              map[SeenRecord]struct{}
-	processed            []SeenRecord
-	events               []Event
-}
-
-func newWindow(in *Instance, job *JobSpec, stream string, mark *Mark, fresh bool, now time.Time) *window {
-	w := &window{in: in, job: job, deleted: stream == StreamDeleted, stream: stream, now: now, seen: newSeenSet(mark), token: mark.Token}
-	w.env.Record = &w.view
-	w.lower = mark.Since.Add(-job.overlap())
-	if mark.Past && job.overlap() == 0 && job.cursor != nil {
-		w.lower = job.nextCursorStep(mark.Since) // that second was read to its end already
+// maybeSave commits what the walks have read when a commit is due: every SavePages pages or
+// SaveInterval, whichever comes first.
+func (r *pollRun) maybeSave(ctx context.Context) error {
+	pages, every := r.p.SavePages, r.p.SaveInterval
+	if pages <= 0 {
+		pages = DefaultSavePages
 	}
-	w.origin = in.origin()
-	switch {
-	case stream == StreamBackfill:
-		// History up to the origin; the live streams read from there on.
-		w.origin = time.Time{}
-		w.upper = in.origin().Add(-time.Nanosecond)
-		if job.cursor != nil && job.Resource.ascending() {
-			w.budget = backfillPagesPerPoll
-		}
-	case fresh:
-		w.lower = w.lower.Add(-firstPollMargin)
+	if every <= 0 {
+		every = DefaultSaveInterval
 	}
-	if job.byCurrent && w.upper.IsZero() {
-		w.upper = now
-	}
-	w.setFloor()
-	if len(job.tpls) > 0 {
-		w.env.Tpl = make([]string, len(job.tpls))
-		for i, t := range job.tpls {
-			w.env.Tpl[i] = t.Expand(w.lower)
-		}
-	}
-	return w
-}
-
-// settled reports whether this poll read the second of since to its end after that second was
-// over at the vendor, so that the next poll may start after it (Mark.Past) instead of paging
-// through it again: a keyset walk that ran to the end of the list, and whose first page the
-// vendor served (by its Date header) a full second after that second ended. No record can join
-// a second once the vendor's clock has passed it, except one that becomes visible late, and a
-// job that expects those sets a lookback, which keeps the next poll re-reading anyway.
-func (w *window) settled(since time.Time) bool {
-	return w.keyset && !w.partial && !w.ended && !w.opened.IsZero() &&
-		!w.opened.Before(w.job.nextCursorStep(since).Add(time.Second))
-}
-
-// setFloor drops what the window must not report: changes before its lower bound, or before
-// the stream's origin.
-func (w *window) setFloor() {
-	w.floor = w.lower
-	if w.floor.Before(w.origin) {
-		w.floor = w.origin
-	}
-}
-
-// clock reads the vendor's clock from a page's Date header. Where it differs from Pollen's by
-// more than the header's precision, the origin (the instance's creation) and the poll's time
-// are moved into the vendor's clock, so that windows are bounded by vendor time only.
-func (w *window) clock(pg Page) {
-	if w.clocked || pg.Date.IsZero() || pg.Sent.IsZero() {
-		return
-	}
-	w.clocked = true
-	skew := pg.Date.Sub(pg.Sent)
-	if skew > -2*time.Second && skew < 2*time.Second {
-		return
-	}
-	skew = skew.Round(time.Second)
-	if !w.origin.IsZero() {
-		w.origin = w.origin.Add(skew)
-		w.setFloor()
-	}
-	if w.job.byCurrent && w.stream != StreamBackfill {
-		w.upper = w.now.Add(skew)
-	}
-}
-
-// page processes one vendor page. A page that is not what the definition describes is an error:
-// the poll fails and the cursor does not move.
-func (w *window) page(pg Page) error {
-	if w.pages == 0 {
-		w.opened = pg.Date
-	}
-	w.clock(pg)
-	w.pages++
-	if rs := w.job.Resource.Spec.Resume; rs != nil {
-		if t := gjson.GetBytes(pg.Body, rs.From); t.Exists() && t.String() != "" {
-			w.token = t.String() // kept only if the poll commits
-		}
-	}
-	// The body is only read while this page is processed; events copy what they keep.
-	body := unsafe.String(unsafe.SliceData(pg.Body), len(pg.Body))
-	arr := body
-	if p := w.job.Resource.records; p != "@this" {
-		arr = gjson.Get(body, p).Raw
-	}
-	isArray, err := w.view.forEachRecord(arr, w.record)
-	if !isArray {
-		return fmt.Errorf("page %d: no JSON array of records at %q", pg.Number, w.job.Resource.records)
-	}
-	return err
-}
-
-// record is the per-record path: extract, window, de-duplicate, filter, classify, emit.
-// The record is already loaded into w.view.
-func (w *window) record(rec string) error {
-	j := w.job
-	w.records++
-	idr := w.view.get(j.idPath)
-	var id string
-	switch idr.Type {
-	case gjson.String:
-		id = idr.Str
-	case gjson.Number:
-		id = idr.Raw
-	}
-	if id == "" {
-		return w.skip("no id at %q", j.Poller.IDField)
-	}
-	updated, ok, err := j.updated.parse(&w.view)
-	if err != nil || !ok {
-		return w.skip("record %s: bad or missing date at %q: %v", id, j.updated.path.full, err)
-	}
-	updated = updated.UTC()
-	w.pageLast = updated
-	w.pageCount++
-	switch {
-	case w.meetKey != "":
-		switch k := j.cursor.value.Expand(updated); {
-		case k < w.meetKey:
-			w.below = true
-		case k == w.meetKey:
-			if _, read := w.ascRead[SeenRecord{ID: id, Updated: updated.UnixNano()}]; read {
-				w.met = true
-			}
-		}
-	case w.ascRead != nil && !updated.Before(w.secondFrom) && updated.Before(w.secondTo):
-		w.ascRead[SeenRecord{ID: id, Updated: updated.UnixNano()}] = struct{}{}
-	}
-	if updated.Before(w.floor) {
-		if j.Resource.descending {
-			return errEndOfWindow // newest first: every record after this one is older still
-		}
+	w := r.walks[len(r.walks)-1]
+	if w.sinceSave < pages && r.p.Clock.Now().Sub(r.saved) < every {
 		return nil
 	}
-	if !w.upper.IsZero() && updated.After(w.upper) {
-		if w.stream == StreamBackfill && j.Resource.ascending() {
-			return errEndOfWindow // oldest first: the rest is the live streams' business
+	return r.save(ctx, false)
+}
+
+// save commits the walks' events, their notifications and their positions in one transaction.
+func (r *pollRun) save(ctx context.Context, final bool) error {
+	next := Cursor{Streams: make(map[string]*Mark, len(r.cur.Streams)+1)}
+	for name, m := range r.cur.Streams {
+		next.Streams[name] = m
+	}
+	var events []Event
+	marks := make([]*Mark, len(r.walks))
+	read := false
+	for i, w := range r.walks {
+		marks[i] = w.base
+		if w.pages == 0 {
+			continue // nothing read: nothing learnt, the stream stays where it was
 		}
+		read = true
+		marks[i] = w.mark()
+		next.Streams[w.stream] = marks[i]
+		if events == nil {
+			events = w.events // the usual single stream with events: no copy
+		} else {
+			events = append(events, w.events...)
+		}
+	}
+	r.saved = r.p.Clock.Now()
+	if !read || len(events) == 0 && r.found && next.Equal(r.cur) {
+		// The steady state of most jobs: nothing new, and the cursor stays where it is. There is
+		// nothing to write, so no write transaction. A first poll always commits, so that where
+		// its streams start (the origin, in the vendor's clock) is recorded.
+		r.resetWalks(marks)
 		return nil
 	}
-	pair := SeenRecord{ID: id, Updated: updated.UnixNano()}
-	if _, dup := w.seen.pairs[pair]; dup {
-		return nil
-	}
-	// Seen from now on, in this poll too: a record listed twice (pages shifting under an update)
-	// gives one event.
-	w.seen.pairs[pair] = struct{}{}
-	w.pageNew++
-	w.processed = append(w.processed, pair)
-
-	for _, p := range [...]*vm.Program{j.residual, j.Resource.filter, j.filter} {
-		if p == nil {
-			continue
-		}
-		keep, err := runRecordExpr(&w.vm, p, &w.env)
-		if err != nil {
-			return w.skip("record %s: filter: %v", id, err)
-		}
-		if !keep {
-			return nil
-		}
-	}
-
-	typ, emit, err := w.classify(id, updated)
+	notes, err := BuildNotifications(r.in, r.p.Account, r.job.ObjectType, r.now, events)
 	if err != nil {
-		return w.skip("record %s: %v", id, err)
+		return err
 	}
-	if !emit {
-		return nil
+	if err := r.p.Store.CommitPoll(ctx, Commit{Key: r.key, Cursor: next, Events: events, Notifications: notes}); err != nil {
+		return err
 	}
-	w.events = append(w.events, Event{
-		ID:         EventID(w.in.ID, j.ObjectType, id, updated, typ),
-		InstanceID: w.in.ID,
-		ObjectType: j.ObjectType,
-		ObjectID:   id,
-		Type:       typ,
-		Date:       updated,
-		PollDate:   w.now,
-		Record:     []byte(rec),
-	})
+	r.cur, r.found = next, true
+	r.res.Events += len(events)
+	r.res.Commits++
+	r.resetWalks(marks)
+	if len(events) > 0 && r.p.OnCommit != nil {
+		r.p.OnCommit()
+	}
+	for _, w := range r.walks {
+		if w.done && w.stream == StreamBackfill && final && !w.partial {
+			r.log.Info("backfill complete")
+		}
+	}
 	return nil
 }
 
-// classify tells CREATED, UPDATED and DELETED apart. A record is CREATED when it was created
-// inside this poll's window (createdCheckTolerance seconds earlier included, for vendors whose
-// created and updated dates differ slightly at creation) and no earlier poll has seen it.
-func (w *window) classify(id string, updated time.Time) (EventType, bool, error) {
-	j := w.job
-	if w.deleted {
-		return Deleted, true, nil
+// resetWalks records the committed marks as the walks' new bases.
+func (r *pollRun) resetWalks(marks []*Mark) {
+	for i, w := range r.walks {
+		w.base, w.processed, w.events, w.sinceSave = marks[i], nil, nil, 0
 	}
-	if p := j.Resource.deletedWhen; p != nil {
-		gone, err := runRecordExpr(&w.vm, p, &w.env)
-		if err != nil {
-			return "", false, fmt.Errorf("deleted signal: %w", err)
-		}
-		if gone {
-			// With a deleted query, that stream reports the deletion once.
-			return Deleted, !j.Resource.HasDeletedQuery(), nil
-		}
-	}
-	if !j.byUpdated {
-		return Created, true, nil
-	}
-	if j.created.path == nil {
-		return Updated, true, nil
-	}
-	created, ok, err := j.created.parse(&w.view)
-	if err != nil {
-		return "", false, fmt.Errorf("created date: %w", err)
-	}
-	_, seenBefore := w.seen.ids[id]
-	w.seen.ids[id] = struct{}{}
-	if ok && !seenBefore && !created.Before(w.floor.Add(-j.tolerance)) {
-		return Created, true, nil
-	}
-	return Updated, true, nil
 }
 
-func (w *window) skip(format string, args ...any) error {
-	w.skipped++
-	if len(w.skips) < 10 {
-		w.skips = append(w.skips, fmt.Sprintf(format, args...))
+// skipped logs a record a filter could not judge (a type mismatch in a where condition, say): it
+// is left out, and said so, at most ten times a poll.
+func (r *pollRun) skipped(reason string) {
+	r.res.Skipped++
+	if r.skips++; r.skips <= 10 {
+		r.log.Warn("record left out: a filter could not judge it", "reason", reason)
 	}
-	return nil
+}
+
+// mark is the walk's position as it stands: the committed base advanced by the pairs read since,
+// never past a position the walk has not safely read past.
+func (w *walk) mark() *Mark {
+	j := w.job
+	base := w.base
+	if w.fresh && base == w.start && !w.jd.origin.IsZero() {
+		// The stream starts at the instance's creation in the vendor's clock: when that runs
+		// behind Pollen's, a poll that finds nothing must not leave the cursor in Pollen's.
+		b := *base
+		b.Since = w.jd.origin
+		base = &b
+	}
+	m := base.advance(w.processed, j.keep(), w.pin(base))
+	m.Token = w.token
+	m.Skip = base.Skip
+	if w.done && !w.partial {
+		switch {
+		case j.cursor != nil && !w.passed.IsZero() && j.cursor.value.Expand(m.Since) == j.cursor.value.Expand(w.passed):
+			m.Past = true // an overfull second, read from both ends
+		case w.start.Past && m.Since.Equal(w.start.Since):
+			m.Past = true // nothing newer: that second is still read to its end
+		case w.settled(m.Since):
+			m.Past = true
+		}
+	}
+	if w.stream == StreamBackfill {
+		m.Done = w.done && !w.partial
+	}
+	return m
+}
+
+// pin is the position the stream's mark may not pass: a walk that has not read its whole list,
+// in no known order, has not read past anything; a keyset walk whose multi-page second may have
+// lost a shifted row to a page boundary stays at that second until it is checked. Zero: none.
+func (w *walk) pin(base *Mark) time.Time {
+	if w.keyset {
+		return w.run.hotPin(w)
+	}
+	if (!w.done || w.partial) && !w.job.Resource.ascending() {
+		return base.Since
+	}
+	return time.Time{}
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -102,8 +103,7 @@ func TestIdlePollDoesNotCommit(t *testing.T) {
 	}
 }
 
-// A second whose changes fill several pages is read to its end (and read again, for records that
-// shifted) once the vendor's clock has passed it; polls after that start after it: one request
+// A second whose changes fill several pages is read to its end once the vendor's clock has passed it; polls after that start after it: one request
 // per stream while nothing changes, not the whole second again every poll. A poll that read the
 // second while it was still current (by the vendor's Date header) reads it again next time.
 func TestBusySecondIsNotReadAgain(t *testing.T) {
@@ -138,21 +138,22 @@ func TestBusySecondIsNotReadAgain(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The walk meets the second on its first page, restarts from it and reads its three
-			// pages, then reads them again; then the deleted query.
-			src.Answers = [][][]byte{append([][]byte{busy[0]}, busy...), busy, {[]byte("[]")}}
+			// pages; nothing left the second while it was read, so nothing is read again; then the
+			// deleted query.
+			src.Answers = [][][]byte{append([][]byte{busy[0]}, busy...), {[]byte("[]")}}
 			src.Requests = nil
 			res, err := p.Poll(ctx, in, job)
 			if err != nil || res.Events != 8 {
 				t.Fatalf("busy poll: %+v, %v; want 8 events", res, err)
 			}
-			if len(src.Requests) != 8 {
-				t.Fatalf("busy poll: %d requests, want 8 (the first page, the 3 of the second twice, the deleted query)", len(src.Requests))
+			if len(src.Requests) != 5 {
+				t.Fatalf("busy poll: %d requests, want 5 (the first page, the 3 of the second, the deleted query)", len(src.Requests))
 			}
 			src.Now = src.Now.Add(time.Minute)
 			for poll := range 3 {
 				src.Requests = nil
 				if tc.reread && poll == 0 {
-					src.Answers = [][][]byte{busy, busy, {[]byte("[]")}}
+					src.Answers = [][][]byte{busy, {[]byte("[]")}}
 				} else {
 					src.Answers = [][][]byte{{[]byte("[]")}, {[]byte("[]")}}
 				}
@@ -160,10 +161,10 @@ func TestBusySecondIsNotReadAgain(t *testing.T) {
 				if err != nil || res.Events != 0 {
 					t.Fatalf("poll %d after: %+v, %v; want no events", poll+1, res, err)
 				}
-				from := src.Requests[0].Query.Get("updated_since")
+				from := query(t, src.Requests[0]).Get("updated_since")
 				want, wantFrom := 2, "2024-03-01T10:05:01Z"
 				if tc.reread && poll == 0 {
-					want, wantFrom = 7, second
+					want, wantFrom = 4, second
 				}
 				if len(src.Requests) != want || from != wantFrom {
 					t.Errorf("poll %d after: %d requests from %s, want %d from %s", poll+1, len(src.Requests), from, want, wantFrom)
@@ -171,4 +172,14 @@ func TestBusySecondIsNotReadAgain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// query returns a request URL's query.
+func query(t *testing.T, r engine.Request) url.Values {
+	t.Helper()
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -18,35 +17,56 @@ type SystemClock struct{}
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
-// Request is one vendor list query, resolved except for paging, which the Source does as Paging
-// declares.
+// Request is one vendor request: one page, its URL fully built by the resource's pager (the
+// fixed query, the where parameters, the page or the vendor's next-page link), and what the
+// Source needs to send it: the instance's endpoint and credentials and the rate limits to respect.
 type Request struct {
-	Endpoint  Endpoint
-	Paging    PagingSpec
+	Endpoint Endpoint
+	// URL is the page's absolute URL, query included. It always lies under Endpoint.BaseURL.
+	URL string
+	// RateLimit names the element's account-wide rate-limit headers; nil = the defaults.
 	RateLimit *RateLimitSpec
-	Path      string
-	Query     url.Values
-	PageSize  int
+	// Limit is the resource endpoint's own budget, beside the account-wide one (some vendors'
+	// incremental exports: 10 requests a minute); nil = none. Requests of one endpoint of one
+	// account (base URL and Limit.Key) share it.
+	Limit *EndpointLimit
+	// JSON says the body must be one complete JSON value: one that is not (truncated, an HTML
+	// error page with a 200) is a failed request, retried like a 5xx.
+	JSON bool
 }
 
-// Page is one page of a vendor list, as received.
+// EndpointLimit is a budget of requests per period for one vendor endpoint.
+type EndpointLimit struct {
+	Key      string // the endpoint, e.g. the resource's vendor path
+	Requests int
+	Per      time.Duration
+}
+
+// Page is one vendor response, as received.
 type Page struct {
-	Number int
+	URL    string // the URL that was asked for
 	Body   []byte
 	Header http.Header
-	// HasNext says the vendor has a next page for this query (a Link rel="next", or a full page
-	// under page-number paging).
-	HasNext bool
 	// Date is the vendor's clock at the response (its Date header), zero when unknown.
 	Date time.Time
 	// Sent is the local time the request was sent, for estimating the vendor's clock skew.
 	Sent time.Time
 }
 
-// Source lists records at a vendor: it authenticates, pages, respects rate limits and retries
-// transient failures. It calls fn for each page in order and stops at the first error fn returns.
+// Source fetches pages from vendors: one request per call. It authenticates, waits for the
+// account's (and the endpoint's) rate budget, retries transient failures (5xx, timeouts, resets,
+// 429 after Retry-After, a 2xx body that is not complete JSON when Request.JSON is set), and
+// returns the first page that succeeds or the error that ended the tries. Paging is the engine's:
+// the caller builds every URL.
 type Source interface {
-	List(ctx context.Context, req Request, fn func(Page) error) error
+	Fetch(ctx context.Context, req Request) (Page, error)
+}
+
+// Deferred is implemented by Source errors that say a request cannot be sent before a time (the
+// rate budget is spent for longer than a poll should wait): the poll stops there, commits what it
+// has read, and goes on at its next turn. It is no failure.
+type Deferred interface {
+	DeferredUntil() time.Time
 }
 
 // VendorStatus is implemented by Source errors that carry the vendor's answer, so that the
@@ -55,6 +75,8 @@ type Source interface {
 type VendorStatus interface {
 	HTTPStatus() int
 	VendorCode() string
+	// VendorMessage is the vendor's own explanation, when its error body gave one.
+	VendorMessage() string
 }
 
 // JobKey names one (instance, object type) job.

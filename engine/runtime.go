@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,8 @@ type Runtime struct {
 	instances map[int64]*Instance
 	polls     map[JobKey]PollEvent // the last poll of each job
 	gaps      map[JobKey]string    // the last gap each job reported, with its time
+	failures  map[JobKey]int       // polls of each job that failed in a row
+	skips     map[JobKey][]string  // unreadable records an operator skipped, until a poll commits them
 	suspended map[int64]*Instance  // instances suspended by the vendor's refusal: their configuration as applied
 	probe     time.Duration        // how long a suspension lasts before the vendor is tried again
 	sched     *Scheduler
@@ -36,11 +39,16 @@ type RuntimeOptions struct {
 	Clock   Clock // nil = SystemClock
 	Account Account
 	Logger  hclog.Logger
-	// PollWorkers and DeliveryWorkers bound concurrency; 0 = defaults.
-	PollWorkers     int
+	// PollConcurrency bounds the polls under way over all accounts, PollsPerAccount those of one
+	// vendor account, DeliveryWorkers the deliveries; 0 = defaults.
+	PollConcurrency int
+	PollsPerAccount int
 	DeliveryWorkers int
-	OnPoll          func(PollEvent)
-	Deliverer       DelivererOptions // Outbox, Sink, Instances and Logger are filled in
+	// PollDeadline and PollPages bound one poll (0 = DefaultPollDeadline, DefaultPageBudget).
+	PollDeadline time.Duration
+	PollPages    int
+	OnPoll       func(PollEvent)
+	Deliverer    DelivererOptions // Outbox, Sink, Instances and Logger are filled in
 	// SuspendFor is how long an instance whose credentials the vendor rejects (401), or a job
 	// whose feature its plan lacks (403 require_feature), stays paused before it is tried again;
 	// 0 = 15 minutes. Changing the instance's configuration tries again at once.
@@ -59,13 +67,27 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 		o.SuspendFor = 15 * time.Minute
 	}
 	r := &Runtime{instances: map[int64]*Instance{}, polls: map[JobKey]PollEvent{}, gaps: map[JobKey]string{},
-		suspended: map[int64]*Instance{}, probe: o.SuspendFor, log: o.Logger}
+		failures: map[JobKey]int{}, skips: map[JobKey][]string{}, suspended: map[int64]*Instance{}, probe: o.SuspendFor, log: o.Logger}
 	onPoll := o.OnPoll
 	o.OnPoll = func(ev PollEvent) {
 		r.mu.Lock()
+		// What the vendor echoed (an API key, the Basic header) must not reach pollers[].lastError
+		// or the hooks' logs and metrics.
+		if in := r.instances[ev.Key.InstanceID]; in != nil {
+			ev.Err = in.ScrubError(ev.Err)
+		}
 		r.polls[ev.Key] = ev
 		if n := len(ev.Result.Gaps); n > 0 {
 			r.gaps[ev.Key] = ev.At.UTC().Format(time.RFC3339) + ": " + ev.Result.Gaps[n-1]
+		}
+		switch {
+		case ev.Err != nil && !errors.Is(ev.Err, context.Canceled):
+			r.failures[ev.Key]++
+		case ev.Err == nil:
+			delete(r.failures, ev.Key)
+		}
+		if ev.Result.Commits > 0 {
+			delete(r.skips, ev.Key)
 		}
 		r.mu.Unlock()
 		r.refused(ev)
@@ -80,9 +102,10 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 		do.Workers = o.DeliveryWorkers
 	}
 	r.deliver = NewDeliverer(do)
-	poller := &Poller{Source: o.Source, Store: o.Store, Clock: o.Clock, Account: o.Account, Logger: o.Logger.Named("poll")}
+	poller := &Poller{Source: o.Source, Store: o.Store, Clock: o.Clock, Account: o.Account, Logger: o.Logger.Named("poll"),
+		Deadline: o.PollDeadline, PageBudget: o.PollPages, OnCommit: r.deliver.Kick, Skips: r.skipped}
 	r.sched = NewScheduler(SchedulerOptions{Poller: poller, Logger: o.Logger.Named("scheduler"),
-		Workers: o.PollWorkers, After: r.deliver.Kick, OnPoll: o.OnPoll})
+		Concurrency: o.PollConcurrency, PerAccount: o.PollsPerAccount, OnPoll: o.OnPoll})
 	return r
 }
 
@@ -109,9 +132,26 @@ func (r *Runtime) Reload(cat *Catalog) {
 		if err != nil {
 			next = in.pauseAll(err.Error())
 		}
-		r.logTransitions(in, next)
-		r.Apply(next)
+		if r.replace(in, next) {
+			r.logTransitions(in, next)
+		}
 	}
+}
+
+// replace applies next in place of old, unless the instance changed meanwhile (an update applied
+// while a reload recompiled it): the newer one was compiled against the new catalog already.
+func (r *Runtime) replace(old, next *Instance) bool {
+	r.mu.Lock()
+	if r.instances[old.ID] != old {
+		r.mu.Unlock()
+		return false
+	}
+	r.instances[next.ID] = next
+	delete(r.suspended, next.ID)
+	r.mu.Unlock()
+	r.sched.Set(next)
+	r.deliver.Kick()
+	return true
 }
 
 // affected reports whether a reload to cat changes anything for the instance.
@@ -231,24 +271,82 @@ func (r *Runtime) refused(ev PollEvent) {
 	})
 }
 
-// Valid reports whether the vendor accepts the instance, and why not.
+// failingAfter is how many polls of every job of an instance must fail in a row before the
+// instance reports itself not valid.
+const failingAfter = 3
+
+// Valid reports whether the instance works: the vendor accepts it, and not every one of its jobs
+// keeps failing. When not, it says why.
 func (r *Runtime) Valid(id int64) (bool, string) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if in, ok := r.instances[id]; ok && in.Invalid != "" {
+	in, ok := r.instances[id]
+	if !ok {
+		return true, ""
+	}
+	if in.Invalid != "" {
 		return false, in.Invalid
 	}
-	return true, ""
+	if len(in.Jobs) == 0 || !in.EventsEnabled || in.Disabled {
+		return true, ""
+	}
+	var last string
+	for _, j := range in.Jobs {
+		key := JobKey{InstanceID: id, ObjectType: j.ObjectType}
+		if r.failures[key] < failingAfter {
+			return true, ""
+		}
+		if ev, ok := r.polls[key]; ok && ev.Err != nil {
+			last = ev.Err.Error()
+		}
+	}
+	return false, fmt.Sprintf("every poll of every resource has failed at least %d times in a row; the last error: %s", failingAfter, last)
+}
+
+// SkipRecord lets a job's streams read past a record that does not read (one that holds them:
+// JobStatus.Held), from its next poll on. It reports whether the instance has that job.
+func (r *Runtime) SkipRecord(id int64, objectType, recordID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in, ok := r.instances[id]
+	if !ok {
+		return false
+	}
+	if _, ok := in.Job(objectType); !ok {
+		return false
+	}
+	key := JobKey{InstanceID: id, ObjectType: objectType}
+	r.skips[key] = append(r.skips[key], recordID)
+	return true
+}
+
+// skipped returns the records an operator skipped for a job and no poll has committed yet.
+func (r *Runtime) skipped(key JobKey) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.skips[key]
 }
 
 // JobStatus is where one configured job of an instance stands.
 type JobStatus struct {
-	ObjectType string    `json:"objectType"`
-	State      string    `json:"state"` // polling, paused, idle (events off or instance disabled)
+	ObjectType string `json:"objectType"`
+	// State is polling, failing (its last polls failed), held (a record that does not read holds
+	// it; Held says which), paused (Reason says why), or idle (events off or instance disabled).
+	State      string    `json:"state"`
 	Reason     string    `json:"reason,omitempty"`
 	LastPoll   time.Time `json:"lastPoll,omitzero"`
+	NextPoll   time.Time `json:"nextPoll,omitzero"`
 	LastError  string    `json:"lastError,omitempty"`
 	LastEvents int       `json:"lastEvents,omitempty"`
+	// Failures counts the polls that failed in a row, up to the last one.
+	Failures int `json:"consecutiveFailures,omitempty"`
+	// Held is the record that holds the job's position below it, and why; HeldRecord names it
+	// for an operator's skip.
+	Held       string `json:"held,omitempty"`
+	HeldRecord string `json:"heldRecord,omitempty"`
+	// Stopped says why the last poll ended before the end of its lists (a deadline, the page
+	// budget, the vendor's rate budget); it went on from there at its next turn.
+	Stopped string `json:"stopped,omitempty"`
 	// LastGap is the last time the vendor would not let a poll read every record, and why.
 	LastGap string `json:"lastGap,omitempty"`
 }
@@ -267,13 +365,27 @@ func (r *Runtime) Status(id int64) []JobStatus {
 		if !in.EventsEnabled || in.Disabled {
 			st.State = "idle"
 		}
-		st.LastGap = r.gaps[JobKey{InstanceID: id, ObjectType: j.ObjectType}]
-		if ev, ok := r.polls[JobKey{InstanceID: id, ObjectType: j.ObjectType}]; ok {
+		key := JobKey{InstanceID: id, ObjectType: j.ObjectType}
+		st.LastGap = r.gaps[key]
+		st.Failures = r.failures[key]
+		if next, ok := r.sched.Next(key); ok && st.State == "polling" {
+			st.NextPoll = next
+		}
+		if ev, ok := r.polls[key]; ok {
 			st.LastPoll = ev.At
 			st.LastEvents = ev.Result.Events
+			st.Held, st.HeldRecord = ev.Result.Held, ev.Result.HeldKey
+			st.Stopped = ev.Result.Stopped
 			if ev.Err != nil {
 				st.LastError = ev.Err.Error()
 			}
+		}
+		switch {
+		case st.State != "polling":
+		case st.Failures > 0:
+			st.State = "failing"
+		case st.Held != "":
+			st.State = "held"
 		}
 		out = append(out, st)
 	}
@@ -303,6 +415,8 @@ func (r *Runtime) Remove(id int64) {
 		if k.InstanceID == id {
 			delete(r.polls, k)
 			delete(r.gaps, k)
+			delete(r.failures, k)
+			delete(r.skips, k)
 		}
 	}
 	r.mu.Unlock()

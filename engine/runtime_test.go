@@ -87,9 +87,10 @@ type vendorErr struct {
 	code   string
 }
 
-func (e vendorErr) Error() string      { return "vendor said no" }
-func (e vendorErr) HTTPStatus() int    { return e.status }
-func (e vendorErr) VendorCode() string { return e.code }
+func (e vendorErr) Error() string         { return "vendor said no" }
+func (e vendorErr) HTTPStatus() int       { return e.status }
+func (e vendorErr) VendorCode() string    { return e.code }
+func (e vendorErr) VendorMessage() string { return "" }
 
 func TestRuntimeSuspendsWhatTheVendorRefuses(t *testing.T) {
 	rt := NewRuntime(RuntimeOptions{Catalog: testCatalog(t), SuspendFor: 50 * time.Millisecond})
@@ -152,5 +153,49 @@ func TestRuntimeInstances(t *testing.T) {
 	rt.Remove(1)
 	if n := rt.Instances(); n != 1 {
 		t.Errorf("Instances %d after Remove, want 1", n)
+	}
+}
+
+// An instance whose every poll keeps failing says so in Valid; a success clears it. Status shows
+// each job's consecutive failures, its next poll, and a record that holds it.
+func TestRuntimeTellsTheTruth(t *testing.T) {
+	rt := NewRuntime(RuntimeOptions{Catalog: testCatalog(t)})
+	in := testInstance(t, "incidents", `{}`)
+	in.ID = 7
+	rt.Apply(in)
+	key := JobKey{InstanceID: 7, ObjectType: "incidents"}
+	fail := PollEvent{Key: key, At: time.Now(), Err: fmt.Errorf("vendor: GET x: %w", vendorErr{503, ""})}
+	for i := 1; i <= failingAfter; i++ {
+		if ok, _ := rt.Valid(7); !ok {
+			t.Fatalf("invalid after %d failures", i-1)
+		}
+		rt.sched.onPoll(fail)
+	}
+	ok, why := rt.Valid(7)
+	if ok || !strings.Contains(why, "failed") || !strings.Contains(why, "vendor said no") {
+		t.Errorf("after %d failures: valid %v %q", failingAfter, ok, why)
+	}
+	st := rt.Status(7)
+	if len(st) != 1 || st[0].State != "failing" || st[0].Failures != failingAfter || st[0].NextPoll.IsZero() {
+		t.Errorf("status %+v", st)
+	}
+	rt.sched.onPoll(PollEvent{Key: key, At: time.Now(), Result: PollResult{Held: "record 9: no date", HeldKey: "9"}})
+	if ok, _ := rt.Valid(7); !ok {
+		t.Error("a poll that worked left the instance invalid")
+	}
+	st = rt.Status(7)
+	if st[0].State != "held" || st[0].Failures != 0 || st[0].HeldRecord != "9" {
+		t.Errorf("status %+v", st)
+	}
+	// An operator's skip reaches the next poll, and is dropped once a poll committed it.
+	if !rt.SkipRecord(7, "incidents", "9") || rt.SkipRecord(7, "contacts", "9") || rt.SkipRecord(8, "incidents", "9") {
+		t.Error("SkipRecord accepted or refused the wrong job")
+	}
+	if got := rt.skipped(key); len(got) != 1 || got[0] != "9" {
+		t.Errorf("skips %v", got)
+	}
+	rt.sched.onPoll(PollEvent{Key: key, At: time.Now(), Result: PollResult{Commits: 1}})
+	if got := rt.skipped(key); len(got) != 0 {
+		t.Errorf("skips %v after a commit", got)
 	}
 }

@@ -6,10 +6,22 @@ import (
 	"errors"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+)
+
+// Defaults of a Scheduler's concurrency.
+const (
+	// DefaultPollConcurrency bounds the polls under way over all accounts. Polls wait on vendors,
+	// not on CPU, so the bound is wide: it only keeps a runaway number of accounts from opening
+	// unbounded connections.
+	DefaultPollConcurrency = 256
+	// DefaultPollsPerAccount bounds the polls under way at one vendor account (one base URL): a
+	// slow or hostile vendor holds that many, and every other account keeps its schedule.
+	DefaultPollsPerAccount = 2
 )
 
 // Scheduler polls every job of every events-enabled instance at its instance's interval. A job's
@@ -17,17 +29,26 @@ import (
 // over the interval instead of firing together, and keep their phase across restarts and
 // reloads. A job never runs twice at once; ticks missed while a poll ran long are skipped, not
 // replayed.
+//
+// Concurrency is bounded per vendor account (the instance's base URL: its account's rate budget
+// and its misbehaviour are its own) and overall: a job whose account is at its bound waits for
+// that account alone. A poll whose instance is removed, disabled or reconfigured is cancelled at
+// once; its next poll goes on from what it committed.
 type Scheduler struct {
-	poller  *Poller
-	log     hclog.Logger
-	workers int
-	after   func()          // called after every poll that committed events
-	onPoll  func(PollEvent) // optional observer, for tests and metrics
+	poller     *Poller
+	log        hclog.Logger
+	limit      int
+	perAccount int
+	after      func()          // called after every poll that committed events
+	onPoll     func(PollEvent) // optional observer, for tests and metrics
 
-	mu    sync.Mutex
-	jobs  map[JobKey]*schedJob
-	queue jobQueue
-	wake  chan struct{}
+	mu       sync.Mutex
+	jobs     map[JobKey]*schedJob
+	queue    jobQueue // jobs waiting for their slot, soonest first
+	accounts map[string]*account
+	running  int
+	wake     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // PollEvent reports one finished poll to an observer.
@@ -38,25 +59,40 @@ type PollEvent struct {
 	Err      error
 	Lag      time.Duration // how late the poll started against its slot
 	Duration time.Duration // how long the poll took (wall time)
+	Next     time.Time     // when the job polls next; zero when it stopped
 }
 
 // SchedulerOptions configure a Scheduler.
 type SchedulerOptions struct {
-	Poller  *Poller
-	Logger  hclog.Logger
-	Workers int             // concurrent polls; 0 = 8
-	After   func()          // called after a poll committed events (e.g. to wake delivery)
-	OnPoll  func(PollEvent) // optional
+	Poller *Poller
+	Logger hclog.Logger
+	// Concurrency bounds the polls under way over all accounts (0 = DefaultPollConcurrency);
+	// PerAccount those of one vendor account (0 = DefaultPollsPerAccount).
+	Concurrency int
+	PerAccount  int
+	After       func()          // called after a poll committed events (e.g. to wake delivery)
+	OnPoll      func(PollEvent) // optional
 }
 
 type schedJob struct {
-	key     JobKey
-	in      *Instance
-	spec    *JobSpec
-	next    time.Time
-	running bool
-	removed bool
-	index   int // in the queue; -1 when not queued
+	key      JobKey
+	account  string
+	in       *Instance
+	spec     *JobSpec
+	next     time.Time
+	running  bool
+	removed  bool
+	parked   bool               // due, waiting for its account's bound
+	cancel   context.CancelFunc // of the poll under way
+	index    int                // in the queue; -1 when not queued
+	interval time.Duration      // of the slot next was set on
+}
+
+// account is one vendor account's polls: how many are under way, and the due jobs waiting for one
+// of its places, in the order they came due.
+type account struct {
+	running int
+	waiting []*schedJob
 }
 
 // NewScheduler returns a scheduler with no jobs.
@@ -64,16 +100,27 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	if opts.Workers <= 0 {
-		opts.Workers = 8
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultPollConcurrency
 	}
-	return &Scheduler{poller: opts.Poller, log: opts.Logger, workers: opts.Workers, after: opts.After,
-		onPoll: opts.OnPoll, jobs: map[JobKey]*schedJob{}, wake: make(chan struct{}, 1)}
+	if opts.PerAccount <= 0 {
+		opts.PerAccount = DefaultPollsPerAccount
+	}
+	return &Scheduler{poller: opts.Poller, log: opts.Logger, limit: opts.Concurrency, perAccount: opts.PerAccount,
+		after: opts.After, onPoll: opts.OnPoll, jobs: map[JobKey]*schedJob{}, accounts: map[string]*account{},
+		wake: make(chan struct{}, 1)}
+}
+
+// accountKey names an instance's vendor account: its base URL, without case or trailing slash.
+func accountKey(in *Instance) string {
+	return strings.ToLower(strings.TrimRight(in.Endpoint.BaseURL, "/"))
 }
 
 // Set starts, updates or stops the jobs of an instance to match it: jobs of object types it no
-// longer polls stop, new ones start, and the others keep their phase and pick up the new
-// configuration at their next poll. A disabled instance, or one without events, polls nothing.
+// longer polls stop, new ones start, and the others keep their phase. A job whose configuration
+// changed has its poll under way cancelled and polls with the new one from its next slot; a new
+// interval takes effect from the next slot of the new interval. A disabled instance, or one
+// without events, polls nothing.
 func (s *Scheduler) Set(in *Instance) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -94,10 +141,29 @@ func (s *Scheduler) Set(in *Instance) {
 		if j, ok := s.jobs[key]; ok {
 			// Still known: either live, or removed while its poll runs; in both cases it keeps
 			// its phase and is requeued when that poll ends.
+			if j.running && j.cancel != nil && !sameJob(j.in, j.spec, in, spec) {
+				j.cancel() // reconfigured: the poll under way reads with the old configuration
+			}
 			j.in, j.spec, j.removed = in, spec, false
+			if j.account != accountKey(in) && !j.running {
+				if j.parked {
+					s.unparkLocked(j)
+					heap.Push(&s.queue, j)
+				}
+				j.account = accountKey(in)
+			}
+			if in.Interval != j.interval && !j.running && !j.parked {
+				j.interval = in.Interval
+				j.next = firstSlot(key, in.Interval, now)
+				if j.index >= 0 {
+					heap.Fix(&s.queue, j.index)
+				} else {
+					heap.Push(&s.queue, j)
+				}
+			}
 			continue
 		}
-		j := &schedJob{key: key, in: in, spec: spec, index: -1}
+		j := &schedJob{key: key, account: accountKey(in), in: in, spec: spec, index: -1, interval: in.Interval}
 		j.next = firstSlot(key, in.Interval, now)
 		s.jobs[key] = j
 		heap.Push(&s.queue, j)
@@ -105,7 +171,16 @@ func (s *Scheduler) Set(in *Instance) {
 	s.kick()
 }
 
-// Remove stops every job of an instance.
+// sameJob reports whether a job polls the same way under two configurations of its instance: the
+// same compiled poller configuration, vendor and credentials.
+func sameJob(a *Instance, aj *JobSpec, b *Instance, bj *JobSpec) bool {
+	sameSpec := aj == bj || (aj.Resource.Digest == bj.Resource.Digest && pollerDigest(aj) == pollerDigest(bj))
+	return sameSpec && a.Endpoint.BaseURL == b.Endpoint.BaseURL && a.Endpoint.Auth.equal(b.Endpoint.Auth)
+}
+
+func pollerDigest(j *JobSpec) string { return digest(j.Poller) }
+
+// Remove stops every job of an instance, cancelling their polls under way.
 func (s *Scheduler) Remove(instanceID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,15 +191,43 @@ func (s *Scheduler) Remove(instanceID int64) {
 	}
 }
 
-// removeLocked stops a job. A job whose poll is under way stays known (flagged removed) until
-// that poll ends, so that re-adding it cannot start a second poll beside the first.
+// removeLocked stops a job. A job whose poll is under way is cancelled and stays known (flagged
+// removed) until that poll ends, so that re-adding it cannot start a second poll beside the first.
 func (s *Scheduler) removeLocked(j *schedJob) {
 	j.removed = true
 	if j.index >= 0 {
 		heap.Remove(&s.queue, j.index)
 	}
-	if !j.running {
-		delete(s.jobs, j.key)
+	s.unparkLocked(j)
+	if j.running {
+		if j.cancel != nil {
+			j.cancel()
+		}
+		return
+	}
+	delete(s.jobs, j.key)
+}
+
+// unparkLocked takes a job off its account's waiting list.
+func (s *Scheduler) unparkLocked(j *schedJob) {
+	if !j.parked {
+		return
+	}
+	j.parked = false
+	if a := s.accounts[j.account]; a != nil {
+		for i, w := range a.waiting {
+			if w == j {
+				a.waiting = append(a.waiting[:i], a.waiting[i+1:]...)
+				break
+			}
+		}
+		s.dropIdle(j.account, a)
+	}
+}
+
+func (s *Scheduler) dropIdle(key string, a *account) {
+	if a.running == 0 && len(a.waiting) == 0 {
+		delete(s.accounts, key)
 	}
 }
 
@@ -139,6 +242,18 @@ func (s *Scheduler) Len() int {
 		}
 	}
 	return n
+}
+
+// Next returns when a job polls next (its slot, or now while it waits for its account), and
+// whether the job is scheduled.
+func (s *Scheduler) Next(key JobKey) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[key]
+	if !ok || j.removed {
+		return time.Time{}, false
+	}
+	return j.next, true
 }
 
 func (s *Scheduler) kick() {
@@ -166,56 +281,16 @@ func firstSlot(key JobKey, interval time.Duration, now time.Time) time.Time {
 	return base
 }
 
-// Run polls due jobs until ctx ends, then waits for polls under way to finish.
+// Run polls due jobs until ctx ends, then cancels the polls under way and waits for them: each
+// commits what it has read.
 func (s *Scheduler) Run(ctx context.Context) error {
-	work := make(chan *schedJob)
-	var wg sync.WaitGroup
-	for range s.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range work {
-				s.runJob(ctx, j)
-			}
-		}()
-	}
-	defer func() {
-		close(work)
-		wg.Wait()
-	}()
+	defer s.wg.Wait()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		var due *schedJob
-		wait := time.Hour
-		if len(s.queue) > 0 {
-			head := s.queue[0]
-			if d := time.Until(head.next); d <= 0 {
-				due = heap.Pop(&s.queue).(*schedJob)
-				due.running = true
-			} else {
-				wait = d
-			}
-		}
+		wait := s.dispatchLocked(ctx)
 		s.mu.Unlock()
-		if due != nil {
-			select {
-			case work <- due:
-				continue
-			case <-ctx.Done():
-				// Not handed to a worker: back in the queue, as it was.
-				s.mu.Lock()
-				due.running = false
-				if due.removed {
-					delete(s.jobs, due.key)
-				} else {
-					heap.Push(&s.queue, due)
-				}
-				s.mu.Unlock()
-				return nil
-			}
-		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -226,10 +301,46 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Scheduler) runJob(ctx context.Context, j *schedJob) {
-	s.mu.Lock()
+// dispatchLocked starts every due job that the bounds allow and returns how long until the next
+// one is due.
+func (s *Scheduler) dispatchLocked(ctx context.Context) time.Duration {
+	now := time.Now()
+	for len(s.queue) > 0 && s.running < s.limit {
+		head := s.queue[0]
+		if d := head.next.Sub(now); d > 0 {
+			return d
+		}
+		heap.Pop(&s.queue)
+		a := s.accounts[head.account]
+		if a == nil {
+			a = &account{}
+			s.accounts[head.account] = a
+		}
+		if a.running >= s.perAccount {
+			head.parked = true
+			a.waiting = append(a.waiting, head)
+			continue
+		}
+		s.startLocked(ctx, head, a)
+	}
+	return time.Hour // at the bound: a poll's end wakes the loop
+}
+
+func (s *Scheduler) startLocked(ctx context.Context, j *schedJob, a *account) {
+	pctx, cancel := context.WithCancel(ctx)
+	j.running, j.parked, j.cancel = true, false, cancel
+	a.running++
+	s.running++
 	in, spec, slot := j.in, j.spec, j.next
-	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		s.runJob(pctx, j, in, spec, slot)
+	}()
+}
+
+func (s *Scheduler) runJob(ctx context.Context, j *schedJob, in *Instance, spec *JobSpec, slot time.Time) {
 	started := time.Now()
 	lag := started.Sub(slot)
 	log := s.log.With("instance", in.ID, "resource", spec.ObjectType)
@@ -241,37 +352,59 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob) {
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
 	case err != nil:
-		log.Warn("poll failed; the window will be read again", "error", err)
+		log.Warn("poll failed; it goes on from its last commit", "error", in.ScrubError(err))
+	case res.Stopped != "":
+		log.Info("poll stopped early; it goes on from there at its next turn", "reason", res.Stopped,
+			"events", res.Events, "pages", res.Pages)
 	case res.Events > 0:
 		log.Info("poll", "events", res.Events, "records", res.Records, "pages", res.Pages)
 	default:
 		log.Debug("poll", "events", 0, "records", res.Records, "pages", res.Pages)
 	}
-	if s.onPoll != nil {
-		s.onPoll(PollEvent{Key: j.key, At: started, Result: res, Err: err, Lag: lag, Duration: took})
-	}
-	if err == nil && res.Events > 0 && s.after != nil {
-		s.after()
-	}
+
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	j.running = false
+	j.running, j.cancel = false, nil
+	s.running--
+	a := s.accounts[j.account]
+	a.running--
+	if len(a.waiting) > 0 {
+		// The account's place goes to the job of the account that came due first.
+		next := a.waiting[0]
+		a.waiting = a.waiting[1:]
+		next.parked = false
+		heap.Push(&s.queue, next)
+	}
+	s.dropIdle(j.account, a)
+	var next time.Time
 	if j.removed {
 		delete(s.jobs, j.key)
-		return
+	} else {
+		if j.account != accountKey(j.in) {
+			j.account = accountKey(j.in)
+		}
+		// The next slot after now on the job's phase, with the interval it now has; slots missed
+		// while polling are skipped.
+		j.interval = j.in.Interval
+		j.next = firstSlot(j.key, j.interval, later(time.Now(), slot.Add(time.Nanosecond)))
+		next = j.next
+		heap.Push(&s.queue, j)
 	}
-	interval := j.in.Interval
-	if interval <= 0 {
-		interval = time.Minute
-	}
-	// The next slot after now on the job's phase; slots missed while polling are skipped.
-	j.next = slot.Add(interval)
-	if now := time.Now(); j.next.Before(now) {
-		missed := now.Sub(j.next)/interval + 1
-		j.next = j.next.Add(missed * interval)
-	}
-	heap.Push(&s.queue, j)
 	s.kick()
+	s.mu.Unlock()
+
+	if s.onPoll != nil {
+		s.onPoll(PollEvent{Key: j.key, At: started, Result: res, Err: err, Lag: lag, Duration: took, Next: next})
+	}
+	if res.Events > 0 && s.after != nil {
+		s.after()
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // jobQueue is a min-heap of jobs by next poll time.

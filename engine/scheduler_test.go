@@ -5,14 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
+// The scheduler's tests run in a synctest bubble: time is virtual, so intervals, slow vendors and
+// deadlines cost nothing and no assertion depends on how busy the machine is.
+
 // schedInstance compiles an events-enabled freshdeskv2 instance polling its default resources
 // (incidents and contacts) every 50 ms. Its subdomain names it, so that a fake source can tell
-// instances apart by base URL.
+// instances (vendor accounts) apart by base URL.
 func schedInstance(t *testing.T, cat *Catalog, id int64) *Instance {
 	t.Helper()
 	var cfg map[string]any
@@ -33,58 +38,71 @@ func schedInstance(t *testing.T, cat *Catalog, id int64) *Instance {
 	return in
 }
 
-// schedSourceFake answers every query with no records, optionally after a delay, and counts
-// calls and concurrent calls per job (base URL and path).
+// schedSourceFake answers every query with no records, after a delay (per base URL, or for all),
+// and counts calls, calls cancelled, and concurrent calls per job (base URL and path) and per
+// account (base URL).
 type schedSourceFake struct {
-	delay time.Duration // of the changes query
-
+	delay   time.Duration            // of the changes query
+	delays  map[string]time.Duration // by base URL, of every query; overrides delay
 	mu      sync.Mutex
 	calls   map[string]int
 	running map[string]int
 	maxRun  map[string]int
+	cancels map[string]int
 }
 
 func newSchedSourceFake(delay time.Duration) *schedSourceFake {
-	return &schedSourceFake{delay: delay, calls: map[string]int{}, running: map[string]int{}, maxRun: map[string]int{}}
+	return &schedSourceFake{delay: delay, delays: map[string]time.Duration{}, calls: map[string]int{},
+		running: map[string]int{}, maxRun: map[string]int{}, cancels: map[string]int{}}
 }
 
-func (s *schedSourceFake) List(ctx context.Context, req Request, fn func(Page) error) error {
-	key := req.Endpoint.BaseURL + req.Path
+func (s *schedSourceFake) Fetch(ctx context.Context, req Request) (Page, error) {
+	path := req.URL[len(req.Endpoint.BaseURL):]
+	path, _, _ = strings.Cut(path, "?")
+	keys := []string{req.Endpoint.BaseURL + path, req.Endpoint.BaseURL}
 	s.mu.Lock()
-	s.calls[key]++
-	s.running[key]++
-	s.maxRun[key] = max(s.maxRun[key], s.running[key])
+	for _, k := range keys {
+		s.calls[k]++
+		s.running[k]++
+		s.maxRun[k] = max(s.maxRun[k], s.running[k])
+	}
+	delay, ok := s.delays[req.Endpoint.BaseURL]
+	if !ok && !isDeletedQuery(req) {
+		delay = s.delay
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.running[key]--
+		for _, k := range keys {
+			s.running[k]--
+		}
 		s.mu.Unlock()
 	}()
-	if s.delay > 0 && !isDeletedQuery(req) {
+	if delay > 0 {
 		select {
-		case <-time.After(s.delay):
+		case <-time.After(delay):
 		case <-ctx.Done():
-			return ctx.Err()
+			s.mu.Lock()
+			s.cancels[req.Endpoint.BaseURL]++
+			s.mu.Unlock()
+			return Page{}, ctx.Err()
 		}
 	}
-	return fn(Page{Number: 1, Body: []byte("[]")})
+	return Page{URL: req.URL, Body: []byte("[]")}, nil
 }
 
-func (s *schedSourceFake) maxConcurrent() map[string]int {
+func (s *schedSourceFake) get(m map[string]int, k string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range s.maxRun {
-		out[k] = v
-	}
-	return out
+	return m[k]
 }
 
 // pollCounter counts finished polls per job, from the scheduler's observer.
 type pollCounter struct {
-	mu   sync.Mutex
-	n    map[JobKey]int
-	errs []error
+	mu     sync.Mutex
+	n      map[JobKey]int
+	errs   []error
+	events []PollEvent
 }
 
 func (c *pollCounter) observe(e PollEvent) {
@@ -94,6 +112,7 @@ func (c *pollCounter) observe(e PollEvent) {
 		c.n = map[JobKey]int{}
 	}
 	c.n[e.Key]++
+	c.events = append(c.events, e)
 	if e.Err != nil && !errors.Is(e.Err, context.Canceled) {
 		c.errs = append(c.errs, e.Err)
 	}
@@ -117,62 +136,61 @@ func (c *pollCounter) instance(id int64) int {
 	return n
 }
 
-// startScheduler runs a scheduler over a fake source until the test ends.
-func startScheduler(t *testing.T, src Source, workers int) (*Scheduler, *pollCounter) {
+// schedRig is a scheduler running over a fake source, inside a synctest bubble.
+type schedRig struct {
+	s    *Scheduler
+	c    *pollCounter
+	stop func()
+}
+
+func startScheduler(t *testing.T, src Source, opts SchedulerOptions) *schedRig {
 	t.Helper()
 	c := &pollCounter{}
-	p := &Poller{Source: src, Store: newPollStoreFake(), Clock: SystemClock{}}
-	s := NewScheduler(SchedulerOptions{Poller: p, Workers: workers, OnPoll: c.observe})
+	opts.Poller = &Poller{Source: src, Store: newPollStoreFake(), Clock: SystemClock{}}
+	opts.OnPoll = c.observe
+	s := NewScheduler(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = s.Run(ctx)
 	}()
-	t.Cleanup(func() {
+	return &schedRig{s: s, c: c, stop: func() {
 		cancel()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
+		<-done
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, err := range c.errs {
 			t.Errorf("poll failed: %v", err)
 		}
-	})
-	return s, c
+	}}
 }
 
-// eventually reports whether cond holds within d, checking every 5 ms.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return cond()
+// run lets the bubble's virtual clock advance by d.
+func run(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 func TestSchedulerPollsEveryJobRepeatedly(t *testing.T) {
-	cat := testCatalog(t)
-	s, c := startScheduler(t, newSchedSourceFake(0), 0)
-	in := schedInstance(t, cat, 1)
-	s.Set(in)
-	if s.Len() != 2 {
-		t.Fatalf("Len %d, want 2", s.Len())
-	}
-	keys := []JobKey{{1, "contacts"}, {1, "incidents"}}
-	if !eventually(1500*time.Millisecond, func() bool { return c.get(keys[0]) >= 3 && c.get(keys[1]) >= 3 }) {
-		t.Fatalf("polls after 1.5s: %d %d, want at least 3 each", c.get(keys[0]), c.get(keys[1]))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := startScheduler(t, newSchedSourceFake(0), SchedulerOptions{})
+		defer r.stop()
+		r.s.Set(schedInstance(t, testCatalog(t), 1))
+		if r.s.Len() != 2 {
+			t.Fatalf("Len %d, want 2", r.s.Len())
+		}
+		run(time.Second)
+		// 50 ms interval: about 20 polls a job a second, never fewer than 19.
+		for _, k := range []JobKey{{1, "contacts"}, {1, "incidents"}} {
+			if n := r.c.get(k); n < 19 || n > 21 {
+				t.Errorf("%v: %d polls in a second, want 20", k, n)
+			}
+		}
+	})
 }
 
 func TestSchedulerInactiveInstancesPollNothing(t *testing.T) {
-	cat := testCatalog(t)
 	for _, tc := range []struct {
 		name string
 		set  func(in *Instance)
@@ -181,96 +199,226 @@ func TestSchedulerInactiveInstancesPollNothing(t *testing.T) {
 		{"events off", func(in *Instance) { in.EventsEnabled = false }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, c := startScheduler(t, newSchedSourceFake(0), 0)
-			live := schedInstance(t, cat, 1) // proves the scheduler runs
-			off := schedInstance(t, cat, 2)
-			tc.set(off)
-			s.Set(live)
-			s.Set(off)
-			if s.Len() != 2 {
-				t.Fatalf("Len %d, want 2 (the live instance's jobs only)", s.Len())
-			}
-			if !eventually(1500*time.Millisecond, func() bool { return c.instance(1) >= 4 }) {
-				t.Fatalf("the live instance polled %d times", c.instance(1))
-			}
-			if n := c.instance(2); n != 0 {
-				t.Errorf("the inactive instance polled %d times", n)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				cat := testCatalog(t)
+				r := startScheduler(t, newSchedSourceFake(0), SchedulerOptions{})
+				defer r.stop()
+				live := schedInstance(t, cat, 1) // proves the scheduler runs
+				off := schedInstance(t, cat, 2)
+				tc.set(off)
+				r.s.Set(live)
+				r.s.Set(off)
+				if r.s.Len() != 2 {
+					t.Fatalf("Len %d, want 2 (the live instance's jobs only)", r.s.Len())
+				}
+				run(time.Second)
+				if r.c.instance(1) < 38 {
+					t.Fatalf("the live instance polled %d times", r.c.instance(1))
+				}
+				if n := r.c.instance(2); n != 0 {
+					t.Errorf("the inactive instance polled %d times", n)
+				}
 
-			// An instance that was live stops when it is set inactive.
-			again := schedInstance(t, cat, 3)
-			s.Set(again)
-			if !eventually(time.Second, func() bool { return c.instance(3) >= 1 }) {
-				t.Fatal("instance 3 never polled")
-			}
-			stopped := *again
-			tc.set(&stopped)
-			s.Set(&stopped)
-			if s.Len() != 2 {
-				t.Errorf("Len %d after setting instance 3 inactive, want 2", s.Len())
-			}
-			time.Sleep(100 * time.Millisecond) // a poll under way may finish
-			n := c.instance(3)
-			time.Sleep(300 * time.Millisecond)
-			if m := c.instance(3); m != n {
-				t.Errorf("instance 3 polled %d more times after it was set inactive", m-n)
-			}
+				// An instance that was live stops when it is set inactive.
+				again := schedInstance(t, cat, 3)
+				r.s.Set(again)
+				run(time.Second)
+				stopped := *again
+				tc.set(&stopped)
+				r.s.Set(&stopped)
+				if r.s.Len() != 2 {
+					t.Errorf("Len %d after setting instance 3 inactive, want 2", r.s.Len())
+				}
+				n := r.c.instance(3)
+				run(time.Second)
+				if m := r.c.instance(3); m != n {
+					t.Errorf("instance 3 polled %d more times after it was set inactive", m-n)
+				}
+			})
 		})
 	}
 }
 
 func TestSchedulerRemoveStopsPolls(t *testing.T) {
-	cat := testCatalog(t)
-	s, c := startScheduler(t, newSchedSourceFake(0), 0)
-	a, b := schedInstance(t, cat, 1), schedInstance(t, cat, 2)
-	s.Set(a)
-	s.Set(b)
-	if !eventually(1500*time.Millisecond, func() bool { return c.instance(1) >= 2 && c.instance(2) >= 2 }) {
-		t.Fatalf("polls: %d %d", c.instance(1), c.instance(2))
-	}
-	s.Remove(1)
-	if s.Len() != 2 {
-		t.Errorf("Len %d after removing instance 1, want 2", s.Len())
-	}
-	time.Sleep(100 * time.Millisecond) // a poll under way may finish
-	n1, n2 := c.instance(1), c.instance(2)
-	time.Sleep(300 * time.Millisecond)
-	if m := c.instance(1); m != n1 {
-		t.Errorf("removed instance polled %d more times", m-n1)
-	}
-	if m := c.instance(2); m < n2+2 {
-		t.Errorf("the other instance polled %d times in 300ms, want at least 2", m-n2)
+	synctest.Test(t, func(t *testing.T) {
+		cat := testCatalog(t)
+		src := newSchedSourceFake(0)
+		r := startScheduler(t, src, SchedulerOptions{})
+		defer r.stop()
+		a, b := schedInstance(t, cat, 1), schedInstance(t, cat, 2)
+		r.s.Set(a)
+		r.s.Set(b)
+		run(time.Second)
+		r.s.Remove(1)
+		if r.s.Len() != 2 {
+			t.Errorf("Len %d after removing instance 1, want 2", r.s.Len())
+		}
+		n1, n2 := r.c.instance(1), r.c.instance(2)
+		run(time.Second)
+		if m := r.c.instance(1); m != n1 {
+			t.Errorf("removed instance polled %d more times", m-n1)
+		}
+		if m := r.c.instance(2); m < n2+38 {
+			t.Errorf("the other instance polled %d times in a second, want 40", m-n2)
+		}
+	})
+}
+
+// Removing, disabling or reconfiguring an instance cancels its poll under way at once.
+func TestSchedulerCancelsPollsUnderWay(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(s *Scheduler, in *Instance)
+	}{
+		{"removed", func(s *Scheduler, in *Instance) { s.Remove(in.ID) }},
+		{"disabled", func(s *Scheduler, in *Instance) { cp := *in; cp.Disabled = true; s.Set(&cp) }},
+		{"reconfigured", func(s *Scheduler, in *Instance) {
+			cp := *in
+			cp.Endpoint.Auth.Username = "another key"
+			s.Set(&cp)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src := newSchedSourceFake(time.Hour) // a vendor that never answers
+				r := startScheduler(t, src, SchedulerOptions{})
+				defer r.stop()
+				in := schedInstance(t, testCatalog(t), 1)
+				r.s.Set(in)
+				run(100 * time.Millisecond)
+				base := in.Endpoint.BaseURL
+				if src.get(src.running, base+"/api/v2/tickets") != 1 {
+					t.Fatal("no poll under way")
+				}
+				tc.change(r.s, in)
+				synctest.Wait()
+				if n := src.get(src.running, base+"/api/v2/tickets"); n != 0 || src.get(src.cancels, base) == 0 {
+					t.Errorf("after the change: %d requests under way, %d cancelled", n, src.get(src.cancels, base))
+				}
+			})
+		})
 	}
 }
 
 // A job whose poll takes longer than its interval is never polled twice at once, also when its
 // instance is removed and set again while a poll is under way.
 func TestSchedulerNeverRunsAJobTwiceAtOnce(t *testing.T) {
-	cat := testCatalog(t)
-	src := newSchedSourceFake(120 * time.Millisecond)
-	s, c := startScheduler(t, src, 8)
-	in := schedInstance(t, cat, 1)
-	in.Interval = 20 * time.Millisecond
-	s.Set(in)
-	if !eventually(time.Second, func() bool {
-		src.mu.Lock()
-		defer src.mu.Unlock()
-		return src.running[in.Endpoint.BaseURL+"/api/v2/tickets"] > 0
-	}) {
-		t.Fatal("no poll started")
-	}
-	s.Remove(1)
-	s.Set(in)
-	s.Set(in)
-	keys := []JobKey{{1, "contacts"}, {1, "incidents"}}
-	if !eventually(1800*time.Millisecond, func() bool { return c.get(keys[0]) >= 3 && c.get(keys[1]) >= 3 }) {
-		t.Fatalf("polls: %d %d, want at least 3 each", c.get(keys[0]), c.get(keys[1]))
-	}
-	for k, n := range src.maxConcurrent() {
-		if n > 1 {
-			t.Errorf("%s: %d concurrent polls", k, n)
+	synctest.Test(t, func(t *testing.T) {
+		src := newSchedSourceFake(120 * time.Millisecond)
+		r := startScheduler(t, src, SchedulerOptions{})
+		defer r.stop()
+		in := schedInstance(t, testCatalog(t), 1)
+		in.Interval = 20 * time.Millisecond
+		r.s.Set(in)
+		run(30 * time.Millisecond)
+		r.s.Remove(1)
+		r.s.Set(in)
+		r.s.Set(in)
+		run(2 * time.Second)
+		keys := []JobKey{{1, "contacts"}, {1, "incidents"}}
+		if r.c.get(keys[0]) < 10 || r.c.get(keys[1]) < 10 {
+			t.Fatalf("polls: %d %d, want at least 10 each", r.c.get(keys[0]), r.c.get(keys[1]))
 		}
-	}
+		for k, n := range src.maxRun {
+			if strings.Contains(k, "/api/") && n > 1 {
+				t.Errorf("%s: %d concurrent polls", k, n)
+			}
+		}
+	})
+}
+
+// Five accounts whose vendors never answer hold only their own accounts' places: an ordinary
+// account beside them keeps its schedule. An account never has more polls under way than its
+// bound, and all accounts together never more than the overall bound.
+func TestSchedulerFairShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cat := testCatalog(t)
+		src := newSchedSourceFake(0)
+		r := startScheduler(t, src, SchedulerOptions{Concurrency: 12, PerAccount: 2})
+		defer r.stop()
+		var hostile []*Instance
+		for id := int64(1); id <= 5; id++ {
+			in := schedInstance(t, cat, id)
+			src.delays[in.Endpoint.BaseURL] = time.Hour
+			hostile = append(hostile, in)
+			r.s.Set(in)
+			// Two more instances of the same account: its place is shared.
+			for k := int64(1); k <= 2; k++ {
+				more := *in
+				more.ID = id*100 + k
+				r.s.Set(&more)
+			}
+		}
+		ordinary := schedInstance(t, cat, 6)
+		r.s.Set(ordinary)
+		run(3 * time.Second)
+		if n := r.c.instance(6); n < 110 {
+			t.Errorf("the ordinary instance polled %d times in 3s beside hostile vendors, want about 120", n)
+		}
+		for _, in := range hostile {
+			if n := src.maxRun[in.Endpoint.BaseURL]; n != 2 {
+				t.Errorf("hostile account %s: at most %d requests under way, want its bound 2", in.Endpoint.BaseURL, n)
+			}
+		}
+		total := 0
+		for _, in := range hostile {
+			total += src.get(src.running, in.Endpoint.BaseURL)
+		}
+		if total != 10 {
+			t.Errorf("%d hostile polls under way, want 10", total)
+		}
+	})
+}
+
+// The overall bound holds: with two places, the third due job waits for one to free.
+func TestSchedulerOverallBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cat := testCatalog(t)
+		src := newSchedSourceFake(time.Second)
+		r := startScheduler(t, src, SchedulerOptions{Concurrency: 2, PerAccount: 2})
+		defer r.stop()
+		for id := int64(1); id <= 3; id++ {
+			r.s.Set(schedInstance(t, cat, id))
+		}
+		run(500 * time.Millisecond)
+		under := 0
+		for id := 1; id <= 3; id++ {
+			under += src.get(src.running, fmt.Sprintf("https://acme%d.freshdesk.com", id))
+		}
+		if under != 2 {
+			t.Errorf("%d polls under way, want the bound 2", under)
+		}
+		run(5 * time.Second)
+		for id := int64(1); id <= 3; id++ {
+			if r.c.instance(id) == 0 {
+				t.Errorf("instance %d never polled", id)
+			}
+		}
+	})
+}
+
+// An interval change takes effect from the next slot of the new interval, not the old one.
+func TestSchedulerIntervalChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startScheduler(t, newSchedSourceFake(0), SchedulerOptions{})
+		defer r.stop()
+		in := schedInstance(t, testCatalog(t), 1)
+		in.Interval = 15 * time.Minute
+		r.s.Set(in)
+		run(time.Second)
+		before := r.c.instance(1)
+		short := *in
+		short.Interval = 3 * time.Second
+		r.s.Set(&short)
+		next, ok := r.s.Next(JobKey{1, "incidents"})
+		if !ok || next.After(time.Now().Add(3*time.Second)) {
+			t.Errorf("next poll %v after the change, want within 3s", next.Sub(time.Now()))
+		}
+		run(10 * time.Second)
+		if n := r.c.instance(1) - before; n < 6 {
+			t.Errorf("%d polls in 10s at a 3s interval", n)
+		}
+	})
 }
 
 // firstSlot gives each job a stable phase within its interval, different jobs different phases.
@@ -321,30 +469,26 @@ func TestFirstSlot(t *testing.T) {
 	}
 }
 
-// PollEvent.Duration is the poll's wall time.
+// PollEvent.Duration is the poll's time, and Next the job's next slot.
 func TestSchedulerPollDuration(t *testing.T) {
-	const delay = 40 * time.Millisecond
-	var mu sync.Mutex
-	var got []time.Duration
-	p := &Poller{Source: newSchedSourceFake(delay), Store: newPollStoreFake(), Clock: SystemClock{}}
-	s := NewScheduler(SchedulerOptions{Poller: p, OnPoll: func(e PollEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, e.Duration)
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	s.Set(schedInstance(t, testCatalog(t), 1))
-	if !eventually(2*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 2 }) {
-		t.Fatal("no polls")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, d := range got {
-		if d < delay || d > 10*time.Second {
-			t.Errorf("poll duration %v, want at least the source's %v", d, delay)
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 40 * time.Millisecond
+		r := startScheduler(t, newSchedSourceFake(delay), SchedulerOptions{})
+		defer r.stop()
+		r.s.Set(schedInstance(t, testCatalog(t), 1))
+		run(time.Second)
+		r.c.mu.Lock()
+		defer r.c.mu.Unlock()
+		if len(r.c.events) < 2 {
+			t.Fatal("no polls")
 		}
-	}
+		for _, e := range r.c.events {
+			if e.Duration < delay {
+				t.Errorf("poll duration %v, want at least the source's %v", e.Duration, delay)
+			}
+			if !e.Next.After(e.At) {
+				t.Errorf("next poll %v is not after the poll %v", e.Next, e.At)
+			}
+		}
+	})
 }

@@ -86,6 +86,7 @@ type ResourceSpec struct {
 	Fields       map[string]string    `json:"fields,omitempty"`
 	Paging       *PagingSpec          `json:"paging,omitempty"`
 	Resume       *ResumeSpec          `json:"resume,omitempty"`
+	RateLimit    *EndpointRateSpec    `json:"rateLimit,omitempty"`
 	MinAge       float64              `json:"minAge,omitempty"`
 	Deleted      *DeletedSpec         `json:"deleted,omitempty"`
 	Filter       string               `json:"filter,omitempty"`
@@ -107,6 +108,16 @@ type SortSpec struct {
 type ResumeSpec struct {
 	Param string `json:"param"`
 	From  string `json:"from"`
+	// Time says the token is a time in the change cursor's format (a time-based export's
+	// end_time): a page whose token is the one it was asked with cannot page past its second.
+	Time bool `json:"time,omitempty"`
+}
+
+// EndpointRateSpec is a vendor endpoint's own rate limit, beside the account-wide one: Requests
+// per Seconds for each account.
+type EndpointRateSpec struct {
+	Requests int     `json:"requests"`
+	Seconds  float64 `json:"seconds"`
 }
 
 // WhereSpec maps a CEQL where field onto a vendor query parameter, or marks it as the change

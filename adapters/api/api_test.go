@@ -17,11 +17,13 @@ import (
 
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/instances"
+	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
 const (
-	userSecret = "user-SECRET-7d1f"
-	orgSecret  = "org-SECRET-90ab"
+	userSecret = "user-SECRET-7d1f-4c2a-9e0b-31f6"
+	orgSecret  = "org-SECRET-90ab-5d7e-8c1f-a2b4"
 	goodAuth   = "User " + userSecret + ", Organization " + orgSecret
 )
 
@@ -29,39 +31,83 @@ var testNow = time.Date(2017, 8, 7, 18, 46, 38, 500_000_000, time.UTC)
 
 // harness is a Server on a loopback httptest server, with its fakes and captured logs.
 type harness struct {
-	t     *testing.T
-	srv   *httptest.Server
-	store *memStore
-	rt    *fakeRuntime
-	logs  *syncBuffer
+	t       *testing.T
+	srv     *httptest.Server
+	store   *memStore
+	rt      *fakeRuntime
+	tenants *tenants.Service
+	// orgSecrets are the secrets of the organizations tests created, by name.
+	orgSecrets map[string]string
+	logs       *syncBuffer
 	// bodies holds every response body, to check that no secret ever appears in one.
 	bodies []string
 }
 
-// newHarness builds a harness on the built-in catalog; opts adjust the server's Options.
-func newHarness(t *testing.T, maxBody int64, opts ...func(*Options)) *harness {
+// harnessConfig is what a harness builds its services and server from.
+type harnessConfig struct {
+	api Options
+	svc instances.Options
+	// session, when set, is the console's seam: a header's X-Test-Session names a signed-in
+	// principal, the bootstrap admin for "1" (HeaderAuthenticator.Session).
+	session map[string]bool
+}
+
+// newHarness builds a harness on the built-in catalog, its bootstrap admin holding userSecret and
+// orgSecret; opts adjust the services' and the server's Options. The egress policy is open: tests
+// point instances at loopback addresses.
+func newHarness(t *testing.T, maxBody int64, opts ...func(*harnessConfig)) *harness {
 	t.Helper()
 	cat, probs := definitions.Compile(definitions.Builtin())
 	if len(probs) > 0 {
 		t.Fatal(definitions.Describe(probs))
 	}
 	h := &harness{t: t, store: newMemStore(), rt: &fakeRuntime{cat: cat}, logs: &syncBuffer{}}
-	o := Options{
-		Store: h.store, Runtime: h.rt, UserSecret: userSecret, OrganizationSecret: orgSecret,
-		Logger:       hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace}),
-		Now:          func() time.Time { return testNow },
-		MaxBodyBytes: maxBody,
-	}
-	for _, f := range opts {
-		f(&o)
-	}
-	s, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := h.build(maxBody, opts...)
 	h.srv = httptest.NewServer(s)
 	t.Cleanup(h.srv.Close)
 	return h
+}
+
+// build builds the harness's services and server.
+func (h *harness) build(maxBody int64, opts ...func(*harnessConfig)) *Server {
+	t := h.t
+	log := hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace})
+	c := harnessConfig{
+		svc: instances.Options{Store: h.store, Runtime: h.rt, Limits: engine.Limits{MinInterval: time.Millisecond},
+			Logger: log, Now: func() time.Time { return testNow }},
+		api: Options{Logger: log, Now: func() time.Time { return testNow }, MaxBodyBytes: maxBody,
+			Throttle: tenants.NewThrottle(tenants.ThrottleOptions{Burst: 1000})},
+	}
+	for _, f := range opts {
+		f(&c)
+	}
+	tn, err := tenants.New(tenants.Options{Store: h.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.Bootstrap(t.Context(), userSecret, orgSecret); err != nil {
+		t.Fatal(err)
+	}
+	h.tenants = tn
+	svc, err := instances.New(c.svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.api.Instances, c.api.Tenants = svc, tn
+	if c.session != nil {
+		admin, err := tn.Authenticate(t.Context(), userSecret, orgSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.api.Authenticator = &HeaderAuthenticator{Tenants: tn, Instances: svc, Session: func(r *http.Request) (engine.Principal, bool) {
+			return admin, c.session[r.Header.Get("X-Test-Session")]
+		}}
+	}
+	s, err := New(c.api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 type response struct {
@@ -315,7 +361,7 @@ func TestCreateSeedBodies(t *testing.T) {
 			}
 
 			// Compile rebuilds the same instance from the record (the startup path).
-			again, probs := Compile(h.rt.Catalog(), rec)
+			again, probs := compileRecord(h.rt.Catalog(), rec)
 			if len(probs) > 0 {
 				t.Fatal(definitions.Describe(probs))
 			}
@@ -447,7 +493,7 @@ func TestCreateRejectsBody(t *testing.T) {
 	if len(h.rt.appliedList()) != 0 {
 		t.Error("Apply called for a rejected body")
 	}
-	if recs, _ := h.store.Instances(t.Context()); len(recs) != 0 {
+	if recs, _ := h.store.Instances(t.Context(), engine.Scope{}); len(recs) != 0 {
 		t.Error("rejected body stored")
 	}
 	t.Logf("400 body: %s", h.bodies[0])
@@ -523,7 +569,7 @@ func TestAuthorization(t *testing.T) {
 		{"word without value", "User, Organization " + orgSecret, 401},
 		{"good", goodAuth, 200},
 		{"any order, case, spaces", "  organization   " + orgSecret + " ,USER\t" + userSecret + "  ", 200},
-		{"with element token", "User " + userSecret + ", Organization " + orgSecret + ", Element ABC/D+x=", 200},
+		{"with an unknown element token", "User " + userSecret + ", Organization " + orgSecret + ", Element ABC/D+x=", 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -560,27 +606,6 @@ func TestParseAuthorization(t *testing.T) {
 	c, ok = parseAuthorization("User u, Element t")
 	if !ok || c != (credentials{user: "u", element: "t"}) {
 		t.Errorf("got %+v %v", c, ok)
-	}
-}
-
-func TestElementTokenInContext(t *testing.T) {
-	s, err := New(Options{Store: newMemStore(), Runtime: &fakeRuntime{}, UserSecret: "u", OrganizationSecret: "o"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got string
-	var had bool
-	h := s.authed(func(w http.ResponseWriter, r *http.Request) { got, had = elementToken(r.Context()) })
-	req := httptest.NewRequest("GET", "/x", nil)
-	req.Header.Set("Authorization", "User u, Organization o, Element tok+/=")
-	h.ServeHTTP(httptest.NewRecorder(), req)
-	if !had || got != "tok+/=" {
-		t.Errorf("element token %q %v", got, had)
-	}
-	req.Header.Set("Authorization", "User u, Organization o")
-	h.ServeHTTP(httptest.NewRecorder(), req)
-	if had {
-		t.Error("element token without one in the header")
 	}
 }
 
@@ -671,13 +696,16 @@ func TestRequestLog(t *testing.T) {
 }
 
 func TestNewRequiresOptions(t *testing.T) {
-	good := Options{Store: newMemStore(), Runtime: &fakeRuntime{}, UserSecret: "u", OrganizationSecret: "o"}
+	h := newHarness(t, 0)
+	svc, err := instances.New(instances.Options{Store: h.store, Runtime: h.rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := Options{Instances: svc, Tenants: h.tenants}
 	for name, mut := range map[string]func(*Options){
-		"store":    func(o *Options) { o.Store = nil },
-		"runtime":  func(o *Options) { o.Runtime = nil },
-		"user":     func(o *Options) { o.UserSecret = "" },
-		"org":      func(o *Options) { o.OrganizationSecret = "" },
-		"max body": func(o *Options) { o.MaxBodyBytes = -1 },
+		"instances": func(o *Options) { o.Instances = nil },
+		"tenants":   func(o *Options) { o.Tenants = nil },
+		"max body":  func(o *Options) { o.MaxBodyBytes = -1 },
 	} {
 		o := good
 		mut(&o)
@@ -687,6 +715,10 @@ func TestNewRequiresOptions(t *testing.T) {
 	}
 	if _, err := New(good); err != nil {
 		t.Error(err)
+	}
+	good.Tenants, good.Authenticator = nil, AuthenticatorFunc(func(*http.Request) (engine.Principal, error) { return engine.Principal{}, ErrNoCredentials })
+	if _, err := New(good); err != nil {
+		t.Errorf("an Authenticator stands in for Tenants: %v", err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/engine"
 )
 
@@ -27,17 +25,6 @@ import (
 // only), pageSize (default 50, at most 500: more is served as 500) and nextPageToken. As on the
 // platform's lists, the body is a bare array and the token of the next page comes in the
 // Elements-Next-Page-Token header, absent on the last page. Redelivery answers {"requeued": n}.
-
-// EventStore reads the event history and requeues queued notifications. *sqlite.Store
-// implements it.
-type EventStore interface {
-	Events(ctx context.Context, f sqlite.EventFilter) ([]sqlite.EventRecord, string, error)
-	Event(ctx context.Context, id string) (*sqlite.EventRecord, []engine.Attempt, error)
-	Queued(ctx context.Context, instanceID int64, limit int) ([]sqlite.QueuedNotification, error)
-	Requeue(ctx context.Context, f sqlite.RequeueFilter) (int, error)
-}
-
-var _ EventStore = (*sqlite.Store)(nil)
 
 // eventOperation is one event route: a ServeMux pattern with its method, and what serves it.
 type eventOperation struct {
@@ -118,38 +105,35 @@ func (s *Server) eventsByPath(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// eventStore is the store the event routes read. Options.Events is not kept by New (server.go),
-// so the instance store serves them when it is also an EventStore, as *sqlite.Store is.
-func (s *Server) eventStore(w http.ResponseWriter, r *http.Request) (EventStore, bool) {
-	es := s.events
-	if es == nil {
+// hasHistory answers 404 itself when the service keeps no event history, and then returns false.
+func (s *Server) hasHistory(w http.ResponseWriter, r *http.Request) bool {
+	if !s.svc.HasHistory() {
 		writeError(w, r, http.StatusNotFound, "Event history is not configured")
-		return nil, false
+		return false
 	}
-	return es, true
+	return true
 }
 
-// listEvents serves GET /instances/events.
+// listEvents serves GET /instances/events: the events of the instances the principal sees.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	es, ok := s.eventStore(w, r)
-	if !ok {
+	if !s.hasHistory(w, r) {
 		return
 	}
 	f, ok := eventFilter(w, r, true)
 	if !ok {
 		return
 	}
-	s.writeEvents(w, r, es, f)
+	s.writeEvents(w, r, f)
 }
 
-// listInstanceEvents serves GET /instances/{id}/events: 404 when the instance does not exist
-// (the history of a deleted instance stays listed under GET /instances/events?instanceId=).
+// listInstanceEvents serves GET /instances/{id}/events: 404 when the instance does not exist or
+// is not the principal's (the history of a deleted instance stays listed under
+// GET /instances/events?instanceId=).
 func (s *Server) listInstanceEvents(w http.ResponseWriter, r *http.Request) {
-	es, ok := s.eventStore(w, r)
-	if !ok {
+	if !s.hasHistory(w, r) {
 		return
 	}
-	rec, ok := s.record(w, r)
+	in, ok := s.instance(w, r)
 	if !ok {
 		return
 	}
@@ -157,17 +141,20 @@ func (s *Server) listInstanceEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f.InstanceID = rec.ID
-	s.writeEvents(w, r, es, f)
+	f.InstanceID = in.Record.ID
+	s.writeEvents(w, r, f)
 }
 
-func (s *Server) writeEvents(w http.ResponseWriter, r *http.Request, es EventStore, f sqlite.EventFilter) {
-	evs, next, err := es.Events(r.Context(), f)
-	if errors.Is(err, sqlite.ErrBadPageToken) {
+func (s *Server) writeEvents(w http.ResponseWriter, r *http.Request, f engine.EventFilter) {
+	evs, next, err := s.svc.Events(r.Context(), principal(r.Context()), f)
+	switch {
+	case errors.Is(err, engine.ErrBadPageToken):
 		writeError(w, r, http.StatusBadRequest, "nextPageToken is not a token this listing returned")
 		return
-	}
-	if err != nil {
+	case errors.Is(err, engine.ErrNotFound):
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", f.InstanceID))
+		return
+	case err != nil:
 		s.internalError(w, r, "list events", err)
 		return
 	}
@@ -181,16 +168,15 @@ func (s *Server) writeEvents(w http.ResponseWriter, r *http.Request, es EventSto
 	writeJSON(w, http.StatusOK, out)
 }
 
-// getEvent serves GET /instances/events/{eventId} (through eventsByPath). Attempt errors are scrubbed of the instance's
-// secret values.
+// getEvent serves GET /instances/events/{eventId} (through eventsByPath). Attempt errors are
+// scrubbed of the instance's secrets.
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
-	es, ok := s.eventStore(w, r)
-	if !ok {
+	if !s.hasHistory(w, r) {
 		return
 	}
 	id := r.PathValue("sub") // eventsByPath serves it
-	ev, atts, err := es.Event(r.Context(), id)
-	if errors.Is(err, sqlite.ErrNotFound) {
+	ev, atts, err := s.svc.Event(r.Context(), principal(r.Context()), id)
+	if errors.Is(err, engine.ErrNotFound) {
 		writeError(w, r, http.StatusNotFound, "No event found with id "+strconv.Quote(id))
 		return
 	}
@@ -198,20 +184,19 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "read event", err)
 		return
 	}
-	secrets := s.instanceSecrets(r.Context())
 	out := eventDetailJSON{eventJSON: viewEvent(ev), Attempts: make([]attemptJSON, 0, len(atts))}
 	for _, a := range atts {
 		out.Attempts = append(out.Attempts, attemptJSON{At: formatTime(a.At), HTTPStatus: a.HTTPStatus,
-			Error: scrub(a.Error, secrets(ev.InstanceID)), Status: string(a.Status)})
+			Error: a.Error, Status: string(a.Status)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 // listQueued serves GET /instances/events/queued: the queued notifications, oldest first (the
-// order redelivery sends them in), of every instance or of ?instanceId=; at most pageSize.
+// order redelivery sends them in), of the principal's instances or of ?instanceId=; at most
+// pageSize.
 func (s *Server) listQueued(w http.ResponseWriter, r *http.Request) {
-	es, ok := s.eventStore(w, r)
-	if !ok {
+	if !s.hasHistory(w, r) {
 		return
 	}
 	q := r.URL.Query()
@@ -220,13 +205,6 @@ func (s *Server) listQueued(w http.ResponseWriter, r *http.Request) {
 		id, ok := positiveID(v)
 		if !ok {
 			writeError(w, r, http.StatusBadRequest, "instanceId must be a positive integer")
-			return
-		}
-		if _, err := s.store.Instance(r.Context(), id); errors.Is(err, sqlite.ErrNotFound) {
-			writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", id))
-			return
-		} else if err != nil {
-			s.internalError(w, r, "read instance", err)
 			return
 		}
 		instanceID = id
@@ -238,12 +216,15 @@ func (s *Server) listQueued(w http.ResponseWriter, r *http.Request) {
 	if !onlyParams(w, r, "instanceId", "pageSize") {
 		return
 	}
-	qs, err := es.Queued(r.Context(), instanceID, size)
+	qs, err := s.svc.Queued(r.Context(), principal(r.Context()), instanceID, size)
+	if errors.Is(err, engine.ErrNotFound) {
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", instanceID))
+		return
+	}
 	if err != nil {
 		s.internalError(w, r, "list queued notifications", err)
 		return
 	}
-	secrets := s.instanceSecrets(r.Context())
 	out := make([]queuedJSON, 0, len(qs))
 	for _, n := range qs {
 		ids := n.EventIDs
@@ -251,29 +232,26 @@ func (s *Server) listQueued(w http.ResponseWriter, r *http.Request) {
 			ids = []string{}
 		}
 		out = append(out, queuedJSON{ID: n.ID, InstanceID: n.InstanceID, ObjectType: n.ObjectType,
-			CreatedDate: formatTime(n.CreatedAt), Attempts: n.Attempts,
-			LastError: scrub(n.LastError, secrets(n.InstanceID)), EventIDs: ids})
+			CreatedDate: formatTime(n.CreatedAt), Attempts: n.Attempts, LastError: n.LastError, EventIDs: ids})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 // redeliver serves PUT /instances/events/redeliver.
 func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
-	es, ok := s.eventStore(w, r)
-	if !ok {
+	if !s.hasHistory(w, r) {
 		return
 	}
 	f, ok := s.redeliverBody(w, r)
 	if !ok {
 		return
 	}
-	s.requeue(w, r, es, f)
+	s.requeue(w, r, f)
 }
 
 // redeliverInstance serves PUT /instances/{id}/events/redeliver. A body, if any, is ignored.
 func (s *Server) redeliverInstance(w http.ResponseWriter, r *http.Request) {
-	es, ok := s.eventStore(w, r)
-	if !ok {
+	if !s.hasHistory(w, r) {
 		return
 	}
 	id, ok := positiveID(r.PathValue("id"))
@@ -281,16 +259,16 @@ func (s *Server) redeliverInstance(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "No instance found with id "+strconv.Quote(r.PathValue("id")))
 		return
 	}
-	s.requeue(w, r, es, sqlite.RequeueFilter{InstanceID: id})
+	s.requeue(w, r, engine.RequeueFilter{InstanceID: id})
 }
 
-func (s *Server) requeue(w http.ResponseWriter, r *http.Request, es EventStore, f sqlite.RequeueFilter) {
-	n, err := es.Requeue(r.Context(), f)
+func (s *Server) requeue(w http.ResponseWriter, r *http.Request, f engine.RequeueFilter) {
+	n, err := s.svc.Requeue(r.Context(), principal(r.Context()), f)
 	switch {
-	case errors.Is(err, sqlite.ErrNotFound):
+	case errors.Is(err, engine.ErrNotFound):
 		writeError(w, r, http.StatusNotFound, "Nothing to redeliver: "+describeFilter(f))
 		return
-	case errors.Is(err, sqlite.ErrBadFilter):
+	case errors.Is(err, engine.ErrBadFilter):
 		writeError(w, r, http.StatusBadRequest, "Set exactly one of notificationId, eventId, instanceId and all")
 		return
 	case err != nil:
@@ -299,25 +277,4 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, es EventStore, 
 	}
 	s.log.Info("notifications requeued", "selected", describeFilter(f), "requeued", n, "requestId", requestID(r.Context()))
 	writeJSON(w, http.StatusOK, requeuedJSON{Requeued: n})
-}
-
-// instanceSecrets returns a function giving the secret values of an instance's configuration,
-// read once per instance; none for an instance that is gone.
-func (s *Server) instanceSecrets(ctx context.Context) func(id int64) []string {
-	cache := map[int64][]string{}
-	return func(id int64) []string {
-		if v, ok := cache[id]; ok {
-			return v
-		}
-		var secrets []string
-		if rec, err := s.store.Instance(ctx, id); err == nil {
-			var el *engine.Element
-			if cat := s.rt.Catalog(); cat != nil {
-				el, _ = cat.Element(rec.ElementKey)
-			}
-			secrets = secretValues(el, rec.Configuration)
-		}
-		cache[id] = secrets
-		return secrets
-	}
 }

@@ -13,32 +13,40 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/instances"
 )
 
 // fakeEvents is an in-memory EventStore that records what it is asked.
 type fakeEvents struct {
 	mu       sync.Mutex
-	events   []sqlite.EventRecord // newest first
+	events   []engine.EventRecord // newest first
 	attempts map[string][]engine.Attempt
-	queued   []sqlite.QueuedNotification
+	queued   []engine.QueuedNotification
 	// requeued is what Requeue answers; known names what exists (else ErrNotFound).
 	requeued int
 	known    map[string]bool // "n:<id>", "e:<id>", "i:<id>"
 
-	filters  []sqlite.EventFilter
+	// owner says who owns an instance, for the scope of event listings, as the real store knows.
+	owner func(id int64) (user, org int64, err error)
+
+	filters  []engine.EventFilter
 	queuedQ  [][2]int64 // instance, limit
-	requeues []sqlite.RequeueFilter
+	requeues []engine.RequeueFilter
 }
 
-func (f *fakeEvents) Events(_ context.Context, q sqlite.EventFilter) ([]sqlite.EventRecord, string, error) {
+func (f *fakeEvents) Events(_ context.Context, q engine.EventFilter) ([]engine.EventRecord, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.filters = append(f.filters, q)
-	var sel []sqlite.EventRecord
+	var sel []engine.EventRecord
 	for _, e := range f.events {
-		if (q.InstanceID == 0 || e.InstanceID == q.InstanceID) && (q.Status == "" || e.Status == q.Status) &&
+		inScope := true
+		if f.owner != nil {
+			u, o, err := f.owner(e.InstanceID)
+			inScope = err == nil && q.Scope.Holds(e.InstanceID, u, o)
+		}
+		if inScope && (q.InstanceID == 0 || e.InstanceID == q.InstanceID) && (q.Status == "" || e.Status == q.Status) &&
 			(q.ObjectType == "" || e.ObjectType == q.ObjectType) {
 			sel = append(sel, e)
 		}
@@ -47,7 +55,7 @@ func (f *fakeEvents) Events(_ context.Context, q sqlite.EventFilter) ([]sqlite.E
 	if q.PageToken != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(q.PageToken, "off-"))
 		if err != nil || !strings.HasPrefix(q.PageToken, "off-") || n > len(sel) {
-			return nil, "", fmt.Errorf("fake: %w", sqlite.ErrBadPageToken)
+			return nil, "", fmt.Errorf("fake: %w", engine.ErrBadPageToken)
 		}
 		off = n
 	}
@@ -58,7 +66,7 @@ func (f *fakeEvents) Events(_ context.Context, q sqlite.EventFilter) ([]sqlite.E
 	return sel, "", nil
 }
 
-func (f *fakeEvents) Event(_ context.Context, id string) (*sqlite.EventRecord, []engine.Attempt, error) {
+func (f *fakeEvents) Event(_ context.Context, id string) (*engine.EventRecord, []engine.Attempt, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, e := range f.events {
@@ -66,14 +74,14 @@ func (f *fakeEvents) Event(_ context.Context, id string) (*sqlite.EventRecord, [
 			return &e, f.attempts[e.NotificationID], nil
 		}
 	}
-	return nil, nil, fmt.Errorf("fake: event %s: %w", id, sqlite.ErrNotFound)
+	return nil, nil, fmt.Errorf("fake: event %s: %w", id, engine.ErrNotFound)
 }
 
-func (f *fakeEvents) Queued(_ context.Context, instanceID int64, limit int) ([]sqlite.QueuedNotification, error) {
+func (f *fakeEvents) Queued(_ context.Context, instanceID int64, limit int) ([]engine.QueuedNotification, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queuedQ = append(f.queuedQ, [2]int64{instanceID, int64(limit)})
-	var out []sqlite.QueuedNotification
+	var out []engine.QueuedNotification
 	for _, q := range f.queued {
 		if (instanceID == 0 || q.InstanceID == instanceID) && (limit <= 0 || len(out) < limit) {
 			out = append(out, q)
@@ -82,7 +90,7 @@ func (f *fakeEvents) Queued(_ context.Context, instanceID int64, limit int) ([]s
 	return out, nil
 }
 
-func (f *fakeEvents) Requeue(_ context.Context, q sqlite.RequeueFilter) (int, error) {
+func (f *fakeEvents) Requeue(_ context.Context, q engine.RequeueFilter) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requeues = append(f.requeues, q)
@@ -96,34 +104,49 @@ func (f *fakeEvents) Requeue(_ context.Context, q sqlite.RequeueFilter) (int, er
 		key = fmt.Sprint("i:", q.InstanceID)
 	}
 	if key != "all" && !f.known[key] {
-		return 0, fmt.Errorf("fake: %s: %w", key, sqlite.ErrNotFound)
+		return 0, fmt.Errorf("fake: %s: %w", key, engine.ErrNotFound)
 	}
 	return f.requeued, nil
 }
 
-func (f *fakeEvents) lastFilter() sqlite.EventFilter {
+func (f *fakeEvents) lastFilter() engine.EventFilter {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.filters[len(f.filters)-1]
 }
 
-func (f *fakeEvents) lastRequeue() sqlite.RequeueFilter {
+func (f *fakeEvents) lastRequeue() engine.RequeueFilter {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.requeues[len(f.requeues)-1]
 }
 
-// eventStore is an InstanceStore that also keeps events, as *sqlite.Store does.
+// eventStore is an instances.Store that also keeps events, as adapters/sqlite's Store does.
 type eventStore struct {
 	*memStore
 	*fakeEvents
 }
 
 var (
-	_ EventStore    = (*fakeEvents)(nil)
-	_ InstanceStore = eventStore{}
-	_ EventStore    = eventStore{}
+	_ instances.EventStore = (*fakeEvents)(nil)
+	_ instances.Store      = eventStore{}
 )
+
+func (f *fakeEvents) NotificationInstance(_ context.Context, id string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.events {
+		if e.NotificationID == id {
+			return e.InstanceID, nil
+		}
+	}
+	for _, q := range f.queued {
+		if q.ID == id {
+			return q.InstanceID, nil
+		}
+	}
+	return 0, fmt.Errorf("fake: notification %s: %w", id, engine.ErrNotFound)
+}
 
 var evT0 = time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC)
 
@@ -133,17 +156,20 @@ func newEventsHarness(t *testing.T) (*harness, *fakeEvents) {
 	t.Helper()
 	fe := &fakeEvents{attempts: map[string][]engine.Attempt{}, known: map[string]bool{}}
 	es := eventStore{memStore: newMemStore(), fakeEvents: fe}
-	h := newHarness(t, 1024, func(o *Options) { o.Store, o.Events = es, es })
+	h := newHarness(t, 4096, func(c *harnessConfig) { c.svc.Store, c.svc.Events = es, es })
 	h.store = es.memStore
-	if r := h.post(secretBody); r.status != 200 {
-		t.Fatalf("create: %d %s", r.status, r.body)
+	fe.owner = func(id int64) (int64, int64, error) { return es.memStore.InstanceOwner(t.Context(), id) }
+	for _, b := range []string{secretBody, seed000Example} { // instances 1 and 2
+		if r := h.post(b); r.status != 200 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
 	}
 	for i := range 5 {
 		inst, typ, status := int64(1), "contacts", "NOTIFIED"
 		if i%2 == 1 {
 			inst, typ, status = 2, "incidents", "QUEUED"
 		}
-		fe.events = append([]sqlite.EventRecord{{ID: fmt.Sprint("ev", i), InstanceID: inst, ObjectType: typ,
+		fe.events = append([]engine.EventRecord{{ID: fmt.Sprint("ev", i), InstanceID: inst, ObjectType: typ,
 			ObjectID: fmt.Sprint(100 + i), EventType: "UPDATED", Date: evT0.Add(-time.Second), PollDate: evT0.Add(time.Duration(i) * time.Minute),
 			Status: status, NotificationID: fmt.Sprint("note", i)}}, fe.events...)
 	}
@@ -151,7 +177,7 @@ func newEventsHarness(t *testing.T) (*harness, *fakeEvents) {
 		{NotificationID: "note0", At: evT0, HTTPStatus: 500, Error: "callback answered HTTP 500: bad key " + apiKey, Status: engine.StatusPending, Next: evT0.Add(8 * time.Second)},
 		{NotificationID: "note0", At: evT0.Add(8 * time.Second), HTTPStatus: 204, Status: engine.StatusDelivered},
 	}
-	fe.queued = []sqlite.QueuedNotification{
+	fe.queued = []engine.QueuedNotification{
 		{ID: "note1", InstanceID: 1, ObjectType: "contacts", CreatedAt: evT0, Attempts: 6, LastError: "refused " + sigKey, EventIDs: []string{"ev1"}},
 		{ID: "note3", InstanceID: 2, ObjectType: "incidents", CreatedAt: evT0.Add(time.Minute), EventIDs: nil},
 	}
@@ -218,7 +244,7 @@ func TestListEvents(t *testing.T) {
 	if !reflect.DeepEqual(evs[0], want) {
 		t.Errorf("event\n got %v\nwant %v", evs[0], want)
 	}
-	if f := fe.lastFilter(); !reflect.DeepEqual(f, sqlite.EventFilter{Limit: 50}) {
+	if f := fe.lastFilter(); !reflect.DeepEqual(f, engine.EventFilter{Scope: engine.Scope{OrganizationID: 1}, Limit: 50}) {
 		t.Errorf("default filter %+v", f)
 	}
 
@@ -242,7 +268,7 @@ func TestListEvents(t *testing.T) {
 
 	// Every filter reaches the store.
 	decodeArray(t, h.do("GET", "/instances/events?status=queued&objectType=incidents&since=2024-05-01T12:00:00Z&until=1714566000000&pageSize=1000&instanceId=2", nil, nil))
-	wantF := sqlite.EventFilter{InstanceID: 2, Status: "QUEUED", ObjectType: "incidents",
+	wantF := engine.EventFilter{InstanceID: 2, Scope: engine.Scope{OrganizationID: 1}, Status: "QUEUED", ObjectType: "incidents",
 		Since: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC), Until: time.UnixMilli(1714566000000).UTC(), Limit: 500}
 	if f := fe.lastFilter(); !reflect.DeepEqual(f, wantF) {
 		t.Errorf("filter\n got %+v\nwant %+v", f, wantF)
@@ -288,7 +314,7 @@ func TestListInstanceEvents(t *testing.T) {
 	if len(evs) != 2 || evs[0]["id"] != "ev4" || evs[1]["id"] != "ev2" {
 		t.Errorf("instance 1's events: %v", evs)
 	}
-	if f := fe.lastFilter(); !reflect.DeepEqual(f, sqlite.EventFilter{InstanceID: 1, Status: "NOTIFIED", Limit: 2}) {
+	if f := fe.lastFilter(); !reflect.DeepEqual(f, engine.EventFilter{InstanceID: 1, Scope: engine.Scope{OrganizationID: 1}, Status: "NOTIFIED", Limit: 2}) {
 		t.Errorf("filter %+v", f)
 	}
 	n := len(fe.filters)
@@ -354,7 +380,8 @@ func TestListQueued(t *testing.T) {
 	if !reflect.DeepEqual(qs, want) {
 		t.Errorf("queued\n got %v\nwant %v", qs, want)
 	}
-	if q := fe.queuedQ[len(fe.queuedQ)-1]; q != [2]int64{0, 50} {
+	// Every queued notification is read, those of the principal's instances kept, up to pageSize.
+	if q := fe.queuedQ[len(fe.queuedQ)-1]; q != [2]int64{0, 0} {
 		t.Errorf("store asked %v", q)
 	}
 	qs = decodeArray(t, h.do("GET", "/instances/events/queued?instanceId=1&pageSize=7", nil, nil))
@@ -384,16 +411,21 @@ func TestRedeliver(t *testing.T) {
 		}
 		return h.do("PUT", path, strings.NewReader(body), map[string]string{"Authorization": goodAuth, "Content-Type": ct})
 	}
-	for body, want := range map[string]sqlite.RequeueFilter{
+	// "all" is every one of the principal's instances, one by one: 3 requeued for each of 2.
+	for body, want := range map[string]engine.RequeueFilter{
 		`{"notificationId": "note1"}`:              {NotificationID: "note1"},
 		`{"eventId": "ev1"}`:                       {EventID: "ev1"},
 		`{"instanceId": 2}`:                        {InstanceID: 2},
-		` {"all": true} `:                          {All: true},
-		`{"all": true, "eventId": null}`:           {All: true},
+		` {"all": true} `:                          {InstanceID: 2},
+		`{"all": true, "eventId": null}`:           {InstanceID: 2},
 		`{"notificationId": "note1", "all": null}`: {NotificationID: "note1"},
 	} {
 		r := put("/instances/events/redeliver", body)
-		if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"requeued":3}` {
+		wantN := `{"requeued":3}`
+		if want.NotificationID == "" && want.EventID == "" && !strings.Contains(body, "instanceId") {
+			wantN = `{"requeued":6}`
+		}
+		if r.status != 200 || strings.TrimSpace(string(r.body)) != wantN {
 			t.Errorf("%s: %d %s", body, r.status, r.body)
 			continue
 		}
@@ -405,7 +437,7 @@ func TestRedeliver(t *testing.T) {
 	if r := put("/instances/1/events/redeliver", ""); r.status != 200 || strings.TrimSpace(string(r.body)) != `{"requeued":3}` {
 		t.Errorf("instance redeliver: %d %s", r.status, r.body)
 	}
-	if got := fe.lastRequeue(); got != (sqlite.RequeueFilter{InstanceID: 1}) {
+	if got := fe.lastRequeue(); got != (engine.RequeueFilter{InstanceID: 1}) {
 		t.Errorf("instance redeliver filter %+v", got)
 	}
 	if !strings.Contains(h.logs.String(), "notifications requeued: selected=\"instance 1\" requeued=3") {
@@ -425,7 +457,7 @@ func TestRedeliver(t *testing.T) {
 		}
 	}
 	assertError(t, put("/instances/events/redeliver", `{"all": true}`, "text/plain"), 415)
-	assertError(t, put("/instances/events/redeliver", `{"notificationId": "`+strings.Repeat("x", 2000)+`"}`), 413)
+	assertError(t, put("/instances/events/redeliver", `{"notificationId": "`+strings.Repeat("x", 5000)+`"}`), 413)
 	if len(fe.requeues) != n {
 		t.Errorf("a rejected body reached the store: %+v", fe.requeues[n:])
 	}
@@ -493,87 +525,4 @@ func TestEventsNotConfigured(t *testing.T) {
 		}
 		assertError(t, h.do(rt.method, rt.path, nil, map[string]string{}), 401)
 	}
-}
-
-// The routes on the real store: history, paging, one event's attempts, the queue and redelivery.
-func TestEventRoutesOnSQLite(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(":memory:", sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	h := newHarness(t, 0, func(o *Options) { o.Store, o.Events = st, st })
-	if r := h.post(secretBody); r.status != 200 {
-		t.Fatalf("create: %d %s", r.status, r.body)
-	}
-	c := engine.Commit{Key: engine.JobKey{InstanceID: 1, ObjectType: "contacts"}}
-	for i := range 25 {
-		c.Events = append(c.Events, engine.Event{ID: fmt.Sprintf("e%02d", i), InstanceID: 1, ObjectType: "contacts",
-			ObjectID: fmt.Sprint(i), Type: engine.Created, Date: evT0, PollDate: evT0, Record: json.RawMessage(`{}`)})
-	}
-	for i := 0; i < 25; i += 10 {
-		n := engine.Notification{ID: fmt.Sprintf("n%d", i/10), InstanceID: 1, ObjectType: "contacts", CreatedAt: evT0, Body: []byte(`{}`)}
-		for _, e := range c.Events[i:min(25, i+10)] {
-			n.EventIDs = append(n.EventIDs, e.ID)
-		}
-		c.Notifications = append(c.Notifications, n)
-	}
-	if err := st.CommitPoll(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.RecordAttempt(ctx, engine.Attempt{NotificationID: "n0", At: evT0, HTTPStatus: 503, Error: "down " + apiKey, Status: engine.StatusQueued}); err != nil {
-		t.Fatal(err)
-	}
-
-	// Paging through the history of instance 1, 10 at a time.
-	var ids []string
-	path := "/instances/1/events?pageSize=10"
-	pages := 0
-	for ; pages < 5; pages++ {
-		r := h.do("GET", path, nil, nil)
-		for _, e := range decodeArray(t, r) {
-			if e["status"] != "QUEUED" {
-				t.Errorf("event %v: want QUEUED (n0 queued, n1 and n2 behind it)", e)
-			}
-			ids = append(ids, e["id"].(string))
-		}
-		tok := r.header.Get(headerNextPage)
-		if tok == "" {
-			break
-		}
-		path = "/instances/1/events?pageSize=10&nextPageToken=" + tok
-	}
-	if len(ids) != 25 || ids[0] != "e24" || ids[24] != "e00" || pages != 2 {
-		t.Errorf("%d pages: %v", pages+1, ids)
-	}
-	assertError(t, h.do("GET", "/instances/events?nextPageToken=!!", nil, nil), 400)
-
-	r := h.do("GET", "/instances/events/e03", nil, nil)
-	if r.status != 200 || !strings.Contains(string(r.body), `"attempts":[{"at":"2024-05-01T12:00:00.123456789Z","httpStatus":503,"error":"down ********","status":"QUEUED"}]`) {
-		t.Errorf("event e03: %d %s", r.status, r.body)
-	}
-	qs := decodeArray(t, h.do("GET", "/instances/events/queued?instanceId=1", nil, nil))
-	if len(qs) != 3 || qs[0]["id"] != "n0" || qs[0]["lastError"] != "down ********" || qs[2]["id"] != "n2" {
-		t.Errorf("queued: %v", qs)
-	}
-
-	// Redeliver by event: n1 carries e12, and n0, older, comes along.
-	r = h.do("PUT", "/instances/events/redeliver", strings.NewReader(`{"eventId": "e12"}`), nil)
-	if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"requeued":2}` {
-		t.Errorf("redeliver: %d %s", r.status, r.body)
-	}
-	if evs := decodeArray(t, h.do("GET", "/instances/events?status=dispatched", nil, nil)); len(evs) != 10 || evs[0]["id"] != "e09" {
-		t.Errorf("dispatched after redelivery: %v", evs)
-	}
-	assertError(t, h.do("PUT", "/instances/events/redeliver", strings.NewReader(`{"eventId": "nope"}`), nil), 404)
-	r = h.do("PUT", "/instances/1/events/redeliver", nil, nil)
-	if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"requeued":1}` {
-		t.Errorf("redeliver instance: %d %s", r.status, r.body)
-	}
-	assertError(t, h.do("PUT", "/instances/7/events/redeliver", nil, nil), 404)
-	if qs, _ := st.Queued(ctx, 0, 0); len(qs) != 0 {
-		t.Errorf("still queued: %+v", qs)
-	}
-	h.assertNoSecrets(apiKey, sigKey)
 }

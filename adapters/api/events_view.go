@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pollen-hq/pollen/engine"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pollen-hq/pollen/adapters/sqlite"
 )
 
 // headerNextPage carries the token of a list's next page, as on the platform.
@@ -64,7 +63,7 @@ type requeuedJSON struct {
 	Requeued int `json:"requeued"`
 }
 
-func viewEvent(e *sqlite.EventRecord) eventJSON {
+func viewEvent(e *engine.EventRecord) eventJSON {
 	return eventJSON{ID: e.ID, InstanceID: e.InstanceID, ObjectType: e.ObjectType, ObjectID: e.ObjectID,
 		EventType: e.EventType, EventDate: formatTime(e.Date), PollDate: formatTime(e.PollDate),
 		Status: e.Status, NotificationID: e.NotificationID}
@@ -81,9 +80,9 @@ func formatTime(t time.Time) string {
 
 // eventFilter reads the query of an event list. withInstance allows instanceId. It answers 400
 // itself and then returns false.
-func eventFilter(w http.ResponseWriter, r *http.Request, withInstance bool) (sqlite.EventFilter, bool) {
+func eventFilter(w http.ResponseWriter, r *http.Request, withInstance bool) (engine.EventFilter, bool) {
 	q := r.URL.Query()
-	var f sqlite.EventFilter
+	var f engine.EventFilter
 	known := []string{"status", "objectType", "since", "until", "pageSize", "nextPageToken"}
 	if withInstance {
 		known = append(known, "instanceId")
@@ -101,8 +100,8 @@ func eventFilter(w http.ResponseWriter, r *http.Request, withInstance bool) (sql
 	}
 	if v := q.Get("status"); v != "" {
 		f.Status = strings.ToUpper(v)
-		if !slices.Contains(sqlite.EventStatuses, f.Status) {
-			writeError(w, r, http.StatusBadRequest, "status must be one of "+strings.Join(sqlite.EventStatuses, ", "))
+		if !slices.Contains(engine.EventStatuses, f.Status) {
+			writeError(w, r, http.StatusBadRequest, "status must be one of "+strings.Join(engine.EventStatuses, ", "))
 			return f, false
 		}
 	}
@@ -186,8 +185,8 @@ func positiveID(v string) (int64, bool) {
 // redeliverBody reads the body of PUT /instances/events/redeliver: a JSON object with exactly one
 // of notificationId, eventId, instanceId and "all": true. It answers 400, 413 or 415 itself and
 // then returns false.
-func (s *Server) redeliverBody(w http.ResponseWriter, r *http.Request) (sqlite.RequeueFilter, bool) {
-	var f sqlite.RequeueFilter
+func (s *Server) redeliverBody(w http.ResponseWriter, r *http.Request) (engine.RequeueFilter, bool) {
+	var f engine.RequeueFilter
 	if !jsonContentType(r.Header.Get("Content-Type")) {
 		writeError(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return f, false
@@ -197,7 +196,7 @@ func (s *Server) redeliverBody(w http.ResponseWriter, r *http.Request) (sqlite.R
 		return f, false
 	}
 	const want = `The body must be one of {"notificationId": "..."}, {"eventId": "..."}, {"instanceId": n}, {"all": true}`
-	bad := func(msg string) (sqlite.RequeueFilter, bool) {
+	bad := func(msg string) (engine.RequeueFilter, bool) {
 		writeError(w, r, http.StatusBadRequest, msg+". "+want)
 		return f, false
 	}
@@ -262,7 +261,7 @@ func (s *Server) redeliverBody(w http.ResponseWriter, r *http.Request) (sqlite.R
 }
 
 // describeFilter names what a requeue filter selects, for messages and logs.
-func describeFilter(f sqlite.RequeueFilter) string {
+func describeFilter(f engine.RequeueFilter) string {
 	switch {
 	case f.NotificationID != "":
 		return "notification " + strconv.Quote(f.NotificationID)

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -11,10 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
-	"github.com/pollen-hq/pollen/adapters/vendor"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/instances"
 )
 
 // The hub API reads an instance's vendor as its pollers do:
@@ -23,8 +20,8 @@ import (
 //	GET /hubs/{hub}/{resource}/{id}
 //
 // A poller url is a hub URL: calling it (its macros written out) answers what the poller reads.
-// Authorization is User and Element (Organization optional; when given it must be right); the
-// Element token selects the instance.
+// Authorization is User, Organization and Element; the Element token selects the instance, which
+// the user must see.
 
 // Hub API response header and query parameter of the next page.
 const (
@@ -47,63 +44,46 @@ func hubMethodNotAllowed(w http.ResponseWriter, r *http.Request, _ *hubCall) {
 }
 
 // hubCall is an authenticated hub request: the instance its Element token names, compiled, and
-// the secret values its configuration holds, scrubbed from every message.
+// the instance the service handed out, whose secrets are scrubbed from every message.
 type hubCall struct {
 	in       *engine.Instance
+	inst     *instances.Instance
 	resource string
-	secrets  []string
 }
 
-const hubAuthHelp = "Authorization must be: User <user secret>, Organization <organization secret>, Element <instance token> (Organization may be left out)"
+const hubAuthHelp = "Authorization must be: User <user secret>, Organization <organization secret>, Element <instance token>"
 
-// hubAuthed wraps h so that it runs only for requests carrying the User secret and the Element
-// token of an enabled instance of the path's hub and resource. The Organization secret may be
-// left out; when given it must be right.
+// hubAuthed wraps h so that it runs only for requests carrying the User and Organization secrets
+// and the Element token of an enabled instance the user sees, of the path's hub and resource.
 func (s *Server) hubAuthed(h func(http.ResponseWriter, *http.Request, *hubCall)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		unauthorized := func(msg string) {
+		p, ok := s.authenticate(w, r, hubAuthHelp)
+		if !ok {
+			return
+		}
+		if p.InstanceID == 0 {
 			w.Header().Set("WWW-Authenticate", `User realm="pollen", Organization realm="pollen", Element realm="pollen"`)
-			writeError(w, r, http.StatusUnauthorized, msg)
-		}
-		c, ok := parseAuthorization(r.Header.Get("Authorization"))
-		if !ok || c.user == "" || c.element == "" {
-			unauthorized(hubAuthHelp)
+			writeError(w, r, http.StatusUnauthorized, hubAuthHelp)
 			return
 		}
-		// Compare digests so that neither the content nor the length of a secret shows in timing.
-		u := sha256.Sum256([]byte(c.user))
-		good := subtle.ConstantTimeCompare(u[:], s.userSum[:])
-		if c.org != "" {
-			o := sha256.Sum256([]byte(c.org))
-			good &= subtle.ConstantTimeCompare(o[:], s.orgSum[:])
-		}
-		if good != 1 {
-			unauthorized("Invalid user or organization secret")
-			return
-		}
-		rec, err := s.store.InstanceByToken(r.Context(), c.element)
-		if errors.Is(err, sqlite.ErrNotFound) {
-			unauthorized("Invalid element token: no instance has it")
-			return
-		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		inst, err := s.svc.Get(r.Context(), p, p.InstanceID)
 		if err != nil {
-			s.internalError(w, r, "read instance by token", err)
+			s.serviceError(w, r, err, "read instance")
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), elementTokenKey{}, c.element))
+		rec := inst.Record
 		if rec.Disabled {
 			writeError(w, r, http.StatusForbidden, fmt.Sprintf("Instance %d is disabled; enable it to call the hub API", rec.ID))
 			return
 		}
-		cat := s.rt.Catalog()
-		el, _ := cat.Element(rec.ElementKey)
-		call := &hubCall{resource: r.PathValue("resource"), secrets: secretValues(el, rec.Configuration)}
-		in, probs := Compile(cat, rec)
-		if len(probs) > 0 {
-			writeError(w, r, http.StatusConflict, scrub(fmt.Sprintf("Instance %d does not load with the current definitions: %s",
-				rec.ID, definitions.Describe(probs)), call.secrets))
+		call := &hubCall{resource: r.PathValue("resource"), inst: inst}
+		if inst.Compiled == nil {
+			writeError(w, r, http.StatusConflict, fmt.Sprintf("Instance %d does not load with the current definitions: %s",
+				rec.ID, definitions.Describe(inst.Problems)))
 			return
 		}
+		in := inst.Compiled
 		call.in = in
 		if hub := r.PathValue("hub"); hub != in.Element.Hub {
 			writeError(w, r, http.StatusNotFound, fmt.Sprintf("No hub %q for instance %d: element %s serves hub %q", hub, in.ID, in.Element.Key, in.Element.Hub))
@@ -125,16 +105,16 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 	bad := func(ptr, format string, args ...any) {
 		probs = append(probs, &engine.FieldError{Pointer: ptr, Msg: fmt.Sprintf(format, args...)})
 	}
-	page := 1
+	page, cont := 1, ""
 	switch p, tok := params.Get("page"), params.Get(nextPageParam); {
 	case p != "" && tok != "":
 		bad("/"+nextPageParam, "give page or %s, not both", nextPageParam)
 	case tok != "":
-		n, ok := decodePageToken(tok)
+		next, ok := decodePageToken(tok)
 		if !ok {
 			bad("/"+nextPageParam, "%q is not a token from the %s header", tok, nextPageHeader)
 		}
-		page = n
+		cont = next
 	case p != "":
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 {
@@ -159,6 +139,9 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 		return
 	}
 	q, err := c.in.HubQuery(c.resource, params.Get("where"), params.Get("orderBy"), page, size)
+	if err == nil && cont != "" {
+		err = q.Continue(cont)
+	}
 	if err != nil {
 		s.badHubQuery(w, r, c, engine.AsErrors(err))
 		return
@@ -166,7 +149,7 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 	if !s.hasSource(w, r) {
 		return
 	}
-	recs, hasNext, err := q.Run(r.Context(), s.src)
+	recs, next, err := q.Run(r.Context(), s.src)
 	if err != nil {
 		s.vendorFailed(w, r, c, err, "")
 		return
@@ -176,8 +159,8 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 			recs[i] = dropNulls(rec)
 		}
 	}
-	if hasNext {
-		w.Header().Set(nextPageHeader, encodePageToken(page+1))
+	if next != "" {
+		w.Header().Set(nextPageHeader, encodePageToken(next))
 	}
 	writeJSON(w, http.StatusOK, recs)
 }
@@ -212,7 +195,7 @@ func (s *Server) hasSource(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) badHubQuery(w http.ResponseWriter, r *http.Request, c *hubCall, es engine.Errors) {
 	e := apiError{RequestID: requestID(r.Context()), Errors: make([]problemJSON, len(es))}
 	for i, p := range es {
-		e.Errors[i] = problemJSON{Pointer: p.Pointer, Message: scrub(p.Msg, c.secrets)}
+		e.Errors[i] = problemJSON{Pointer: p.Pointer, Message: c.inst.Scrub(p.Msg)}
 	}
 	e.Message = fmt.Sprintf("Invalid hub query: %d problems", len(es))
 	if len(es) == 1 {
@@ -237,13 +220,10 @@ func (s *Server) vendorFailed(w http.ResponseWriter, r *http.Request, c *hubCall
 	e := hubErrorJSON{RequestID: requestID(r.Context())}
 	status := http.StatusBadGateway
 	var vs engine.VendorStatus
-	var se *vendor.StatusError
 	switch {
 	case errors.As(err, &vs):
-		e.VendorStatus, e.VendorCode = vs.HTTPStatus(), vs.VendorCode()
-		if errors.As(err, &se) {
-			e.VendorMessage = scrub(se.Message, c.secrets)
-		}
+		e.VendorStatus, e.VendorCode = vs.HTTPStatus(), c.inst.Scrub(vs.VendorCode())
+		e.VendorMessage = c.inst.Scrub(vs.VendorMessage())
 		e.Message = fmt.Sprintf("The vendor answered %d %s", e.VendorStatus, http.StatusText(e.VendorStatus))
 		for _, part := range []string{e.VendorCode, e.VendorMessage} {
 			if part != "" {
@@ -257,12 +237,12 @@ func (s *Server) vendorFailed(w http.ResponseWriter, r *http.Request, c *hubCall
 		status = http.StatusGatewayTimeout
 		e.Message = "The vendor did not answer in time"
 	case errors.Is(err, engine.ErrVendorBody):
-		e.Message = "The vendor's answer does not fit resource " + c.resource + "'s definition: " + scrub(err.Error(), c.secrets)
+		e.Message = "The vendor's answer does not fit resource " + c.resource + "'s definition: " + c.inst.Scrub(err.Error())
 	default:
-		e.Message = "The vendor request failed: " + scrub(err.Error(), c.secrets)
+		e.Message = "The vendor request failed: " + c.inst.Scrub(err.Error())
 	}
 	s.log.Warn("hub call failed", "instance", c.in.ID, "resource", c.resource, "status", status,
-		"error", scrub(err.Error(), c.secrets), "requestId", e.RequestID)
+		"error", c.inst.Scrub(err.Error()), "requestId", e.RequestID)
 	writeJSON(w, status, e)
 }
 
@@ -273,20 +253,18 @@ func filterNulls(in *engine.Instance) bool {
 	return err != nil || v
 }
 
-// encodePageToken is the opaque next-page token of a page number.
-func encodePageToken(page int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("page:" + strconv.Itoa(page)))
+// encodePageToken is the opaque next-page token of a hub call's continuation (HubQuery.Run).
+func encodePageToken(next string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("next:" + next))
 }
 
-func decodePageToken(tok string) (int, bool) {
+// decodePageToken returns the continuation of a next-page token; the engine checks it
+// (HubQuery.Continue).
+func decodePageToken(tok string) (string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(tok, "="))
 	if err != nil {
-		return 0, false
+		return "", false
 	}
-	s, ok := strings.CutPrefix(string(b), "page:")
-	n, err := strconv.Atoi(s)
-	if !ok || err != nil || n < 1 {
-		return 0, false
-	}
-	return n, true
+	next, ok := strings.CutPrefix(string(b), "next:")
+	return next, ok && next != ""
 }

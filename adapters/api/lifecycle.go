@@ -1,16 +1,14 @@
 package api
 
 import (
-	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/instances"
 	"github.com/pollen-hq/pollen/schemas"
 )
 
@@ -19,6 +17,7 @@ import (
 //	DELETE /instances/{id}                                stop its jobs, delete it (pending deliveries cancelled)
 //	PUT    /instances/enabled                             enable the instance of the Element token
 //	DELETE /instances/enabled                             disable it, configuration kept
+//	POST   /instances/{id}/pollers/{objectType}/skip      {"record"}: read past a held record (pollers.go)
 //	GET    /instances/{id}/configuration                  [{"id", "key", "propertyValue"}] (lifecycle_config.go)
 //	GET    /instances/{id}/configuration/{configId}       one entry
 //	PATCH  /instances/{id}/configuration/{configId}       {"propertyValue"} (or {"key", "propertyValue"})
@@ -39,6 +38,7 @@ var lifecycleRoutes = []operation{
 	{pattern: "DELETE /instances/{id}", serve: (*Server).deleteInstance},
 	{pattern: "PUT /instances/enabled", serve: (*Server).enableInstance},
 	{pattern: "DELETE /instances/enabled", serve: (*Server).disableInstance},
+	{pattern: "POST /instances/{id}/pollers/{objectType}/skip", serve: (*Server).skipRecord},
 	{pattern: "GET /instances/{id}/configuration", serve: (*Server).listConfiguration},
 	{pattern: "GET /instances/{id}/configuration/{configId}", serve: (*Server).getConfiguration},
 	{pattern: "PATCH /instances/{id}/configuration/{configId}", serve: (*Server).patchConfiguration},
@@ -107,31 +107,18 @@ func (s *Server) handle(m *http.ServeMux, pattern string, public bool, h http.Ha
 // it, cancelling its pending notifications (they stay in the event history as CANCELLED). The
 // platform answers 200; so does Pollen, with {"id", "deleted": true}.
 func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	rec, ok := s.record(w, r)
+	id, ok := pathID(w, r)
 	if !ok {
 		return
 	}
 	if !s.noBody(w, r) {
 		return
 	}
-	s.rt.Remove(rec.ID)
-	err := s.store.DeleteInstance(r.Context(), rec.ID)
-	if errors.Is(err, sqlite.ErrNotFound) {
-		writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", rec.ID))
+	if err := s.svc.Delete(r.Context(), principal(r.Context()), id); err != nil {
+		s.serviceError(w, r, err, "delete instance")
 		return
 	}
-	if err != nil {
-		// Still stored: let it run on as it did.
-		if in, probs := Compile(s.rt.Catalog(), rec); len(probs) == 0 {
-			s.rt.Apply(in)
-		}
-		s.internalError(w, r, "delete instance", err)
-		return
-	}
-	s.log.Info("instance deleted", "instance", rec.ID, "element", rec.ElementKey, "requestId", requestID(r.Context()))
-	writeJSON(w, http.StatusOK, deletedJSON{ID: rec.ID, Deleted: true})
+	writeJSON(w, http.StatusOK, deletedJSON{ID: id, Deleted: true})
 }
 
 // deletedJSON answers DELETE /instances/{id}.
@@ -147,73 +134,22 @@ func (s *Server) enableInstance(w http.ResponseWriter, r *http.Request) { s.setD
 func (s *Server) disableInstance(w http.ResponseWriter, r *http.Request) { s.setDisabled(w, r, true) }
 
 // setDisabled enables or disables the instance whose token the Authorization header's Element
-// part carries, keeping its configuration: the flag is stored, the record compiled again and
-// handed to the runtime. A disabled instance polls nothing and delivers nothing; its pending
-// notifications stay and go out once it is enabled. A record that no longer loads (its element
-// or resources left the definitions) can be disabled, which stops it, but not enabled: 409.
+// part carries, keeping its configuration (instances.Service.SetDisabled).
 func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bool) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	token, ok := elementToken(r.Context())
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Element realm="pollen"`)
-		writeError(w, r, http.StatusUnauthorized, "Authorization must carry the instance token: User <user secret>, Organization <organization secret>, Element <instance token>")
-		return
-	}
-	rec, err := s.store.InstanceByToken(r.Context(), token)
-	if errors.Is(err, sqlite.ErrNotFound) {
-		w.Header().Set("WWW-Authenticate", `Element realm="pollen"`)
-		writeError(w, r, http.StatusUnauthorized, "No instance has this Element token")
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, "read instance by token", err)
+	p := principal(r.Context())
+	if p.InstanceID == 0 {
+		s.serviceError(w, r, instances.ErrNoToken, "")
 		return
 	}
 	if !s.noBody(w, r) {
 		return
 	}
-	cat := s.rt.Catalog()
-	upd := *rec
-	upd.Disabled = disabled
-	in, probs := Compile(cat, &upd)
-	if len(probs) > 0 && !disabled {
-		el, _ := cat.Element(rec.ElementKey)
-		s.conflict(w, r, fmt.Sprintf("Instance %d cannot be enabled: its configuration no longer loads with the current definitions", rec.ID),
-			probs, secretValues(el, rec.Configuration))
+	in, _, err := s.svc.SetDisabled(r.Context(), p, disabled)
+	if err != nil {
+		s.serviceError(w, r, err, "enable or disable instance")
 		return
 	}
-	if rec.Disabled != disabled {
-		upd.UpdatedAt = s.now().UTC()
-		if err := s.store.UpdateInstance(r.Context(), &upd); errors.Is(err, sqlite.ErrNotFound) {
-			writeError(w, r, http.StatusNotFound, fmt.Sprintf("No instance found with id %d", rec.ID))
-			return
-		} else if err != nil {
-			s.internalError(w, r, "update instance", err)
-			return
-		}
-		if in != nil {
-			s.rt.Apply(in)
-		} else {
-			s.rt.Remove(rec.ID) // disabled, and it no longer compiles: nothing to run
-		}
-	}
-	state := "enabled"
-	if disabled {
-		state = "disabled"
-	}
-	s.log.Info("instance "+state, "instance", rec.ID, "changed", rec.Disabled != disabled, "requestId", requestID(r.Context()))
-	if in != nil {
-		writeJSON(w, http.StatusOK, s.view(in, upd.Configuration))
-		return
-	}
-	writeJSON(w, http.StatusOK, s.viewStored(r, cat, &upd))
-}
-
-// conflict answers 409 with the problems of a stored record, scrubbed of its secrets.
-func (s *Server) conflict(w http.ResponseWriter, r *http.Request, msg string, probs []definitions.Problem, secrets []string) {
-	e := problemsError(r, msg, probs, secrets)
-	writeJSON(w, http.StatusConflict, e)
+	writeJSON(w, http.StatusOK, s.view(in))
 }
 
 // noBody checks that a request that takes no body has none: an empty body, or an empty JSON
@@ -247,29 +183,6 @@ func (s *Server) noBody(w http.ResponseWriter, r *http.Request) bool {
 	if len(probs) == 0 {
 		return true
 	}
-	s.badRequest(w, r, "Invalid request body", probs, nil)
+	s.badRequest(w, r, "Invalid request body", probs)
 	return false
-}
-
-// badRequest answers 400 with problems of a request body, messages scrubbed of secrets, in the
-// shape reject gives instance bodies: "<what>: 1 problem: /pointer: message" or "<what>: n problems".
-func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, what string, probs []definitions.Problem, secrets []string) {
-	writeJSON(w, http.StatusBadRequest, problemsError(r, what, probs, secrets))
-}
-
-// problemsError is the error body listing problems, scrubbed of secrets.
-func problemsError(r *http.Request, what string, probs []definitions.Problem, secrets []string) apiError {
-	e := apiError{RequestID: requestID(r.Context()), Errors: make([]problemJSON, len(probs))}
-	for i, p := range probs {
-		e.Errors[i] = problemJSON{Pointer: p.Pointer, Message: scrub(p.Message, secrets)}
-	}
-	e.Message = fmt.Sprintf("%s: %d problems", what, len(probs))
-	if len(probs) == 1 {
-		ptr := e.Errors[0].Pointer
-		if ptr == "" {
-			ptr = "/"
-		}
-		e.Message = what + ": 1 problem: " + ptr + ": " + e.Errors[0].Message
-	}
-	return e
 }

@@ -1,8 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/instances"
 )
 
 // configEntryJSON is one configuration entry of an instance, the platform's
@@ -38,11 +38,11 @@ func configID(key string) int64 {
 // view's configuration (its keys as sent, the element's defaults, the poller configuration as a
 // JSON string), values as the view shows them, secrets masked; sorted by key.
 func (s *Server) listConfiguration(w http.ResponseWriter, r *http.Request) {
-	rec, ok := s.record(w, r)
+	in, ok := s.instance(w, r)
 	if !ok {
 		return
 	}
-	conf := s.viewStored(r, s.rt.Catalog(), rec).Configuration
+	conf := s.view(in).Configuration
 	out := make([]configEntryJSON, 0, len(conf))
 	for _, k := range slices.Sorted(maps.Keys(conf)) {
 		out = append(out, configEntryJSON{ID: configID(k), Key: k, PropertyValue: conf[k]})
@@ -52,18 +52,18 @@ func (s *Server) listConfiguration(w http.ResponseWriter, r *http.Request) {
 
 // getConfiguration serves GET /instances/{id}/configuration/{configId}: one entry of the list.
 func (s *Server) getConfiguration(w http.ResponseWriter, r *http.Request) {
-	rec, ok := s.record(w, r)
+	in, ok := s.instance(w, r)
 	if !ok {
 		return
 	}
-	conf := s.viewStored(r, s.rt.Catalog(), rec).Configuration
-	key, ok := s.configKey(w, r, rec, conf)
+	conf := s.view(in).Configuration
+	key, ok := configKey(w, r, in, conf)
 	if !ok {
 		return
 	}
 	v, set := conf[key]
 	if !set {
-		writeError(w, r, http.StatusNotFound, fmt.Sprintf("Instance %d has no value for configuration key %q (entry %d)", rec.ID, key, configID(key)))
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("Instance %d has no value for configuration key %q (entry %d)", in.Record.ID, key, configID(key)))
 		return
 	}
 	writeJSON(w, http.StatusOK, configEntryJSON{ID: configID(key), Key: key, PropertyValue: v})
@@ -72,11 +72,12 @@ func (s *Server) getConfiguration(w http.ResponseWriter, r *http.Request) {
 // configKey resolves the path's {configId} against the keys of the instance (conf, the view's
 // configuration, and what is stored) and the keys its element declares. It answers 404 itself and
 // then returns false.
-func (s *Server) configKey(w http.ResponseWriter, r *http.Request, rec *sqlite.Instance, conf map[string]string) (string, bool) {
+func configKey(w http.ResponseWriter, r *http.Request, in *instances.Instance, conf map[string]string) (string, bool) {
+	rec := in.Record
 	keys := slices.Collect(maps.Keys(conf))
 	keys = slices.AppendSeq(keys, maps.Keys(rec.Configuration))
-	if el, ok := s.rt.Catalog().Element(rec.ElementKey); ok {
-		for _, k := range el.Spec.Configuration {
+	if in.Element != nil {
+		for _, k := range in.Element.Spec.Configuration {
 			keys = append(keys, k.Key)
 		}
 	}
@@ -97,20 +98,28 @@ func (s *Server) configKey(w http.ResponseWriter, r *http.Request, rec *sqlite.I
 // patchConfiguration serves PATCH /instances/{id}/configuration/{configId} with
 // {"propertyValue": "..."} or {"key": "...", "propertyValue": "..."} (the key must be the entry's):
 // the entry's key is set to the value through the same merge, validation, store and apply as
-// PATCH /instances/{id} with {"configuration": {key: value}} (updateInstance, strict like a POST).
-// The answer is the entry, masked as in the list. In a 400, the problems of the value itself point
-// at /propertyValue; a problem of another key (a callback url that events now need) keeps its
-// /configuration/<key> pointer.
+// PATCH /instances/{id} with {"configuration": {key: value}} (instances.Service.Update, strict
+// like a POST). The answer is the entry, masked as in the list. In a 400, the problems of the
+// value itself point at /propertyValue; a problem of another key (a callback url that events now
+// need) keeps its /configuration/<key> pointer.
 func (s *Server) patchConfiguration(w http.ResponseWriter, r *http.Request) {
-	rec, ok := s.record(w, r)
+	in, ok := s.instance(w, r)
 	if !ok {
 		return
 	}
-	key, ok := s.configKey(w, r, rec, nil)
+	key, ok := configKey(w, r, in, nil)
 	if !ok {
 		return
 	}
-	el, _ := s.rt.Catalog().Element(rec.ElementKey)
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		writeError(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return
+	}
+	data, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	el := in.Element
 	var sent any // the value, once the merge has it: a new secret to scrub from problems
 	merge := func(body, req map[string]any) []definitions.Problem {
 		var probs []definitions.Problem
@@ -138,42 +147,34 @@ func (s *Server) patchConfiguration(w http.ResponseWriter, r *http.Request) {
 		body["configuration"].(map[string]any)[key] = v
 		return nil
 	}
-	cw := &captureWriter{header: http.Header{}}
-	s.updateInstance(cw, r, "PATCH", []string{"key", "propertyValue"}, true, merge)
-
-	switch cw.code {
-	case http.StatusOK:
-		var v instanceJSON
-		if err := json.Unmarshal(cw.body.Bytes(), &v); err != nil {
-			s.internalError(w, r, "decode instance view", err)
-			return
-		}
-		s.log.Info("configuration entry updated", "instance", rec.ID, "key", key, "requestId", requestID(r.Context()))
-		writeJSON(w, http.StatusOK, configEntryJSON{ID: configID(key), Key: key, PropertyValue: v.Configuration[key]})
-	case http.StatusBadRequest:
-		var e apiError
-		if err := json.Unmarshal(cw.body.Bytes(), &e); err != nil {
-			s.internalError(w, r, "decode problems", err)
-			return
-		}
+	upd, err := s.svc.Update(r.Context(), principal(r.Context()), in.Record.ID, instances.Update{
+		Method: "PATCH", Fields: []string{"key", "propertyValue"}, Strict: true, Merge: merge, Body: data})
+	var pe *instances.ProblemsError
+	switch {
+	case errors.As(err, &pe):
 		var secrets []string
-		if isSecretKey(el, key) {
-			secrets = secretValues(el, map[string]any{key: sent})
+		if instances.IsSecretKey(el, key) {
+			secrets = instances.SecretValues(el, map[string]any{key: sent})
 		}
-		probs := make([]definitions.Problem, len(e.Errors))
+		probs := make([]definitions.Problem, len(pe.Problems))
 		own := engine.Pointer("configuration", key)
-		for i, p := range e.Errors {
+		for i, p := range pe.Problems {
 			ptr := p.Pointer
 			if rest, ok := strings.CutPrefix(ptr, own); ok && (rest == "" || rest[0] == '/') {
 				ptr = "/propertyValue" + rest
 			}
-			probs[i] = definitions.Problem{Pointer: ptr, Message: p.Message}
+			msg := p.Message
+			for _, sv := range secrets {
+				msg = strings.ReplaceAll(msg, sv, engine.Masked)
+			}
+			probs[i] = definitions.Problem{Pointer: ptr, Message: msg}
 		}
-		s.badRequest(w, r, "Invalid configuration entry", probs, secrets)
+		s.badRequest(w, r, "Invalid configuration entry", probs)
+	case err != nil:
+		s.serviceError(w, r, err, "update configuration entry")
 	default:
-		maps.Copy(w.Header(), cw.header)
-		w.WriteHeader(cw.code)
-		_, _ = w.Write(cw.body.Bytes())
+		s.log.Info("configuration entry updated", "instance", upd.Record.ID, "key", key, "requestId", requestID(r.Context()))
+		writeJSON(w, http.StatusOK, configEntryJSON{ID: configID(key), Key: key, PropertyValue: s.view(upd).Configuration[key]})
 	}
 }
 
@@ -187,26 +188,4 @@ func jsonKey(el *engine.Element, key string) bool {
 	}
 	k, ok := el.ConfigKey(key)
 	return ok && k.Type == "json"
-}
-
-// captureWriter keeps a response, for a handler whose answer is rewritten.
-type captureWriter struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
-}
-
-func (c *captureWriter) Header() http.Header { return c.header }
-
-func (c *captureWriter) WriteHeader(code int) {
-	if c.code == 0 {
-		c.code = code
-	}
-}
-
-func (c *captureWriter) Write(b []byte) (int, error) {
-	if c.code == 0 {
-		c.code = http.StatusOK
-	}
-	return c.body.Write(b)
 }

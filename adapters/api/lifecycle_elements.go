@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/instances"
 )
 
 // catalogElementJSON is an element of the catalog as GET /elements shows it: what a UI needs to
@@ -68,7 +69,7 @@ type catalogWhereJSON struct {
 
 // listElements serves GET /elements: every element of the current catalog, by key.
 func (s *Server) listElements(w http.ResponseWriter, r *http.Request) {
-	els := s.rt.Catalog().Elements()
+	els := s.svc.Catalog().Elements()
 	out := make([]catalogElementJSON, 0, len(els))
 	for _, el := range els {
 		out = append(out, viewCatalogElement(el))
@@ -78,7 +79,7 @@ func (s *Server) listElements(w http.ResponseWriter, r *http.Request) {
 
 // getElement serves GET /elements/{key}: one element, by key or numeric id.
 func (s *Server) getElement(w http.ResponseWriter, r *http.Request) {
-	cat := s.rt.Catalog()
+	cat := s.svc.Catalog()
 	ref := r.PathValue("key")
 	el, ok := cat.Element(ref)
 	if !ok {
@@ -123,7 +124,7 @@ func viewCatalogElement(el *engine.Element) catalogElementJSON {
 	for _, k := range sp.Configuration {
 		out.Configuration = append(out.Configuration, catalogConfigJSON{
 			ID: configID(k.Key), Key: k.Key, Name: k.Name, Type: k.Type, Description: k.Description,
-			Required: k.Required, Secret: k.Secret || isSecretKey(el, k.Key), Hidden: k.Hidden, Default: k.Default,
+			Required: k.Required, Secret: k.Secret || instances.IsSecretKey(el, k.Key), Hidden: k.Hidden, Default: k.Default,
 		})
 	}
 	for _, name := range el.ResourceNames() {

@@ -11,8 +11,11 @@ import (
 
 // GET /metrics serves the Prometheus exposition without the platform's secrets, when configured.
 func TestMetricsRoute(t *testing.T) {
-	m := metrics.New()
-	h := newHarness(t, 0, func(o *Options) { o.Metrics = m.Handler() })
+	m, err := metrics.New(metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, 0, func(c *harnessConfig) { c.api.Metrics = m.Handler() })
 	m.Poll(engine.PollEvent{Result: engine.PollResult{Pages: 1, Records: 4, Events: 3}, Duration: time.Millisecond})
 	m.Delivery(true, 3, time.Millisecond)
 

@@ -156,7 +156,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 		// Every route behind authentication documents 401; the public ones say they are public.
 		sec, explicit := o["security"].([]any)
-		if public := explicit && len(sec) == 0; public != (op == "GET /healthz" || op == "GET /openapi.json" || op == "GET /metrics") {
+		if public := explicit && len(sec) == 0; public != (op == "GET /healthz" || op == "GET /readyz" || op == "GET /openapi.json" || op == "GET /metrics") {
 			t.Errorf("%s: security %v", op, o["security"])
 		} else if !public && resp["401"] == nil {
 			t.Errorf("%s: no 401 response", op)
@@ -367,11 +367,8 @@ func served(s *Server, op string) (bool, string) {
 
 func TestOpenAPIRoutes(t *testing.T) {
 	// Every optional route configured, so that the document's routes are all served.
-	s, err := New(Options{Store: newMemStore(), Runtime: &fakeRuntime{}, UserSecret: "u", OrganizationSecret: "o",
-		Metrics: http.NotFoundHandler()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHarness(t, 0)
+	s := h.build(0, func(c *harnessConfig) { c.api.Metrics = http.NotFoundHandler() })
 	registered := map[string]string{}
 	for op, at := range sourceRoutes(t) {
 		if ok, got := served(s, op); !ok {

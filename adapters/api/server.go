@@ -3,44 +3,18 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/instances"
+	"github.com/pollen-hq/pollen/engine/tenants"
 )
-
-// InstanceStore keeps instances. *sqlite.Store implements it.
-type InstanceStore interface {
-	CreateInstance(ctx context.Context, in *sqlite.Instance) error
-	UpdateInstance(ctx context.Context, in *sqlite.Instance) error
-	Instance(ctx context.Context, id int64) (*sqlite.Instance, error)
-	InstanceByToken(ctx context.Context, token string) (*sqlite.Instance, error)
-	Instances(ctx context.Context) ([]*sqlite.Instance, error)
-	DeleteInstance(ctx context.Context, id int64) error
-}
-
-// Runtime runs the pollers of instances.
-type Runtime interface {
-	// Catalog returns the current catalog; it may change between calls (hot reload).
-	Catalog() *engine.Catalog
-	// Apply starts or updates an instance's polling.
-	Apply(in *engine.Instance)
-	// Remove stops an instance's polling.
-	Remove(id int64)
-	// Status returns where each configured job of an instance stands; nil when it is not running.
-	Status(id int64) []engine.JobStatus
-	// Valid reports whether the vendor accepts the instance (false after it rejected its
-	// credentials), and why not.
-	Valid(id int64) (bool, string)
-}
 
 // DefinitionsStatus reports the state of the definition files. *definitions.Registry implements it.
 type DefinitionsStatus interface {
@@ -49,69 +23,79 @@ type DefinitionsStatus interface {
 
 // Options configures a Server. Zero values select the defaults noted.
 type Options struct {
-	Store   InstanceStore // required
-	Runtime Runtime       // required
-	// UserSecret and OrganizationSecret are what the Authorization header must carry; required.
-	UserSecret, OrganizationSecret string
-	Logger                         hclog.Logger     // nil = no logging
-	Now                            func() time.Time // nil = time.Now
-	MaxBodyBytes                   int64            // largest request body; 0 = 1 MiB
+	// Instances runs the instance lifecycle (engine/instances); required.
+	Instances *instances.Service
+	// Tenants manages users and organizations; required for the /users routes and the default
+	// Authenticator.
+	Tenants *tenants.Service
+	// Authenticator turns a request into the principal it acts for; nil = HeaderAuthenticator
+	// over Tenants and Instances. The web console plugs its session in here.
+	Authenticator Authenticator
+	// Throttle limits failed authentications per client address; nil = tenants' defaults (10 at
+	// once, then one a second).
+	Throttle *tenants.Throttle
+	Logger   hclog.Logger     // nil = no logging
+	Now      func() time.Time // nil = time.Now
+	// MaxBodyBytes is the largest request body; 0 = 1 MiB.
+	MaxBodyBytes int64
 	// Definitions serves GET /definitions; nil answers an empty list.
 	Definitions DefinitionsStatus
-	// Events serves the event history and redelivery routes (events.go).
-	Events EventStore
 	// Source serves the hub API (hub.go): it reads the vendor as the pollers do.
 	Source engine.Source
 	// Metrics serves GET /metrics without authentication (the Prometheus exposition of
 	// adapters/metrics: aggregate counts, no instance data, no secret); nil = no such route.
 	Metrics http.Handler
+	// Ready answers GET /readyz (readyz.go): nil when the server can do its work, else why not.
+	// Nil = always ready.
+	Ready func(ctx context.Context) error
 }
 
 const defaultMaxBody = 1 << 20
 
 // Server is the platform HTTP API. It is an http.Handler, safe for concurrent use.
 type Server struct {
-	store   InstanceStore
-	rt      Runtime
-	userSum [sha256.Size]byte
-	orgSum  [sha256.Size]byte
-	log     hclog.Logger
-	now     func() time.Time
-	maxBody int64
-	defs    DefinitionsStatus
-	src     engine.Source // the hub API's vendor source (hub.go)
-	events  EventStore    // the event history (events.go); nil = not configured
-	metrics http.Handler  // GET /metrics; nil = not served
-	mux     *http.ServeMux
-	// writeMu serializes the read-merge-store-apply of instance updates, so that concurrent
-	// PATCH and PUT requests neither lose each other's changes nor apply out of order.
-	writeMu sync.Mutex
+	svc      *instances.Service
+	tenants  *tenants.Service
+	auth     Authenticator
+	throttle *tenants.Throttle
+	log      hclog.Logger
+	now      func() time.Time
+	maxBody  int64
+	defs     DefinitionsStatus
+	src      engine.Source // the hub API's vendor source (hub.go)
+	metrics  http.Handler  // GET /metrics; nil = not served
+	mux      *http.ServeMux
+	ready    func(ctx context.Context) error // GET /readyz (readyz.go); nil = always ready
 }
 
 // New builds a Server.
 func New(opts Options) (*Server, error) {
 	switch {
-	case opts.Store == nil:
-		return nil, errors.New("api: Options.Store is required")
-	case opts.Runtime == nil:
-		return nil, errors.New("api: Options.Runtime is required")
-	case opts.UserSecret == "" || opts.OrganizationSecret == "":
-		return nil, errors.New("api: Options.UserSecret and Options.OrganizationSecret are required")
+	case opts.Instances == nil:
+		return nil, errors.New("api: Options.Instances is required")
+	case opts.Authenticator == nil && opts.Tenants == nil:
+		return nil, errors.New("api: Options.Tenants is required without an Options.Authenticator")
 	case opts.MaxBodyBytes < 0:
 		return nil, errors.New("api: Options.MaxBodyBytes must not be negative")
 	}
 	s := &Server{
-		store:   opts.Store,
-		rt:      opts.Runtime,
-		userSum: sha256.Sum256([]byte(opts.UserSecret)),
-		orgSum:  sha256.Sum256([]byte(opts.OrganizationSecret)),
-		log:     opts.Logger,
-		now:     opts.Now,
-		maxBody: opts.MaxBodyBytes,
-		defs:    opts.Definitions,
-		src:     opts.Source,
-		events:  opts.Events,
-		metrics: opts.Metrics,
+		svc:      opts.Instances,
+		tenants:  opts.Tenants,
+		auth:     opts.Authenticator,
+		throttle: opts.Throttle,
+		log:      opts.Logger,
+		now:      opts.Now,
+		maxBody:  opts.MaxBodyBytes,
+		defs:     opts.Definitions,
+		src:      opts.Source,
+		metrics:  opts.Metrics,
+		ready:    opts.Ready,
+	}
+	if s.auth == nil {
+		s.auth = &HeaderAuthenticator{Tenants: opts.Tenants, Instances: opts.Instances}
+	}
+	if s.throttle == nil {
+		s.throttle = tenants.NewThrottle(tenants.ThrottleOptions{})
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -133,6 +117,8 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
 	if s.metrics != nil {
 		m.Handle("GET /metrics", s.metrics)
 		m.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
@@ -148,6 +134,8 @@ func (s *Server) routes() {
 
 	m.Handle("GET /definitions", s.authed(s.getDefinitions))
 	m.Handle("/definitions", s.authed(methodNotAllowed("GET, HEAD")))
+
+	s.routeUsers(m) // users.go
 
 	s.routeLifecycle(m) // lifecycle.go
 	s.routeEvents(m)    // events.go
@@ -228,8 +216,4 @@ func (w *statusWriter) status() int {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // The production implementations.
-var (
-	_ InstanceStore     = (*sqlite.Store)(nil)
-	_ Runtime           = (*engine.Runtime)(nil)
-	_ DefinitionsStatus = (*definitions.Registry)(nil)
-)
+var _ DefinitionsStatus = (*definitions.Registry)(nil)

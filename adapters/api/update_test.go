@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
 )
@@ -73,7 +72,7 @@ func (h *harness) mustPatch(id int64, body string) instanceJSON {
 	return v
 }
 
-func (h *harness) record(id int64) *sqlite.Instance {
+func (h *harness) record(id int64) *engine.InstanceRecord {
 	h.t.Helper()
 	rec, err := h.store.Instance(h.t.Context(), id)
 	if err != nil {
@@ -229,7 +228,7 @@ func TestPatchRejects(t *testing.T) {
 		{"unknown resource", `{"configuration": {"event.poller.configuration": {"nosuchresource": {}}}}`, "", 400,
 			[]string{"/configuration/event.poller.configuration/nosuchresource"}},
 		{"bad poller entry", `{"configuration": {"event.poller.configuration": {"contacts": {"idField": "id", "colour": "blue"}}}}`, "", 400,
-			[]string{"/configuration/event.poller.configuration/contacts"}},
+			[]string{"/configuration/event.poller.configuration/contacts/colour"}},
 		{"events without callback", `{"configuration": {"event.notification.enabled": true, "event.notification.callback.url": null}}`, "", 400,
 			[]string{"/configuration/event.notification.callback.url"}},
 		{"required key removed", `{"configuration": {"subdomain": null}}`, "", 400, []string{"/configuration/subdomain"}},
@@ -339,14 +338,14 @@ func TestPutInstance(t *testing.T) {
 func TestStoredInstanceWithRemovedResource(t *testing.T) {
 	h := newHarness(t, 0)
 	h.rt.setCatalog(catalogWithout(t, "groups"))
-	rec := &sqlite.Instance{Name: "old", Token: "tok", ElementKey: "freshdeskv2", CreatedAt: testNow, Configuration: map[string]any{
+	rec := &engine.InstanceRecord{UserID: 1, OrganizationID: 1, Name: "old", Token: "tok", ElementKey: "freshdeskv2", CreatedAt: testNow, Configuration: map[string]any{
 		"subdomain": "acme", "username": apiKey, engine.KeyCallbackURL: "https://example.com/hook",
 		engine.KeyPollerConfig: map[string]any{"incidents": map[string]any{}, "groups": map[string]any{}},
 	}}
 	if err := h.store.CreateInstance(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	in, probs := Compile(h.rt.Catalog(), rec)
+	in, probs := compileRecord(h.rt.Catalog(), rec)
 	if len(probs) > 0 {
 		t.Fatalf("Compile: %s", definitions.Describe(probs))
 	}
@@ -355,7 +354,7 @@ func TestStoredInstanceWithRemovedResource(t *testing.T) {
 		t.Errorf("compiled %d %q jobs %v paused %+v", in.ID, in.Token, jobNames(in), in.Paused)
 	}
 	// With groups defined it compiles whole.
-	if in, probs := Compile(groupsCatalog(t), rec); len(probs) > 0 || len(in.Paused) != 0 || len(in.Jobs) != 2 {
+	if in, probs := compileRecord(groupsCatalog(t), rec); len(probs) > 0 || len(in.Paused) != 0 || len(in.Jobs) != 2 {
 		t.Errorf("with groups: %v %+v", probs, in)
 	}
 
@@ -445,7 +444,7 @@ func TestGetDefinitions(t *testing.T) {
 		{File: "defs/freshdeskv2/resources/contacts.json", Element: "freshdeskv2", Resource: "contacts", Source: "directory", State: "failed",
 			Serving: "the built-in definition", Problems: []definitions.Problem{{File: "defs/freshdeskv2/resources/contacts.json", Pointer: "/pageSize", Message: "must be >= 1"}}},
 	}
-	h := newHarness(t, 0, func(o *Options) { o.Definitions = fakeDefinitions{files: files} })
+	h := newHarness(t, 0, func(c *harnessConfig) { c.api.Definitions = fakeDefinitions{files: files} })
 	r := h.do("GET", "/definitions", nil, nil)
 	if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("%d %s", r.status, r.body)
@@ -462,7 +461,7 @@ func TestGetDefinitions(t *testing.T) {
 			t.Errorf("%s not in %s", s, r.body)
 		}
 	}
-	for _, opt := range []func(*Options){nil, func(o *Options) { o.Definitions = fakeDefinitions{} }} {
+	for _, opt := range []func(*harnessConfig){nil, func(c *harnessConfig) { c.api.Definitions = fakeDefinitions{} }} {
 		h := newHarness(t, 0)
 		if opt != nil {
 			h = newHarness(t, 0, opt)
@@ -475,7 +474,7 @@ func TestGetDefinitions(t *testing.T) {
 }
 
 func TestNewRoutesAuthAndNotFound(t *testing.T) {
-	h := newHarness(t, 0, func(o *Options) { o.Definitions = fakeDefinitions{} })
+	h := newHarness(t, 0, func(c *harnessConfig) { c.api.Definitions = fakeDefinitions{} })
 	if r := h.post(secretBody); r.status != 200 {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}

@@ -2,21 +2,16 @@ package api
 
 import (
 	"encoding/json"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/instances"
 )
 
 // masked replaces the value of every secret configuration key in responses.
-const masked = "********"
-
-// userID is the id shown as the instance's user: Pollen has one user, the holder of the
-// configured secrets.
-const userID = 1
+const masked = engine.Masked
 
 // instanceJSON is the platform's instance shape (seed 003's example response).
 type instanceJSON struct {
@@ -53,19 +48,8 @@ type deliveryJSON struct {
 	Until  string `json:"until,omitempty"`
 }
 
-// deliveryRuntime is a Runtime that tells how an instance's delivery stands (engine.Runtime does).
-type deliveryRuntime interface {
-	Delivery(id int64) *engine.DeliveryState
-}
-
-// viewDelivery renders how an instance's delivery stands, when the runtime tells and something
-// holds it back.
-func viewDelivery(rt Runtime, id int64) *deliveryJSON {
-	dr, ok := rt.(deliveryRuntime)
-	if !ok {
-		return nil
-	}
-	st := dr.Delivery(id)
+// viewDelivery renders how an instance's delivery stands, when something holds it back.
+func viewDelivery(st *engine.DeliveryState) *deliveryJSON {
 	if st == nil {
 		return nil
 	}
@@ -82,10 +66,20 @@ func viewDelivery(rt Runtime, id int64) *deliveryJSON {
 // pollerJSON is one engine.JobStatus.
 type pollerJSON struct {
 	ObjectType string `json:"objectType"`
-	State      string `json:"state"` // polling, paused, idle
+	State      string `json:"state"` // polling, failing, held, paused, idle
 	Reason     string `json:"reason,omitempty"`
 	LastPoll   string `json:"lastPoll,omitempty"`
+	NextPoll   string `json:"nextPoll,omitempty"`
 	LastError  string `json:"lastError,omitempty"`
+	// ConsecutiveFailures counts the polls that failed in a row, up to the last one.
+	ConsecutiveFailures int `json:"consecutiveFailures,omitempty"`
+	// Held is the record that holds the job's position below it (no id, a date that does not
+	// read), and why; HeldRecord names it for an operator's skip.
+	Held       string `json:"held,omitempty"`
+	HeldRecord string `json:"heldRecord,omitempty"`
+	// Stopped says why the last poll ended before the end of its lists (its deadline, its page
+	// budget, the vendor's rate budget); it went on from there at its next turn.
+	Stopped string `json:"stopped,omitempty"`
 	// LastEvents is the number of events the last poll produced; present exactly when lastPoll is.
 	LastEvents *int `json:"lastEvents,omitempty"`
 	// LastGap is the last time the vendor would not let a poll read every record, and why.
@@ -125,43 +119,36 @@ type userJSON struct {
 	ID int64 `json:"id"`
 }
 
-// viewInstance renders a compiled instance. conf is its configuration as sent, for
-// event.poller.configuration, which the compiled instance holds only as jobs.
-func viewInstance(in *engine.Instance, conf map[string]any) instanceJSON {
-	c := make(map[string]string, len(in.Config)+1)
-	for k, v := range in.Config {
-		c[k] = v
-	}
-	if pc, ok := conf[engine.KeyPollerConfig]; ok {
-		c[engine.KeyPollerConfig] = configString(pc)
-	}
-	for k := range c {
-		if in.IsSecret(k) || secretName(k) {
-			c[k] = masked
+// view renders an instance of the service in the platform's shape: compiled when it still loads
+// with the current definitions (jobs whose resource is gone show as paused pollers), otherwise
+// from the record alone with valid false. Secret keys are masked, and so are the credentials in
+// its URLs; poller reasons and errors are scrubbed of its secrets.
+func (s *Server) view(in *instances.Instance) instanceJSON {
+	rec, el := in.Record, in.Element
+	c := make(map[string]string, len(rec.Configuration)+4)
+	if in.Compiled != nil {
+		el = in.Compiled.Element
+		for k, v := range in.Compiled.Config {
+			c[k] = v
+		}
+		if pc, ok := rec.Configuration[engine.KeyPollerConfig]; ok {
+			c[engine.KeyPollerConfig] = configString(pc)
+		}
+	} else {
+		for k, raw := range rec.Configuration {
+			c[k] = configString(raw)
 		}
 	}
-	v := baseView(in.ID, in.Name, in.Token, in.CreatedAt, in.Tags, in.Disabled)
-	v.Element = viewElement(in.Element)
-	v.ElementID = in.Element.ID
-	v.Valid = true
-	v.Configuration = c
-	v.EventsEnabled = in.EventsEnabled
-	return v
-}
-
-// viewRecord renders a stored record that no longer loads (its element was removed from the
-// definitions, or its body no longer fits them): from the record alone, valid false, secrets masked by the
-// element's declarations when the element is still known and by name always.
-func viewRecord(el *engine.Element, rec *sqlite.Instance) instanceJSON {
-	c := make(map[string]string, len(rec.Configuration))
-	for k, raw := range rec.Configuration {
-		if isSecretKey(el, k) {
+	for k, v := range c {
+		switch {
+		case instances.IsSecretKey(el, k):
 			c[k] = masked
-			continue
+		case instances.URLKey(k):
+			c[k] = engine.MaskURL(v)
 		}
-		c[k] = configString(raw)
 	}
 	v := baseView(rec.ID, rec.Name, rec.Token, rec.CreatedAt, rec.Tags, rec.Disabled)
+	v.User = userJSON{ID: rec.UserID}
 	if el != nil {
 		v.Element = viewElement(el)
 		v.ElementID = el.ID
@@ -169,11 +156,20 @@ func viewRecord(el *engine.Element, rec *sqlite.Instance) instanceJSON {
 		v.Element = elementJSON{Key: rec.ElementKey, Resources: []any{}, Parameters: []any{}, ProtocolType: "http"}
 	}
 	v.Configuration = c
-	if s, set := c[engine.KeyEventsEnabled]; set {
+	v.Valid = in.Valid
+	if in.Compiled != nil {
+		v.EventsEnabled = in.Compiled.EventsEnabled
+	} else if s, set := c[engine.KeyEventsEnabled]; set {
 		v.EventsEnabled = s == "true"
 	} else {
 		v.EventsEnabled = c[engine.KeyCallbackURL] != ""
 	}
+	if in.Problems != nil {
+		s.log.Warn("stored instance does not load with the current definitions", "instance", rec.ID,
+			"element", rec.ElementKey, "problems", definitions.Describe(in.Problems))
+	}
+	v.Pollers = viewPollers(in)
+	v.Delivery = viewDelivery(in.Delivery)
 	return v
 }
 
@@ -190,22 +186,29 @@ func baseView(id int64, name, token string, created time.Time, tags []string, di
 		ProvisionInteractions:  []any{},
 		Disabled:               disabled,
 		ExternalAuthentication: "none",
-		User:                   userJSON{ID: userID},
 		Pollers:                []pollerJSON{},
 	}
 }
 
 // viewPollers renders the runtime's job states. Reasons and errors are scrubbed of the
-// instance's secret values, should a definition error or a vendor error ever quote one.
-func viewPollers(sts []engine.JobStatus, secrets []string) []pollerJSON {
-	out := make([]pollerJSON, 0, len(sts))
-	for _, st := range sts {
+// instance's secrets, should a definition error or a vendor error ever quote one.
+func viewPollers(in *instances.Instance) []pollerJSON {
+	out := make([]pollerJSON, 0, len(in.Status))
+	for _, st := range in.Status {
 		p := pollerJSON{
 			ObjectType: st.ObjectType,
 			State:      st.State,
-			Reason:     scrub(st.Reason, secrets),
-			LastError:  scrub(st.LastError, secrets),
+			Reason:     in.Scrub(st.Reason),
+			LastError:  in.Scrub(st.LastError),
 			LastGap:    st.LastGap,
+
+			ConsecutiveFailures: st.Failures,
+			Held:                in.Scrub(st.Held),
+			HeldRecord:          in.Scrub(st.HeldRecord),
+			Stopped:             st.Stopped,
+		}
+		if !st.NextPoll.IsZero() {
+			p.NextPoll = st.NextPoll.UTC().Format(time.RFC3339)
 		}
 		if !st.LastPoll.IsZero() {
 			n := st.LastEvents
@@ -261,53 +264,4 @@ func configString(v any) string {
 		}
 		return string(b)
 	}
-}
-
-// isSecretKey reports whether a configuration key holds a secret: the element declares it so, it
-// is the signature key, or its name says so.
-func isSecretKey(el *engine.Element, key string) bool {
-	if key == engine.KeySignatureKey || secretName(key) {
-		return true
-	}
-	if el == nil {
-		return false
-	}
-	k, ok := el.ConfigKey(key)
-	return ok && k.Secret
-}
-
-// secretName reports whether a key's name suggests a secret: username (Freshdesk's API key),
-// password, or a name containing secret, key or token.
-func secretName(key string) bool {
-	k := strings.ToLower(key)
-	if k == "username" || k == "password" {
-		return true
-	}
-	return strings.Contains(k, "secret") || strings.Contains(k, "key") || strings.Contains(k, "token")
-}
-
-// secretValues returns the non-empty values of a configuration's secret keys, longest first.
-func secretValues(el *engine.Element, conf map[string]any) []string {
-	var out []string
-	for k, v := range conf {
-		if !isSecretKey(el, k) {
-			continue
-		}
-		switch v.(type) {
-		case string, json.Number, float64:
-			if s := configString(v); s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
-}
-
-// scrub replaces every occurrence of a secret value in s.
-func scrub(s string, secrets []string) string {
-	for _, v := range secrets {
-		s = strings.ReplaceAll(s, v, masked)
-	}
-	return s
 }

@@ -25,7 +25,9 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,9 +38,19 @@ import (
 	"github.com/pollen-hq/pollen/engine"
 )
 
-// Buckets are the bounds, in seconds, of every *_seconds histogram: from half a millisecond (a
-// poll that found nothing) to a minute (a long backfill, or a callback that times out).
-var Buckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+// DefaultBuckets returns the default bounds, in seconds, of every *_seconds histogram: from half a
+// millisecond (a poll that found nothing) to a minute (a long backfill, or a callback that times
+// out). Each call returns a new slice.
+func DefaultBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+}
+
+// Options configure New.
+type Options struct {
+	// Buckets are the upper bounds, in seconds and strictly increasing, of every *_seconds
+	// histogram (+Inf is implied); nil = DefaultBuckets().
+	Buckets []float64
+}
 
 // Runtime is what the gauges read at each scrape. *engine.Runtime implements it.
 type Runtime interface {
@@ -66,7 +78,16 @@ type Metrics struct {
 }
 
 // New returns Metrics with every series but the runtime gauges registered (see Runtime).
-func New() *Metrics {
+func New(opts Options) (*Metrics, error) {
+	buckets := slices.Clone(opts.Buckets)
+	if buckets == nil {
+		buckets = DefaultBuckets()
+	}
+	for i, b := range buckets {
+		if !(b > 0) || (i > 0 && b <= buckets[i-1]) {
+			return nil, fmt.Errorf("metrics: Options.Buckets must be positive and strictly increasing: %v", opts.Buckets)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string) prometheus.Counter {
@@ -75,7 +96,7 @@ func New() *Metrics {
 		return c
 	}
 	histogram := func(name, help string) prometheus.Histogram {
-		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: Buckets})
+		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
 		reg.MustRegister(h)
 		return h
 	}
@@ -101,7 +122,7 @@ func New() *Metrics {
 	m.delivered, m.failed = deliveries.WithLabelValues("delivered"), deliveries.WithLabelValues("failed")
 	m.deliveredEvents = counter("pollen_delivered_events_total", "Events in notifications their callback accepted.")
 	m.deliveryTime = histogram("pollen_delivery_duration_seconds", "Time to send one notification to its callback, failed attempts included.")
-	return m
+	return m, nil
 }
 
 // Runtime registers the pollen_jobs and pollen_instances gauges, read from rt at each scrape.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -57,7 +58,7 @@ func scrape(t *testing.T, h http.Handler) (string, map[string]float64) {
 
 func TestScrape(t *testing.T) {
 	const secret = "s3cr3t-api-key"
-	m := New()
+	m := mustNew(t, Options{})
 	m.Runtime(runtimeFake{jobs: 7, instances: 3})
 	m.Poll(engine.PollEvent{Key: engine.JobKey{InstanceID: 4242, ObjectType: "incidents"},
 		Result: engine.PollResult{Pages: 2, Records: 150, Events: 12}, Lag: 3 * time.Millisecond, Duration: 200 * time.Millisecond})
@@ -122,8 +123,8 @@ func TestScrape(t *testing.T) {
 			les = append(les, strings.TrimSuffix(le, `"}`))
 		}
 	}
-	if len(les) != len(Buckets)+1 {
-		t.Errorf("%d lag buckets %v, want %d and +Inf", len(les), les, len(Buckets))
+	if len(les) != len(DefaultBuckets())+1 {
+		t.Errorf("%d lag buckets %v, want %d and +Inf", len(les), les, len(DefaultBuckets()))
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if !strings.Contains(body, "\n"+name+" ") && !strings.HasPrefix(body, name+" ") {
@@ -140,7 +141,7 @@ func TestScrape(t *testing.T) {
 // Before anything happened, the result series exist at 0, so that rate() over them works from
 // the first scrape.
 func TestScrapeEmpty(t *testing.T) {
-	_, got := scrape(t, New().Handler())
+	_, got := scrape(t, mustNew(t, Options{}).Handler())
 	for _, series := range []string{`pollen_polls_total{result="ok"}`, `pollen_polls_total{result="error"}`,
 		`pollen_deliveries_total{result="delivered"}`, `pollen_deliveries_total{result="failed"}`,
 		`pollen_poll_events_total`, `pollen_poll_lag_seconds_count`, `pollen_delivery_duration_seconds_count`} {
@@ -150,5 +151,50 @@ func TestScrapeEmpty(t *testing.T) {
 	}
 	if _, ok := got["pollen_jobs"]; ok {
 		t.Error("pollen_jobs without a runtime")
+	}
+}
+
+func mustNew(t *testing.T, o Options) *Metrics {
+	t.Helper()
+	m, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Options.Buckets sets the bounds of every *_seconds histogram; bounds that Prometheus would
+// refuse (or panic on) are an error, not a panic.
+func TestBuckets(t *testing.T) {
+	m := mustNew(t, Options{Buckets: []float64{0.5, 2}})
+	m.Poll(engine.PollEvent{Lag: time.Second, Duration: 3 * time.Second})
+	m.Delivery(true, 1, 100*time.Millisecond)
+	_, got := scrape(t, m.Handler())
+	want := map[string]float64{
+		`pollen_poll_lag_seconds_bucket{le="0.5"}`:           0,
+		`pollen_poll_lag_seconds_bucket{le="2"}`:             1,
+		`pollen_poll_lag_seconds_bucket{le="+Inf"}`:          1,
+		`pollen_poll_duration_seconds_bucket{le="2"}`:        0,
+		`pollen_poll_duration_seconds_bucket{le="+Inf"}`:     1,
+		`pollen_delivery_duration_seconds_bucket{le="0.5"}`:  1,
+		`pollen_delivery_duration_seconds_bucket{le="+Inf"}`: 1,
+	}
+	for series, v := range want {
+		if g, ok := got[series]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", series, g, ok, v)
+		}
+	}
+	for series := range got {
+		if strings.Contains(series, `_seconds_bucket{le="0.0005"}`) {
+			t.Errorf("%s: a default bucket beside the configured ones", series)
+		}
+	}
+	for _, bad := range [][]float64{{1, 1}, {2, 1}, {0, 1}, {-1}, {math.NaN()}} {
+		if _, err := New(Options{Buckets: bad}); err == nil {
+			t.Errorf("buckets %v accepted", bad)
+		}
+	}
+	if b := DefaultBuckets(); &b[0] == &DefaultBuckets()[0] {
+		t.Error("DefaultBuckets returns a shared slice")
 	}
 }

@@ -13,34 +13,6 @@ import (
 	"github.com/pollen-hq/pollen/engine"
 )
 
-// Event statuses of their own; an event otherwise takes the final status of its notification
-// (engine.StatusDelivered NOTIFIED, engine.StatusFailed FAILED, engine.StatusQueued QUEUED,
-// StatusCancelled CANCELLED).
-const (
-	// EventNew is an event whose notification has not been attempted yet.
-	EventNew = "NEW"
-	// EventDispatched is an event whose notification has been attempted and is pending: in flight
-	// or waiting for a retry.
-	EventDispatched = "DISPATCHED"
-)
-
-// EventStatuses are the statuses an event can have, in lifecycle order.
-var EventStatuses = []string{EventNew, EventDispatched, string(engine.StatusDelivered), string(engine.StatusFailed),
-	string(engine.StatusQueued), StatusCancelled}
-
-// EventRecord is one stored event, for the API's event history.
-type EventRecord struct {
-	ID             string
-	InstanceID     int64
-	ObjectType     string
-	ObjectID       string
-	EventType      string
-	Date           time.Time
-	PollDate       time.Time
-	Status         string // one of EventStatuses
-	NotificationID string // the notification that first carried it
-}
-
 const eventColumns = `seq, id, instance_id, object_type, object_id, event_type, date, poll_date, status, notification_id`
 
 func scanEvent(r scanner) (EventRecord, int64, error) {
@@ -50,22 +22,6 @@ func scanEvent(r scanner) (EventRecord, int64, error) {
 	err := r.Scan(&seq, &e.ID, &e.InstanceID, &e.ObjectType, &e.ObjectID, &e.EventType, &date, &poll, &e.Status, &e.NotificationID)
 	e.Date, e.PollDate = fromNanos(date), fromNanos(poll)
 	return e, seq, err
-}
-
-// ErrBadPageToken is returned by Events for a page token it did not hand out.
-var ErrBadPageToken = errors.New("invalid page token")
-
-// EventFilter selects events. Zero fields select everything.
-type EventFilter struct {
-	InstanceID int64  // 0: every instance
-	Status     string // one of EventStatuses
-	ObjectType string
-	// Since and Until bound the poll date (when Pollen found the change): Since <= pollDate < Until.
-	Since, Until time.Time
-	// Limit is the page size; <= 0: no limit.
-	Limit int
-	// PageToken continues a listing where the previous page, of the same filter, ended.
-	PageToken string
 }
 
 // Events returns the events f selects, newest (last committed) first, at most f.Limit of them,
@@ -86,6 +42,9 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]EventRecord, strin
 	}
 	if f.InstanceID != 0 {
 		where, args = append(where, "instance_id = ?"), append(args, f.InstanceID)
+	}
+	if w, a := scopeWhere(f.Scope, "instance_id"); w != "" {
+		where, args = append(where, w), append(args, a...)
 	}
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, f.Status)

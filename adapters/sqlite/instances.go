@@ -7,29 +7,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
+
+	"github.com/pollen-hq/pollen/engine"
 )
 
-// Instance is an element instance as the API server keeps it. Configuration holds secrets: never
-// log it.
-type Instance struct {
-	ID         int64
-	Name       string
-	Tags       []string
-	Token      string // unique among instances when not empty
-	ElementKey string
-	// Configuration is the configuration as the client sent it, secrets included, stored as
-	// JSON. It reads back with numbers as json.Number, so that they keep their exact digits.
-	Configuration map[string]any
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	Disabled      bool
-}
+// SealPurpose is what instance configurations are sealed for (the additional data of
+// engine/seal).
+const SealPurpose = "pollen instance configuration"
 
-const instanceColumns = `id, name, tags, token, element_key, configuration, created_at, updated_at, disabled`
+const instanceColumns = `i.id, i.name, i.tags, i.token, i.element_key, i.configuration, i.created_at, i.updated_at, i.disabled,
+	COALESCE(o.user_id, 0), COALESCE(o.organization_id, 0)`
 
-// CreateInstance stores a new instance and sets in.ID. Zero CreatedAt and UpdatedAt are set to now.
-func (s *Store) CreateInstance(ctx context.Context, in *Instance) error {
+const instanceFrom = ` FROM instances AS i LEFT JOIN instance_owners AS o ON o.instance_id = i.id`
+
+// CreateInstance stores a new instance with its owner and sets in.ID. Zero CreatedAt and
+// UpdatedAt are set to now.
+func (s *Store) CreateInstance(ctx context.Context, in *engine.InstanceRecord) error {
 	now := s.now().UTC()
 	if in.CreatedAt.IsZero() {
 		in.CreatedAt = now
@@ -37,15 +31,20 @@ func (s *Store) CreateInstance(ctx context.Context, in *Instance) error {
 	if in.UpdatedAt.IsZero() {
 		in.UpdatedAt = in.CreatedAt
 	}
-	args, err := instanceArgs(in)
+	args, err := s.instanceArgs(in)
 	if err != nil {
 		return fmt.Errorf("sqlite: create instance: %w", err)
 	}
 	var id int64
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO instances
+		if err := tx.QueryRowContext(ctx, `INSERT INTO instances
 			(name, tags, token, element_key, configuration, created_at, updated_at, disabled)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO instance_owners (instance_id, user_id, organization_id) VALUES (?, ?, ?)`,
+			id, in.UserID, in.OrganizationID)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create instance: %w", err)
@@ -54,13 +53,13 @@ func (s *Store) CreateInstance(ctx context.Context, in *Instance) error {
 	return nil
 }
 
-// UpdateInstance replaces the stored instance in.ID with in (all fields but ID and CreatedAt).
-// A zero UpdatedAt is set to now. ErrNotFound when there is no such instance.
-func (s *Store) UpdateInstance(ctx context.Context, in *Instance) error {
+// UpdateInstance replaces the stored instance in.ID with in (all fields but ID, CreatedAt and
+// the owner). A zero UpdatedAt is set to now. ErrNotFound when there is no such instance.
+func (s *Store) UpdateInstance(ctx context.Context, in *engine.InstanceRecord) error {
 	if in.UpdatedAt.IsZero() {
 		in.UpdatedAt = s.now().UTC()
 	}
-	args, err := instanceArgs(in)
+	args, err := s.instanceArgs(in)
 	if err != nil {
 		return fmt.Errorf("sqlite: update instance %d: %w", in.ID, err)
 	}
@@ -84,8 +83,9 @@ func (s *Store) UpdateInstance(ctx context.Context, in *Instance) error {
 	return nil
 }
 
-// instanceArgs is in's column values, in instanceColumns order without id.
-func instanceArgs(in *Instance) ([]any, error) {
+// instanceArgs is in's column values, in the instances table's order without id. The
+// configuration is sealed when the store has a sealer.
+func (s *Store) instanceArgs(in *engine.InstanceRecord) ([]any, error) {
 	tags := in.Tags
 	if tags == nil {
 		tags = []string{}
@@ -94,13 +94,9 @@ func instanceArgs(in *Instance) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := in.Configuration
-	if conf == nil {
-		conf = map[string]any{}
-	}
-	confJSON, err := json.Marshal(conf)
+	conf, err := s.sealConfiguration(in.Configuration)
 	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, err
 	}
 	created, err := nanos(in.CreatedAt)
 	if err != nil {
@@ -110,12 +106,54 @@ func instanceArgs(in *Instance) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{in.Name, string(tagsJSON), in.Token, in.ElementKey, string(confJSON), created, updated, in.Disabled}, nil
+	return []any{in.Name, string(tagsJSON), in.Token, in.ElementKey, conf, created, updated, in.Disabled}, nil
+}
+
+// sealConfiguration encodes a configuration as stored: sealed bytes (a BLOB), or JSON text
+// without a sealer.
+func (s *Store) sealConfiguration(conf map[string]any) (any, error) {
+	if conf == nil {
+		conf = map[string]any{}
+	}
+	b, err := json.Marshal(conf)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if s.sealer == nil {
+		return string(b), nil
+	}
+	sealed, err := s.sealer.Seal(b)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return sealed, nil
+}
+
+// openConfiguration decodes a stored configuration: sealed, or JSON text (written without a
+// sealer, or before sealing existed).
+func (s *Store) openConfiguration(id int64, b []byte) (map[string]any, error) {
+	if len(b) > 0 && b[0] != '{' {
+		if s.sealer == nil {
+			return nil, fmt.Errorf("instance %d configuration is sealed and the store has no key", id)
+		}
+		plain, err := s.sealer.Open(b)
+		if err != nil {
+			return nil, fmt.Errorf("instance %d configuration: %w", id, err)
+		}
+		b = plain
+	}
+	var conf map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&conf); err != nil {
+		return nil, fmt.Errorf("instance %d configuration: %w", id, err)
+	}
+	return conf, nil
 }
 
 // Instance returns the instance with the given id, or ErrNotFound.
-func (s *Store) Instance(ctx context.Context, id int64) (*Instance, error) {
-	in, err := scanInstance(s.r.QueryRowContext(ctx, `SELECT `+instanceColumns+` FROM instances WHERE id = ?`, id))
+func (s *Store) Instance(ctx context.Context, id int64) (*engine.InstanceRecord, error) {
+	in, err := s.scanInstance(s.r.QueryRowContext(ctx, `SELECT `+instanceColumns+instanceFrom+` WHERE i.id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: instance %d: %w", id, err)
 	}
@@ -123,27 +161,49 @@ func (s *Store) Instance(ctx context.Context, id int64) (*Instance, error) {
 }
 
 // InstanceByToken returns the instance with the given (non-empty) token, or ErrNotFound.
-func (s *Store) InstanceByToken(ctx context.Context, token string) (*Instance, error) {
+func (s *Store) InstanceByToken(ctx context.Context, token string) (*engine.InstanceRecord, error) {
 	if token == "" {
 		return nil, fmt.Errorf("sqlite: instance by token: %w", ErrNotFound)
 	}
-	in, err := scanInstance(s.r.QueryRowContext(ctx, `SELECT `+instanceColumns+` FROM instances WHERE token = ?`, token))
+	in, err := s.scanInstance(s.r.QueryRowContext(ctx, `SELECT `+instanceColumns+instanceFrom+` WHERE i.token = ?`, token))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: instance by token: %w", err)
 	}
 	return in, nil
 }
 
-// Instances returns every instance, by id.
-func (s *Store) Instances(ctx context.Context) ([]*Instance, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+instanceColumns+` FROM instances ORDER BY id`)
+// scopeWhere is the condition selecting the instances of a scope, on the alias o of
+// instance_owners, with its arguments; "" for every instance.
+func scopeWhere(sc engine.Scope, col string) (string, []any) {
+	if sc.All() {
+		return "", nil
+	}
+	where := []string{"o.organization_id = ?"}
+	args := []any{sc.OrganizationID}
+	if sc.UserID != 0 {
+		where, args = append(where, "o.user_id = ?"), append(args, sc.UserID)
+	}
+	if sc.InstanceID != 0 {
+		where, args = append(where, "o.instance_id = ?"), append(args, sc.InstanceID)
+	}
+	return col + ` IN (SELECT o.instance_id FROM instance_owners AS o WHERE ` + strings.Join(where, " AND ") + `)`, args
+}
+
+// Instances returns the instances of a scope (the zero Scope: all), by id.
+func (s *Store) Instances(ctx context.Context, sc engine.Scope) ([]*engine.InstanceRecord, error) {
+	q := `SELECT ` + instanceColumns + instanceFrom
+	where, args := scopeWhere(sc, "i.id")
+	if where != "" {
+		q += ` WHERE ` + where
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY i.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: instances: %w", err)
 	}
 	defer rows.Close()
-	var out []*Instance
+	var out []*engine.InstanceRecord
 	for rows.Next() {
-		in, err := scanInstance(rows)
+		in, err := s.scanInstance(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: instances: %w", err)
 		}
@@ -155,8 +215,36 @@ func (s *Store) Instances(ctx context.Context) ([]*Instance, error) {
 	return out, nil
 }
 
+// InstanceOwner returns who owns (or owned, once deleted) an instance: its user and organization.
+// ErrNotFound for an instance that never existed.
+func (s *Store) InstanceOwner(ctx context.Context, id int64) (userID, orgID int64, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT user_id, organization_id FROM instance_owners WHERE instance_id = ?`, id).Scan(&userID, &orgID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: owner of instance %d: %w", id, err)
+	}
+	return userID, orgID, nil
+}
+
+// NotificationInstance returns the instance a notification belongs to. ErrNotFound when there
+// is no such notification.
+func (s *Store) NotificationInstance(ctx context.Context, id string) (int64, error) {
+	var inst int64
+	err := s.r.QueryRowContext(ctx, `SELECT instance_id FROM notifications WHERE id = ?`, id).Scan(&inst)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: notification %q: %w", id, err)
+	}
+	return inst, nil
+}
+
 // DeleteInstance removes the instance and its cursors. Its pending and queued notifications, and
-// their events, become CANCELLED and stay in the history. ErrNotFound when there is no such instance.
+// their events, become CANCELLED and stay in the history, as does its owner. ErrNotFound when
+// there is no such instance.
 func (s *Store) DeleteInstance(ctx context.Context, id int64) error {
 	var cancelled int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -194,11 +282,12 @@ func (s *Store) DeleteInstance(ctx context.Context, id int64) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanInstance(r scanner) (*Instance, error) {
-	var in Instance
+func (s *Store) scanInstance(r scanner) (*engine.InstanceRecord, error) {
+	var in engine.InstanceRecord
 	var tags, conf []byte
 	var created, updated sql.NullInt64
-	err := r.Scan(&in.ID, &in.Name, &tags, &in.Token, &in.ElementKey, &conf, &created, &updated, &in.Disabled)
+	err := r.Scan(&in.ID, &in.Name, &tags, &in.Token, &in.ElementKey, &conf, &created, &updated, &in.Disabled,
+		&in.UserID, &in.OrganizationID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -208,11 +297,84 @@ func scanInstance(r scanner) (*Instance, error) {
 	if err := json.Unmarshal(tags, &in.Tags); err != nil {
 		return nil, fmt.Errorf("instance %d tags: %w", in.ID, err)
 	}
-	d := json.NewDecoder(bytes.NewReader(conf))
-	d.UseNumber()
-	if err := d.Decode(&in.Configuration); err != nil {
-		return nil, fmt.Errorf("instance %d configuration: %w", in.ID, err)
+	if in.Configuration, err = s.openConfiguration(in.ID, conf); err != nil {
+		return nil, err
 	}
 	in.CreatedAt, in.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return &in, nil
+}
+
+// Reseal seals again every instance configuration that is not sealed with the store's primary
+// key (in clear from before sealing existed, or sealed with a key being rotated out), in one
+// transaction, then rewrites the database file so that no old copy stays in free pages or the
+// WAL. It returns how many configurations it sealed again.
+func (s *Store) Reseal(ctx context.Context) (int, error) {
+	if s.sealer == nil {
+		return 0, errors.New("sqlite: reseal: the store has no key")
+	}
+	primary, _ := s.sealer.(interface{ Primary([]byte) bool })
+	n := 0
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, configuration FROM instances`)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id   int64
+			conf []byte
+		}
+		var stale []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.conf); err != nil {
+				rows.Close()
+				return err
+			}
+			if len(r.conf) > 0 && r.conf[0] != '{' && primary != nil && primary.Primary(r.conf) {
+				continue
+			}
+			stale = append(stale, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range stale {
+			conf, err := s.openConfiguration(r.id, r.conf)
+			if err != nil {
+				return err
+			}
+			sealed, err := s.sealConfiguration(conf)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE instances SET configuration = ? WHERE id = ?`, sealed, r.id); err != nil {
+				return err
+			}
+		}
+		n = len(stale)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: reseal: %w", err)
+	}
+	if n > 0 && !s.memory {
+		if err := s.compact(ctx); err != nil {
+			return n, fmt.Errorf("sqlite: reseal: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// compact rewrites the database and empties the WAL, so that no deleted or overwritten content
+// stays on disk.
+func (s *Store) compact(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return err
+	}
+	if _, err := s.w.ExecContext(ctx, `VACUUM`); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
 }

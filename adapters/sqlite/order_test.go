@@ -94,7 +94,7 @@ func TestStopped(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	a, b, c := mkInstance(t, s, "a"), mkInstance(t, s, "b"), mkInstance(t, s, "c")
-	for _, in := range []*Instance{a, b, c} {
+	for _, in := range []*engine.InstanceRecord{a, b, c} {
 		mustCommit(t, s, mkCommit(in.ID, "tickets", in.Name, 30, t0, cursorAt(t0)))
 	}
 	gone := func(id string, at time.Time) {

@@ -10,18 +10,6 @@ import (
 	"time"
 )
 
-// QueuedNotification is a notification parked as QUEUED: after its last retry failed, or behind
-// an older queued one of its instance.
-type QueuedNotification struct {
-	ID         string
-	InstanceID int64
-	ObjectType string
-	CreatedAt  time.Time
-	Attempts   int    // since it was last (re)queued for delivery
-	LastError  string // of its last attempt; empty when it was never attempted
-	EventIDs   []string
-}
-
 // Queued returns up to limit (<= 0: all) QUEUED notifications of one instance (0: of every
 // instance), oldest first: the order redelivery sends them in.
 func (s *Store) Queued(ctx context.Context, instanceID int64, limit int) ([]QueuedNotification, error) {
@@ -60,23 +48,8 @@ func (s *Store) Queued(ctx context.Context, instanceID int64, limit int) ([]Queu
 	return out, nil
 }
 
-// RequeueFilter selects the QUEUED notifications to send again. Exactly one field must be set.
-type RequeueFilter struct {
-	// NotificationID selects one notification; EventID the notification that carries an event.
-	// Its instance's older QUEUED notifications are requeued with it, so that the instance's
-	// notifications still arrive in order.
-	NotificationID string
-	EventID        string
-	// InstanceID selects every QUEUED notification of an instance.
-	InstanceID int64
-	// All selects every QUEUED notification.
-	All bool
-}
-
-// ErrBadFilter is returned by Requeue for a filter that does not set exactly one field.
-var ErrBadFilter = errors.New("set exactly one of notification id, event id, instance id and all")
-
-func (f RequeueFilter) valid() bool {
+// validRequeue reports whether f selects exactly one way.
+func validRequeue(f RequeueFilter) bool {
 	n := 0
 	for _, set := range []bool{f.NotificationID != "", f.EventID != "", f.InstanceID != 0, f.All} {
 		if set {
@@ -99,7 +72,7 @@ func (f RequeueFilter) valid() bool {
 // what is new in the outbox (engine.Outbox).
 func (s *Store) Requeue(ctx context.Context, f RequeueFilter) (int, error) {
 	fail := func(err error) (int, error) { return 0, fmt.Errorf("sqlite: requeue: %w", err) }
-	if !f.valid() {
+	if !validRequeue(f) {
 		return fail(ErrBadFilter)
 	}
 	now := s.now()
@@ -225,9 +198,8 @@ func resequence(ctx context.Context, tx *sql.Tx, where string, args []any) (int6
 	return offset, err
 }
 
-// pruneBatch is how many notifications one Prune transaction deletes, so that the writer is
-// never held for long.
-var pruneBatch = 500
+// defaultPruneBatch is Options.PruneBatch's default.
+const defaultPruneBatch = 500
 
 // Prune deletes the history older than olderThan: settled notifications (NOTIFIED, FAILED,
 // CANCELLED) created before it, with their events and delivery attempts, and events carried by no
@@ -250,7 +222,7 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 				`DELETE FROM events WHERE notification_id IN (` + batchIDs + `)`,
 				`DELETE FROM notifications WHERE id IN (` + batchIDs + `)`,
 			} {
-				res, err := tx.ExecContext(ctx, q, cut, pruneBatch)
+				res, err := tx.ExecContext(ctx, q, cut, s.pruneBatch)
 				if err != nil {
 					return err
 				}
@@ -264,7 +236,7 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 			return fail(int(events), err)
 		}
 		attempts, events, notes = attempts+batch[0], events+batch[1], notes+batch[2]
-		if batch[2] < int64(pruneBatch) {
+		if batch[2] < int64(s.pruneBatch) {
 			break
 		}
 	}

@@ -354,10 +354,11 @@ func TestEventsFilters(t *testing.T) {
 
 func TestPrune(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	old := pruneBatch
-	pruneBatch = 2 // several batches
-	t.Cleanup(func() { pruneBatch = old })
+	s, err := Open(filepath.Join(t.TempDir(), "pollen.db"), Options{PruneBatch: 2}) // several batches
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	a, b := mkInstance(t, s, "a"), mkInstance(t, s, "b")
 	cut := t0.Add(24 * time.Hour)
 	// Old: a's 7 notifications: delivered, failed, cancelled (b's), pending, queued...

@@ -106,7 +106,41 @@ UPDATE notifications SET status = 'QUEUED', next_attempt = NULL
 	WHERE status = 'PENDING' AND EXISTS (SELECT 1 FROM notifications AS q
 		WHERE q.instance_id = notifications.instance_id AND q.status = 'QUEUED' AND q.seq < notifications.seq);
 `,
-	// 3: per-record order in delivery. A notification's order lanes (engine.LaneSet, a bitmask;
+	// 3: tenants. Organizations and users (secrets as digests only), and who owns each instance:
+	// kept after the instance is deleted, so that its event history stays its owner's. Instances
+	// stored before belong to organization 1 and its user 1, the bootstrap admin, whose secrets
+	// are set at the next start. Configurations are sealed by Go code at open (Store.Open).
+	`
+CREATE TABLE organizations (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
+	name          TEXT    NOT NULL UNIQUE,
+	secret_digest BLOB    UNIQUE,                 -- NULL: no secret yet
+	created_at    INTEGER
+);
+CREATE TABLE users (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	organization_id INTEGER NOT NULL REFERENCES organizations(id),
+	email           TEXT    NOT NULL UNIQUE,
+	first_name      TEXT    NOT NULL DEFAULT '',
+	last_name       TEXT    NOT NULL DEFAULT '',
+	role            TEXT    NOT NULL,
+	active          INTEGER NOT NULL DEFAULT 1,
+	secret_digest   BLOB    UNIQUE,               -- NULL: no secret yet
+	created_at      INTEGER,
+	updated_at      INTEGER
+);
+CREATE INDEX users_organization ON users(organization_id, id);
+CREATE TABLE instance_owners (
+	instance_id     INTEGER PRIMARY KEY,
+	user_id         INTEGER NOT NULL,
+	organization_id INTEGER NOT NULL
+);
+CREATE INDEX instance_owners_owner ON instance_owners(organization_id, user_id);
+INSERT INTO organizations (id, name) VALUES (1, 'default');
+INSERT INTO users (id, organization_id, email, role) VALUES (1, 1, 'admin', 'org-admin');
+INSERT INTO instance_owners (instance_id, user_id, organization_id) SELECT id, 1, 1 FROM instances;
+`,
+	// 4: per-record order in delivery. A notification's order lanes (engine.LaneSet, a bitmask;
 	// 0, as for the notifications stored before, stands for every lane: they keep going one at a
 	// time per instance); and the PENDING notifications in outbox order, for the deliverer's reads
 	// of what is new.

@@ -28,28 +28,34 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/pollen-hq/pollen/engine"
 )
-
-// ErrNotFound is returned when an instance, event or notification does not exist.
-var ErrNotFound = errors.New("not found")
-
-// StatusCancelled is the status of a notification (and its events) whose instance was deleted
-// before it was delivered. It is kept for history and never delivered.
-const StatusCancelled = "CANCELLED"
 
 // Options configures Open.
 type Options struct {
 	// Logger receives the store's few log lines (migrations, commit summaries at debug level).
 	// Nil means no logging. Instance configurations are never logged.
 	Logger hclog.Logger
+	// PruneBatch is how many notifications one Prune transaction deletes, so that the writer is
+	// never held for long; 0 = 500.
+	PruneBatch int
+	// Sealer seals instance configurations (vendor credentials, signature keys, URLs with
+	// credentials): an engine/seal Keyring of purpose SealPurpose. Open seals any configuration
+	// still in clear. Nil keeps them in clear: for tests only.
+	Sealer engine.Sealer
 }
 
 // Store is the SQLite store.
 type Store struct {
-	w   *sql.DB // the writer: one connection
-	r   *sql.DB // readers: read-only connections (== w for an in-memory database)
-	log hclog.Logger
-	now func() time.Time
+	w      *sql.DB // the writer: one connection
+	r      *sql.DB // readers: read-only connections (== w for an in-memory database)
+	log    hclog.Logger
+	now    func() time.Time
+	sealer engine.Sealer
+	memory bool
+
+	pruneBatch int // Options.PruneBatch
 
 	attempts attemptGroup // RecordAttempt's group commits
 }
@@ -61,17 +67,35 @@ const (
 
 // Open opens (creating if needed) the database at path and migrates its schema. path ":memory:"
 // gives a private in-memory database, for tests.
+//
+// A file Open creates, and the WAL and shared-memory files SQLite creates beside it (which take
+// its mode), are readable by their owner only, whatever the directory's mode; an existing
+// database is made so. Before anything is written, the file is checked (PRAGMA quick_check): a
+// damaged file, or an empty one where a database was expected, is refused with ErrDamaged and
+// what to do, never replaced by an empty database.
 func Open(path string, opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{log: log, now: time.Now}
+	if opts.PruneBatch < 0 {
+		return nil, fmt.Errorf("sqlite: Options.PruneBatch must not be negative, not %d", opts.PruneBatch)
+	}
+	if opts.PruneBatch == 0 {
+		opts.PruneBatch = defaultPruneBatch
+	}
 	memory := path == ":memory:" || path == ""
+	s := &Store{log: log, now: time.Now, pruneBatch: opts.PruneBatch, sealer: opts.Sealer, memory: memory}
+	if !memory {
+		if err := prepareFile(path); err != nil {
+			return nil, err
+		}
+	}
 
 	common := url.Values{}
 	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 	common.Add("_pragma", "foreign_keys(1)")
+	common.Add("_pragma", "secure_delete(1)") // deleted content is overwritten, not left in free pages
 	var wdsn string
 	if memory {
 		wdsn = ":memory:?" + common.Encode()
@@ -87,7 +111,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	w, err := sql.Open("sqlite", wdsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -98,18 +122,32 @@ func Open(path string, opts Options) (*Store, error) {
 	ctx := context.Background()
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	if !memory {
+		if err := checkIntegrity(ctx, w, path); err != nil {
+			w.Close()
+			return nil, err
+		}
 		var mode string
 		if err := w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 			w.Close()
-			return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, not wal (%v)", path, mode, err)
+			return nil, openError(path, fmt.Errorf("journal_mode is %q, not wal (%w)", mode, err))
 		}
 	}
 	if err := migrate(ctx, w, log); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, openError(path, err)
+	}
+	if s.sealer != nil {
+		n, err := s.resealClear(ctx)
+		if err != nil {
+			w.Close()
+			return nil, openError(path, err)
+		}
+		if n > 0 {
+			log.Info("instance configurations sealed", "instances", n)
+		}
 	}
 
 	if memory {
@@ -124,14 +162,14 @@ func Open(path string, opts Options) (*Store, error) {
 	r, err := sql.Open("sqlite", fileURI(path)+"?"+rq.Encode())
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	r.SetMaxOpenConns(maxReaders)
 	r.SetMaxIdleConns(maxReaders)
 	if err := r.PingContext(ctx); err != nil {
 		r.Close()
 		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	s.r = r
 	return s, nil
@@ -140,6 +178,15 @@ func Open(path string, opts Options) (*Store, error) {
 // fileURI turns a file path into an SQLite URI filename, escaping '?', '#' and '%'.
 func fileURI(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath()
+}
+
+// Ping checks that the database answers a read, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error {
+	var version int
+	if err := s.r.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
 }
 
 // Close closes the database, after the calls in progress have finished.

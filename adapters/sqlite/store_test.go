@@ -34,9 +34,9 @@ func newStore(t testing.TB) (*Store, string) {
 	return openTest(t, path), path
 }
 
-func mkInstance(t testing.TB, s *Store, name string) *Instance {
+func mkInstance(t testing.TB, s *Store, name string) *engine.InstanceRecord {
 	t.Helper()
-	in := &Instance{Name: name, ElementKey: "freshdeskv2", Token: "tok-" + name,
+	in := &engine.InstanceRecord{Name: name, ElementKey: "freshdeskv2", Token: "tok-" + name,
 		Configuration: map[string]any{"username": "secret-" + name}}
 	if err := s.CreateInstance(context.Background(), in); err != nil {
 		t.Fatalf("CreateInstance: %v", err)
@@ -232,7 +232,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 }
 
 // instanceAsStored is in as it reads back: UTC times, non-nil tags, json.Number numbers.
-func instanceAsStored(in *Instance) *Instance {
+func instanceAsStored(in *engine.InstanceRecord) *engine.InstanceRecord {
 	out := *in
 	if out.Tags == nil {
 		out.Tags = []string{}
@@ -519,7 +519,7 @@ func TestInstances(t *testing.T) {
 	if paris == nil {
 		paris = time.FixedZone("CEST", 2*3600)
 	}
-	a := &Instance{Name: "Acme", Tags: []string{"prod", "eu"}, Token: "abc=", ElementKey: "freshdeskv2",
+	a := &engine.InstanceRecord{Name: "Acme", Tags: []string{"prod", "eu"}, Token: "abc=", ElementKey: "freshdeskv2",
 		Configuration: map[string]any{
 			"username": "apikey-secret", "event.notification.enabled": true,
 			"event.poller.refresh_interval": 1, "big": json.Number("12345678901234567890"),
@@ -532,17 +532,17 @@ func TestInstances(t *testing.T) {
 	if a.ID == 0 || !a.UpdatedAt.Equal(a.CreatedAt) {
 		t.Errorf("created %+v", a)
 	}
-	b := &Instance{Name: "Bolt", Token: "def", ElementKey: "zendesk"}
+	b := &engine.InstanceRecord{Name: "Bolt", Token: "def", ElementKey: "zendesk"}
 	if err := s.CreateInstance(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	if b.ID <= a.ID || b.CreatedAt.IsZero() {
 		t.Errorf("second instance %+v", b)
 	}
-	if err := s.CreateInstance(ctx, &Instance{Name: "dup", Token: "abc=", ElementKey: "x"}); err == nil {
+	if err := s.CreateInstance(ctx, &engine.InstanceRecord{Name: "dup", Token: "abc=", ElementKey: "x"}); err == nil {
 		t.Error("duplicate token accepted")
 	}
-	for _, x := range []*Instance{{Name: "n1", ElementKey: "x"}, {Name: "n2", ElementKey: "x"}} {
+	for _, x := range []*engine.InstanceRecord{{Name: "n1", ElementKey: "x"}, {Name: "n2", ElementKey: "x"}} {
 		if err := s.CreateInstance(ctx, x); err != nil {
 			t.Errorf("empty tokens must not collide: %v", err)
 		}
@@ -566,7 +566,7 @@ func TestInstances(t *testing.T) {
 	if _, err := s.Instance(ctx, 999); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Instance(999): %v", err)
 	}
-	all, err := s.Instances(ctx)
+	all, err := s.Instances(ctx, engine.Scope{})
 	if err != nil || len(all) != 4 || all[0].ID != a.ID || all[1].ID != b.ID || all[1].Name != "Bolt" {
 		t.Errorf("Instances: %v %v", all, err)
 	}
@@ -588,7 +588,7 @@ func TestInstances(t *testing.T) {
 	if _, err := s.InstanceByToken(ctx, "abc="); !errors.Is(err, ErrNotFound) {
 		t.Errorf("old token still found: %v", err)
 	}
-	if err := s.UpdateInstance(ctx, &Instance{ID: 999, Name: "x"}); !errors.Is(err, ErrNotFound) {
+	if err := s.UpdateInstance(ctx, &engine.InstanceRecord{ID: 999, Name: "x"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("UpdateInstance(999): %v", err)
 	}
 	if err := s.DeleteInstance(ctx, b.ID); err != nil {
@@ -672,7 +672,7 @@ func TestConcurrentCommitPoll(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	const workers, commits = 8, 15
-	ins := make([]*Instance, 4)
+	ins := make([]*engine.InstanceRecord, 4)
 	for i := range ins {
 		ins[i] = mkInstance(t, s, fmt.Sprint("i", i))
 	}

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -56,6 +57,8 @@ const (
 type Options struct {
 	// Client sends the requests; nil = one built here (keep-alive, no redirects followed).
 	Client *http.Client
+	// Dial, when set, opens the built-in client's connections (an egress policy's guard).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Timeout bounds one delivery, response body included; 0 = 30s.
 	Timeout time.Duration
 	// Logger receives one Debug line per delivery; nil = no logging.
@@ -85,6 +88,9 @@ func New(opts Options) *Sender {
 		// connection of its own.
 		t.MaxIdleConnsPerHost = maxIdleConns
 		t.MaxIdleConns = maxIdleConns
+		if opts.Dial != nil {
+			t.DialContext = opts.Dial
+		}
 		s.hc = &http.Client{
 			Transport: t,
 			CheckRedirect: func(*http.Request, []*http.Request) error {

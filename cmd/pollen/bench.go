@@ -24,9 +24,12 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
+	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
 const benchDoc = `Bench measures Pollen under load on this machine. It starts a simulated
@@ -49,7 +52,12 @@ that never reaches the receiver is reported, and fails the run.
 
 With --burst N it measures a burst instead: N tickets, created before the
 instances and spread over the accounts, all change at once; it reports how long
-until every event is delivered, and the events/s that makes.`
+until the first and the last event are delivered, the events/s that makes, and
+the vendor requests per page of changed tickets.
+
+--latency 300ms-600ms makes every vendor list page take that long, as real
+Freshdesk and Zendesk pages do: a design that works only when pages take a
+millisecond shows it there.`
 
 type benchConfig struct {
 	instances       int
@@ -67,6 +75,7 @@ type benchConfig struct {
 	dataDir         string
 	binary          string // the pollen binary to run the server with; "" = this one
 	profile         bool   // write the server's CPU and heap profiles into the data directory
+	latency         string // each vendor list page waits this long (a duration or a range); "" = none
 }
 
 // benchResources are the freshdeskv2 resources --resources picks from, in order.
@@ -82,7 +91,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&bc.duration, "duration", 3*time.Minute, "how long the load phase runs")
 	fs.IntVar(&bc.burst, "burst", 0, "instead of the idle and load phases, change `n` tickets at once and time their delivery")
 	fs.DurationVar(&bc.timeout, "timeout", 5*time.Minute, "how long to wait for a burst's or the load phase's last events before failing")
-	fs.IntVar(&bc.pollWorkers, "poll-workers", 8, "the server's --poll-workers")
+	fs.IntVar(&bc.pollWorkers, "poll-workers", engine.DefaultPollConcurrency, "the server's --poll-workers")
+	fs.StringVar(&bc.latency, "latency", "", "each vendor list page takes this `duration` or range, as real vendors do (300ms-600ms)")
 	fs.IntVar(&bc.deliveryWorkers, "delivery-workers", 1024, "the server's --delivery-workers")
 	fs.Float64Var(&bc.callbackRate, "callback-rate", 0, "the server's --callback-rate (default: the server's own)")
 	fs.BoolVar(&bc.sharedCallback, "shared-callback", false, "give every instance the same callback URL, as one receiver for many accounts has")
@@ -107,6 +117,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	case bc.profile && bc.dataDir == "":
 		fmt.Fprintln(stderr, "pollen bench: --profile needs --data-dir, to keep the profiles")
+		return exitUsage
+	case bc.latency != "" && !validLatency(bc.latency):
+		fmt.Fprintf(stderr, "pollen bench: --latency %q: want a duration or a range such as 300ms-600ms\n", bc.latency)
 		return exitUsage
 	case bc.changes < 0 || bc.burst < 0:
 		fmt.Fprintln(stderr, "pollen bench: --changes and --burst cannot be negative")
@@ -135,6 +148,11 @@ const burstReach = 2 * 300 * 100
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
+func validLatency(s string) bool {
+	_, err := kernel.ParseLatency(s)
+	return err == nil
+}
+
 // bench runs one benchmark and prints its table.
 func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -155,7 +173,7 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rc := newBenchReceiver(randomSecret())
+	rc := newBenchReceiver(tenants.NewSecret())
 	recvURL, err := serveLocal(ctx, rc)
 	if err != nil {
 		return err
@@ -319,8 +337,11 @@ wait:
 	first, last := rc.span(want)
 	total := last.Sub(start)
 	t.section("burst: %d tickets changed at once, over %d accounts", bc.burst, bc.instances)
+	if bc.latency != "" {
+		t.row("vendor latency", "%s a page", bc.latency)
+	}
 	t.row("changed at the vendor in", "%s", changed.Round(time.Millisecond))
-	t.row("first event delivered after", "%s", fmtSeconds(first.Sub(start).Seconds()))
+	t.row("first event delivered after", "%s (interval %s)", fmtSeconds(first.Sub(start).Seconds()), bc.interval)
 	t.row("all delivered after", "%s (%d of %d, %d missing)", fmtSeconds(total.Seconds()), len(want.keys)-len(missing), len(want.keys), len(missing))
 	t.row("events/s, change to last delivery", "%.0f", float64(len(want.keys)-len(missing))/total.Seconds())
 	t.row("events/s, first to last delivery", "%.0f", float64(len(want.keys)-len(missing))/last.Sub(first).Seconds())
@@ -329,12 +350,28 @@ wait:
 	t.row("notification POST p50 / p99", "%s / %s", fmtSeconds(d.sendTime.quantile(0.5)), fmtSeconds(d.sendTime.quantile(0.99)))
 	t.row("notifications", "%d (%d duplicate events, %d bad signatures)", rc.notes.Load(), rc.dups.Load(), rc.rejected.Load())
 	t.row("polls / vendor requests", "%.0f / %.0f (%.0f 429s)", d.polls, d.requests, d.rateLimited)
+	need := 0 // the pages the changed tickets fill, per account
+	for _, a := range farm.accounts {
+		need += ceilDiv(len(a.tickets), 100)
+	}
+	idle := d.polls * perPollIdle(bc)
+	t.row("requests per page of changed tickets", "%.2f (%.0f beyond one per stream per poll, for %d pages of 100)",
+		(d.requests-idle)/float64(need), d.requests-idle, need)
 	t.row("server CPU", "%.1f s (%.0f µs per event)", d.cpu, 1e6*d.cpu/float64(len(want.keys)))
 	t.row("server RSS at the end", "%.0f MB", s1.rss/(1<<20))
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: %d", errBenchMiss, len(missing))
 	}
 	return nil
+}
+
+// perPollIdle is the requests a poll makes when it finds nothing: one per stream.
+func perPollIdle(bc benchConfig) float64 {
+	n, err := idleRequestsPerPoll(benchResources[:bc.resources])
+	if err != nil {
+		return 1
+	}
+	return n
 }
 
 // idleRequestsPerPoll is the idle cost the definitions promise: one request per stream of a
@@ -367,7 +404,7 @@ type deskFarm struct {
 
 // benchAccount is one simulated account and the records the harness changes in it.
 type benchAccount struct {
-	desk     *fakedesk.Server
+	desk     *freshdesk.Server
 	instance int64
 	mu       sync.Mutex
 	tickets  []int64
@@ -382,8 +419,9 @@ const (
 func newDeskFarm(bc benchConfig) *deskFarm {
 	f := &deskFarm{accounts: make([]*benchAccount, bc.instances)}
 	for i := range f.accounts {
-		desk := fakedesk.New(fakedesk.Options{APIKey: "key-" + strconv.Itoa(i), Seed: int64(bc.seed) + int64(i),
-			PathPrefix: "/a/" + strconv.Itoa(i), RatePerMinute: 700})
+		lat, _ := kernel.ParseLatency(bc.latency) // checked by runBench
+		desk := freshdesk.New(freshdesk.Options{APIKey: "key-" + strconv.Itoa(i), Seed: int64(bc.seed) + int64(i),
+			PathPrefix: "/a/" + strconv.Itoa(i), RatePerMinute: 700, Latency: lat})
 		a := &benchAccount{desk: desk}
 		for range benchContacts {
 			a.contacts = append(a.contacts, recordID(desk.CreateContact(nil)))
@@ -768,15 +806,17 @@ func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*ben
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &benchServer{url: "http://" + addr, user: randomSecret(), org: randomSecret(),
+	s := &benchServer{url: "http://" + addr, user: tenants.NewSecret(), org: tenants.NewSecret(),
 		logPath: filepath.Join(dataDir, "server.log"),
 		http:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: time.Minute}}
 	logf, err := os.Create(s.logPath)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn",
-		"--poll-workers", strconv.Itoa(bc.pollWorkers), "--delivery-workers", strconv.Itoa(bc.deliveryWorkers)}
+	// The simulator and the receiver are on loopback: the bench opens the egress policy to them.
+	args := []string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn", "--poll-deadline", "30m",
+		"--poll-workers", strconv.Itoa(bc.pollWorkers), "--delivery-workers", strconv.Itoa(bc.deliveryWorkers),
+		"--allow-private-networks", "--min-interval", min(bc.interval, time.Second).String()}
 	if bc.callbackRate > 0 {
 		args = append(args, "--callback-rate", strconv.FormatFloat(bc.callbackRate, 'g', -1, 64))
 	}

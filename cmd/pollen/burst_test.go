@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 )
 
 var burstFull = flag.Bool("burst.full", false, "TestBurstThirtyFiveThousandInOneSecond: 35,000 tickets with the shipped incidents.json "+
@@ -32,11 +32,11 @@ func TestBurstThirtyFiveThousandInOneSecond(t *testing.T) {
 		t.Skip("about 45 s; skipped with -short")
 	}
 	n, o := 6000, simRigOptions{
-		desk:      fakedesk.Options{Seed: 35, RatePerMinute: 1_000_000, PageCap: 50},
+		desk:      freshdesk.Options{Seed: 35, RatePerMinute: 1_000_000, PageCap: 50},
 		incidents: map[string]any{"maxPages": 50},
 	}
 	if *burstFull {
-		n, o = 35000, simRigOptions{desk: fakedesk.Options{Seed: 35, RatePerMinute: 1_000_000}}
+		n, o = 35000, simRigOptions{desk: freshdesk.Options{Seed: 35, RatePerMinute: 1_000_000}}
 	}
 	r := newSimRig(t, o)
 	r.interval = "0.05" // 3 s: polls re-reading the overfull second would slow the delivery down
@@ -175,7 +175,7 @@ func (r *simRig) simAwaitBurst(t *testing.T, srv *runningServer, id int64, ids [
 // /instances/{id} must show it.
 func TestBurstGapShownInPollers(t *testing.T) {
 	r := newSimRig(t, simRigOptions{
-		desk:      fakedesk.Options{Seed: 25, RatePerMinute: 1_000_000, PageCap: 1},
+		desk:      freshdesk.Options{Seed: 25, RatePerMinute: 1_000_000, PageCap: 1},
 		incidents: map[string]any{"pageSize": 10, "maxPages": 1},
 	})
 	var requester int64
@@ -211,7 +211,7 @@ func TestBurstGapShownInPollers(t *testing.T) {
 // at the tail in the same poll, the cursor passes the second, and the skipped ticket is never
 // reported.
 func TestBurstShiftedDuringPageWalk(t *testing.T) {
-	r := newSimRig(t, simRigOptions{desk: fakedesk.Options{Seed: 15, RatePerMinute: 1_000_000}, incidents: map[string]any{"pageSize": 10}})
+	r := newSimRig(t, simRigOptions{desk: freshdesk.Options{Seed: 15, RatePerMinute: 1_000_000}, incidents: map[string]any{"pageSize": 10}})
 	var requester int64
 	r.inThePast(func() {
 		requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/api"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
@@ -48,16 +47,21 @@ func newBenchDeliveryRig(b *testing.B) *benchDeliveryRig {
 // instance stores and compiles an instance calling back callbackURL.
 func (r *benchDeliveryRig) instance(b *testing.B, callbackURL string) *engine.Instance {
 	b.Helper()
-	rec := &sqlite.Instance{Name: "bench", ElementKey: "freshdeskv2", Configuration: map[string]any{
-		"subdomain": "bench", "username": "key", "event.notification.callback.url": callbackURL,
-		"event.notification.signature.key": e2eSignatureKey, "event.poller.refresh_interval": "1"}}
+	conf := map[string]any{"subdomain": "bench", "username": "key", "event.notification.callback.url": callbackURL,
+		"event.notification.signature.key": e2eSignatureKey, "event.poller.refresh_interval": "1"}
+	rec := &engine.InstanceRecord{Name: "bench", ElementKey: "freshdeskv2", Configuration: conf}
 	if err := r.store.CreateInstance(context.Background(), rec); err != nil {
 		b.Fatal(err)
 	}
-	in, probs := api.Compile(r.cat, rec)
+	body, err := json.Marshal(map[string]any{"element": map[string]any{"key": "freshdeskv2"}, "name": "bench", "configuration": conf})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, probs := definitions.LoadStoredInstance(r.cat, "bench instance", body)
 	if len(probs) > 0 {
 		b.Fatal(definitions.Describe(probs))
 	}
+	in.ID = rec.ID
 	r.instances[in.ID] = in
 	return in
 }

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/engine"
 )
@@ -202,7 +202,7 @@ func markerField(objectType string) string {
 // by any poller.
 type dlWorld struct {
 	t         *testing.T
-	desk      *fakedesk.Server
+	desk      *freshdesk.Server
 	rng       *rand.Rand
 	requester int64
 	recs      []*dlRecord
@@ -586,7 +586,7 @@ func dlWaitHistory(t *testing.T, base string, id int64, want ...string) []dlHist
 	return hist
 }
 
-func dlNextVendorSecond(desk *fakedesk.Server) {
+func dlNextVendorSecond(desk *freshdesk.Server) {
 	s := desk.VendorNow().Truncate(time.Second)
 	for desk.VendorNow().Truncate(time.Second).Equal(s) {
 		time.Sleep(5 * time.Millisecond)
@@ -708,7 +708,7 @@ func TestQueuedThenRedeliver(t *testing.T) {
 func dlPut(t *testing.T, url, body string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "User user-secret, Organization org-secret")
+	req.Header.Set("Authorization", "User user-secret-0f3e-49ab-a8c1-5d72e6, Organization org-secret-7b21-4c9d-9e05-a3f86b")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

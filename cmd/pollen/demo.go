@@ -17,11 +17,12 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tidwall/gjson"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
-	"github.com/pollen-hq/pollen/adapters/fakezendesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
+	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
 const demoDoc = `Demo shows Pollen working end to end on this machine, with no account and
@@ -120,8 +121,10 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 		return err
 	}
 	defer cleanup()
+	// The simulator and the receiver are on loopback: the demo opens the egress policy to them.
 	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir,
-		UserSecret: randomSecret(), OrgSecret: randomSecret(), Logger: log})
+		UserSecret: tenants.NewSecret(), OrgSecret: tenants.NewSecret(), Logger: log,
+		AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -131,7 +134,14 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 	out.printf("Pollen demo: a simulated %s, a Pollen server and a signature-checking receiver, all on this machine.\n", sim.name)
 	out.printf("  simulated %-10s %s  (sample records created before the instance: no events for them)\n", sim.name, deskURL)
 	out.printf("  Pollen API           %s\n", srv.URL())
+	out.printf("  Pollen console       %s\n", srv.signInLink(24*time.Hour))
+	out.printf("                       (open it in a browser: it signs you in, once)\n")
 	out.printf("  receiver             %s\n", recvURL)
+	out.printf("To poll the simulator from the console's New instance form:\n")
+	out.printf("  %s\n", sim.signIn)
+	out.printf("  Events Enabled on · Event poller refresh interval (mins) %s\n", dc.interval)
+	out.printf("  Event Notification Callback URL %s · Event Notification Signature Key %s\n", recvURL, signatureKey)
+	out.printf("  More settings > Base URL %s\n", deskURL)
 	conf := map[string]string{
 		"subdomain":                        "demo",
 		"base.url":                         deskURL,
@@ -227,24 +237,27 @@ type demoVendor struct {
 	http.Handler
 	name        string
 	credentials map[string]string // the instance configuration that authenticates with it
-	Mutate      func(*rand.Rand) string
+	// signIn is the same, by the labels of the console's form.
+	signIn string
+	Mutate func(*rand.Rand) string
 }
 
 // newDemoVendor starts the simulator of an element, with sample data.
 func newDemoVendor(element string, seed uint64, log hclog.Logger) (*demoVendor, error) {
 	switch element {
 	case "freshdeskv2":
-		desk := fakedesk.New(fakedesk.Options{APIKey: "demo-api-key", Seed: int64(seed), Logger: log.Named("fakedesk")})
+		desk := freshdesk.New(freshdesk.Options{APIKey: "demo-api-key", Seed: int64(seed), Logger: log.Named("fakedesk")})
 		desk.Seed(40, 25)
 		return &demoVendor{Handler: desk, name: "Freshdesk", Mutate: desk.Mutate,
-			credentials: map[string]string{"username": "demo-api-key"}}, nil
+			credentials: map[string]string{"username": "demo-api-key"}, signIn: "Subdomain demo · API Key demo-api-key"}, nil
 	case "zendesk":
 		// No export lag and no export rate limit, so that events show within seconds.
-		zd := fakezendesk.New(fakezendesk.Options{Email: "demo@example.com", APIToken: "demo-api-token", Seed: int64(seed),
+		zd := zendesk.New(zendesk.Options{Email: "demo@example.com", APIToken: "demo-api-token", Seed: int64(seed),
 			MinAge: -1, RatePerMinute: 100_000, Logger: log.Named("fakezendesk")})
 		zd.Seed(40, 25, 5)
 		return &demoVendor{Handler: zd, name: "Zendesk", Mutate: zd.Mutate,
-			credentials: map[string]string{"email": "demo@example.com", "api_token": "demo-api-token"}}, nil
+			credentials: map[string]string{"email": "demo@example.com", "api_token": "demo-api-token"},
+			signIn:      "Subdomain demo · Email demo@example.com · API Token demo-api-token"}, nil
 	}
 	return nil, fmt.Errorf("--element %q: the demo simulates freshdeskv2 and zendesk", element)
 }

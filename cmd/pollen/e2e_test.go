@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 )
 
@@ -24,11 +24,17 @@ const (
 	e2eSignatureKey = "e2e-signature-key"
 )
 
+// The bootstrap admin's secrets of the tests' servers: strong enough for serve's check.
+const (
+	testUserSecret = "user-secret-0f3e-49ab-a8c1-5d72e6"
+	testOrgSecret  = "org-secret-7b21-4c9d-9e05-a3f86b"
+)
+
 // harness is a simulated Freshdesk and a signature-checking receiver on loopback; Pollen
 // servers are started and stopped against them.
 type harness struct {
 	t        *testing.T
-	desk     *fakedesk.Server
+	desk     *freshdesk.Server
 	deskURL  string
 	recvURL  string
 	offset   atomic.Int64 // the simulator's clock offset, nanoseconds
@@ -43,7 +49,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, eventIDs: map[string]int{}, dataDir: t.TempDir()}
-	h.desk = fakedesk.New(fakedesk.Options{APIKey: e2eAPIKey, Now: func() time.Time {
+	h.desk = freshdesk.New(freshdesk.Options{APIKey: e2eAPIKey, Now: func() time.Time {
 		return time.Now().Add(time.Duration(h.offset.Load()))
 	}})
 	ds := httptest.NewServer(h.desk)
@@ -89,7 +95,8 @@ func (h *harness) start() *runningServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
 	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: h.dataDir, DefinitionsDir: h.defsDir,
-		UserSecret: "user-secret", OrgSecret: "org-secret", Logger: log, Retries: h.retries})
+		UserSecret: testUserSecret, OrgSecret: testOrgSecret, Logger: log, Retries: h.retries,
+		AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -119,7 +126,7 @@ func (h *harness) createInstance(srv *runningServer) int64 {
 // createInstanceAt creates the same instance through the API at apiURL, calling back callbackURL.
 func (h *harness) createInstanceAt(apiURL, callbackURL string) int64 {
 	h.t.Helper()
-	id, err := createDemoInstance(context.Background(), apiURL, "user-secret", "org-secret", "freshdeskv2", map[string]string{
+	id, err := createDemoInstance(context.Background(), apiURL, testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
 		"subdomain":                        "e2e",
 		"username":                         e2eAPIKey,
 		"base.url":                         h.deskURL,
@@ -223,7 +230,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The instance as the API shows it never carries the API key or the signature key.
 	body := get(t, srv.URL()+fmt.Sprintf("/instances/%d", id))
-	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, "user-secret", "org-secret"} {
+	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, testUserSecret, testOrgSecret} {
 		if strings.Contains(body, secret) {
 			t.Errorf("GET /instances/%d shows a secret: %s", id, body)
 		}
@@ -263,7 +270,7 @@ func TestRestart(t *testing.T) {
 func get(t *testing.T, url string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "User user-secret, Organization org-secret")
+	req.Header.Set("Authorization", "User user-secret-0f3e-49ab-a8c1-5d72e6, Organization org-secret-7b21-4c9d-9e05-a3f86b")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

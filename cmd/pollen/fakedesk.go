@@ -9,14 +9,32 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
-const fakedeskDoc = `Fakedesk serves a simulated Freshdesk API v2 (tickets and contacts, with
-Freshdesk's filters, paging, 300-page cap, rate-limit headers and 429s), for trying
-Pollen or testing a client without a Freshdesk account. Authenticate with basic
-auth: the API key as the username, any password. Point an instance at it with the
-configuration key base.url.`
+const fakedeskDoc = `Fakedesk serves a simulated Freshdesk API v2 (tickets, contacts, companies,
+agents and groups, with Freshdesk's filters, paging, 300-page cap, rate-limit
+headers and 429s), for trying Pollen or testing a client without a Freshdesk
+account. Authenticate with basic auth: the API key as the username, any password.
+Point an instance at it with the configuration key base.url.
+
+The fault flags make it a hostile vendor; all are off by default. The page faults
+act on list pages (GET of the five list routes), every one or those of
+--fault-resource:
+  --latency 300ms-600ms   each page waits (a duration, or a uniform range)
+  --drip 1/1s             bodies sent BYTES at a time, DURATION apart
+  --body KIND             truncated (cut in the last record), norecords (cut after
+                          "["), html (an HTML page), shape ({"items": [...]}); 200s
+  --paging KIND           endless (a Link to the next page, past the page cap) or
+                          redirect (a 302 to the same URL)
+  --fail-rate 0.1         that share of requests fail with --fail-statuses, each
+                          failure the first of --fail-burst in a row
+  --skew 90s              the vendor's clock runs ahead (or behind, -90s)
+  --visible-after 5s      changes show in lists that long after they are made
+  --shift 0.2             that share of ticket and contact pages after the first
+                          move a row of an earlier page to the end
+For example: pollen fakedesk --latency 300ms-600ms --fail-rate 0.05 --change-every 1s`
 
 func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("fakedesk", "[flags]", fakedeskDoc, stderr)
@@ -28,6 +46,19 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	rate := fs.Int("rate-per-minute", 700, "requests per minute before 429")
 	floatHeaders := fs.Bool("float-rate-headers", false, "format X-RateLimit-* values as floats (50.0), as some accounts do")
 	changeEvery := fs.Duration("change-every", 0, "make a random change this often (0: never)")
+	pageCap := fs.Int("page-cap", 300, "the last page number a ticket query may ask for")
+	listRate := fs.Int("list-rate-per-minute", 0, "the Tickets List and Contacts List sub-limit per minute (0: none)")
+	latency := fs.String("latency", "", "each list page waits this `duration` or range (300ms-600ms)")
+	drip := fs.String("drip", "", "send list page bodies a few bytes at a time: `BYTES/DURATION` (1/1s)")
+	body := fs.String("body", "", "spoil list page bodies: truncated, norecords, html or shape")
+	paging := fs.String("paging", "", "endless or redirect list pages")
+	failRate := fs.Float64("fail-rate", 0, "share of requests that fail (0-1)")
+	failStatuses := fs.String("fail-statuses", "429,500,502,503,504", "the `statuses` failures draw from")
+	failBurst := fs.Int("fail-burst", 1, "failures in a row, each time one is drawn")
+	skew := fs.Duration("skew", 0, "the vendor's clock skew")
+	visibleAfter := fs.Duration("visible-after", 0, "how long a change stays out of lists")
+	shift := fs.Float64("shift", 0, "share of ticket and contact pages after the first that move a row (0-1)")
+	faultResource := fs.String("fault-resource", "", "the one `resource` (tickets, contacts, ...) the page faults and failures act on (default: every one)")
 	var lf logFlags
 	lf.register(fs, "info")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -38,8 +69,19 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "pollen fakedesk: %v\n", err)
 		return exitUsage
 	}
-	desk := fakedesk.New(fakedesk.Options{APIKey: *apiKey, Seed: *seed, RatePerMinute: *rate,
-		FloatRateHeaders: *floatHeaders, Logger: log})
+	faults, err := fakedeskFaults(*latency, *drip, *body, *paging, *failStatuses, *faultResource)
+	if err != nil {
+		fmt.Fprintf(stderr, "pollen fakedesk: %v\n", err)
+		return exitUsage
+	}
+	desk := freshdesk.New(freshdesk.Options{APIKey: *apiKey, Seed: *seed, RatePerMinute: *rate,
+		FloatRateHeaders: *floatHeaders, Logger: log, PageCap: *pageCap, ListRatePerMinute: *listRate,
+		Skew: *skew, VisibleAfter: *visibleAfter, ShiftDuringWalk: *shift,
+		Latency: faults.Latency, Drip: faults.Drip, Body: faults.Body, Paging: faults.Paging})
+	if *failRate > 0 {
+		faults.Fail.Rate, faults.Fail.Burst = *failRate, *failBurst
+		desk.SetFail(faults.Fail)
+	}
 	desk.Seed(*tickets, *contacts)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -74,4 +116,28 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFail
 	}
 	return exitOK
+}
+
+// fakedeskFaults reads the fault flags of pollen fakedesk into kernel knobs scoped to resource.
+func fakedeskFaults(latency, drip, body, paging, statuses, resource string) (kernel.Options, error) {
+	var o kernel.Options
+	var err error
+	scope := kernel.Scope{Resource: resource}
+	if o.Latency, err = kernel.ParseLatency(latency); err != nil {
+		return o, err
+	}
+	if o.Drip, err = kernel.ParseDrip(drip); err != nil {
+		return o, err
+	}
+	if o.Body.Kind, err = kernel.ParseBodyKind(body); err != nil {
+		return o, err
+	}
+	if o.Paging.Kind, err = kernel.ParsePagingKind(paging); err != nil {
+		return o, err
+	}
+	if o.Fail.Statuses, err = kernel.ParseStatuses(statuses); err != nil {
+		return o, err
+	}
+	o.Latency.Scope, o.Drip.Scope, o.Body.Scope, o.Paging.Scope, o.Fail.Scope = scope, scope, scope, scope, scope
+	return o, nil
 }

@@ -45,8 +45,9 @@ func (p *pollenProc) start() {
 		p.t.Fatal(err)
 	}
 	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(p.bin, "serve", "--listen", addr, "--data-dir", p.dataDir, "--log-level", "info")
-	cmd.Env = append(os.Environ(), "POLLEN_USER_SECRET=user-secret", "POLLEN_ORGANIZATION_SECRET=org-secret")
+	cmd := exec.Command(p.bin, "serve", "--listen", addr, "--data-dir", p.dataDir, "--log-level", "info",
+		"--allow-private-networks", "--min-interval", "100ms")
+	cmd.Env = append(os.Environ(), "POLLEN_USER_SECRET=user-secret-0f3e-49ab-a8c1-5d72e6", "POLLEN_ORGANIZATION_SECRET=org-secret-7b21-4c9d-9e05-a3f86b")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -65,7 +66,7 @@ func (p *pollenProc) start() {
 		default:
 		}
 		req, _ := http.NewRequest(http.MethodGet, p.url+"/instances", nil)
-		req.Header.Set("Authorization", "User user-secret, Organization org-secret")
+		req.Header.Set("Authorization", "User user-secret-0f3e-49ab-a8c1-5d72e6, Organization org-secret-7b21-4c9d-9e05-a3f86b")
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -135,7 +136,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 		}
 	})
 	p.start()
-	id, err := createDemoInstance(context.Background(), p.url, "user-secret", "org-secret", "freshdeskv2", map[string]string{
+	id, err := createDemoInstance(context.Background(), p.url, testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
 		"subdomain":                        "e2e",
 		"username":                         e2eAPIKey,
 		"base.url":                         h.deskURL,

@@ -16,6 +16,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -31,7 +34,9 @@ func commands() []command {
 		{"bench", "measure Pollen under load: many accounts, changes, a burst", runBench},
 		{"demo", "run a simulated Freshdesk, Pollen and a receiver, and show the events", runDemo},
 		{"fakedesk", "serve a simulated Freshdesk API", runFakedesk},
+		{"keys", "rotate the key that seals secrets at rest", runKeys},
 		{"serve", "run the API, the pollers and delivery", runServe},
+		{"users", "manage organizations and users, and their secrets", runUsers},
 		{"validate", "check definition files and instance bodies", runValidate},
 		{"version", "print the version", runVersion},
 	}
@@ -45,6 +50,8 @@ const (
 )
 
 func main() {
+	// Every file Pollen creates is its user's alone, whatever the directory's mode.
+	syscall.Umask(0o077)
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -73,24 +80,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
-		if len(args) > 1 {
-			for _, c := range commands() {
-				if c.name == args[1] {
-					return c.run(ctx, []string{"-h"}, stdout, stdout)
-				}
-			}
-		}
-		usage(stdout)
-		return exitOK
+	switch name {
+	case "help", "-h", "--help", "-help":
+		return runHelp(ctx, args[1:], stdout, stderr)
+	case "--version", "-version":
+		return runVersion(ctx, args[1:], stdout, stderr)
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
+	if c, ok := lookup(name); ok {
+		return c.run(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pollen: unknown command %q\nRun 'pollen help' for usage.\n", name)
 	return exitUsage
+}
+
+// runHelp prints the list of commands, or one command's usage.
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		usage(stdout)
+		return exitOK
+	case 1:
+		if c, ok := lookup(args[0]); ok {
+			return c.run(ctx, []string{"-h"}, stdout, stdout)
+		}
+		fmt.Fprintf(stderr, "pollen help: unknown command %q\nRun 'pollen help' for usage.\n", args[0])
+		return exitUsage
+	default:
+		fmt.Fprintln(stderr, "usage: pollen help [command]")
+		return exitUsage
+	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func usage(w io.Writer) {
@@ -118,24 +145,83 @@ func newFlags(name, synopsis, doc string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseFlags parses args and returns the exit code to use when parsing stops the command: -h is
-// a success, anything else a usage error.
+// a success, anything else a usage error. Flags may come before, between and after the
+// positional arguments (validate PATH --format json); a "--" ends the flags. fs.Args() holds the
+// positional arguments afterwards, in order.
 func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK, false
+			}
+			return exitUsage, false
 		}
-		return exitUsage, false
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
 	}
+	// Parsing "--" and the positional arguments sets fs.Args() to them and no flag.
+	_ = fs.Parse(append([]string{"--"}, positional...))
 	return 0, true
 }
 
-var version = "devel"
-
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("version", "", "Version prints Pollen's version.", stderr)
+	fs := newFlags("version", "", "Version prints Pollen's module version, the VCS revision it was built from, and the Go\ntoolchain. 'pollen --version' is the same.", stderr)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	fmt.Fprintf(stdout, "pollen %s\n", version)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pollen version: unexpected arguments: %v\n", fs.Args())
+		return exitUsage
+	}
+	bi, _ := debug.ReadBuildInfo()
+	fmt.Fprintln(stdout, versionLine(bi))
 	return exitOK
+}
+
+// versionLine describes a build: "pollen v1.2.0 (revision 0123abcd..., 2026-05-01T10:00:00Z,
+// modified) go1.26.8 linux/amd64". A binary built outside a VCS checkout, or with -buildvcs=false,
+// has no revision; one built by `go run` or `go test` says "(devel)" for its version.
+func versionLine(bi *debug.BuildInfo) string {
+	if bi == nil {
+		return fmt.Sprintf("pollen (unknown version) %s %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	}
+	ver := bi.Main.Version
+	if ver == "" {
+		ver = "(devel)"
+	}
+	var vcs []string
+	var goos, goarch string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			vcs = append([]string{"revision " + s.Value}, vcs...)
+		case "vcs.time":
+			vcs = append(vcs, s.Value)
+		case "vcs.modified":
+			if s.Value == "true" {
+				vcs = append(vcs, "modified")
+			}
+		case "GOOS":
+			goos = s.Value
+		case "GOARCH":
+			goarch = s.Value
+		}
+	}
+	line := "pollen " + ver
+	if len(vcs) > 0 {
+		line += " (" + strings.Join(vcs, ", ") + ")"
+	}
+	line += " " + bi.GoVersion
+	if goos != "" && goarch != "" {
+		line += " " + goos + "/" + goarch
+	}
+	return line
 }

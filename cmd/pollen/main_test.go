@@ -7,6 +7,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopChromium()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
 	}

@@ -30,7 +30,11 @@ func TestServeCallbackFlags(t *testing.T) {
 	if err := cfg.checkLimits(); err != nil {
 		t.Fatal(err)
 	}
-	do := cfg.delivery(metrics.New())
+	m, err := metrics.New(metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := cfg.delivery(m)
 	if do.PerCallback != 2 || do.RatePerCallback != 0.5 || do.OnAttempt == nil {
 		t.Errorf("deliverer options: per callback %d, rate %v, OnAttempt set %v", do.PerCallback, do.RatePerCallback, do.OnAttempt != nil)
 	}
@@ -91,7 +95,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if got[`pollen_jobs`] != 2 || got[`pollen_instances`] != 1 {
 		t.Errorf("jobs %v, instances %v; want 2 and 1", got[`pollen_jobs`], got[`pollen_instances`])
 	}
-	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, "user-secret", "org-secret", h.recvURL, h.deskURL} {
+	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, testUserSecret, testOrgSecret, h.recvURL, h.deskURL} {
 		if strings.Contains(body, secret) {
 			t.Errorf("/metrics carries %q", secret)
 		}

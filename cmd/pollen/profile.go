@@ -16,7 +16,7 @@ import (
 func startProfiles(ctx context.Context, cpuFile, memFile string) (stop func() error, err error) {
 	var cpu *os.File
 	if cpuFile != "" {
-		if cpu, err = os.Create(cpuFile); err != nil {
+		if cpu, err = os.OpenFile(cpuFile, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			return nil, fmt.Errorf("--cpuprofile: %w", err)
 		}
 		if err := pprof.StartCPUProfile(cpu); err != nil {
@@ -30,7 +30,7 @@ func startProfiles(ctx context.Context, cpuFile, memFile string) (stop func() er
 	} else {
 		go func() {
 			<-ctx.Done()
-			f, err := os.Create(memFile)
+			f, err := os.OpenFile(memFile, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 			if err != nil {
 				heap <- fmt.Errorf("--memprofile: %w", err)
 				return

@@ -139,7 +139,7 @@ func pollerState(t *testing.T, srv *runningServer, id int64, objectType string) 
 func patch(t *testing.T, srv *runningServer, id int64, body string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPatch, srv.URL()+fmt.Sprintf("/instances/%d", id), bytes.NewReader([]byte(body)))
-	req.Header.Set("Authorization", "User user-secret, Organization org-secret")
+	req.Header.Set("Authorization", "User user-secret-0f3e-49ab-a8c1-5d72e6, Organization org-secret-7b21-4c9d-9e05-a3f86b")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -9,6 +9,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/egress"
 )
 
 const serveDoc = `Serve runs Pollen: the Cloud Elements-compatible API (POST /instances and
@@ -16,17 +19,34 @@ friends), the pollers of every events-enabled instance, and the delivery of sign
 notifications to their callbacks. State (instances, cursors, the outbox) lives in
 an SQLite file in --data-dir and survives restarts.
 
-Clients authenticate with 'Authorization: User <secret>, Organization <secret>'.
-The secrets come from POLLEN_USER_SECRET and POLLEN_ORGANIZATION_SECRET; without
-them, serve generates a pair on first start and keeps it in DATA-DIR/secrets.json
-(mode 0600).
+Clients authenticate with 'Authorization: User <secret>, Organization <secret>':
+each user of each organization has their own ('pollen users' manages them). The
+first admin's secrets come from POLLEN_USER_SECRET and POLLEN_ORGANIZATION_SECRET
+(at least 24 characters, random: 'pollen users secret' prints one); without them,
+serve generates a pair on first start and keeps it in DATA-DIR/secrets.json (mode
+0600).
+
+Instances may point Pollen (base.url, subdomain, callback URLs) at public
+addresses only: loopback, private, link-local and other internal addresses, and
+this server's own listener, are refused when an instance is written and when a
+connection is made. --allow-private-networks and --allow-hosts open that policy,
+for vendors or receivers on the operator's own network.
+
+Secrets at rest (vendor credentials, signature keys, URL credentials) are sealed
+with AES-256-GCM. The key comes from POLLEN_KEY or --key-file, or is generated in
+DATA-DIR/pollen.key (mode 0600) at the first start: back it up with the database.
+'pollen keys rotate' replaces it.
 
 Built-in element definitions are embedded; --definitions DIR adds or overrides
 definition files (DIR/ELEMENT/element.json, DIR/ELEMENT/resources/NAME.json).
 
 GET /metrics on the same address serves Prometheus metrics, without
 authentication: aggregate counts of polls, vendor requests and deliveries, never
-an instance's data or a secret.`
+an instance's data or a secret. GET /healthz answers 200 while the process
+serves; GET /readyz answers 200 when the store answers and the definitions are
+loaded, 503 with the reason otherwise.
+
+Every flag can also be set from a POLLEN_* environment variable (see the end).`
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs, cfg, lf := serveFlags(stderr)
@@ -35,6 +55,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "pollen serve: unexpected arguments: %v\n", fs.Args())
+		return exitUsage
+	}
+	if err := setFromEnv(fs, os.LookupEnv); err != nil {
+		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
 		return exitUsage
 	}
 	if err := cfg.checkLimits(); err != nil {
@@ -59,6 +83,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}()
 	cfg.UserSecret = os.Getenv("POLLEN_USER_SECRET")
 	cfg.OrgSecret = os.Getenv("POLLEN_ORGANIZATION_SECRET")
+	cfg.Key = os.Getenv("POLLEN_KEY")
 	srv, err := newServer(ctx, *cfg)
 	if err != nil && ctx.Err() != nil {
 		log.Info("stopped while starting")
@@ -82,7 +107,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to serve the API on")
 	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database and generated secrets")
 	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
-	fs.IntVar(&cfg.PollWorkers, "poll-workers", 8, "polls run at once")
+	fs.IntVar(&cfg.PollWorkers, "poll-workers", engine.DefaultPollConcurrency, "polls under way at once, over all vendor accounts")
+	fs.IntVar(&cfg.PollsPerAccount, "polls-per-account", engine.DefaultPollsPerAccount, "polls under way at once at one vendor account (one base URL): a slow vendor holds only these")
+	fs.DurationVar(&cfg.PollDeadline, "poll-deadline", engine.DefaultPollDeadline, "longest one poll runs; it commits what it read and goes on at its next turn")
+	fs.IntVar(&cfg.PollPages, "poll-pages", engine.DefaultPageBudget, "most vendor pages one poll reads; it commits what it read and goes on at its next turn")
 	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 1024, "deliveries in flight at once, over all callbacks (each callback is also held to --callback-concurrency, so slow ones cannot take every place)")
 	fs.IntVar(&cfg.CallbackConcurrency, "callback-concurrency", 4, "notifications in flight at once to one callback URL")
 	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 0, "notifications started per second to one callback URL, when bounded; 0.5 is one every 2s, 0 no bound beyond --callback-concurrency")
@@ -90,18 +118,58 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.DurationVar(&cfg.HistoryRetention, "history-retention", 7*24*time.Hour, "how long delivered event history is kept")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` at exit (go tool pprof reads it)")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile to `file` at exit")
+	fs.BoolVar(&cfg.AllowPrivateNetworks, "allow-private-networks", false, "let instances point at loopback, private (10/8, 172.16/12, 192.168/16), CGNAT and unique-local addresses")
+	fs.Var(&stringList{&cfg.AllowHosts}, "allow-hosts", "comma-separated `hosts` instances may point at whatever their address: names (vendor.internal, *.corp.example), IP addresses or CIDR prefixes")
+	fs.DurationVar(&cfg.MinInterval, "min-interval", time.Second, "the shortest event.poller.refresh_interval an instance may set")
+	fs.StringVar(&cfg.KeyFile, "key-file", "", "`file` of the keys sealing secrets at rest (default DATA-DIR/pollen.key, generated at the first start; POLLEN_KEY overrides it)")
 	lf := &logFlags{}
 	lf.register(fs, "info")
+	withEnv(fs)
 	return fs, cfg, lf
 }
 
-// checkLimits refuses per-callback limits the deliverer would silently replace by its defaults.
+// checkLimits refuses limits the runtime would silently replace by its defaults.
 func (cfg serverConfig) checkLimits() error {
+	switch {
+	case cfg.PollWorkers < 1:
+		return fmt.Errorf("--poll-workers must be at least 1, not %d", cfg.PollWorkers)
+	case cfg.PollsPerAccount < 1:
+		return fmt.Errorf("--polls-per-account must be at least 1, not %d", cfg.PollsPerAccount)
+	case cfg.PollDeadline < time.Second:
+		return fmt.Errorf("--poll-deadline must be at least 1s, not %v", cfg.PollDeadline)
+	case cfg.PollPages < 1:
+		return fmt.Errorf("--poll-pages must be at least 1, not %d", cfg.PollPages)
+	}
 	if cfg.CallbackConcurrency < 1 {
 		return fmt.Errorf("--callback-concurrency must be at least 1, not %d", cfg.CallbackConcurrency)
 	}
 	if !(cfg.CallbackRate >= 0) || math.IsInf(cfg.CallbackRate, 0) {
 		return fmt.Errorf("--callback-rate must be 0 (no bound) or a positive number, not %v", cfg.CallbackRate)
+	}
+	if cfg.MinInterval <= 0 || cfg.MinInterval > engine.DefaultMaxInterval {
+		return fmt.Errorf("--min-interval must be positive and at most %s, not %s", engine.DefaultMaxInterval, cfg.MinInterval)
+	}
+	if _, err := egress.New(egress.Options{AllowHosts: cfg.AllowHosts}); err != nil {
+		return fmt.Errorf("--allow-hosts: %w", err)
+	}
+	return nil
+}
+
+// stringList is a flag.Value of comma-separated strings.
+type stringList struct{ s *[]string }
+
+func (l *stringList) String() string {
+	if l.s == nil {
+		return ""
+	}
+	return strings.Join(*l.s, ",")
+}
+
+func (l *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.s = append(*l.s, p)
+		}
 	}
 	return nil
 }

@@ -1,9 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,18 +10,24 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pollen-hq/pollen/adapters/api"
+	"github.com/pollen-hq/pollen/adapters/console"
+	"github.com/pollen-hq/pollen/adapters/httpsource"
 	"github.com/pollen-hq/pollen/adapters/metrics"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
-	"github.com/pollen-hq/pollen/adapters/vendor"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/egress"
+	"github.com/pollen-hq/pollen/engine/instances"
+	"github.com/pollen-hq/pollen/engine/seal"
+	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
 // serverConfig is everything `pollen serve` is configured with.
@@ -32,7 +37,10 @@ type serverConfig struct {
 	DefinitionsDir   string
 	UserSecret       string
 	OrgSecret        string
-	PollWorkers      int
+	PollWorkers      int           // polls under way over all accounts
+	PollsPerAccount  int           // polls under way at one vendor account
+	PollDeadline     time.Duration // longest one poll runs
+	PollPages        int           // most pages one poll reads
 	DeliveryWorkers  int
 	Retries          []time.Duration // nil = the platform's schedule
 	HistoryRetention time.Duration   // 0 = 7 days
@@ -44,6 +52,51 @@ type serverConfig struct {
 	// deliverer's default, 4); CallbackRate, when above 0, those started per second to it.
 	CallbackConcurrency int
 	CallbackRate        float64
+
+	// AllowPrivateNetworks and AllowHosts open the egress policy (engine/egress) to loopback and
+	// private addresses, and to the hosts, addresses and prefixes listed.
+	AllowPrivateNetworks bool
+	AllowHosts           []string
+	// MinInterval is the shortest refresh interval an instance may set; 0 = 1s.
+	MinInterval time.Duration
+	// KeyFile holds the keys sealing secrets at rest; "" = DATA-DIR/pollen.key, generated at the
+	// first start. Key, when set (POLLEN_KEY), holds them instead: base64 keys, comma-separated,
+	// the primary first.
+	KeyFile, Key string
+	// HTTP bounds the API's connections; zero fields take defaultHTTPLimits'.
+	HTTP httpLimits
+}
+
+// httpLimits bound what a client may hold of the server: a slow or idle client is cut off.
+type httpLimits struct {
+	ReadHeader, Read, Write, Idle time.Duration
+	MaxHeaderBytes                int
+}
+
+// defaultHTTPLimits: a request's headers within 5 s and its whole body (1 MiB at most) within
+// 15 s; a response within 2 minutes (a hub call waits for the vendor, with retries); an idle
+// keep-alive connection closed after a minute; headers of 64 KiB at most.
+var defaultHTTPLimits = httpLimits{ReadHeader: 5 * time.Second, Read: 15 * time.Second, Write: 2 * time.Minute,
+	Idle: time.Minute, MaxHeaderBytes: 64 << 10}
+
+func (l httpLimits) withDefaults() httpLimits {
+	d := defaultHTTPLimits
+	if l.ReadHeader > 0 {
+		d.ReadHeader = l.ReadHeader
+	}
+	if l.Read > 0 {
+		d.Read = l.Read
+	}
+	if l.Write > 0 {
+		d.Write = l.Write
+	}
+	if l.Idle > 0 {
+		d.Idle = l.Idle
+	}
+	if l.MaxHeaderBytes > 0 {
+		d.MaxHeaderBytes = l.MaxHeaderBytes
+	}
+	return d
 }
 
 // server is a running Pollen: store, catalog, runtime, metrics and HTTP API. serve, demo and the
@@ -52,14 +105,20 @@ type server struct {
 	cfg     serverConfig
 	log     hclog.Logger
 	store   *sqlite.Store
+	egress  *egress.Policy
+	svc     *instances.Service
+	tenants *tenants.Service
 	defs    *definitions.Registry
 	runtime *engine.Runtime
 	metrics *metrics.Metrics // served at GET /metrics
 	http    *http.Server
 	ln      net.Listener
+	// sessions are the web console's; admin is the bootstrap admin, whom pollen demo signs in.
+	sessions *console.Sessions
+	admin    console.Principal
 }
 
-// secretsFile holds generated platform secrets in the data directory, mode 0600.
+// secretsFile holds the bootstrap admin's generated secrets in the data directory, mode 0600.
 const secretsFile = "secrets.json"
 
 type platformSecrets struct {
@@ -67,8 +126,8 @@ type platformSecrets struct {
 	Organization string `json:"organization"`
 }
 
-// loadSecrets returns the platform secrets: from the configuration (environment) when given,
-// else from the data directory, generating and storing them on first start.
+// loadSecrets returns the bootstrap admin's secrets: from the configuration (environment) when
+// given, else from the data directory, generating and storing them on first start.
 func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
 	if cfg.UserSecret != "" && cfg.OrgSecret != "" {
 		return nil
@@ -84,14 +143,14 @@ func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
 		if err := json.Unmarshal(b, &s); err != nil || s.User == "" || s.Organization == "" {
 			return fmt.Errorf("%s: not a secrets file (%v); remove it to generate new secrets", path, err)
 		}
-		log.Info("platform secrets read from the data directory", "file", path)
+		log.Info("bootstrap admin's secrets read from the data directory", "file", path)
 	case errors.Is(err, os.ErrNotExist):
-		s = platformSecrets{User: randomSecret(), Organization: randomSecret()}
+		s = platformSecrets{User: tenants.NewSecret(), Organization: tenants.NewSecret()}
 		b, _ := json.MarshalIndent(s, "", "  ")
 		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 			return fmt.Errorf("storing generated secrets: %w", err)
 		}
-		log.Info("platform secrets generated; clients authenticate with 'Authorization: User <user>, Organization <organization>' from this file", "file", path)
+		log.Info("bootstrap admin's secrets generated; clients authenticate with 'Authorization: User <user>, Organization <organization>' from this file", "file", path)
 	default:
 		return err
 	}
@@ -99,12 +158,56 @@ func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
 	return nil
 }
 
-func randomSecret() string {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
+// dbFile and keyFile are the database and the key file in the data directory.
+const (
+	dbFile  = "pollen.db"
+	keyFile = "pollen.key"
+)
+
+// loadKeys returns the keyring sealing secrets at rest: from POLLEN_KEY, from --key-file, or from
+// DATA-DIR/pollen.key, generated (0600) when neither the key file nor a database exists yet. A
+// database without its generated key file, or a key file without its database, is refused: one
+// of them was lost, and starting anew would lose every instance.
+func loadKeys(cfg serverConfig, log hclog.Logger) (*seal.Keyring, error) {
+	if cfg.Key != "" {
+		keys, err := seal.ParseKeys(cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("POLLEN_KEY: %w", err)
+		}
+		return seal.NewKeyring(sqlite.SealPurpose, keys...)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	path, generated := cfg.KeyFile, cfg.KeyFile == ""
+	if generated {
+		path = filepath.Join(cfg.DataDir, keyFile)
+	}
+	keys, err := seal.ReadFile(path)
+	switch {
+	case err == nil:
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, dbFile)); generated && errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s is missing but its key file %s is there: restore the database from a backup, or remove the key file to start with no instances",
+				filepath.Join(cfg.DataDir, dbFile), path)
+		}
+	case errors.Is(err, os.ErrNotExist) && generated:
+		if hasInstances(filepath.Join(cfg.DataDir, dbFile)) {
+			return nil, fmt.Errorf("%s has sealed instance configurations but no key file %s: restore the key file, or give the key with --key-file or POLLEN_KEY",
+				filepath.Join(cfg.DataDir, dbFile), path)
+		}
+		keys = [][]byte{seal.GenerateKey()}
+		if err := seal.WriteFile(path, keys); err != nil {
+			return nil, fmt.Errorf("generating the key for secrets at rest: %w", err)
+		}
+		log.Info("key for secrets at rest generated; back it up with the database: without it the instances' secrets cannot be read", "file", path)
+	default:
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	return seal.NewKeyring(sqlite.SealPurpose, keys...)
+}
+
+// hasInstances reports whether a database file exists and holds sealed instance configurations
+// (a database of a Pollen from before sealing holds them in clear, and is sealed at open).
+func hasInstances(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && bytes.Contains(b, []byte("PS\x01"))
 }
 
 // newServer opens the store, loads definitions and instances, and listens; Run serves.
@@ -119,48 +222,123 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	if err := loadSecrets(&cfg, log); err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "pollen.db"), sqlite.Options{Logger: log.Named("store")})
+	keys, err := loadKeys(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, store: store, metrics: metrics.New()}
+	store, err := sqlite.Open(filepath.Join(cfg.DataDir, dbFile), sqlite.Options{Logger: log.Named("store"), Sealer: keys})
+	if err != nil {
+		return nil, err
+	}
+	m, err := metrics.New(metrics.Options{})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, store: store, metrics: m}
+	fail := func(err error) (*server, error) {
+		store.Close()
+		return nil, err
+	}
+	if s.tenants, err = tenants.New(tenants.Options{Store: store}); err != nil {
+		return fail(err)
+	}
+	if err := s.tenants.Bootstrap(ctx, cfg.UserSecret, cfg.OrgSecret); err != nil {
+		return fail(fmt.Errorf("the bootstrap admin's secrets: %w", err))
+	}
+	if s.egress, err = egress.New(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks, AllowHosts: cfg.AllowHosts}); err != nil {
+		return fail(err)
+	}
 	s.defs = definitions.NewRegistry(definitions.RegistryOptions{Dir: cfg.DefinitionsDir, Logger: log.Named("definitions")})
 	cat := s.defs.Reload()
 	for _, el := range cat.Elements() {
 		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
 	}
-	source := vendor.New(vendor.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse})
+	source := httpsource.New(httpsource.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse, Dial: egressDial(s.egress)})
 	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
 		Catalog:         cat,
 		Source:          source,
 		Store:           store,
 		Outbox:          store,
-		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook")}),
+		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook"), Dial: egressDial(s.egress)}),
 		Account:         engine.Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"},
 		Logger:          log,
-		PollWorkers:     cfg.PollWorkers,
+		PollConcurrency: cfg.PollWorkers,
+		PollsPerAccount: cfg.PollsPerAccount,
+		PollDeadline:    cfg.PollDeadline,
+		PollPages:       cfg.PollPages,
 		DeliveryWorkers: cfg.DeliveryWorkers,
 		OnPoll:          s.metrics.Poll,
 		Deliverer:       cfg.delivery(s.metrics),
 	})
 	s.metrics.Runtime(s.runtime)
-	if err := s.resume(ctx, cat); err != nil {
-		store.Close()
-		return nil, err
-	}
-	handler, err := api.New(api.Options{Store: store, Runtime: s.runtime, Definitions: s.defs, Events: store, Source: source,
-		Metrics: s.metrics.Handler(), UserSecret: cfg.UserSecret, OrganizationSecret: cfg.OrgSecret, Logger: log.Named("api")})
+	s.svc, err = instances.New(instances.Options{Store: store, Runtime: s.runtime, Events: store, Logger: log.Named("instances"),
+		Limits: engine.Limits{MinInterval: cfg.MinInterval, Egress: s.egress}})
 	if err != nil {
-		store.Close()
-		return nil, err
+		return fail(err)
+	}
+	n, err := s.svc.Resume(ctx)
+	if err != nil {
+		if errors.Is(err, seal.ErrUnknownKey) {
+			err = fmt.Errorf("%w: is the key (the key file, or POLLEN_KEY) the one this database was sealed with?", err)
+		}
+		return fail(err)
+	}
+	if n > 0 {
+		log.Info("instances resumed", "instances", n, "jobs", s.runtime.Jobs())
+	}
+	// The web console signs users in with their secrets, as the API authenticates them; a
+	// session then stands in for the secrets in its pages' API calls.
+	throttle := tenants.NewThrottle(tenants.ThrottleOptions{})
+	s.sessions = console.NewSessions(console.SessionOptions{})
+	if s.admin, err = (consoleAccounts{s.tenants}).SignIn(ctx, cfg.UserSecret, cfg.OrgSecret); err != nil {
+		return fail(fmt.Errorf("the bootstrap admin: %w", err))
+	}
+	handler, err := api.New(api.Options{Instances: s.svc, Tenants: s.tenants, Definitions: s.defs, Source: source,
+		Metrics: s.metrics.Handler(), Ready: s.ready, Logger: log.Named("api"), Throttle: throttle,
+		Authenticator: &api.HeaderAuthenticator{Tenants: s.tenants, Instances: s.svc, Session: s.sessions.Principal}})
+	if err != nil {
+		return fail(err)
+	}
+	web, err := console.New(console.Options{API: handler, Sessions: s.sessions, Catalog: s.runtime.Catalog, Logger: log.Named("console"),
+		Accounts: consoleAccounts{s.tenants}, Throttle: throttle})
+	if err != nil {
+		return fail(err)
 	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		store.Close()
-		return nil, err
+		return fail(err)
 	}
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	// Instances may not point Pollen at its own API.
+	if err := s.egress.AddSelf(s.ln.Addr().String()); err != nil {
+		s.ln.Close()
+		return fail(err)
+	}
+	lim := cfg.HTTP.withDefaults()
+	s.http = &http.Server{Handler: web, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read, WriteTimeout: lim.Write,
+		IdleTimeout: lim.Idle, MaxHeaderBytes: lim.MaxHeaderBytes,
+		ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	return s, nil
+}
+
+// ready is GET /readyz's check: the store answers a read, and the definitions are loaded (the
+// registry has built a catalog with at least one element).
+func (s *server) ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if cat := s.defs.Catalog(); cat == nil || len(cat.Elements()) == 0 {
+		return errors.New("definitions: no element loaded")
+	}
+	return nil
+}
+
+// egressDial is how Pollen connects to what tenants point it at (vendors, callbacks): every
+// connection checked by the egress policy at connect time, since DNS may have changed since the
+// write-time check.
+func egressDial(p *egress.Policy) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &egress.Dialer{Policy: p, Dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
+	return d.DialContext
 }
 
 // delivery is how the runtime delivers notifications: the retry schedule, the per-callback
@@ -168,29 +346,6 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 func (cfg serverConfig) delivery(m *metrics.Metrics) engine.DelivererOptions {
 	return engine.DelivererOptions{Retries: cfg.Retries, PerCallback: cfg.CallbackConcurrency,
 		RatePerCallback: cfg.CallbackRate, OnAttempt: m.Delivery}
-}
-
-// resume restarts polling for every stored instance, from its stored cursors.
-func (s *server) resume(ctx context.Context, cat *engine.Catalog) error {
-	recs, err := s.store.Instances(ctx)
-	if err != nil {
-		return err
-	}
-	for _, rec := range recs {
-		in, probs := api.Compile(cat, rec)
-		if len(probs) > 0 {
-			s.log.Error("instance not resumed: its configuration no longer loads", "instance", rec.ID, "problems", definitions.Describe(probs))
-			continue
-		}
-		for _, p := range in.Paused {
-			s.log.Warn("job paused: its definition does not load; it resumes from its cursor when it does", "instance", in.ID, "resource", p.ObjectType, "reason", p.Reason)
-		}
-		s.runtime.Apply(in)
-	}
-	if len(recs) > 0 {
-		s.log.Info("instances resumed", "instances", len(recs), "jobs", s.runtime.Jobs())
-	}
-	return nil
 }
 
 // pruneHistory deletes delivered event history older than the retention, at start and hourly.
@@ -221,10 +376,15 @@ func (s *server) pruneHistory(ctx context.Context) {
 // URL is the server's base URL.
 func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
 
+// signInLink returns a link that signs a browser in to the console once, within ttl.
+func (s *server) signInLink(ttl time.Duration) string {
+	return s.URL() + s.sessions.SignInLink(s.admin, ttl)
+}
+
 // Run serves until ctx ends, then stops accepting requests and polls, lets deliveries under way
 // finish (or stay pending), and closes the store.
 func (s *server) Run(ctx context.Context) error {
-	s.log.Info("listening", "addr", s.ln.Addr().String())
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "console", s.URL()+"/")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	runCtx, stopRuntime := context.WithCancel(context.WithoutCancel(ctx))
@@ -233,11 +393,15 @@ func (s *server) Run(ctx context.Context) error {
 		_ = s.runtime.Run(runCtx)
 	}()
 	if s.cfg.DefinitionsDir != "" {
-		w, err := definitions.NewWatcher(definitions.WatcherOptions{Dir: s.cfg.DefinitionsDir, Logger: s.log.Named("watch"),
-			OnChange: func([]string) { s.runtime.Reload(s.defs.Reload()) }})
+		// ReloadInto: GET /definitions says a file is loaded only once the runtime serves it.
+		reload := func([]string) { s.defs.ReloadInto(s.runtime.Reload) }
+		w, err := definitions.NewWatcher(definitions.WatcherOptions{Dir: s.cfg.DefinitionsDir, Logger: s.log.Named("watch"), OnChange: reload})
 		if err != nil {
 			s.log.Error("definitions folder not watched: changes need a restart", "dir", s.cfg.DefinitionsDir, "error", err)
 		} else {
+			// A file changed between newServer's load and the watch is seen now, not at the next
+			// re-scan.
+			reload(nil)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -273,3 +437,20 @@ func (s *server) Run(ctx context.Context) error {
 	s.log.Info("stopped")
 	return err
 }
+
+// consoleAccounts signs the web console's users in with the tenants service: the User and
+// Organization secrets the API's Authorization header would carry.
+type consoleAccounts struct{ t *tenants.Service }
+
+func (a consoleAccounts) SignIn(ctx context.Context, user, org string) (console.Principal, error) {
+	p, err := a.t.Authenticate(ctx, user, org)
+	switch {
+	case errors.Is(err, tenants.ErrUnauthenticated):
+		return console.Principal{}, fmt.Errorf("%w: %v", console.ErrSignIn, err)
+	case err != nil:
+		return console.Principal{}, err
+	}
+	return console.Principal{ID: strconv.FormatInt(p.UserID, 10), Name: p.Email, As: p}, nil
+}
+
+var _ console.Accounts = consoleAccounts{}

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/fakedesk"
+	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 )
 
@@ -33,7 +33,7 @@ var simDefaultSeeds = []uint64{1, 2, 3}
 
 // TestSimulation drives a hostile simulated Freshdesk with seeded random changes while a real
 // Pollen server polls it, then checks the events the receiver got against the simulator's change
-// log (fakedesk.Changes, the ground truth).
+// log (freshdesk.Changes, the ground truth).
 //
 // Faults: ShiftDuringWalk 0.3, VisibleAfter 1 s (the instance re-reads with lookback 3 s), 5% of
 // requests answered 500, 503 or 429, the vendor's clock 3 s behind, and a create and an update
@@ -79,7 +79,7 @@ func (e simEvent) String() string {
 type simRig struct {
 	t        *testing.T
 	h        *harness
-	desk     *fakedesk.Server
+	desk     *freshdesk.Server
 	offset   atomic.Int64 // the simulator's clock offset, nanoseconds
 	interval string       // event.poller.refresh_interval of createInstance; "" means 0.01
 
@@ -92,15 +92,15 @@ type simRig struct {
 }
 
 type simRigOptions struct {
-	desk      fakedesk.Options // APIKey and Now are set by newSimRig
-	incidents map[string]any   // top-level fields replacing the shipped incidents.json's; nil: no override
+	desk      freshdesk.Options // APIKey and Now are set by newSimRig
+	incidents map[string]any    // top-level fields replacing the shipped incidents.json's; nil: no override
 }
 
 func newSimRig(t *testing.T, o simRigOptions) *simRig {
 	r := &simRig{t: t}
 	o.desk.APIKey = e2eAPIKey
 	o.desk.Now = func() time.Time { return time.Now().Add(time.Duration(r.offset.Load())) }
-	r.desk = fakedesk.New(o.desk)
+	r.desk = freshdesk.New(o.desk)
 	ds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodGet && req.URL.Path == "/api/v2/tickets" {
 			q := req.URL.Query()
@@ -173,7 +173,7 @@ func (r *simRig) createInstance(srv *runningServer, pollerConfig string) int64 {
 	if pollerConfig != "" {
 		cfg["event.poller.configuration"] = pollerConfig
 	}
-	id, err := createDemoInstance(context.Background(), srv.URL(), "user-secret", "org-secret", "freshdeskv2", cfg)
+	id, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "freshdeskv2", cfg)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ const vendorTime = "2006-01-02T15:04:05Z"
 
 // simChange is one change of a record; run: made after the instance was created.
 type simChange struct {
-	fakedesk.Change
+	freshdesk.Change
 	run bool
 }
 
@@ -245,7 +245,7 @@ type simRecord struct {
 }
 
 // simTruth folds the change log; changes from index run on were made after the instance existed.
-func simTruth(changes []fakedesk.Change, run int) map[string]*simRecord {
+func simTruth(changes []freshdesk.Change, run int) map[string]*simRecord {
 	recs := map[string]*simRecord{}
 	for i, c := range changes {
 		ot, ok := simObjectTypes[c.Resource]
@@ -516,7 +516,7 @@ func runSimulation(t *testing.T, seed uint64) {
 		settleWait = 30 * time.Second
 	)
 	r := newSimRig(t, simRigOptions{
-		desk: fakedesk.Options{
+		desk: freshdesk.Options{
 			Seed:            int64(seed),
 			RatePerMinute:   1_000_000,
 			PageCap:         pageCap,
@@ -699,7 +699,7 @@ func joinEvents(evs []simEvent) string {
 // they were made after it. Both must arrive as CREATED (README: windows are bounded by vendor
 // time; changes from the instance's creation on).
 func TestSimulationVendorClockBehind(t *testing.T) {
-	r := newSimRig(t, simRigOptions{desk: fakedesk.Options{Seed: 3, RatePerMinute: 1_000_000, Skew: -3 * time.Second}})
+	r := newSimRig(t, simRigOptions{desk: freshdesk.Options{Seed: 3, RatePerMinute: 1_000_000, Skew: -3 * time.Second}})
 	var requester int64
 	r.inThePast(func() {
 		requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)

@@ -17,8 +17,14 @@ where they sit (ELEMENT/element.json, ELEMENT/resources/NAME.json); other JSON
 objects with "element" and "configuration" are instance bodies. Definitions given
 override the built-in ones, and instance bodies are checked against the result.
 
-Every problem is printed as FILE: /json/pointer: message. The exit status is 0 when
-everything is valid, 1 when anything is not, and 2 on a usage error.`
+Every problem is printed as FILE: /json/pointer: message, once: a definition that
+does not load is reported on its own file, and the files that depend on it (the
+resources of a broken element, instance bodies that poll a broken resource) are
+listed on stderr as not checked, not as more problems. A JSON syntax error says
+its line and column. Flags may also follow the paths.
+
+The exit status is 0 when everything is valid, 1 when anything is not, and 2 on
+a usage error.`
 
 func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", "[--format text|json] PATH...", validateDoc, stderr)
@@ -44,7 +50,18 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		for _, p := range rep.Problems {
 			fmt.Fprintln(stdout, p.Error())
 		}
-		fmt.Fprintf(stderr, "%d files checked, %d valid, %d problems\n", len(rep.Files), rep.valid(), len(rep.Problems))
+		notChecked := 0
+		for _, f := range rep.Files {
+			if f.NotChecked != "" {
+				notChecked++
+				fmt.Fprintf(stderr, "%s: not checked: %s\n", f.File, f.NotChecked)
+			}
+		}
+		fmt.Fprintf(stderr, "%d files checked, %d valid, %d problems", len(rep.Files), rep.valid(), len(rep.Problems))
+		if notChecked > 0 {
+			fmt.Fprintf(stderr, ", %d not checked whole until the definitions they depend on load", notChecked)
+		}
+		fmt.Fprintln(stderr)
 	}
 	if len(rep.Problems) > 0 {
 		return exitFail
@@ -61,6 +78,9 @@ type fileReport struct {
 	File  string `json:"file"`
 	Kind  string `json:"kind"`
 	Valid bool   `json:"valid"`
+	// NotChecked says why the file was not checked whole: a definition it depends on does not
+	// load (that definition's file has the problems). Such a file is not valid.
+	NotChecked string `json:"notChecked,omitempty"`
 }
 
 func (r validateReport) valid() int {
@@ -84,7 +104,7 @@ func validatePaths(paths ...string) validateReport {
 	}
 	kinds := map[definitions.Kind]string{definitions.KindElement: "element", definitions.KindResource: "resource", definitions.KindInstance: "instance"}
 	for _, f := range files {
-		rep.Files = append(rep.Files, fileReport{File: f.Name, Kind: kinds[f.Kind], Valid: !bad[f.Name]})
+		rep.Files = append(rep.Files, fileReport{File: f.Name, Kind: kinds[f.Kind], Valid: !bad[f.Name] && f.NotChecked == "", NotChecked: f.NotChecked})
 	}
 	return rep
 }

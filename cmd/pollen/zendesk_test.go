@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/pollen-hq/pollen/adapters/fakezendesk"
+	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 )
 
@@ -23,7 +23,7 @@ import (
 // kept with its job cursor, delivering what changed while it was down, once, and nothing again.
 func TestZendeskEndToEnd(t *testing.T) {
 	var offset atomic.Int64 // the simulator's clock offset
-	zd := fakezendesk.New(fakezendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 7, MinAge: -1, RatePerMinute: 100_000,
+	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 7, MinAge: -1, RatePerMinute: 100_000,
 		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	// Records that predate the instance: they are the ones updated and deleted below, so that
 	// every expected event is observable whatever the polls' timing (a record created and then
@@ -53,7 +53,8 @@ func TestZendeskEndToEnd(t *testing.T) {
 	var srvURL string
 	start := func() func() {
 		ctx, cancel := context.WithCancel(context.Background())
-		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, UserSecret: "user-secret", OrgSecret: "org-secret",
+		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, UserSecret: testUserSecret, OrgSecret: testOrgSecret,
+			AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond,
 			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})})
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +68,7 @@ func TestZendeskEndToEnd(t *testing.T) {
 		return stop
 	}
 	stop := start()
-	if _, err := createDemoInstance(context.Background(), srvURL, "user-secret", "org-secret", "zendesk", map[string]string{
+	if _, err := createDemoInstance(context.Background(), srvURL, testUserSecret, testOrgSecret, "zendesk", map[string]string{
 		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
 		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
 	}); err != nil {
@@ -140,5 +141,94 @@ func TestZendeskEndToEnd(t *testing.T) {
 		if n > 1 {
 			t.Errorf("event %s delivered %d times", e, n)
 		}
+	}
+}
+
+// TestZendeskOverfullSecond: 150 organizations updated in one second, more than a page of the
+// time-based export holds, make its end_time equal its start_time. Every one still arrives, once,
+// and a later change arrives too: the job moves past that second instead of re-reading it forever.
+func TestZendeskOverfullSecond(t *testing.T) {
+	var offset atomic.Int64
+	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 8, MinAge: -1, RatePerMinute: 100_000,
+		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	offset.Store(int64(-time.Hour))
+	ids := zd.BurstCreate("organizations", 150, nil)
+	offset.Store(0)
+	zs := httptest.NewServer(zd)
+	defer zs.Close()
+	h := newHarness(t)
+	var mu sync.Mutex
+	got := map[string]int{}
+	rs := httptest.NewServer(&webhook.Receiver{Key: "zd-sig", Handle: func(n *webhook.Notification, _ []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range n.Message.Events {
+			got[e.EventType+" "+e.ObjectType+" "+e.ObjectID]++
+		}
+	}})
+	defer rs.Close()
+	srv := h.start()
+	instance, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
+		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
+		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
+		"event.poller.configuration": `{"accounts": {}}`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The instance's first poll sets where its changes start.
+	waitUntil(t, "the first poll", func() bool {
+		return strings.Contains(get(t, srv.URL()+fmt.Sprintf("/instances/%d", instance)), `"lastPoll"`)
+	})
+	if err := zd.BurstUpdate("organizations", ids, map[string]any{"notes": "renewed"}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got)
+	}
+	waitUntil(t, "150 organizations", func() bool { return count() >= 150 })
+	later := zd.CreateOrganization(map[string]any{"name": "Later"})
+	waitUntil(t, "the organization created after the burst", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got["CREATED accounts "+fmt.Sprint(later["id"])] > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if n := got["UPDATED accounts "+fmt.Sprint(id)]; n != 1 {
+			t.Errorf("organization %d: %d UPDATED events, want 1", id, n)
+		}
+	}
+}
+
+// TestZendeskEndpointLimits: Zendesk's incremental exports allow 10 requests a minute each (20
+// for users), apart from the account-wide limit. Polling every 0.6 s, Pollen paces each export
+// to its limit: the vendor never answers 429, and polls that would wait long end early instead.
+func TestZendeskEndpointLimits(t *testing.T) {
+	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 9, MinAge: -1})
+	zs := httptest.NewServer(zd)
+	defer zs.Close()
+	h := newHarness(t)
+	srv := h.start()
+	if _, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
+		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
+		"event.notification.callback.url": h.recvURL, "event.poller.refresh_interval": "0.01",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "more polls than the exports allow in a minute", func() bool {
+		st := zd.Stats()
+		return st.ByEndpoint["GET /api/v2/incremental/tickets/cursor"] >= 10
+	})
+	time.Sleep(3 * time.Second) // polls go on past the limit: they must wait for it, not hit it
+	st := zd.Stats()
+	if st.RateLimited != 0 {
+		t.Errorf("the vendor answered %d 429s: %v", st.RateLimited, st.ByStatus)
+	}
+	if n := st.ByEndpoint["GET /api/v2/incremental/tickets/cursor"]; n > 10 {
+		t.Errorf("%d ticket export requests within the minute, more than its 10", n)
 	}
 }

@@ -5,9 +5,10 @@ package enginetest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -74,87 +75,88 @@ func (s *MemStore) Reset() {
 }
 
 // PageSource is an engine.Source that serves recorded vendor pages: Answers holds, per vendor
-// query of a poll, the pages the vendor returned, in order. Each request is answered with the
-// next pages of the current answer (one at a time when the poll stops after each page, as it does
-// when it walks a list by its cursor), HasNext telling whether the answer has more; when an
-// answer is used up, the next request starts the next one. Every request is recorded.
+// query of a poll, the pages the vendor returned, in order. Each request is answered with the next
+// page of the current answer; while the answer has more, the page carries a Link rel="next" to
+// the same URL with PageParam set to the next page number, as page-numbered vendors do. When an answer is
+// used up, the next request starts the next one; when there are none left, the vendor answers an
+// empty list ([]). Every request is recorded.
 type PageSource struct {
 	mu       sync.Mutex
 	Answers  [][][]byte
 	Requests []engine.Request
-	// Err, when set, is returned by List once the answers are used up.
+	// PageParam names the page number in the next-page links; "" = "page".
+	PageParam string
+	// Err, when set, is returned once the answers are used up.
 	Err error
 	// Now and Skew, when Now is set, stamp every page as sent at Now and answered with the
 	// vendor's clock at Now+Skew (the Date header).
 	Now     time.Time
 	Skew    time.Duration
 	current [][]byte
-	started bool
+	served  int // pages of the current answer served
 }
 
-// List implements engine.Source.
-func (s *PageSource) List(_ context.Context, req engine.Request, fn func(engine.Page) error) error {
+// Fetch implements engine.Source.
+func (s *PageSource) Fetch(_ context.Context, req engine.Request) (engine.Page, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.Requests = append(s.Requests, req)
-	if !s.started || len(s.current) == 0 {
-		s.current = nil
-		if len(s.Answers) > 0 {
-			s.current, s.Answers = s.Answers[0], s.Answers[1:]
-		}
-		s.started = true
-	}
-	s.mu.Unlock()
-	n := 0
-	for {
-		s.mu.Lock()
-		if len(s.current) == 0 {
-			s.started = false
-			err := s.Err
-			s.mu.Unlock()
-			if n == 0 {
-				// The vendor answers an empty list.
-				return fn(engine.Page{Number: 1, Body: []byte("[]")})
+	if len(s.current) == 0 {
+		s.served = 0
+		if len(s.Answers) == 0 {
+			if s.Err != nil {
+				return engine.Page{}, s.Err
 			}
-			return err
+			return s.page(req, []byte("[]"), false), nil
 		}
-		body := s.current[0]
-		s.current = s.current[1:]
-		more := len(s.current) > 0
-		if !more {
-			s.started = false
-		}
-		s.mu.Unlock()
-		n++
-		pg := engine.Page{Number: n, Body: body, HasNext: more}
-		if !s.Now.IsZero() {
-			pg.Sent, pg.Date = s.Now, s.Now.Add(s.Skew).Truncate(time.Second)
-		}
-		if err := fn(pg); err != nil {
-			return err
-		}
-		if !more {
-			return nil
+		s.current, s.Answers = s.Answers[0], s.Answers[1:]
+	}
+	body := s.current[0]
+	s.current = s.current[1:]
+	s.served++
+	return s.page(req, body, len(s.current) > 0), nil
+}
+
+func (s *PageSource) page(req engine.Request, body []byte, more bool) engine.Page {
+	pg := engine.Page{URL: req.URL, Body: body, Header: http.Header{}}
+	if more {
+		u, err := url.Parse(req.URL)
+		if err == nil {
+			param := s.PageParam
+			if param == "" {
+				param = "page"
+			}
+			q := u.Query()
+			q.Set(param, strconv.Itoa(s.served+1))
+			u.RawQuery = q.Encode()
+			pg.Header.Set("Link", "<"+u.String()+`>; rel="next"`)
 		}
 	}
+	if !s.Now.IsZero() {
+		pg.Sent, pg.Date = s.Now, s.Now.Add(s.Skew).Truncate(time.Second)
+	}
+	return pg
 }
 
 // Describe prints a request the way golden files show it: the path and the query, sorted.
 func Describe(r engine.Request) string {
-	keys := make([]string, 0, len(r.Query))
-	for k := range r.Query {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return "GET " + r.URL
+	}
+	q := u.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var parts []string
 	for _, k := range keys {
-		for _, v := range r.Query[k] {
+		for _, v := range q[k] {
 			parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
 		}
 	}
-	if r.PageSize > 0 {
-		parts = append(parts, fmt.Sprintf("(pageSize %d)", r.PageSize))
-	}
-	return "GET " + r.Path + "?" + strings.Join(parts, "&")
+	return "GET " + u.Path + "?" + strings.Join(parts, "&")
 }
 
 // FixedClock is an engine.Clock that returns T.

@@ -34,6 +34,7 @@
 //	'...'  quoted literal; '' is a single quote, inside or outside quotes
 //	[...]  optional section (DateTimeFormatter): always formatted; skipped when parsing fails
 //
+// '#', '{' and '}' are reserved, as in DateTimeFormatter, and make [Compile] fail unless quoted.
 // Any other character that is not an ASCII letter is a literal. Week-based fields (Y, w, W),
 // quarters and the other Java letters are not supported and make [Compile] fail.
 //
@@ -288,6 +289,8 @@ func compile(pattern string) (*Layout, error) {
 			l.closeOpt(open[len(open)-1], startCol)
 			open = open[:len(open)-1]
 			i++
+		case c == '#' || c == '{' || c == '}':
+			return nil, &Error{Pattern: pattern, Col: startCol, Msg: fmt.Sprintf("%q is reserved by Java's DateTimeFormatter; quote it ('%c') to mean the character", c, c)}
 		default:
 			_, w := utf8.DecodeRuneInString(pattern[i:])
 			l.addLiteral(pattern[i:i+w], startCol)

@@ -35,6 +35,9 @@ func TestCompileErrors(t *testing.T) {
 		{"ZZZZZZ", 1, "too many pattern letters 'Z'"},
 		{"日付 yyyy w", 9, "unsupported pattern letter 'w'"},
 		{"'it''s' T", 9, "unknown pattern letter 'T'"},
+		{"yyyy-MM-dd#HH", 11, "'#' is reserved by Java's DateTimeFormatter"},
+		{"{yyyy}", 1, "'{' is reserved"},
+		{"yyyy}", 5, "'}' is reserved"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern, func(t *testing.T) {
@@ -107,7 +110,7 @@ func TestFormat(t *testing.T) {
 		{"y G u", time.Date(-43, 3, 15, 0, 0, 0, 0, time.UTC), "44 BC -43"},
 		{"yyyyy|yyy|yy|y", time.Date(7, 1, 1, 0, 0, 0, 0, time.UTC), "00007|007|07|7"},
 		{"'T''s'''|''|'o''clock'", utc, "T's'|'|o'clock"},
-		{"#{}~ é [yyyy]", utc, "#{}~ é 2018"},
+		{"'#{}'~ é [yyyy]", utc, "#{}~ é 2018"},
 		{"yyyyMMddHHmmssSSS", utc, "20180820152906827"},
 	}
 	for _, tt := range tests {

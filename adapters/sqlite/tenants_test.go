@@ -1,0 +1,232 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/seal"
+)
+
+func sealedStore(t *testing.T, path string, keys ...[]byte) *Store {
+	t.Helper()
+	k, err := seal.NewKeyring(SealPurpose, keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{Sealer: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// filesContain reports which of the database's files (the WAL included) hold b.
+func filesContain(t *testing.T, path string, b string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(data, []byte(b)) {
+			out = append(out, filepath.Base(p))
+		}
+	}
+	return out
+}
+
+func TestConfigurationsSealedAtRest(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "pollen.db")
+	k1, k2 := seal.GenerateKey(), seal.GenerateKey()
+	s := sealedStore(t, path, k1)
+	ctx := context.Background()
+	const secret = "fd-API-key-SEALED-91c2"
+	in := &engine.InstanceRecord{Name: "a", ElementKey: "freshdeskv2", Token: "t1", UserID: 1, OrganizationID: 1,
+		Configuration: map[string]any{"username": secret, "event.notification.callback.url": "https://h.example.com/?token=cb-SEALED-77"}}
+	if err := s.CreateInstance(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.Configuration["event.notification.signature.key"] = "sig-SEALED-55"
+	if err := s.UpdateInstance(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Instance(ctx, in.ID)
+	if err != nil || got.Configuration["username"] != secret {
+		t.Fatalf("read back: %v %v", got, err)
+	}
+	for _, sec := range []string{secret, "cb-SEALED-77", "sig-SEALED-55"} {
+		if f := filesContain(t, path, sec); len(f) > 0 {
+			t.Errorf("%q in clear in %v", sec, f)
+		}
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %04o, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
+	}
+	s.Close()
+
+	// Rotation: the new key first, the old one second; Reseal moves every value to the new key.
+	s2 := sealedStore(t, path, k2, k1)
+	if n, err := s2.Reseal(ctx); err != nil || n != 1 {
+		t.Fatalf("Reseal: %d %v", n, err)
+	}
+	s2.Close()
+	s3 := sealedStore(t, path, k2)
+	if got, err := s3.Instance(ctx, in.ID); err != nil || got.Configuration["username"] != secret {
+		t.Fatalf("read with the new key alone: %v %v", got, err)
+	}
+	s3.Close()
+	k, _ := seal.NewKeyring(SealPurpose, k1)
+	s4, err := Open(path, Options{Sealer: k})
+	if err == nil {
+		_, err = s4.Instance(ctx, in.ID)
+		s4.Close()
+	}
+	if !errors.Is(err, seal.ErrUnknownKey) {
+		t.Errorf("read with the old key alone: %v", err)
+	}
+}
+
+func TestClearConfigurationsSealedAtOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pollen.db")
+	s := openTest(t, path) // no key: stored in clear, as before sealing existed
+	in := mkInstance(t, s, "legacy")
+	s.Close()
+	if len(filesContain(t, path, "secret-legacy")) == 0 {
+		t.Fatal("the test's premise fails: the clear value is not in the file")
+	}
+	s2 := sealedStore(t, path, seal.GenerateKey())
+	if got, err := s2.Instance(context.Background(), in.ID); err != nil || got.Configuration["username"] != "secret-legacy" {
+		t.Fatalf("read back: %v %v", got, err)
+	}
+	if f := filesContain(t, path, "secret-legacy"); len(f) > 0 {
+		t.Errorf("clear value left in %v after sealing", f)
+	}
+}
+
+func TestDamagedFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	os.WriteFile(empty, nil, 0o600)
+	if _, err := Open(empty, Options{}); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "0 bytes") {
+		t.Errorf("zero-byte file: %v", err)
+	}
+
+	path := filepath.Join(dir, "pollen.db")
+	s := openTest(t, path)
+	for i := range 200 {
+		mkInstance(t, s, strings.Repeat("x", 200)+string(rune('a'+i%26))+strings.Repeat("y", i))
+	}
+	s.Close()
+	data, _ := os.ReadFile(path)
+	if len(data) < 8192 {
+		t.Fatalf("database too small to damage: %d bytes", len(data))
+	}
+	half := filepath.Join(dir, "half.db")
+	os.WriteFile(half, data[:len(data)/2], 0o600)
+	if _, err := Open(half, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("half-truncated file: %v", err)
+	}
+	corrupt := bytes.Clone(data)
+	for i := 4096 + 100; i < 4096+400; i++ { // inside page 2
+		corrupt[i] ^= 0x5a
+	}
+	bad := filepath.Join(dir, "corrupt.db")
+	os.WriteFile(bad, corrupt, 0o600)
+	if _, err := Open(bad, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("corrupted page: %v", err)
+	}
+}
+
+func TestScopes(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	mk := func(name string, user, org int64) int64 {
+		in := &engine.InstanceRecord{Name: name, ElementKey: "x", Token: "tok-" + name, UserID: user, OrganizationID: org}
+		if err := s.CreateInstance(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		return in.ID
+	}
+	a1, _, b1 := mk("a1", 10, 1), mk("a2", 11, 1), mk("b1", 20, 2)
+	names := func(sc engine.Scope) string {
+		recs, err := s.Instances(ctx, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range recs {
+			out = append(out, r.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	for sc, want := range map[engine.Scope]string{
+		{}:                                  "a1,a2,b1",
+		{OrganizationID: 1}:                 "a1,a2",
+		{OrganizationID: 1, UserID: 10}:     "a1",
+		{OrganizationID: 2}:                 "b1",
+		{OrganizationID: 1, InstanceID: b1}: "",
+		{OrganizationID: 1, InstanceID: a1}: "a1",
+		{OrganizationID: 3, UserID: 10}:     "",
+	} {
+		if got := names(sc); got != want {
+			t.Errorf("%+v: %q, want %q", sc, got, want)
+		}
+	}
+	if err := s.DeleteInstance(ctx, b1); err != nil {
+		t.Fatal(err)
+	}
+	if u, o, err := s.InstanceOwner(ctx, b1); err != nil || u != 20 || o != 2 {
+		t.Errorf("owner of a deleted instance: %d %d %v", u, o, err)
+	}
+}
+
+func TestUsersAndOrganizations(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	def, err := s.Organization(ctx, 1)
+	if err != nil || def.Name != "default" || def.SecretDigest != nil {
+		t.Fatalf("bootstrap organization: %+v %v", def, err)
+	}
+	admin, err := s.User(ctx, 1)
+	if err != nil || admin.Role != engine.RoleOrgAdmin || !admin.Active {
+		t.Fatalf("bootstrap admin: %+v %v", admin, err)
+	}
+	o := &engine.Organization{Name: "acme", SecretDigest: []byte("org-digest")}
+	if err := s.CreateOrganization(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOrganization(ctx, &engine.Organization{Name: "acme"}); !errors.Is(err, ErrConflict) {
+		t.Errorf("duplicate name: %v", err)
+	}
+	u := &engine.User{OrganizationID: o.ID, Email: "ann@acme.example", Role: engine.RoleUser, Active: true, SecretDigest: []byte("user-digest")}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UserBySecret(ctx, []byte("user-digest"))
+	if err != nil || got.ID != u.ID || got.Email != u.Email {
+		t.Fatalf("UserBySecret: %+v %v", got, err)
+	}
+	got.Active, got.SecretDigest = false, []byte("new-digest")
+	if err := s.UpdateUser(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserBySecret(ctx, []byte("user-digest")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("old digest still finds the user: %v", err)
+	}
+	users, err := s.Users(ctx, o.ID)
+	if err != nil || len(users) != 1 || users[0].Active {
+		t.Errorf("Users: %+v %v", users, err)
+	}
+}

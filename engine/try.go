@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Trial is what one poll of a job would do, run without committing anything (pollen try): every
+// vendor request, every record's verdict with its reason, the position the job would move to, and
+// the notifications it would send.
+type Trial struct {
+	Requests      []TrialRequest
+	Records       []TrialRecord
+	Cursor        Cursor // where the job would stand after the poll
+	Notifications []Notification
+	Result        PollResult
+}
+
+// TrialRequest is one vendor request of a trial.
+type TrialRequest struct {
+	URL      string
+	Duration time.Duration
+	Bytes    int
+	Err      error // nil when the vendor answered a page
+	Page     Page  // the page, when it answered one
+}
+
+// TrialRecord is one record's verdict in a trial.
+type TrialRecord struct {
+	Stream string
+	Judgement
+}
+
+// Try runs one poll of job for the instance from cursor cur (nil: the job's first poll, from the
+// instance's creation) against src, and commits nothing: the store it writes to is the trial's.
+// Every judgement explains itself.
+func (p *Poller) Try(ctx context.Context, src Source, in *Instance, job *JobSpec, cur *Cursor) (*Trial, error) {
+	t := &Trial{}
+	rec := &recordingSource{Source: src, trial: t}
+	store := &trialStore{trial: t}
+	if cur != nil {
+		store.cur, store.found = *cur, true
+	}
+	tp := *p
+	tp.Source, tp.Store, tp.OnCommit, tp.Skips = rec, store, nil, nil
+	r, err := tp.start(ctx, in, job)
+	if err != nil {
+		return nil, err
+	}
+	r.explain = true
+	r.observe = func(stream string, j Judgement) {
+		t.Records = append(t.Records, TrialRecord{Stream: stream, Judgement: j})
+	}
+	res, err := r.poll(ctx)
+	t.Result = res
+	t.Cursor = r.cur
+	return t, err
+}
+
+// recordingSource records a trial's requests.
+type recordingSource struct {
+	Source
+	mu    sync.Mutex
+	trial *Trial
+}
+
+func (s *recordingSource) Fetch(ctx context.Context, req Request) (Page, error) {
+	start := time.Now()
+	pg, err := s.Source.Fetch(ctx, req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.trial.Requests = append(s.trial.Requests, TrialRequest{URL: req.URL, Duration: time.Since(start), Bytes: len(pg.Body), Err: err, Page: pg})
+	return pg, err
+}
+
+// trialStore is the Store of a trial: it starts from the given cursor and keeps what the poll
+// commits in the trial.
+type trialStore struct {
+	trial *Trial
+	cur   Cursor
+	found bool
+}
+
+func (s *trialStore) Cursor(context.Context, JobKey) (Cursor, bool, error) {
+	return s.cur, s.found, nil
+}
+
+func (s *trialStore) CommitPoll(_ context.Context, c Commit) error {
+	s.cur, s.found = c.Cursor, true
+	s.trial.Notifications = append(s.trial.Notifications, c.Notifications...)
+	return nil
+}
