@@ -5,28 +5,42 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
 
-// DefaultRetrySchedule is the platform's documented schedule: 5 retries at 2^(3x) seconds
+// DefaultRetrySchedule returns the platform's documented schedule: 5 retries at 2^(3x) seconds
 // (8 s, 64 s, 512 s, about 68 min, about 9.1 h).
-var DefaultRetrySchedule = []time.Duration{8 * time.Second, 64 * time.Second, 512 * time.Second, 4096 * time.Second, 32768 * time.Second}
+func DefaultRetrySchedule() []time.Duration {
+	return []time.Duration{8 * time.Second, 64 * time.Second, 512 * time.Second, 4096 * time.Second, 32768 * time.Second}
+}
 
 // Deliverer sends the outbox's notifications to their instances' callbacks.
 //
-//   - Order: an instance's notifications go out one at a time, oldest first (the outbox hands out
-//     only an instance's oldest pending one, and one in flight is not handed out again), so the
-//     events of one object arrive in the order they happened.
+//   - Order: two events about one record never overtake each other. A notification goes only when
+//     no older unsettled notification of its instance (in flight, or waiting for a retry) shares
+//     an order lane with it (LaneSet); notifications about records in other lanes go side by side.
 //   - Retries: a failed notification is retried on the retry schedule, with jitter; after the last
-//     retry it becomes QUEUED and is kept, not dropped.
-//   - Callbacks: at most PerCallback notifications are in flight to one callback URL, however large
-//     the backlog, so a slower callback is sent fewer a second; RatePerCallback, when set, also
-//     bounds how many start per second. A callback that fails BreakAfter times in a row is not
-//     sent to for a cool-down (doubling each time, up to 10 minutes); then one notification
-//     probes it, and a success closes the breaker.
-//   - Deliveries run concurrently: a slow receiver holds up only its own notifications.
+//     retry it becomes QUEUED and is kept, not dropped, and its instance's later notifications
+//     queue behind it until redelivery. A 410 Gone stops the instance's delivery at once: the
+//     notification is QUEUED as after its last retry, the instance shows it (State), and nothing
+//     more is sent for it until its callback URL changes (its QUEUED notifications are then
+//     requeued) or it is redelivered.
+//   - Callbacks: at most PerCallback notifications are in flight to one callback URL, however many
+//     instances share it; RatePerCallback, when set, also bounds how many start per second. A 429
+//     or 503 with Retry-After pauses the whole callback that long (at most MaxRetryAfter), and the
+//     attempt still counts toward the retry schedule. A callback that fails BreakAfter times in a
+//     row is not sent to for a cool-down (doubling each time, up to 10 minutes); then one
+//     notification probes it, and a success closes the breaker. Workers bounds the deliveries in
+//     flight over all callbacks; it is large, so that slow callbacks, each held to its own
+//     PerCallback, cannot take every place.
+//   - Memory: the deliverer keeps an index of the outbox's PENDING notifications (ids, lanes,
+//     attempts, due times; never bodies), at most a window of each instance's oldest, and
+//     updates it from each delivery's outcome; it reads the outbox only for what is new (Pending
+//     after the last Seq it saw), for an instance's next window, and for the body of each
+//     notification it sends. The outbox stays the truth: the index can always be read again.
 type Deliverer struct {
 	outbox    Outbox
 	sink      Sink
@@ -36,46 +50,43 @@ type Deliverer struct {
 	every     time.Duration
 	now       func() time.Time
 	wake      chan struct{}
+	scan      atomic.Bool // Kick asked for a look at the outbox
 
-	perCallback int
-	rate        float64
-	breakAfter  int
-	onAttempt   func(delivered bool, events int, took time.Duration)
+	workers       int
+	perCallback   int
+	rate          float64
+	breakAfter    int
+	maxRetryAfter time.Duration
+	window        int
+	onAttempt     func(delivered bool, events int, took time.Duration)
 
-	sem chan struct{} // global concurrency
-	wg  sync.WaitGroup
+	wg sync.WaitGroup
 
-	mu        sync.Mutex
-	inflight  map[string]bool // notification ids being sent
+	doneMu sync.Mutex
+	done   []completion // outcomes not yet applied to the index
+
+	mu      sync.Mutex // guards what follows; Once holds it except while it reads the outbox
+	idx     index
+	running int // deliveries in flight
+	// callbacks is what the deliverer knows of each callback URL.
 	callbacks map[string]*callbackState
-	// finished notes when each recent delivery ended (a count of deliveries ended), so that an
-	// outbox read that began before it ended cannot send it again.
-	finished map[string]uint64
-	ended    uint64
-}
-
-// callbackState is what the deliverer knows of one callback URL.
-type callbackState struct {
-	inflight  int
-	tokens    float64
-	refilled  time.Time
-	failures  int
-	openUntil time.Time
-	cooldown  time.Duration
-	probe     string // the notification probing an open breaker, "" when none
+	stops     map[int64]*deliveryStop
+	loaded    bool // stops read from the outbox
 }
 
 // DelivererOptions configure a Deliverer.
 type DelivererOptions struct {
 	Outbox Outbox
 	Sink   Sink
-	// Instances looks up the current configuration of an instance (its callback and keys).
+	// Instances looks up the current configuration of a live instance (its callback and keys);
+	// false for an instance that is removed or disabled.
 	Instances func(id int64) (*Instance, bool)
 	Logger    hclog.Logger
-	Retries   []time.Duration // nil = DefaultRetrySchedule
-	Workers   int             // deliveries in flight in all; 0 = 32
-	Every     time.Duration   // how often to look for due deliveries without being woken; 0 = 250ms
-	Now       func() time.Time
+	Retries   []time.Duration // nil = DefaultRetrySchedule()
+	// Workers bounds the deliveries in flight over all callbacks; 0 = 1024.
+	Workers int
+	Every   time.Duration // how often to look for new and due deliveries without being woken; 0 = 250ms
+	Now     func() time.Time
 	// PerCallback bounds the notifications in flight to one callback URL; 0 = 4.
 	PerCallback int
 	// RatePerCallback, when above 0, bounds how many notifications start per second to one
@@ -83,6 +94,11 @@ type DelivererOptions struct {
 	RatePerCallback float64
 	// BreakAfter is how many failures in a row open a callback's breaker; 0 = 5.
 	BreakAfter int
+	// MaxRetryAfter caps the pause a callback's Retry-After asks for; 0 = 1 hour.
+	MaxRetryAfter time.Duration
+	// Window is how many of an instance's oldest PENDING notifications the deliverer holds in
+	// memory at most; 0 = 256.
+	Window int
 	// OnAttempt, when set, is called once per delivery attempt, after it is recorded: whether the
 	// callback accepted the notification, how many events it carried, and how long sending it
 	// took. It must not block; it is meant for metrics.
@@ -95,10 +111,10 @@ func NewDeliverer(o DelivererOptions) *Deliverer {
 		o.Logger = hclog.NewNullLogger()
 	}
 	if o.Retries == nil {
-		o.Retries = DefaultRetrySchedule
+		o.Retries = DefaultRetrySchedule()
 	}
 	if o.Workers <= 0 {
-		o.Workers = 32
+		o.Workers = 1024
 	}
 	if o.Every <= 0 {
 		o.Every = 250 * time.Millisecond
@@ -112,15 +128,29 @@ func NewDeliverer(o DelivererOptions) *Deliverer {
 	if o.BreakAfter <= 0 {
 		o.BreakAfter = 5
 	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = time.Hour
+	}
+	if o.Window <= 0 {
+		o.Window = 256
+	}
 	return &Deliverer{outbox: o.Outbox, sink: o.Sink, instances: o.Instances, log: o.Logger,
 		retries: o.Retries, every: o.Every, now: o.Now, wake: make(chan struct{}, 1),
-		perCallback: o.PerCallback, rate: o.RatePerCallback, breakAfter: o.BreakAfter, onAttempt: o.OnAttempt,
-		sem: make(chan struct{}, o.Workers), inflight: map[string]bool{}, callbacks: map[string]*callbackState{},
-		finished: map[string]uint64{}}
+		workers: o.Workers, perCallback: o.PerCallback, rate: o.RatePerCallback, breakAfter: o.BreakAfter,
+		maxRetryAfter: o.MaxRetryAfter, window: o.Window, onAttempt: o.OnAttempt,
+		idx: newIndex(), callbacks: map[string]*callbackState{}, stops: map[int64]*deliveryStop{}}
 }
 
-// Kick makes the deliverer look for due notifications now.
+// Kick makes the deliverer look at the outbox now: new notifications may have been committed, or
+// an instance changed.
 func (d *Deliverer) Kick() {
+	d.scan.Store(true)
+	d.poke()
+}
+
+// poke makes the deliverer start what it can now, without reading the outbox for new
+// notifications: a delivery ended.
+func (d *Deliverer) poke() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -133,213 +163,213 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	t := time.NewTicker(d.every)
 	defer t.Stop()
 	defer d.wg.Wait()
+	check := true
 	for {
-		if _, err := d.Once(ctx); err != nil && ctx.Err() == nil {
+		if _, err := d.pass(ctx, check || d.scan.Swap(false), check); err != nil && ctx.Err() == nil {
 			d.log.Error("reading the outbox failed", "error", err)
 		}
+		check = false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			check = true
 		case <-d.wake:
 		}
 	}
 }
 
-// Once starts sending every notification that is due now and that the callbacks' limits allow,
-// and returns how many it started. Notifications of instances that are not live (removed,
-// disabled, without a callback) stay pending and are not counted.
+// Once looks at the outbox and starts sending every notification that is due now and that order
+// and the callbacks' limits allow, and returns how many it started. Notifications of instances
+// that are not live (removed, disabled, without a callback) stay pending and are not counted. Once
+// must not run concurrently with itself or with Run.
 func (d *Deliverer) Once(ctx context.Context) (int, error) {
-	d.mu.Lock()
-	readAt := d.ended
-	d.mu.Unlock()
-	defer d.forget(readAt)
-	// The due list starts with what cannot go now (in flight, a callback at its limits or with
-	// its breaker open): read on past it, page after page, while workers are free, so that
-	// however many callbacks are down, the others' notifications still go.
-	limit := cap(d.sem) * 4
-	started := 0
-	var after int64
-	for {
-		due, err := d.outbox.DueDeliveries(ctx, d.now(), after, limit)
+	return d.pass(ctx, true, true)
+}
+
+// pass applies the outcomes of the deliveries that ended, reads what is new in the outbox when
+// scan is set, looks at whether instances changed when check is set, reads the next window of
+// the instances that need one, and starts what may go. Kicks scan; the ticker also checks, as
+// checking looks up every instance the index knows.
+func (d *Deliverer) pass(ctx context.Context, scan, check bool) (int, error) {
+	d.applyOutcomes()
+	if !d.loaded {
+		stops, err := d.outbox.Stopped(ctx)
 		if err != nil {
-			return started, err
+			return 0, err
 		}
-		for _, dl := range due {
-			after = dl.Seq
-			in, ok := d.instances(dl.InstanceID)
-			if !ok || in.CallbackURL == "" || !d.admit(dl.ID, in.CallbackURL, readAt) {
-				continue
+		d.mu.Lock()
+		for _, s := range stops {
+			st := &deliveryStop{reason: stopReason, since: s.At}
+			if in, ok := d.instances(s.InstanceID); ok {
+				st.url = in.CallbackURL // taken as the one that answered 410
 			}
-			select {
-			case d.sem <- struct{}{}:
-			case <-ctx.Done():
-				d.release(dl.ID, in.CallbackURL)
-				return started, nil
-			}
-			started++
-			d.wg.Add(1)
-			go func(in *Instance, dl Delivery) {
-				defer d.wg.Done()
-				defer func() { <-d.sem }()
-				body, err := d.outbox.NotificationBody(ctx, dl.ID)
-				if err != nil {
-					if ctx.Err() == nil {
-						d.log.Error("reading a notification to send failed; it stays due", "notification", dl.ID, "error", err)
-					}
-					d.release(dl.ID, in.CallbackURL)
-					return
-				}
-				dl.Body = body
-				ok := d.deliver(ctx, in, dl)
-				d.finish(dl.ID, in.CallbackURL, ok)
-				d.Kick() // the instance's next notification may be due
-			}(in, dl)
+			d.stops[s.InstanceID] = st
+			d.idx.queue(s.InstanceID).barrier = s.Seq
 		}
-		if len(due) < limit || len(d.sem) == cap(d.sem) {
-			return started, nil
+		d.loaded = true
+		d.mu.Unlock()
+	}
+	if scan {
+		if err := d.readNew(ctx); err != nil {
+			return 0, err
 		}
 	}
+	if check {
+		if err := d.checkInstances(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if err := d.readWindows(ctx); err != nil {
+		return 0, err
+	}
+	return d.start(ctx), nil
 }
 
-// forget drops the end marks of deliveries that ended before the outbox read that began at
-// readAt: reads from now on see their outcome.
-func (d *Deliverer) forget(readAt uint64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for id, at := range d.finished {
-		if at <= readAt {
-			delete(d.finished, id)
-		}
-	}
+// stopReason is why a stopped instance's delivery stopped.
+const stopReason = "callback answered 410 Gone"
+
+// deliveryStop is an instance whose callback answered 410 Gone.
+type deliveryStop struct {
+	reason string
+	since  time.Time
+	url    string // the callback that answered; "" when not known (read back after a restart)
 }
 
-// admit reserves a delivery's place with its callback: not in flight, not ended since the outbox
-// read began (that read is stale for it), the callback's breaker closed (or this is its probe),
-// below its concurrency limit, and a rate token when its rate is bounded.
-func (d *Deliverer) admit(id, url string, readAt uint64) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.inflight[id] {
-		return false
-	}
-	if at, ok := d.finished[id]; ok && at > readAt {
-		return false
-	}
-	cb := d.callbacks[url]
-	if cb == nil {
-		cb = &callbackState{tokens: 1, refilled: d.now()}
-		d.callbacks[url] = cb
-	}
+// DeliveryState is how an instance's delivery stands when it is not simply going.
+type DeliveryState struct {
+	// State is "stopped" (its callback answered 410 Gone: nothing is sent until its callback URL
+	// changes or it is redelivered) or "paused" (its callback asked, with Retry-After, to be left
+	// alone until Until).
+	State  string
+	Reason string
+	Since  time.Time
+	Until  time.Time
+}
+
+// State returns how an instance's delivery stands; nil when nothing holds it back.
+func (d *Deliverer) State(id int64) *DeliveryState {
+	in, live := d.instances(id)
 	now := d.now()
-	probe := !cb.openUntil.IsZero()
-	if probe && (now.Before(cb.openUntil) || cb.probe != "") {
-		return false
-	}
-	if cb.inflight >= d.perCallback {
-		return false
-	}
-	if d.rate > 0 {
-		// The bucket holds at least one token, so that a rate below one per second still sends.
-		cb.tokens = min(max(d.rate, 1), cb.tokens+now.Sub(cb.refilled).Seconds()*d.rate)
-		cb.refilled = now
-		if cb.tokens < 1 {
-			return false
-		}
-		cb.tokens--
-	}
-	cb.inflight++
-	if probe {
-		cb.probe = id // half-open: this one notification probes the callback
-	}
-	d.inflight[id] = true
-	return true
-}
-
-func (d *Deliverer) release(id, url string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.inflight, id)
-	if cb := d.callbacks[url]; cb != nil {
-		cb.inflight--
-		if cb.probe == id {
-			cb.probe = ""
-		}
+	if s, ok := d.stops[id]; ok {
+		return &DeliveryState{State: "stopped", Reason: s.reason, Since: s.since}
 	}
+	if !live {
+		return nil
+	}
+	if cb, ok := d.callbacks[in.CallbackURL]; ok && cb.pausedUntil.After(now) {
+		return &DeliveryState{State: "paused", Reason: cb.pauseReason, Since: cb.pausedAt, Until: cb.pausedUntil}
+	}
+	return nil
 }
 
-// finish records a delivery's outcome with its callback's breaker.
-func (d *Deliverer) finish(id, url string, ok bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.inflight, id)
-	d.ended++
-	d.finished[id] = d.ended
-	cb := d.callbacks[url]
-	cb.inflight--
-	wasProbe := cb.probe == id
-	if wasProbe {
-		cb.probe = ""
-	}
-	if ok {
-		if !cb.openUntil.IsZero() {
-			d.log.Info("callback recovered; its backlog drains within its limits", "callback", safeCallback(url))
+// outcome is how one delivery attempt ended, as far as the index is concerned.
+type outcome int
+
+const (
+	outDelivered outcome = iota
+	outRetry             // pending, due again at next
+	outQueued            // given up after the last retry: QUEUED, later ones queue behind it
+	outGone              // 410: QUEUED at once, and the instance stopped
+	outUnsent            // not sent (its body could not be read): due again shortly
+)
+
+// completion is a step of a delivery, waiting to be applied to the index: the callback answered
+// (answered set: its place with the callback is free, and a delivered notification's lanes), then
+// the attempt was recorded (or the notification could not be sent).
+type completion struct {
+	note       *pnote
+	answered   bool
+	url        string
+	out        outcome
+	attempts   int // the notification's attempts before this one
+	next       time.Time
+	retryAfter time.Duration // the callback's Retry-After, clamped
+	status     int
+	at         time.Time
+	recordErr  error // the attempt could not be recorded: the outbox's view is unknown
+}
+
+func (d *Deliverer) ended(c completion) {
+	d.doneMu.Lock()
+	d.done = append(d.done, c)
+	d.doneMu.Unlock()
+	d.poke()
+}
+
+// send reads a notification's body, sends it and records the attempt; run as its own goroutine.
+func (d *Deliverer) send(ctx context.Context, in *Instance, n *pnote, dl Delivery) {
+	defer d.wg.Done()
+	c := completion{note: n, url: in.CallbackURL, attempts: dl.Attempts}
+	body, err := d.outbox.NotificationBody(ctx, dl.ID)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("reading a notification to send failed; it stays due", "notification", dl.ID, "error", err)
 		}
-		cb.failures, cb.openUntil, cb.cooldown = 0, time.Time{}, 0
+		c.out, c.at = outUnsent, d.now()
+		d.ended(c)
 		return
 	}
-	cb.failures++
-	switch {
-	case cb.openUntil.IsZero() && cb.failures >= d.breakAfter:
-		cb.cooldown = 30 * time.Second // opens
-	case wasProbe:
-		cb.cooldown = min(2*cb.cooldown, 10*time.Minute) // the probe failed: wait longer
-	default:
-		return // closed and below the threshold, or a delivery that was already under way when it opened
-	}
-	cb.openUntil = d.now().Add(cb.cooldown)
-	d.log.Warn("callback keeps failing; only a probe is sent until it recovers", "callback", safeCallback(url),
-		"failures", cb.failures, "next_probe_in", cb.cooldown)
+	d.deliver(ctx, in, dl, body, c)
 }
 
-// deliver sends one notification and records the attempt; it reports whether it was delivered.
-func (d *Deliverer) deliver(ctx context.Context, in *Instance, dl Delivery) bool {
+// deliver sends one notification and records the attempt, telling the index when the callback
+// answered and when the attempt is recorded. The callback's place is free from its answer on, so
+// that recording (a commit, shared with the attempts recorded meanwhile) does not hold it; a
+// delivered notification's lanes are free then too: should the record fail, the notification is
+// sent again, after later ones of its lanes, which receivers see as a copy (same event ids).
+func (d *Deliverer) deliver(ctx context.Context, in *Instance, dl Delivery, body []byte, c completion) {
 	log := d.log.With("instance", in.ID, "notification", dl.ID)
 	// A delivery under way when shutdown starts is finished (the sink bounds it with its own
 	// timeout) rather than cut off and sent again after the restart.
 	ctx = context.WithoutCancel(ctx)
 	start := time.Now()
-	status, err := d.sink.Send(ctx, Outgoing{URL: in.CallbackURL, ID: dl.ID, Body: dl.Body,
+	resp, err := d.sink.Send(ctx, Outgoing{URL: in.CallbackURL, ID: dl.ID, Body: body,
 		Keys: in.signatureKeys(), StandardWebhooks: in.StandardWebhooks, Timestamp: d.now()})
 	took := time.Since(start)
-	a := Attempt{NotificationID: dl.ID, At: d.now(), HTTPStatus: status}
-	delivered := err == nil && status >= 200 && status < 300
+	a := Attempt{NotificationID: dl.ID, At: d.now(), HTTPStatus: resp.Status}
+	c.at, c.status = a.At, resp.Status
+	delivered := err == nil && resp.Status >= 200 && resp.Status < 300
 	switch {
 	case delivered:
-		a.Status = StatusDelivered
-		log.Debug("delivered", "status", status, "events", len(dl.EventIDs))
+		a.Status, c.out = StatusDelivered, outDelivered
+		log.Debug("delivered", "status", resp.Status, "events", dl.Events)
+	case err == nil && resp.Status == 410:
+		a.Status, a.Error, c.out = StatusQueued, stopReason, outGone
+		log.Warn("callback answered 410 Gone: the instance's delivery stops until its callback URL changes or it is redelivered",
+			"callback", safeCallback(in.CallbackURL))
 	default:
 		if err != nil {
 			a.Error = err.Error()
 		} else {
-			a.Error = fmt.Sprintf("callback answered HTTP %d", status)
+			a.Error = fmt.Sprintf("callback answered HTTP %d", resp.Status)
+		}
+		if err == nil && resp.RetryAfter > 0 && (resp.Status == 429 || resp.Status == 503) {
+			c.retryAfter = min(resp.RetryAfter, d.maxRetryAfter)
 		}
 		if dl.Attempts < len(d.retries) {
-			a.Status = StatusPending
-			a.Next = a.At.Add(jitter(d.retries[dl.Attempts]))
+			a.Status, c.out = StatusPending, outRetry
+			a.Next = a.At.Add(max(jitter(d.retries[dl.Attempts]), c.retryAfter))
+			c.next = a.Next
 			log.Warn("delivery failed; will retry", "attempt", dl.Attempts+1, "retry_in", a.Next.Sub(a.At).Round(time.Second), "error", a.Error)
 		} else {
-			a.Status = StatusQueued
+			a.Status, c.out = StatusQueued, outQueued
 			log.Error("delivery failed after the last retry; notification queued", "attempts", dl.Attempts+1, "error", a.Error)
 		}
 	}
+	answered := c
+	answered.answered = true
+	d.ended(answered)
 	if err := d.outbox.RecordAttempt(ctx, a); err != nil {
-		log.Error("recording a delivery attempt failed", "error", err)
+		log.Error("recording a delivery attempt failed; the instance's deliveries are read again from the outbox", "error", err)
+		c.recordErr = err
 	}
 	if d.onAttempt != nil {
-		d.onAttempt(delivered, len(dl.EventIDs), took)
+		d.onAttempt(delivered, dl.Events, took)
 	}
-	return delivered
+	d.ended(c)
 }
 
 // safeCallback is a callback URL without its query and userinfo, for logs.

@@ -12,56 +12,82 @@ import (
 	"time"
 )
 
-// outboxFake is an in-memory Outbox that follows the port's contract: per instance, the oldest
-// unsettled notification when it is due; an attempt with a Next is retried then, one without is
-// settled as its Status says. Like the real store, it keeps handing out a notification that is
-// being sent until its attempt is recorded.
+// outboxFake is an in-memory Outbox that follows the port's contract: Pending in Seq order; an
+// attempt with a Next is retried then, one without is settled as its Status says; a QUEUED one
+// queues the instance's later ones behind it (and add commits QUEUED while the instance has one);
+// RequeueInstance gives the requeued ones new Seqs after every other.
 type outboxFake struct {
-	mu       sync.Mutex
-	items    []*outboxItem // in commit order
-	attempts []Attempt
-	dueCalls int
-	err      error
-	dueHook  func() // when set, called once by the next DueDeliveries, after it has read
-	bodyErr  error  // when set, NotificationBody fails with it
+	mu           sync.Mutex
+	items        []*outboxItem // in Seq order
+	seq          int64
+	attempts     []Attempt
+	pendingCalls int
+	err          error
+	readHook     func() // when set, called once by the next Pending, after it has read
+	bodyErr      error  // when set, NotificationBody fails with it
+	recordErr    error  // when set, RecordAttempt fails with it (and records nothing)
 }
 
 type outboxItem struct {
 	d      Delivery
+	body   []byte
 	status DeliveryStatus
-	next   time.Time
+	last   Attempt // the last attempt recorded
 }
 
+// add commits a notification of one event with every lane (so that an instance's notifications
+// go one at a time, oldest first).
 func (o *outboxFake) add(instanceID int64, id string, body string) {
+	o.addLanes(instanceID, id, body, 0)
+}
+
+// addLanes commits a notification with the given lanes.
+func (o *outboxFake) addLanes(instanceID int64, id string, body string, lanes LaneSet) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	status := StatusPending
+	for _, it := range o.items {
+		if it.d.InstanceID == instanceID && it.status == StatusQueued {
+			status = StatusQueued
+		}
+	}
+	o.seq++
 	o.items = append(o.items, &outboxItem{
-		d: Delivery{Notification: Notification{ID: id, InstanceID: instanceID, ObjectType: "incidents", EventIDs: []string{"e-" + id}, Body: []byte(body)},
-			Seq: int64(len(o.items) + 1)},
-		status: StatusPending,
+		d:    Delivery{ID: id, InstanceID: instanceID, ObjectType: "incidents", Lanes: lanes, Events: 1, Seq: o.seq},
+		body: []byte(body), status: status,
 	})
 }
 
-func (o *outboxFake) DueDeliveries(_ context.Context, now time.Time, after int64, limit int) ([]Delivery, error) {
+func (o *outboxFake) item(id string) *outboxItem {
+	for _, it := range o.items {
+		if it.d.ID == id {
+			return it
+		}
+	}
+	return nil
+}
+
+func (o *outboxFake) statusOf(id string) DeliveryStatus {
 	o.mu.Lock()
-	o.dueCalls++
+	defer o.mu.Unlock()
+	return o.item(id).status
+}
+
+func (o *outboxFake) Pending(_ context.Context, q PendingQuery) ([]Delivery, error) {
+	o.mu.Lock()
+	o.pendingCalls++
 	if o.err != nil {
 		o.mu.Unlock()
 		return nil, o.err
 	}
 	var out []Delivery
-	seen := map[int64]bool{}
 	for _, it := range o.items {
-		if it.status != StatusPending || seen[it.d.InstanceID] {
-			continue
-		}
-		seen[it.d.InstanceID] = true
-		if !it.next.After(now) && it.d.Seq > after && len(out) < limit {
+		if it.status == StatusPending && it.d.Seq > q.After && (q.InstanceID == 0 || it.d.InstanceID == q.InstanceID) && len(out) < q.Limit {
 			out = append(out, it.d)
 		}
 	}
-	hook := o.dueHook
-	o.dueHook = nil
+	hook := o.readHook
+	o.readHook = nil
 	o.mu.Unlock()
 	if hook != nil {
 		hook()
@@ -75,10 +101,8 @@ func (o *outboxFake) NotificationBody(_ context.Context, id string) ([]byte, err
 	if o.bodyErr != nil {
 		return nil, o.bodyErr
 	}
-	for _, it := range o.items {
-		if it.d.ID == id {
-			return it.d.Body, nil
-		}
+	if it := o.item(id); it != nil {
+		return it.body, nil
 	}
 	return nil, errors.New("no such notification")
 }
@@ -86,23 +110,79 @@ func (o *outboxFake) NotificationBody(_ context.Context, id string) ([]byte, err
 func (o *outboxFake) RecordAttempt(_ context.Context, a Attempt) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.attempts = append(o.attempts, a)
-	for _, it := range o.items {
-		if it.d.ID != a.NotificationID {
-			continue
-		}
-		it.d.Attempts++
-		switch {
-		case a.Status == StatusDelivered:
-			it.status = StatusDelivered
-		case !a.Next.IsZero():
-			it.status, it.next = StatusPending, a.Next
-		default:
-			it.status = a.Status
-		}
-		return nil
+	if o.recordErr != nil {
+		return o.recordErr
 	}
-	return errors.New("no such notification")
+	it := o.item(a.NotificationID)
+	if it == nil {
+		return errors.New("no such notification")
+	}
+	o.attempts = append(o.attempts, a)
+	it.d.Attempts++
+	it.last = a
+	switch {
+	case a.Status == StatusDelivered:
+		it.status = StatusDelivered
+	case it.status == StatusQueued: // queued behind another while it was being sent
+	case !a.Next.IsZero():
+		it.status, it.d.Due = StatusPending, a.Next
+	default:
+		it.status = a.Status
+	}
+	if it.status == StatusQueued {
+		for _, later := range o.items {
+			if later.d.InstanceID == it.d.InstanceID && later.d.Seq > it.d.Seq && later.status == StatusPending {
+				later.status = StatusQueued
+			}
+		}
+	}
+	return nil
+}
+
+// requeue makes the instance's QUEUED notifications PENDING again with new Seqs, as redelivery
+// does; all reports whether to take every one, else only those up to and including id.
+func (o *outboxFake) requeue(instanceID int64, upTo string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var queued, rest []*outboxItem
+	for _, it := range o.items {
+		if it.d.InstanceID == instanceID && it.status == StatusQueued {
+			queued = append(queued, it)
+		} else {
+			rest = append(rest, it)
+		}
+	}
+	n := 0
+	take := true
+	for _, it := range queued {
+		o.seq++
+		it.d.Seq = o.seq
+		if take {
+			it.status, it.d.Attempts, it.d.Due = StatusPending, 0, time.Time{}
+			n++
+		}
+		if it.d.ID == upTo {
+			take = false
+		}
+	}
+	o.items = append(rest, queued...)
+	return n
+}
+
+func (o *outboxFake) RequeueInstance(_ context.Context, instanceID int64) (int, error) {
+	return o.requeue(instanceID, ""), nil
+}
+
+func (o *outboxFake) Stopped(context.Context) ([]DeliveryStop, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []DeliveryStop
+	for _, it := range o.items {
+		if it.status == StatusQueued && it.last.HTTPStatus == 410 && it.last.Status == StatusQueued {
+			out = append(out, DeliveryStop{InstanceID: it.d.InstanceID, Seq: it.d.Seq, At: it.last.At})
+		}
+	}
+	return out, nil
 }
 
 func (o *outboxFake) recorded() []Attempt {
@@ -122,10 +202,10 @@ func (o *outboxFake) recordedFor(id string) []Attempt {
 	return out
 }
 
-func (o *outboxFake) setDueHook(f func()) {
+func (o *outboxFake) setReadHook(f func()) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.dueHook = f
+	o.readHook = f
 }
 
 type sinkCall struct {
@@ -136,20 +216,21 @@ type sinkCall struct {
 	ctxErr        error // of the send's context, after the hook ran
 }
 
-// sinkFake records sends and answers with status (or err), or as answer says. It tracks how
-// many sends are in flight to each URL.
+// sinkFake records sends and answers with status (or err), or as answer (or respond) says. It
+// tracks how many sends are in flight to each URL.
 type sinkFake struct {
 	mu        sync.Mutex
 	calls     []sinkCall
 	status    int
 	err       error
-	answer    func(o Outgoing) (int, error) // when set, answers instead of status and err; called with mu held
-	hook      func(o Outgoing)              // called during each send, before it answers
+	answer    func(o Outgoing) (int, error)      // when set, answers instead of status and err; called with mu held
+	respond   func(o Outgoing) (Response, error) // when set, answers instead of all the above; called with mu held
+	hook      func(o Outgoing)                   // called during each send, before it answers
 	active    map[string]int
 	maxActive map[string]int
 }
 
-func (s *sinkFake) Send(ctx context.Context, o Outgoing) (int, error) {
+func (s *sinkFake) Send(ctx context.Context, o Outgoing) (Response, error) {
 	s.mu.Lock()
 	if s.active == nil {
 		s.active, s.maxActive = map[string]int{}, map[string]int{}
@@ -164,12 +245,15 @@ func (s *sinkFake) Send(ctx context.Context, o Outgoing) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.active[o.URL]--
-	status, err := s.status, s.err
-	if s.answer != nil {
-		status, err = s.answer(o)
+	resp, err := Response{Status: s.status}, s.err
+	switch {
+	case s.respond != nil:
+		resp, err = s.respond(o)
+	case s.answer != nil:
+		resp.Status, err = s.answer(o)
 	}
 	s.calls = append(s.calls, sinkCall{o.URL, o.ID, string(o.Body), o.Keys, o.StandardWebhooks, o.Timestamp, ctx.Err()})
-	return status, err
+	return resp, err
 }
 
 // do runs f with the sink locked, to change how it answers.
@@ -342,11 +426,18 @@ func settleDeliveries(t *testing.T, d *Deliverer) {
 	}
 }
 
-// deliveriesInFlight is how many deliveries the deliverer has started and not yet finished.
+// deliveriesInFlight is how many deliveries the deliverer has started and not yet finished (sent
+// and recorded). Call it from the goroutine that calls Once.
 func deliveriesInFlight(d *Deliverer) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.inflight)
+	d.doneMu.Lock()
+	defer d.doneMu.Unlock()
+	n := d.running
+	for _, c := range d.done {
+		if !c.answered {
+			n--
+		}
+	}
+	return n
 }
 
 // waitDeliver polls cond until it holds, for at most 5s.
@@ -485,23 +576,25 @@ func TestDelivererDefaultSchedule(t *testing.T) {
 	reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
 	clock := newDeliverClock()
 	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 500}, Instances: reg.get, Now: clock.Now})
-	for i := 0; i <= len(DefaultRetrySchedule); i++ {
+	schedule := DefaultRetrySchedule()
+	for i := 0; i <= len(schedule); i++ {
 		onceWant(t, d, 1, fmt.Sprintf("attempt %d", i+1))
 		settleDeliveries(t, d)
 		a := ob.recorded()[i]
-		if i == len(DefaultRetrySchedule) {
+		if i == len(schedule) {
 			if a.Status != StatusQueued || !a.Next.IsZero() {
 				t.Errorf("last attempt %+v, want QUEUED", a)
 			}
 			break
 		}
-		if a.Status != StatusPending || !inJitter(a.Next.Sub(a.At), DefaultRetrySchedule[i]) {
-			t.Errorf("attempt %d: %s, retry in %v, want PENDING in %v", i+1, a.Status, a.Next.Sub(a.At), DefaultRetrySchedule[i])
+		if a.Status != StatusPending || !inJitter(a.Next.Sub(a.At), schedule[i]) {
+			t.Errorf("attempt %d: %s, retry in %v, want PENDING in %v", i+1, a.Status, a.Next.Sub(a.At), schedule[i])
 		}
 		clock.set(a.Next)
 	}
-	if DefaultRetrySchedule[0] != 8*time.Second || len(DefaultRetrySchedule) != 5 {
-		t.Errorf("default schedule %v", DefaultRetrySchedule)
+	schedule[0] = time.Hour // each call returns a schedule of its own
+	if schedule = DefaultRetrySchedule(); schedule[0] != 8*time.Second || len(schedule) != 5 {
+		t.Errorf("default schedule %v", schedule)
 	}
 }
 
@@ -598,7 +691,7 @@ func TestDelivererRunWaitsOnUndeliverable(t *testing.T) {
 		t.Fatal("Run did not return 1.7s after its context ended")
 	}
 	ob.mu.Lock()
-	n := ob.dueCalls
+	n := ob.pendingCalls
 	ob.mu.Unlock()
 	if n > 30 {
 		t.Errorf("Run read the outbox %d times in 300ms with a 50ms tick", n)
@@ -1112,7 +1205,7 @@ func TestDelivererNoResendFromStaleRead(t *testing.T) {
 			b.waitEntered(t, 1)
 			// The next Once reads n1 (still pending: being sent), then n1 answers and is recorded
 			// before Once goes through what it read.
-			ob.setDueHook(func() {
+			ob.setReadHook(func() {
 				b.open()
 				waitDeliver(t, "n1 finished", func() bool { return deliveriesInFlight(d) == 0 })
 			})

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,8 +23,10 @@ type Notification struct {
 	InstanceID int64
 	ObjectType string
 	EventIDs   []string
-	CreatedAt  time.Time
-	Body       []byte
+	// Lanes are the order lanes of the records it carries (see LaneSet).
+	Lanes     LaneSet
+	CreatedAt time.Time
+	Body      []byte
 }
 
 // Account identifies the platform account that notifications name (accountId, companyId, userId,
@@ -88,18 +91,67 @@ type EventBody struct {
 const isoSeconds = "2006-01-02T15:04:05Z"
 
 // BuildNotifications packs one poll's events of one object type into notifications of at most
-// MaxEventsPerNotification events each.
+// MaxEventsPerNotification events each, in the order they are to be sent.
+//
+// Up to 39 events are packed as they come, in as few notifications as possible. More are first
+// split by order lane into groups (laneGroups: 2 to 16), each group packed on its own, keeping
+// the events' order within it, and the groups' notifications interleaved: a burst then yields
+// notifications of one lane each, which the deliverer may send side by side, while the events of
+// one record stay in one group, in order.
 func BuildNotifications(in *Instance, acct Account, objectType string, pollDate time.Time, events []Event) ([]Notification, error) {
-	var out []Notification
+	if len(events) == 0 {
+		return nil, nil
+	}
+	lanes := make([]LaneSet, len(events))
+	for i, e := range events {
+		lanes[i] = LaneOf(objectType, e.ObjectID)
+	}
+	g := laneGroups(len(events))
+	if g == 1 {
+		return packNotifications(nil, in, acct, objectType, pollDate, events, lanes)
+	}
+	// Split into groups, stably, then take a notification's worth from each group in turn.
+	width := OrderLanes / g
+	groupEvents := make([][]Event, g)
+	groupLanes := make([][]LaneSet, g)
+	for i, e := range events {
+		k := bits.TrailingZeros16(uint16(lanes[i])) / width
+		groupEvents[k] = append(groupEvents[k], e)
+		groupLanes[k] = append(groupLanes[k], lanes[i])
+	}
+	out := make([]Notification, 0, len(events)/MaxEventsPerNotification+g)
+	for more := true; more; {
+		more = false
+		for k := range groupEvents {
+			n := min(len(groupEvents[k]), MaxEventsPerNotification)
+			if n == 0 {
+				continue
+			}
+			var err error
+			if out, err = packNotifications(out, in, acct, objectType, pollDate, groupEvents[k][:n], groupLanes[k][:n]); err != nil {
+				return nil, err
+			}
+			groupEvents[k], groupLanes[k] = groupEvents[k][n:], groupLanes[k][n:]
+			more = more || len(groupEvents[k]) > 0
+		}
+	}
+	return out, nil
+}
+
+// packNotifications appends to out the events, in their order, in notifications of at most
+// MaxEventsPerNotification events; lanes[i] is the lane of events[i].
+func packNotifications(out []Notification, in *Instance, acct Account, objectType string, pollDate time.Time, events []Event, lanes []LaneSet) ([]Notification, error) {
 	for len(events) > 0 {
 		n := min(len(events), MaxEventsPerNotification)
-		batch := events[:n]
-		events = events[n:]
-		note, err := buildNotification(in, acct, objectType, pollDate, batch)
+		note, err := buildNotification(in, acct, objectType, pollDate, events[:n])
 		if err != nil {
 			return nil, err
 		}
+		for _, l := range lanes[:n] {
+			note.Lanes |= l
+		}
 		out = append(out, note)
+		events, lanes = events[n:], lanes[n:]
 	}
 	return out, nil
 }

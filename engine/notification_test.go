@@ -342,3 +342,120 @@ func TestEventID(t *testing.T) {
 		ids[id] = c.caseName
 	}
 }
+
+// laneEvents returns n events of instance in over objects distinct records (event i is about
+// record i % objects), so that most records have several events, in order.
+func laneEvents(in *Instance, n, objects int) []Event {
+	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	out := make([]Event, n)
+	for i := range out {
+		id := strconv.Itoa(5000 + i%objects)
+		d := at.Add(time.Duration(i) * time.Second)
+		out[i] = Event{ID: EventID(in.ID, "incidents", id, d, Updated), InstanceID: in.ID, ObjectType: "incidents",
+			ObjectID: id, Type: Updated, Date: d, PollDate: notePollDate,
+			Record: json.RawMessage(ticketJSON(5000+i%objects, d.Format(time.RFC3339), d.Format(time.RFC3339), ""))}
+	}
+	return out
+}
+
+func TestLaneGroups(t *testing.T) {
+	for _, tc := range []struct{ n, want int }{
+		{0, 1}, {10, 1}, {39, 1}, {40, 2}, {79, 2}, {80, 4}, {159, 4}, {160, 8}, {319, 8}, {320, 16}, {50000, 16},
+	} {
+		if got := laneGroups(tc.n); got != tc.want {
+			t.Errorf("laneGroups(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+	}
+}
+
+// LaneOf is stored with notifications: it must never change (the values are FNV-1a as Python
+// computes it). It spreads records over every lane.
+func TestLaneOf(t *testing.T) {
+	for _, tc := range []struct {
+		objectType, id string
+		want           LaneSet
+	}{
+		{"incidents", "1", 0x8000}, {"incidents", "2", 0x4}, {"contacts", "1", 0x8}, {"", "", 0x8000},
+	} {
+		if got := LaneOf(tc.objectType, tc.id); got != tc.want {
+			t.Errorf("LaneOf(%q, %q) = %#x, want %#x", tc.objectType, tc.id, got, tc.want)
+		}
+	}
+	count := map[LaneSet]int{}
+	for i := range 1600 {
+		l := LaneOf("incidents", strconv.Itoa(i))
+		if l.Len() != 1 {
+			t.Fatalf("LaneOf gave %#x: not one lane", l)
+		}
+		count[l]++
+	}
+	for l := LaneSet(1); l != 0; l <<= 1 {
+		if count[l] < 50 || count[l] > 150 {
+			t.Errorf("lane %#x got %d of 1,600 records, want about 100", l, count[l])
+		}
+	}
+	if LaneSet(0).Effective() != AllLanes || LaneSet(3).Effective() != 3 {
+		t.Error("Effective: the empty set is every lane, others themselves")
+	}
+}
+
+// However many events one poll has, every event is in exactly one notification of at most 10,
+// whose lanes include the event's record's; the events of one record keep their order; up to 39
+// events are packed as they come; more cost at most one part-full notification per group of
+// lanes; and a burst yields notifications of one lane each.
+func TestBuildNotificationsLanes(t *testing.T) {
+	in := testInstance(t, "incidents", `{}`)
+	for _, tc := range []struct{ events, objects int }{
+		{1, 1}, {10, 3}, {25, 25}, {39, 10}, {40, 40}, {100, 30}, {320, 320}, {1000, 150}, {5000, 5000},
+	} {
+		events := laneEvents(in, tc.events, tc.objects)
+		notes, err := BuildNotifications(in, noteTestAccount, "incidents", notePollDate, events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := map[string]int{} // event id -> position in the order of sending
+		lanes := map[string]LaneSet{}
+		k := 0
+		mixed := 0
+		for _, n := range notes {
+			if len(n.EventIDs) == 0 || len(n.EventIDs) > MaxEventsPerNotification {
+				t.Fatalf("%d events: a notification of %d events", tc.events, len(n.EventIDs))
+			}
+			if n.Lanes.Len() > 1 {
+				mixed++
+			}
+			for _, id := range n.EventIDs {
+				if _, dup := pos[id]; dup {
+					t.Fatalf("%d events: event %s in two notifications", tc.events, id)
+				}
+				pos[id] = k
+				lanes[id] = n.Lanes
+				k++
+			}
+		}
+		if len(pos) != len(events) {
+			t.Fatalf("%d events: %d carried", tc.events, len(pos))
+		}
+		last := map[string]int{}
+		for _, e := range events {
+			if l := LaneOf("incidents", e.ObjectID); lanes[e.ID]&l == 0 {
+				t.Errorf("%d events: event %s of record %s (lane %#x) in a notification of lanes %#x", tc.events, e.ID, e.ObjectID, l, lanes[e.ID])
+			}
+			if p, ok := last[e.ObjectID]; ok && pos[e.ID] < p {
+				t.Errorf("%d events: record %s's events out of order", tc.events, e.ObjectID)
+			}
+			last[e.ObjectID] = pos[e.ID]
+		}
+		g := laneGroups(tc.events)
+		want := (tc.events + MaxEventsPerNotification - 1) / MaxEventsPerNotification
+		if g == 1 && len(notes) != want {
+			t.Errorf("%d events: %d notifications, want %d (packed as they come)", tc.events, len(notes), want)
+		}
+		if len(notes) > want+g {
+			t.Errorf("%d events: %d notifications, want at most %d (one part-full per group of lanes)", tc.events, len(notes), want+g)
+		}
+		if g == OrderLanes && mixed > 0 {
+			t.Errorf("%d events: %d notifications of several lanes, want none", tc.events, mixed)
+		}
+	}
+}

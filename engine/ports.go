@@ -102,27 +102,77 @@ type Store interface {
 	CommitPoll(ctx context.Context, c Commit) error
 }
 
-// Delivery is a notification due to be sent.
+// Delivery is a PENDING notification as the deliverer holds it: everything but its body and
+// event ids.
 type Delivery struct {
-	Notification
-	Attempts int
-	// Seq is the notification's place in the outbox's order, for asking for the due ones after it.
-	Seq int64
+	ID         string
+	InstanceID int64
+	ObjectType string
+	Lanes      LaneSet
+	Events     int       // how many events it carries
+	Attempts   int       // since it was committed or last redelivered
+	Due        time.Time // when its next attempt may start
+	Seq        int64     // its place in the outbox's order
 }
 
-// Outbox hands out notifications to deliver and records how their delivery went.
+// PendingQuery selects PENDING notifications.
+type PendingQuery struct {
+	After      int64 // only those with Seq > After
+	InstanceID int64 // only this instance's; 0 = every instance's
+	Limit      int   // at most this many; <= 0 returns none
+}
+
+// DeliveryStop is an instance whose delivery its callback stopped (410 Gone).
+type DeliveryStop struct {
+	InstanceID int64
+	Seq        int64     // of the QUEUED notification whose attempt was answered 410
+	At         time.Time // of that attempt
+}
+
+// Outbox is the durable queue of notifications: the truth about what is yet to be delivered. The
+// deliverer keeps an index of part of it in memory and writes every outcome back, so a crash
+// anywhere loses nothing; a notification whose outcome was not recorded is sent again, under the
+// same id with the same events.
+//
+// Order. Seq is a notification's place in the outbox's order: increasing in the order the
+// notifications were committed, so that an instance's notifications about one record have
+// increasing Seqs, and never reused. A notification made PENDING again by redelivery takes a new
+// Seq after every other (the instance's QUEUED notifications keep their relative order). Pending
+// relies on it to find what is new: a notification it has not returned yet must never have a
+// Seq at or below one it has returned. SQLite's single writer gives that; a store whose
+// transactions commit concurrently (PostgreSQL) must return only rows whose writers have
+// finished, e.g. those older than pg_snapshot_xmin(pg_current_snapshot()), or take Seq from a
+// counter updated by the committing transaction.
+//
+// Several deliverers. An instance's notifications must be sent by one deliverer at a time: the
+// deliverer orders an instance's deliveries in memory, and sends only those of the instances its
+// Instances function reports live. Nodes sharing one store (PostgreSQL) must agree on who
+// delivers each instance, e.g. the node holding the instance's lease (a lease row claimed with
+// FOR UPDATE SKIP LOCKED, renewed, its fencing token checked by RecordAttempt so that a node that
+// lost the lease cannot record over the new holder). Pending may return any instance's
+// notifications: those of instances not live here are dropped from the index, and read again
+// from the outbox when the instance becomes live.
 type Outbox interface {
-	// DueDeliveries returns up to limit notifications whose next attempt is due at now, oldest
-	// first, at most the oldest pending one per instance so that an instance's notifications
-	// arrive in order, and only those after the one with Seq after (0: from the start), so that a
-	// caller that cannot send the first ones can look past them. Their Body is left out:
-	// NotificationBody reads it for the ones that are sent.
-	DueDeliveries(ctx context.Context, now time.Time, after int64, limit int) ([]Delivery, error)
+	// Pending returns PENDING notifications that q selects, in Seq order, whether due or not,
+	// whatever their instance's state (the deliverer knows which instances are live). QUEUED,
+	// delivered and cancelled ones are never returned.
+	Pending(ctx context.Context, q PendingQuery) ([]Delivery, error)
 	// NotificationBody returns a notification's body, as built when its poll committed.
 	NotificationBody(ctx context.Context, id string) ([]byte, error)
-	// RecordAttempt records one delivery attempt. next is when to try again; the zero time
-	// means the notification is settled (delivered, or given up as Status says).
+	// RecordAttempt records one delivery attempt. a.Next is when to try again; the zero time
+	// means the notification is settled (delivered, or given up as a.Status says). A notification
+	// settled as QUEUED holds its instance's later notifications: they become QUEUED too (and so
+	// do those committed until it is redelivered), so that nothing overtakes it. A notification
+	// that became QUEUED that way while it was being sent stays QUEUED unless this attempt
+	// delivered it.
 	RecordAttempt(ctx context.Context, a Attempt) error
+	// RequeueInstance makes an instance's QUEUED notifications PENDING again, due now, with a
+	// whole retry schedule ahead, as redelivery does, and returns how many.
+	RequeueInstance(ctx context.Context, instanceID int64) (int, error)
+	// Stopped returns the instances that have a QUEUED notification whose last attempt was
+	// answered 410 Gone (recorded with HTTPStatus 410 and Status QUEUED), each with the latest
+	// such notification and attempt.
+	Stopped(ctx context.Context) ([]DeliveryStop, error)
 }
 
 // Attempt is the outcome of one delivery attempt.
@@ -161,8 +211,17 @@ type Outgoing struct {
 	Timestamp        time.Time
 }
 
+// Response is a callback's answer to a notification.
+type Response struct {
+	Status int
+	// RetryAfter is how long the callback asked to be left alone (its Retry-After header on a 429
+	// or a 503, in seconds or as an HTTP date); 0 when it did not ask.
+	RetryAfter time.Duration
+}
+
 // Sink sends notifications to callbacks.
 type Sink interface {
-	// Send POSTs the notification and returns the HTTP status. Any 2xx status is a delivery.
-	Send(ctx context.Context, o Outgoing) (status int, err error)
+	// Send POSTs the notification and returns the callback's answer. Any 2xx status is a
+	// delivery. An error means no answer (the request could not be made, or timed out).
+	Send(ctx context.Context, o Outgoing) (Response, error)
 }

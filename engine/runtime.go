@@ -434,6 +434,10 @@ func (r *Runtime) Instance(id int64) (*Instance, bool) {
 	return in, ok
 }
 
+// Delivery returns how an instance's delivery stands when something holds it back (its callback
+// answered 410 Gone, or asked with Retry-After to be left alone); nil otherwise.
+func (r *Runtime) Delivery(id int64) *DeliveryState { return r.deliver.State(id) }
+
 // Jobs returns the number of scheduled jobs.
 func (r *Runtime) Jobs() int { return r.sched.Len() }
 

@@ -36,6 +36,31 @@ type instanceJSON struct {
 	// Pollers is Pollen's addition to the platform's shape: where each configured job of the
 	// instance stands, paused jobs included. Empty when the instance is not running.
 	Pollers []pollerJSON `json:"pollers"`
+	// Delivery, also Pollen's, is present when something holds the instance's deliveries back.
+	Delivery *deliveryJSON `json:"delivery,omitempty"`
+}
+
+// deliveryJSON is an engine.DeliveryState.
+type deliveryJSON struct {
+	State  string `json:"state"` // stopped (410 Gone), paused (Retry-After)
+	Reason string `json:"reason"`
+	Since  string `json:"since,omitempty"`
+	Until  string `json:"until,omitempty"`
+}
+
+// viewDelivery renders how an instance's delivery stands, when something holds it back.
+func viewDelivery(st *engine.DeliveryState) *deliveryJSON {
+	if st == nil {
+		return nil
+	}
+	v := &deliveryJSON{State: st.State, Reason: st.Reason}
+	if !st.Since.IsZero() {
+		v.Since = st.Since.UTC().Format(time.RFC3339)
+	}
+	if !st.Until.IsZero() {
+		v.Until = st.Until.UTC().Format(time.RFC3339)
+	}
+	return v
 }
 
 // pollerJSON is one engine.JobStatus.
@@ -144,6 +169,7 @@ func (s *Server) view(in *instances.Instance) instanceJSON {
 			"element", rec.ElementKey, "problems", definitions.Describe(in.Problems))
 	}
 	v.Pollers = viewPollers(in)
+	v.Delivery = viewDelivery(in.Delivery)
 	return v
 }
 

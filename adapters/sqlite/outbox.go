@@ -37,7 +37,8 @@ func (s *Store) Cursor(ctx context.Context, key engine.JobKey) (engine.Cursor, b
 }
 
 // CommitPoll writes the poll's events (NEW), its notifications (PENDING, due at their CreatedAt)
-// and the job's cursor in one transaction. When the instance has a QUEUED notification, the new
+// and the job's cursor in one transaction. Events are stored notification by notification
+// (eventOrder), so the history lists a burst's events in the order they were sent. When the instance has a QUEUED notification, the new
 // notifications and their events are QUEUED instead: they queue behind it until redelivery
 // (Requeue). Events and notifications whose id is already stored are left as they are, so
 // committing the same poll again changes nothing but the cursor. The job's
@@ -87,7 +88,8 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 				return err
 			}
 			defer st.Close()
-			for _, e := range c.Events {
+			for _, i := range eventOrder(c) {
+				e := &c.Events[i]
 				date, err := nanos(e.Date)
 				if err != nil {
 					return fmt.Errorf("event %s: %w", e.ID, err)
@@ -111,8 +113,8 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 		}
 		if len(c.Notifications) > 0 {
 			st, err := tx.PrepareContext(ctx, `INSERT INTO notifications
-				(id, instance_id, object_type, event_ids, created_at, body, status, attempts, next_attempt, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING`)
+				(id, instance_id, object_type, event_ids, created_at, body, status, attempts, next_attempt, updated_at, lanes)
+				VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 			if err != nil {
 				return err
 			}
@@ -138,7 +140,7 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 					next = nil
 				}
 				res, err := st.ExecContext(ctx, n.ID, n.InstanceID, n.ObjectType, idsJSON, created, n.Body,
-					noteStatus, next, now.UnixNano())
+					noteStatus, next, now.UnixNano(), int64(n.Lanes))
 				if err != nil {
 					return fmt.Errorf("notification %q: %w", n.ID, err)
 				}
@@ -161,58 +163,119 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 	return nil
 }
 
-// DueDeliveries returns up to limit notifications due at now, oldest (first committed) first.
-// Each instance contributes at most its oldest pending notification, and only when that one is
-// due, so that an instance's notifications go out one at a time and in order. Instances that are
-// disabled or deleted contribute nothing, and neither does an instance's pending notification
-// when a QUEUED one of the instance is older: nothing overtakes a queued notification. (Once an
-// instance has a QUEUED notification, its later ones are stored QUEUED too, see RecordAttempt and
-// CommitPoll; this check keeps the order should a pending one remain behind it all the same.)
-func (s *Store) DueDeliveries(ctx context.Context, now time.Time, after int64, limit int) ([]engine.Delivery, error) {
-	if limit <= 0 {
+// eventOrder is the order CommitPoll stores a commit's events in: those of each notification
+// together, notifications in order, then the events no notification carries. A burst's
+// notifications each carry the events of one order lane, scattered over the poll; stored
+// together, recording a notification's attempt updates a page or two of events instead of ten.
+func eventOrder(c engine.Commit) []int {
+	at := make(map[string]int, len(c.Events))
+	for i, e := range c.Events {
+		if _, dup := at[e.ID]; !dup {
+			at[e.ID] = i
+		}
+	}
+	order := make([]int, 0, len(c.Events))
+	taken := make([]bool, len(c.Events))
+	for _, n := range c.Notifications {
+		for _, id := range n.EventIDs {
+			if i, ok := at[id]; ok && !taken[i] {
+				taken[i] = true
+				order = append(order, i)
+			}
+		}
+	}
+	for i := range c.Events {
+		if !taken[i] {
+			order = append(order, i)
+		}
+	}
+	return order
+}
+
+// Pending returns the PENDING notifications q selects, in outbox order (seq), due or not, of any
+// instance (disabled ones too: the deliverer knows which are live), but none behind a QUEUED one
+// of its instance: nothing overtakes a queued notification. (Once an instance has a QUEUED
+// notification its later ones are stored QUEUED too, see RecordAttempt and CommitPoll; this check
+// keeps the order should a pending one remain behind it all the same.) Seq is the table's
+// AUTOINCREMENT key: the single writer assigns it in commit order and never reuses one, and
+// Requeue moves requeued notifications after every other.
+func (s *Store) Pending(ctx context.Context, q engine.PendingQuery) ([]engine.Delivery, error) {
+	if q.Limit <= 0 {
 		return nil, nil
 	}
-	at, err := nanos(now)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
-	}
-	rows, err := s.r.QueryContext(ctx, `
-		SELECT n.id, n.instance_id, n.object_type, n.event_ids, n.created_at, n.attempts, n.seq
-		FROM (SELECT instance_id, MIN(seq) AS seq FROM notifications WHERE status = 'PENDING' GROUP BY instance_id) AS o
-		JOIN notifications AS n ON n.seq = o.seq
-		JOIN instances AS i ON i.id = o.instance_id AND i.disabled = 0
-		WHERE n.next_attempt <= ? AND o.seq > ?
+	query := `SELECT id, instance_id, object_type, json_array_length(event_ids), attempts, next_attempt, seq, lanes
+		FROM notifications AS n WHERE status = 'PENDING' AND seq > ?
 			AND NOT EXISTS (SELECT 1 FROM notifications AS q
-				WHERE q.instance_id = o.instance_id AND q.status = 'QUEUED' AND q.seq < o.seq)
-		ORDER BY n.seq
-		LIMIT ?`, at, after, limit)
+				WHERE q.instance_id = n.instance_id AND q.status = 'QUEUED' AND q.seq < n.seq)`
+	args := []any{q.After}
+	if q.InstanceID != 0 {
+		query += ` AND instance_id = ?`
+		args = append(args, q.InstanceID)
+	}
+	rows, err := s.r.QueryContext(ctx, query+` ORDER BY seq LIMIT ?`, append(args, q.Limit)...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
+		return nil, fmt.Errorf("sqlite: pending notifications: %w", err)
 	}
 	defer rows.Close()
-	var out []engine.Delivery
+	out := make([]engine.Delivery, 0, min(q.Limit, 256))
 	for rows.Next() {
 		var d engine.Delivery
-		var ids []byte
-		var created sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.InstanceID, &d.ObjectType, &ids, &created, &d.Attempts, &d.Seq); err != nil {
-			return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
+		var due sql.NullInt64
+		var lanes int64
+		if err := rows.Scan(&d.ID, &d.InstanceID, &d.ObjectType, &d.Events, &d.Attempts, &due, &d.Seq, &lanes); err != nil {
+			return nil, fmt.Errorf("sqlite: pending notifications: %w", err)
 		}
-		if err := json.Unmarshal(ids, &d.EventIDs); err != nil {
-			return nil, fmt.Errorf("sqlite: due deliveries: notification %s: %w", d.ID, err)
-		}
-		d.CreatedAt = fromNanos(created)
+		d.Due, d.Lanes = fromNanos(due), engine.LaneSet(lanes)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
+		return nil, fmt.Errorf("sqlite: pending notifications: %w", err)
+	}
+	return out, nil
+}
+
+// RequeueInstance makes the instance's QUEUED notifications PENDING again, as Requeue does.
+func (s *Store) RequeueInstance(ctx context.Context, instanceID int64) (int, error) {
+	return s.Requeue(ctx, RequeueFilter{InstanceID: instanceID})
+}
+
+// Stopped returns the instances with a QUEUED notification whose last attempt was answered 410
+// Gone, each with the latest such notification.
+func (s *Store) Stopped(ctx context.Context) ([]engine.DeliveryStop, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT n.instance_id, n.seq, a.at
+		FROM notifications AS n JOIN attempts AS a
+			ON a.seq = (SELECT MAX(seq) FROM attempts WHERE notification_id = n.id)
+		WHERE n.status = 'QUEUED' AND a.http_status = 410 AND a.status = 'QUEUED'
+		ORDER BY a.seq`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stopped instances: %w", err)
+	}
+	defer rows.Close()
+	latest := map[int64]int{}
+	var out []engine.DeliveryStop
+	for rows.Next() {
+		var st engine.DeliveryStop
+		var at sql.NullInt64
+		if err := rows.Scan(&st.InstanceID, &st.Seq, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: stopped instances: %w", err)
+		}
+		st.At = fromNanos(at)
+		if i, ok := latest[st.InstanceID]; ok {
+			out[i] = st
+			continue
+		}
+		latest[st.InstanceID] = len(out)
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: stopped instances: %w", err)
 	}
 	return out, nil
 }
 
 // NotificationBody returns a notification's body; ErrNotFound when there is no such
-// notification. DueDeliveries leaves bodies out: a look at the due list may pass over many
-// notifications that cannot go yet, and reads only their ids.
+// notification. Pending leaves bodies out: the deliverer holds many notifications that cannot go
+// yet, and reads a body only to send it.
 func (s *Store) NotificationBody(ctx context.Context, id string) ([]byte, error) {
 	var b []byte
 	err := s.r.QueryRowContext(ctx, `SELECT body FROM notifications WHERE id = ?`, id).Scan(&b)
@@ -235,11 +298,10 @@ func (s *Store) NotificationBody(ctx context.Context, id string) ([]byte, error)
 //     again at a.At.
 //
 // Its events become DISPATCHED while it stays PENDING, and take its status when it settles. When
-// it settles as QUEUED, the instance's later PENDING notifications (all its other pending ones,
-// since an instance's notifications are sent oldest first) become QUEUED too, with their events:
-// they queue behind it until redelivery (Requeue). A notification cancelled meanwhile (its instance deleted)
-// stays CANCELLED unless this attempt delivered it. ErrNotFound when the notification does not
-// exist.
+// it settles as QUEUED, the instance's later PENDING notifications become QUEUED too, with their
+// events: they queue behind it until redelivery (Requeue). A notification cancelled meanwhile (its
+// instance deleted), or queued behind another while it was being sent, stays so unless this
+// attempt delivered it. ErrNotFound when the notification does not exist.
 //
 // Attempts recorded concurrently are committed together, in one transaction (a group commit):
 // deliveries end many at a time, and one commit each was most of a burst's write load. An
@@ -331,9 +393,11 @@ func (g *attemptGroup) record(ctx context.Context, s *Store, r *attemptReq) erro
 func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 	errs := make([]error, len(batch))
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		st := newTxStmts(tx)
+		defer st.close()
 		for i, r := range batch {
 			// ErrNotFound is found before the attempt writes anything: the others go on.
-			if errs[i] = s.recordAttemptTx(ctx, tx, r); errs[i] != nil && !errors.Is(errs[i], ErrNotFound) {
+			if errs[i] = s.recordAttemptTx(ctx, st, r); errs[i] != nil && !errors.Is(errs[i], ErrNotFound) {
 				return errs[i]
 			}
 		}
@@ -341,7 +405,11 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 	})
 	if err != nil && len(batch) > 1 {
 		for _, r := range batch {
-			r.done <- s.write(ctx, func(tx *sql.Tx) error { return s.recordAttemptTx(ctx, tx, r) })
+			r.done <- s.write(ctx, func(tx *sql.Tx) error {
+				st := newTxStmts(tx)
+				defer st.close()
+				return s.recordAttemptTx(ctx, st, r)
+			})
 		}
 		return
 	}
@@ -353,13 +421,57 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 	}
 }
 
-// recordAttemptTx records one attempt in tx (see RecordAttempt).
-func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, r *attemptReq) error {
+// txStmts prepares each statement of a transaction once, however often it runs: a group commit
+// runs the same few statements for each of its attempts, and preparing (parsing) them was a good
+// part of its cost.
+type txStmts struct {
+	tx *sql.Tx
+	m  map[string]*sql.Stmt
+}
+
+func newTxStmts(tx *sql.Tx) *txStmts { return &txStmts{tx: tx, m: map[string]*sql.Stmt{}} }
+
+func (t *txStmts) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := t.m[q]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	t.m[q] = st
+	return st, nil
+}
+
+func (t *txStmts) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// scanRow runs a query of one row into dest; sql.ErrNoRows when there is none.
+func (t *txStmts) scanRow(ctx context.Context, q string, args []any, dest ...any) error {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
+}
+
+func (t *txStmts) close() {
+	for _, st := range t.m {
+		st.Close()
+	}
+}
+
+// recordAttemptTx records one attempt in its group's transaction (see RecordAttempt).
+func (s *Store) recordAttemptTx(ctx context.Context, tx *txStmts, r *attemptReq) error {
 	a := r.a
 	var cur string
 	var instanceID int64
-	err := tx.QueryRowContext(ctx, `SELECT status, instance_id FROM notifications WHERE id = ?`,
-		a.NotificationID).Scan(&cur, &instanceID)
+	err := tx.scanRow(ctx, `SELECT status, instance_id FROM notifications WHERE id = ?`, []any{a.NotificationID}, &cur, &instanceID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -372,7 +484,7 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, r *attemptReq) 
 		return err
 	}
 	newStatus, newDue := r.status, r.due
-	if cur == StatusCancelled && a.Status != engine.StatusDelivered {
+	if (cur == StatusCancelled || cur == string(engine.StatusQueued)) && a.Status != engine.StatusDelivered {
 		newStatus, newDue = cur, nil
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = ?, next_attempt = ?,
@@ -393,7 +505,7 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, r *attemptReq) 
 		}
 	}
 	if newStatus == string(engine.StatusQueued) {
-		return queueBehind(ctx, tx, instanceID, a.NotificationID, s.now())
+		return queueBehind(ctx, tx.tx, instanceID, a.NotificationID, s.now())
 	}
 	return nil
 }

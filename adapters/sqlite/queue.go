@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -66,7 +67,9 @@ func validRequeue(f RequeueFilter) bool {
 // notification, event or instance f names does not exist; ErrBadFilter when f does not select
 // exactly one way.
 //
-// The deliverer picks requeued notifications up on its next look at the outbox.
+// The requeued notifications, and their instances' other QUEUED ones, take new places (seq) after
+// every other notification, keeping their order: the deliverer finds them on its next look at
+// what is new in the outbox (engine.Outbox).
 func (s *Store) Requeue(ctx context.Context, f RequeueFilter) (int, error) {
 	fail := func(err error) (int, error) { return 0, fmt.Errorf("sqlite: requeue: %w", err) }
 	if !validRequeue(f) {
@@ -116,6 +119,13 @@ func (s *Store) Requeue(ctx context.Context, f RequeueFilter) (int, error) {
 			}
 			where, args = `status = 'QUEUED' AND instance_id = ? AND seq <= ?`, []any{instanceID, seq}
 		}
+		offset, err := resequence(ctx, tx, where, args)
+		if err != nil || offset == 0 {
+			return err // nothing selected when offset is 0
+		}
+		if len(args) == 2 {
+			args[1] = args[1].(int64) + offset
+		}
 		// Events first, while their notifications are still selected as QUEUED.
 		if _, err := tx.ExecContext(ctx, `UPDATE events SET status = CASE
 				WHEN EXISTS (SELECT 1 FROM attempts AS a WHERE a.notification_id = events.notification_id) THEN ?
@@ -139,6 +149,53 @@ func (s *Store) Requeue(ctx context.Context, f RequeueFilter) (int, error) {
 	}
 	s.log.Debug("notifications requeued", "notifications", n)
 	return n, nil
+}
+
+// resequence moves the QUEUED notifications of the instances that the QUEUED notifications where
+// selects belong to after every other notification, keeping their order, and returns by how much
+// their seqs grew: 0 when where selects nothing. The table's AUTOINCREMENT counter is raised to
+// match, so that no seq is ever used twice, even once these rows are pruned.
+func resequence(ctx context.Context, tx *sql.Tx, where string, args []any) (int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT instance_id FROM notifications WHERE `+where, args...)
+	if err != nil {
+		return 0, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	lowest := int64(math.MaxInt64)
+	for _, id := range ids {
+		var lo int64
+		if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM notifications WHERE status = 'QUEUED' AND instance_id = ?`, id).
+			Scan(&lo); err != nil {
+			return 0, err
+		}
+		lowest = min(lowest, lo)
+	}
+	var highest int64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(seq) FROM notifications`).Scan(&highest); err != nil {
+		return 0, err
+	}
+	offset := highest - lowest + 1
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET seq = seq + ? WHERE status = 'QUEUED' AND instance_id = ?`,
+			offset, id); err != nil {
+			return 0, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = (SELECT MAX(seq) FROM notifications)
+		WHERE name = 'notifications' AND seq < (SELECT MAX(seq) FROM notifications)`)
+	return offset, err
 }
 
 // defaultPruneBatch is Options.PruneBatch's default.

@@ -130,8 +130,8 @@ func TestQueueBehind(t *testing.T) {
 }
 
 // Should a pending notification be left behind a queued one (a database from before queueing
-// behind, or a pending one requeued alone), it is still not handed out: nothing overtakes a queued
-// notification. One older than every queued one is.
+// behind), it is still not handed out: nothing overtakes a queued notification. One older than
+// every queued one is.
 func TestDueNeverOvertakesQueued(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
@@ -189,9 +189,9 @@ func TestRequeue(t *testing.T) {
 		t.Errorf("events after requeue: %s %s", st, st2)
 	}
 	// Due now, with the whole retry schedule ahead; the past attempts stay in the history.
-	ds, err := s.DueDeliveries(ctx, t1, 0, 10)
-	if err != nil || len(ds) != 1 || ds[0].ID != "a-n000" || ds[0].Attempts != 0 {
-		t.Errorf("due after requeue: %+v %v", ds, err)
+	ds, err := s.Pending(ctx, engine.PendingQuery{Limit: 10})
+	if err != nil || len(ds) != 2 || ds[0].ID != "a-n000" || ds[0].Attempts != 0 || !ds[0].Due.Equal(t1) {
+		t.Errorf("pending after requeue: %+v %v", ds, err)
 	}
 	if _, atts, _ := s.Event(ctx, "a-e003"); len(atts) != 2 || atts[1].Status != engine.StatusQueued {
 		t.Errorf("attempts after requeue: %+v", atts)

@@ -140,6 +140,14 @@ INSERT INTO organizations (id, name) VALUES (1, 'default');
 INSERT INTO users (id, organization_id, email, role) VALUES (1, 1, 'admin', 'org-admin');
 INSERT INTO instance_owners (instance_id, user_id, organization_id) SELECT id, 1, 1 FROM instances;
 `,
+	// 4: per-record order in delivery. A notification's order lanes (engine.LaneSet, a bitmask;
+	// 0, as for the notifications stored before, stands for every lane: they keep going one at a
+	// time per instance); and the PENDING notifications in outbox order, for the deliverer's reads
+	// of what is new.
+	`
+ALTER TABLE notifications ADD COLUMN lanes INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX notifications_pending_seq ON notifications(seq) WHERE status = 'PENDING';
+`,
 }
 
 // schemaVersion is the schema version this package writes.

@@ -58,7 +58,7 @@ func mkCommit(id int64, objectType, prefix string, n int, at time.Time, cur engi
 	}
 	for i := 0; i < n; i += 10 {
 		note := engine.Notification{ID: fmt.Sprintf("%s-n%03d", prefix, i/10), InstanceID: id,
-			ObjectType: objectType, CreatedAt: at}
+			ObjectType: objectType, CreatedAt: at, Lanes: engine.LaneSet(1 << (i / 10 % engine.OrderLanes))}
 		for _, e := range c.Events[i:min(n, i+10)] {
 			note.EventIDs = append(note.EventIDs, e.ID)
 		}
@@ -93,15 +93,38 @@ func mustStats(t testing.TB, s *Store) Stats {
 	return st
 }
 
-func due(t testing.TB, s *Store, now time.Time, limit int) []string {
+// pending returns the ids of the PENDING notifications q selects, in order.
+func pending(t testing.TB, s *Store, q engine.PendingQuery) []string {
 	t.Helper()
-	ds, err := s.DueDeliveries(context.Background(), now, 0, limit)
+	ds, err := s.Pending(context.Background(), q)
 	if err != nil {
-		t.Fatalf("DueDeliveries: %v", err)
+		t.Fatalf("Pending: %v", err)
 	}
 	ids := []string{}
 	for _, d := range ds {
 		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+// due returns, of up to limit instances, the oldest PENDING notification when it is due at now:
+// what a deliverer sends first when notifications carry every lane.
+func due(t testing.TB, s *Store, now time.Time, limit int) []string {
+	t.Helper()
+	ds, err := s.Pending(context.Background(), engine.PendingQuery{Limit: 1 << 30})
+	if err != nil {
+		t.Fatalf("Pending: %v", err)
+	}
+	ids := []string{}
+	seen := map[int64]bool{}
+	for _, d := range ds {
+		if seen[d.InstanceID] || len(ids) == limit {
+			continue
+		}
+		seen[d.InstanceID] = true
+		if !d.Due.After(now) {
+			ids = append(ids, d.ID)
+		}
 	}
 	return ids
 }
@@ -186,12 +209,13 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if ids := due(t, s, t0.Add(time.Minute-1), 10); len(ids) != 0 {
 		t.Errorf("due before retry: %v", ids)
 	}
-	ds, err := s.DueDeliveries(ctx, t0.Add(time.Minute), 0, 10)
+	ds, err := s.Pending(ctx, engine.PendingQuery{Limit: 1})
 	if err != nil || len(ds) != 1 {
-		t.Fatalf("due after reopen: %v %v", ds, err)
+		t.Fatalf("pending after reopen: %v %v", ds, err)
 	}
-	want := engine.Delivery{Notification: c.Notifications[1], Attempts: 1, Seq: 2} // the second notification stored
-	want.Body = nil                                                                // read apart, by NotificationBody
+	n1 := c.Notifications[1]
+	want := engine.Delivery{ID: n1.ID, InstanceID: in.ID, ObjectType: "tickets", Lanes: n1.Lanes, Events: 10,
+		Attempts: 1, Due: t0.Add(time.Minute), Seq: 2} // the second notification stored
 	if !reflect.DeepEqual(ds[0], want) {
 		t.Errorf("delivery after reopen\n got %+v\nwant %+v", ds[0], want)
 	}
@@ -337,75 +361,71 @@ func TestCursor(t *testing.T) {
 	}
 }
 
-func TestDueDeliveries(t *testing.T) {
+// Pending returns PENDING notifications in outbox order, due or not, of any instance (disabled
+// ones too), after a Seq and of one instance when asked, with what the deliverer holds of them.
+func TestPending(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	a, b, c := mkInstance(t, s, "a"), mkInstance(t, s, "b"), mkInstance(t, s, "c")
 	mustCommit(t, s, mkCommit(a.ID, "tickets", "a1", 20, t0, cursorAt(t0)))                // a1-n000, a1-n001
 	mustCommit(t, s, mkCommit(b.ID, "tickets", "b1", 10, t0.Add(time.Hour), cursorAt(t0))) // due only an hour later
-	mustCommit(t, s, mkCommit(c.ID, "contacts", "c1", 10, t0, cursorAt(t0)))
-	mustCommit(t, s, mkCommit(a.ID, "contacts", "a2", 10, t0, cursorAt(t0))) // a2-n000, after a1's
+	mustCommit(t, s, mkCommit(c.ID, "contacts", "c1", 7, t0, cursorAt(t0)))
+	mustCommit(t, s, mkCommit(a.ID, "contacts", "a2", 10, t0, cursorAt(t0)))
 	mustCommit(t, s, mkCommit(c.ID, "tickets", "c2", 10, t0, cursorAt(t0)))
 
-	if got, want := due(t, s, t0, 10), []string{"a1-n000", "c1-n000"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("due at t0: %v, want %v", got, want)
+	all := []string{"a1-n000", "a1-n001", "b1-n000", "c1-n000", "a2-n000", "c2-n000"}
+	if got := pending(t, s, engine.PendingQuery{Limit: 10}); !reflect.DeepEqual(got, all) {
+		t.Errorf("pending: %v, want %v", got, all)
 	}
-	if got, want := due(t, s, t0.Add(time.Hour), 10), []string{"a1-n000", "b1-n000", "c1-n000"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("due at t0+1h: %v, want %v", got, want)
+	if got := pending(t, s, engine.PendingQuery{Limit: 2}); !reflect.DeepEqual(got, all[:2]) {
+		t.Errorf("pending, limit 2: %v, want %v", got, all[:2])
 	}
-	if got, want := due(t, s, t0.Add(time.Hour), 2), []string{"a1-n000", "b1-n000"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("due with limit 2: %v, want %v", got, want)
-	}
-	first, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 0, 1)
-	if err != nil || len(first) != 1 || first[0].Seq == 0 {
-		t.Fatalf("first due: %+v, %v", first, err)
-	}
-	if rest, err := s.DueDeliveries(ctx, t0.Add(time.Hour), first[0].Seq, 10); err != nil || len(rest) != 2 ||
-		rest[0].ID != "b1-n000" || rest[1].ID != "c1-n000" {
-		t.Errorf("due after %s: %+v, %v; want b1-n000, c1-n000", first[0].ID, rest, err)
-	}
-	if got := due(t, s, t0.Add(-time.Nanosecond), 10); len(got) != 0 {
-		t.Errorf("due before t0: %v", got)
-	}
-
-	// a1-n000 fails and is retried in a minute: a's later notifications wait behind it.
-	record(t, s, engine.Attempt{NotificationID: "a1-n000", At: t0, HTTPStatus: 500, Status: engine.StatusFailed, Next: t0.Add(time.Minute)})
-	if got, want := due(t, s, t0.Add(30*time.Second), 10), []string{"c1-n000"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("due during a's backoff: %v, want %v", got, want)
-	}
-	ds, _ := s.DueDeliveries(ctx, t0.Add(time.Minute), 0, 10)
-	if len(ds) != 2 || ds[0].ID != "a1-n000" || ds[0].Attempts != 1 || len(ds[0].EventIDs) != 10 || ds[0].EventIDs[0] != "a1-e000" {
-		t.Errorf("due after backoff: %+v", ds)
-	}
-
-	// Delivered: the next of a's, in order.
-	record(t, s, engine.Attempt{NotificationID: "a1-n000", At: t0.Add(time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
-	record(t, s, engine.Attempt{NotificationID: "c1-n000", At: t0.Add(time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
-	if got, want := due(t, s, t0.Add(time.Minute), 10), []string{"a1-n001", "c2-n000"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("due after deliveries: %v, want %v", got, want)
-	}
-	record(t, s, engine.Attempt{NotificationID: "a1-n001", At: t0.Add(time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
-	if got, want := due(t, s, t0.Add(time.Minute), 10), []string{"a2-n000", "c2-n000"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("due after a1: %v, want %v", got, want)
-	}
-
-	// Disabled instances are skipped, and come back when enabled.
-	c.Disabled = true
-	if err := s.UpdateInstance(ctx, c); err != nil {
+	ds, err := s.Pending(ctx, engine.PendingQuery{Limit: 10})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := due(t, s, t0.Add(time.Minute), 10), []string{"a2-n000"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("due with c disabled: %v, want %v", got, want)
+	if got := pending(t, s, engine.PendingQuery{After: ds[2].Seq, Limit: 10}); !reflect.DeepEqual(got, all[3:]) {
+		t.Errorf("pending after %s: %v, want %v", ds[2].ID, got, all[3:])
 	}
-	c.Disabled = false
-	if err := s.UpdateInstance(ctx, c); err != nil {
-		t.Fatal(err)
+	if got, want := pending(t, s, engine.PendingQuery{InstanceID: a.ID, Limit: 10}), []string{"a1-n000", "a1-n001", "a2-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pending of a: %v, want %v", got, want)
 	}
-	if got := due(t, s, t0.Add(time.Minute), 10); len(got) != 2 {
-		t.Errorf("due with c enabled again: %v", got)
+	if got, want := pending(t, s, engine.PendingQuery{InstanceID: a.ID, After: ds[0].Seq, Limit: 1}), []string{"a1-n001"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pending of a after a1-n000, limit 1: %v, want %v", got, want)
 	}
-	if got := due(t, s, t0.Add(time.Minute), 0); len(got) != 0 {
+	if got := pending(t, s, engine.PendingQuery{}); len(got) != 0 {
 		t.Errorf("limit 0: %v", got)
+	}
+	want := []engine.Delivery{
+		{ID: "a1-n000", InstanceID: a.ID, ObjectType: "tickets", Lanes: 1, Events: 10, Due: t0, Seq: ds[0].Seq},
+		{ID: "a1-n001", InstanceID: a.ID, ObjectType: "tickets", Lanes: 2, Events: 10, Due: t0, Seq: ds[1].Seq},
+		{ID: "b1-n000", InstanceID: b.ID, ObjectType: "tickets", Lanes: 1, Events: 10, Due: t0.Add(time.Hour), Seq: ds[2].Seq},
+		{ID: "c1-n000", InstanceID: c.ID, ObjectType: "contacts", Lanes: 1, Events: 7, Due: t0, Seq: ds[3].Seq},
+	}
+	if !reflect.DeepEqual(ds[:4], want) {
+		t.Errorf("deliveries\n got %+v\nwant %+v", ds[:4], want)
+	}
+	for i := 1; i < len(ds); i++ {
+		if ds[i].Seq <= ds[i-1].Seq {
+			t.Errorf("seqs not increasing: %+v", ds)
+		}
+	}
+
+	// A failed attempt: due again later, its attempt counted. Delivered, or queued: not pending.
+	record(t, s, engine.Attempt{NotificationID: "a1-n000", At: t0, HTTPStatus: 500, Status: engine.StatusPending, Next: t0.Add(time.Minute)})
+	ds, _ = s.Pending(ctx, engine.PendingQuery{InstanceID: a.ID, Limit: 1})
+	if len(ds) != 1 || ds[0].Attempts != 1 || !ds[0].Due.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after a failure: %+v, want one attempt, due in a minute", ds)
+	}
+	record(t, s, engine.Attempt{NotificationID: "a1-n000", At: t0.Add(time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
+	record(t, s, engine.Attempt{NotificationID: "c1-n000", At: t0, HTTPStatus: 503, Status: engine.StatusQueued})
+	// Disabled instances' notifications are pending all the same: the deliverer knows what is live.
+	b.Disabled = true
+	if err := s.UpdateInstance(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := pending(t, s, engine.PendingQuery{Limit: 10}), []string{"a1-n001", "b1-n000", "a2-n000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pending: %v, want %v (c's queued behind c1-n000)", got, want)
 	}
 }
 
@@ -677,7 +697,7 @@ func TestConcurrentCommitPoll(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range commits {
-				if _, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 0, 10); err != nil {
+				if _, err := s.Pending(ctx, engine.PendingQuery{Limit: 10}); err != nil {
 					errs <- err
 				}
 				if _, _, err := s.Events(ctx, EventFilter{Limit: 20}); err != nil {

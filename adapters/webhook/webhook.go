@@ -7,8 +7,10 @@
 // signed, so receivers de-duplicate on message.eventId.
 //
 // Send returns the response status; a non-2xx status is not an error (the caller decides what to
-// retry), transport errors are. The response body is read (at most 64 KB) and discarded so the
-// connection can be reused. The Timeout covers the whole exchange.
+// retry), transport errors are. On a 429 or a 503 it also returns the callback's Retry-After
+// (seconds, or an HTTP date read against the response's Date header when it has one), so that
+// the deliverer can leave the callback alone that long. The response body is read (at most 64 KB)
+// and discarded so the connection can be reused. The Timeout covers the whole exchange.
 //
 // Choices: the built-in http.Client does not follow redirects. Following a 301/302/303 would turn
 // the POST into a bodiless GET whose 2xx would count as a delivery, and following any redirect
@@ -29,6 +31,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -43,6 +47,7 @@ const (
 )
 
 const (
+	maxIdleConns     = 1024
 	defaultTimeout   = 30 * time.Second
 	defaultUserAgent = "pollen"
 	maxResponseRead  = 64 << 10
@@ -78,9 +83,11 @@ func New(opts Options) *Sender {
 	if s.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		// Many instances' callbacks often share one host (a customer's endpoint); keep as many
-		// connections to it as deliveries run at once, or each delivery beyond the idle limit
-		// opens (and then closes) a connection of its own.
-		t.MaxIdleConnsPerHost = 64
+		// connections to it, and over all hosts, as deliveries run at once (the deliverer's
+		// default bound), or each delivery beyond the idle limit opens (and then closes) a
+		// connection of its own.
+		t.MaxIdleConnsPerHost = maxIdleConns
+		t.MaxIdleConns = maxIdleConns
 		if opts.Dial != nil {
 			t.DialContext = opts.Dial
 		}
@@ -103,25 +110,25 @@ func New(opts Options) *Sender {
 	return s
 }
 
-// Send POSTs the notification with its headers and returns the response status: always
+// Send POSTs the notification with its headers and returns the callback's answer: always
 // Elements-Webhook-Id; Elements-Webhook-Signature (the current key's) when signed; and, when
 // asked, the Standard Webhooks headers with a signature per key.
-func (s *Sender) Send(ctx context.Context, o engine.Outgoing) (int, error) {
+func (s *Sender) Send(ctx context.Context, o engine.Outgoing) (engine.Response, error) {
 	callbackURL, id, body := o.URL, o.ID, o.Body
 	u, err := url.Parse(callbackURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return 0, fmt.Errorf("webhook: bad callback URL %q", safeURL(callbackURL))
+		return engine.Response{}, fmt.Errorf("webhook: bad callback URL %q", safeURL(callbackURL))
 	}
 	shown := safeURL(callbackURL)
 	if id == "" {
-		return 0, fmt.Errorf("webhook: POST %s: empty notification id", shown)
+		return engine.Response{}, fmt.Errorf("webhook: POST %s: empty notification id", shown)
 	}
 
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("webhook: POST %s: %w", shown, err)
+		return engine.Response{}, fmt.Errorf("webhook: POST %s: %w", shown, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", s.userAgent)
@@ -145,13 +152,48 @@ func (s *Sender) Send(ctx context.Context, o engine.Outgoing) (int, error) {
 			err = ue.Err
 		}
 		s.log.Debug("webhook delivery", "url", shown, "id", id, "duration", time.Since(start), "error", err)
-		return 0, fmt.Errorf("webhook: POST %s: %w", shown, err)
+		return engine.Response{}, fmt.Errorf("webhook: POST %s: %w", shown, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseRead))
 	resp.Body.Close()
+	out := engine.Response{Status: resp.StatusCode}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		now := time.Now()
+		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			now = t // an HTTP date in Retry-After is in the callback's clock
+		}
+		out.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+	}
 	s.log.Debug("webhook delivery", "url", shown, "id", id, "status", resp.StatusCode,
 		"bytes", len(body), "duration", time.Since(start))
-	return resp.StatusCode, nil
+	return out, nil
+}
+
+// maxRetryAfter bounds the Retry-After a Sender reports; the deliverer clamps it further.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter reads a Retry-After value, seconds or an HTTP date (against now): 0 when it is absent,
+// unreadable or in the past, at most maxRetryAfter.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if !(secs > 0) { // also NaN
+			return 0
+		}
+		if secs >= maxRetryAfter.Seconds() {
+			return maxRetryAfter
+		}
+		d = time.Duration(secs * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	} else {
+		return 0
+	}
+	return min(max(d, 0), maxRetryAfter)
 }
 
 // safeURL returns raw without its userinfo and query, for logs and errors.

@@ -71,8 +71,9 @@ func TestSendHeaders(t *testing.T) {
 	var logs bytes.Buffer
 	s := New(Options{UserAgent: "pollen-test", Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})})
 	body := []byte(`{"id":"1","message":{"events":[]}}`)
-	status, err := s.Send(context.Background(), engine.Outgoing{URL: srv.URL + "/cb?token=abc", ID: "n-42", Body: body,
+	resp, err := s.Send(context.Background(), engine.Outgoing{URL: srv.URL + "/cb?token=abc", ID: "n-42", Body: body,
 		Keys: []string{vectorKey, "previous-key"}, Timestamp: time.Unix(1700000000, 0)})
+	status := resp.Status
 	if err != nil || status != 200 {
 		t.Fatalf("Send = %d, %v", status, err)
 	}
@@ -111,7 +112,8 @@ func TestSendHeaders(t *testing.T) {
 
 func TestSendNoKeyNoSignature(t *testing.T) {
 	srv, ch := recorder(t, http.StatusAccepted)
-	status, err := New(Options{}).Send(context.Background(), engine.Outgoing{URL: srv.URL, ID: "n-1", Body: []byte(`{}`)})
+	resp, err := New(Options{}).Send(context.Background(), engine.Outgoing{URL: srv.URL, ID: "n-1", Body: []byte(`{}`)})
+	status := resp.Status
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("Send = %d, %v", status, err)
 	}
@@ -129,7 +131,8 @@ func TestSendNoKeyNoSignature(t *testing.T) {
 
 func TestSendNon2xxIsNotAnError(t *testing.T) {
 	srv, _ := recorder(t, http.StatusInternalServerError)
-	status, err := New(Options{}).Send(context.Background(), outgoing(srv.URL, "k"))
+	resp, err := New(Options{}).Send(context.Background(), outgoing(srv.URL, "k"))
+	status := resp.Status
 	if err != nil || status != 500 {
 		t.Fatalf("Send = %d, %v; want 500, nil", status, err)
 	}
@@ -143,7 +146,8 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, "/moved", http.StatusFound)
 	}))
 	defer srv.Close()
-	status, err := New(Options{}).Send(context.Background(), outgoing(srv.URL, "k"))
+	resp, err := New(Options{}).Send(context.Background(), outgoing(srv.URL, "k"))
+	status := resp.Status
 	if err != nil || status != http.StatusFound {
 		t.Fatalf("Send = %d, %v; want 302, nil", status, err)
 	}
@@ -175,7 +179,8 @@ func TestSendTimeout(t *testing.T) {
 
 	s := New(Options{Timeout: 50 * time.Millisecond})
 	start := time.Now()
-	status, err := s.Send(context.Background(), outgoing(srv.URL+"/cb?token=secret", vectorKey))
+	resp, err := s.Send(context.Background(), outgoing(srv.URL+"/cb?token=secret", vectorKey))
+	status := resp.Status
 	if err == nil {
 		t.Fatalf("Send = %d, nil; want a timeout", status)
 	}
@@ -239,8 +244,9 @@ func TestSendStandardWebhooks(t *testing.T) {
 			srv, ch := recorder(t, http.StatusOK)
 			var logs bytes.Buffer
 			s := New(Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
-			status, err := s.Send(context.Background(), engine.Outgoing{URL: srv.URL, ID: "n-7", Body: body,
+			resp, err := s.Send(context.Background(), engine.Outgoing{URL: srv.URL, ID: "n-7", Body: body,
 				Keys: tc.keys, StandardWebhooks: true, Timestamp: ts})
+			status := resp.Status
 			if err != nil || status != 200 {
 				t.Fatalf("Send = %d, %v", status, err)
 			}
@@ -303,5 +309,45 @@ func TestSendStandardWebhooksDefaultTimestamp(t *testing.T) {
 	}
 	if !VerifyStandard("k", got.header, got.body, time.Unix(ts, 0), time.Minute) {
 		t.Error("receiver cannot verify")
+	}
+}
+
+// A 429 or 503 returns the callback's Retry-After, in seconds or as an HTTP date (read against the
+// response's Date header); other statuses, and unreadable or past values, return none.
+func TestSendRetryAfter(t *testing.T) {
+	date := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		status int
+		header map[string]string
+		want   time.Duration
+	}{
+		{"429 seconds", 429, map[string]string{"Retry-After": "120"}, 2 * time.Minute},
+		{"503 seconds", 503, map[string]string{"Retry-After": " 7 "}, 7 * time.Second},
+		{"decimal", 429, map[string]string{"Retry-After": "1.5"}, 1500 * time.Millisecond},
+		{"HTTP date against Date", 503, map[string]string{"Date": date.Format(http.TimeFormat),
+			"Retry-After": date.Add(90 * time.Second).Format(http.TimeFormat)}, 90 * time.Second},
+		{"past date", 429, map[string]string{"Date": date.Format(http.TimeFormat),
+			"Retry-After": date.Add(-time.Minute).Format(http.TimeFormat)}, 0},
+		{"huge", 429, map[string]string{"Retry-After": "99999999999"}, 24 * time.Hour},
+		{"negative", 429, map[string]string{"Retry-After": "-5"}, 0},
+		{"garbage", 429, map[string]string{"Retry-After": "soon"}, 0},
+		{"absent", 429, nil, 0},
+		{"500 ignores it", 500, map[string]string{"Retry-After": "120"}, 0},
+		{"200 ignores it", 200, map[string]string{"Retry-After": "120"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.header {
+					w.Header()[k] = []string{v}
+				}
+				w.WriteHeader(tc.status)
+			}))
+			defer srv.Close()
+			resp, err := New(Options{}).Send(context.Background(), outgoing(srv.URL, "k"))
+			if err != nil || resp.Status != tc.status || resp.RetryAfter != tc.want {
+				t.Errorf("Send = %+v, %v; want status %d, RetryAfter %v", resp, err, tc.status, tc.want)
+			}
+		})
 	}
 }

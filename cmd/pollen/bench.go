@@ -93,7 +93,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&bc.timeout, "timeout", 5*time.Minute, "how long to wait for a burst's or the load phase's last events before failing")
 	fs.IntVar(&bc.pollWorkers, "poll-workers", engine.DefaultPollConcurrency, "the server's --poll-workers")
 	fs.StringVar(&bc.latency, "latency", "", "each vendor list page takes this `duration` or range, as real vendors do (300ms-600ms)")
-	fs.IntVar(&bc.deliveryWorkers, "delivery-workers", 32, "the server's --delivery-workers")
+	fs.IntVar(&bc.deliveryWorkers, "delivery-workers", 1024, "the server's --delivery-workers")
 	fs.Float64Var(&bc.callbackRate, "callback-rate", 0, "the server's --callback-rate (default: the server's own)")
 	fs.BoolVar(&bc.sharedCallback, "shared-callback", false, "give every instance the same callback URL, as one receiver for many accounts has")
 	fs.Uint64Var(&bc.seed, "seed", 1, "seed of the simulated data and of the changes")

@@ -111,7 +111,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.IntVar(&cfg.PollsPerAccount, "polls-per-account", engine.DefaultPollsPerAccount, "polls under way at once at one vendor account (one base URL): a slow vendor holds only these")
 	fs.DurationVar(&cfg.PollDeadline, "poll-deadline", engine.DefaultPollDeadline, "longest one poll runs; it commits what it read and goes on at its next turn")
 	fs.IntVar(&cfg.PollPages, "poll-pages", engine.DefaultPageBudget, "most vendor pages one poll reads; it commits what it read and goes on at its next turn")
-	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 32, "deliveries in flight at once, over all callbacks")
+	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 1024, "deliveries in flight at once, over all callbacks (each callback is also held to --callback-concurrency, so slow ones cannot take every place)")
 	fs.IntVar(&cfg.CallbackConcurrency, "callback-concurrency", 4, "notifications in flight at once to one callback URL")
 	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 0, "notifications started per second to one callback URL, when bounded; 0.5 is one every 2s, 0 no bound beyond --callback-concurrency")
 	fs.Var(&durationList{&cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")

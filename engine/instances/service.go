@@ -117,6 +117,9 @@ type Instance struct {
 	// Status is where each configured job stands; Valid whether the vendor accepts it.
 	Status []engine.JobStatus
 	Valid  bool
+	// Delivery says what holds the instance's deliveries back (its callback answered 410 Gone, or
+	// asked with Retry-After to wait); nil when nothing does, or the runtime does not tell.
+	Delivery *engine.DeliveryState
 }
 
 // Scrub replaces the instance's secrets in s: every form of them when it loads, the values of its
@@ -163,6 +166,11 @@ func (s *Service) view(rec *engine.InstanceRecord, cat *engine.Catalog, compiled
 	}
 	out.Status = s.rt.Status(rec.ID)
 	out.Valid, _ = s.rt.Valid(rec.ID)
+	if dr, ok := s.rt.(interface {
+		Delivery(id int64) *engine.DeliveryState
+	}); ok {
+		out.Delivery = dr.Delivery(rec.ID) // *engine.Runtime tells
+	}
 	if out.Compiled == nil {
 		out.Valid = false
 	}
