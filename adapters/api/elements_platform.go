@@ -182,9 +182,9 @@ func (s *Server) createElementInstance(w http.ResponseWriter, r *http.Request) {
 			Key *string `json:"key"`
 			ID  *int64  `json:"id"`
 		}
-		given, hasElement := body["element"]
+		given, named := body["element"]
 		switch {
-		case !hasElement || string(given) == "null":
+		case !named || string(given) == "null":
 			b, _ := marshal(map[string]string{"key": el.Key})
 			body["element"] = b
 			if d, err := marshal(body); err == nil {

@@ -52,11 +52,11 @@ func (s *Server) listTokenConfiguration(w http.ResponseWriter, r *http.Request) 
 // tokenInstance reads the instance the request's Element token narrowed the principal to. It
 // answers 401 without a token, 404 or 500 itself, and then returns false.
 func (s *Server) tokenInstance(w http.ResponseWriter, r *http.Request) (*instances.Instance, bool) {
-	p := principal(r.Context())
-	if p.InstanceID == 0 {
+	if !hasElement(r.Context()) {
 		s.serviceError(w, r, instances.ErrNoToken, "")
 		return nil, false
 	}
+	p := principal(r.Context())
 	in, err := s.svc.Get(r.Context(), p, p.InstanceID)
 	if err != nil {
 		s.serviceError(w, r, err, "read instance")
