@@ -64,3 +64,38 @@ func TestInvalidUTF8Refused(t *testing.T) {
 		t.Errorf("problems: %s", Describe(ps))
 	}
 }
+
+// The platform's legacy event.poller.urls (what its own test suite still sends beside the JSON
+// form) selects resources by name or hub URL when event.poller.configuration is absent, and is
+// ignored when it is present.
+func TestLegacyPollerURLs(t *testing.T) {
+	cat := builtinCatalog(t)
+	load := func(conf string) (*engine.Instance, []Problem) {
+		return LoadInstance(cat, "body", []byte(`{"element":{"key":"freshdeskv2"},"configuration":{"subdomain":"acme","username":"k",`+conf+`}}`))
+	}
+	jobs := func(in *engine.Instance) string {
+		var out []string
+		for _, j := range in.Jobs {
+			out = append(out, j.ObjectType)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct{ conf, want string }{
+		{`"event.poller.urls": "accounts|groups"`, "accounts groups"},
+		{`"event.poller.urls": " agents | /hubs/helpdesk/contacts?where=updated_since='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}' "`, "agents contacts"},
+		{`"event.poller.urls": "accounts", "event.poller.configuration": {"incidents": {}}`, "incidents"},
+		{`"event.poller.urls": ""`, "contacts incidents"},
+	} {
+		in, ps := load(tc.conf)
+		if len(ps) > 0 {
+			t.Errorf("%s: %s", tc.conf, Describe(ps))
+			continue
+		}
+		if got := jobs(in); got != tc.want {
+			t.Errorf("%s: jobs %q, want %q", tc.conf, got, tc.want)
+		}
+	}
+	if _, ps := load(`"event.poller.urls": "tickets"`); pointers(ps) != "/configuration/event.poller.urls" {
+		t.Errorf("an unknown resource: %s", Describe(ps))
+	}
+}

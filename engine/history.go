@@ -33,6 +33,25 @@ type EventRecord struct {
 	PollDate       time.Time
 	Status         string // one of EventStatuses
 	NotificationID string // the notification that first carried it
+	// Record is the vendor record the event came from, as the notification carried it.
+	Record []byte
+}
+
+// NotificationRecord is one notification of the event history: what the platform's history calls
+// an event, its id the notification's message.eventId.
+type NotificationRecord struct {
+	ID         string
+	InstanceID int64
+	ObjectType string
+	CreatedAt  time.Time // the poll that found its events
+	// Status is its events' status, one of EventStatuses.
+	Status string
+	// Body is the notification as it is sent, byte for byte.
+	Body []byte
+	// Events are its events, in the order of the body; Attempts its delivery attempts, oldest
+	// first.
+	Events   []EventRecord
+	Attempts []Attempt
 }
 
 // ErrBadPageToken is returned for a page token the store did not hand out.

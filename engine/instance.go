@@ -23,6 +23,10 @@ const (
 	KeyBaseURL         = "base.url"
 	KeyFilterNulls     = "filter.response.nulls"
 	KeyBackfillFrom    = "event.poller.backfill.from"
+	// KeyPollerURLs is the platform's legacy, pipe-separated form of the poller configuration:
+	// resource names or hub URLs ("incidents|contacts"). It is read only when
+	// event.poller.configuration is absent.
+	KeyPollerURLs = "event.poller.urls"
 	// KeyPreviousSignatureKey holds the key being rotated out: notifications carry a Standard
 	// Webhooks signature with it too, so that receivers holding either key verify them.
 	KeyPreviousSignatureKey = "event.notification.signature.key.previous"
@@ -272,6 +276,11 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, lim Limits, lenien
 		c.wrap(Pointer("configuration", KeyPollerConfig), err)
 		return
 	}
+	fromURLs := false
+	if specs == nil {
+		specs = pollerURLs(cfg[KeyPollerURLs])
+		fromURLs = specs != nil
+	}
 	if specs == nil {
 		specs = map[string]PollerSpec{}
 		for _, name := range el.Spec.Events.DefaultResources {
@@ -281,6 +290,9 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, lim Limits, lenien
 	for _, name := range sortedKeys(specs) {
 		ps := specs[name]
 		ptr := Pointer("configuration", KeyPollerConfig, name)
+		if fromURLs {
+			ptr = Pointer("configuration", KeyPollerURLs)
+		}
 		// What the instance leaves out comes from the default of the resource its url names (or,
 		// without a url, of the resource the entry is named after).
 		resName := name
@@ -311,6 +323,28 @@ func (in *Instance) compileEvents(el *Element, pollerRaw any, lim Limits, lenien
 			c.list = append(c.list, problems...)
 		}
 	}
+}
+
+// pollerURLs reads the legacy event.poller.urls: resource names or hub URLs separated by '|'. A
+// URL polls the resource its path names, with that URL. Nil when it names nothing.
+func pollerURLs(v string) map[string]PollerSpec {
+	var specs map[string]PollerSpec
+	for _, part := range strings.Split(v, "|") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if specs == nil {
+			specs = map[string]PollerSpec{}
+		}
+		if !strings.HasPrefix(part, "/") {
+			specs[part] = PollerSpec{}
+			continue
+		}
+		path, _, _ := strings.Cut(part, "?")
+		specs[path[strings.LastIndexByte(path, '/')+1:]] = PollerSpec{URL: part}
+	}
+	return specs
 }
 
 // decodePollerConfig decodes event.poller.configuration, given as an object or as a JSON-encoded

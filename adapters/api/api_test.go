@@ -289,7 +289,7 @@ func TestCreateSeedBodies(t *testing.T) {
 				"elementId": json.Number("491"), "provisionInteractions": []any{}, "valid": true, "disabled": false,
 				"maxCacheSize": json.Number("0"), "cacheTimeToLive": json.Number("0"), "eventsEnabled": tt.want.events,
 				"traceLoggingEnabled": false, "cachingEnabled": false, "externalAuthentication": "none",
-				"user": map[string]any{"id": json.Number("1")},
+				"user": map[string]any{"id": json.Number("1"), "emailAddress": "admin", "firstName": "", "lastName": ""},
 			}
 			for k, v := range fixed {
 				if !reflect.DeepEqual(m[k], v) {

@@ -3,11 +3,13 @@
 // history, the hub API, the organization's users, and the state of the definition files.
 //
 //	POST  /instances         create (instances.Service.Create)
-//	GET   /instances         the instances the principal sees, by id
+//	GET   /instances         the instances the principal sees, by id; searchText, tags[] and
+//	                         paging (instanceFilter)
 //	GET   /instances/{id}    read
 //	PATCH /instances/{id}    any of name, tags (replaced) and configuration (merged key by key;
 //	                         null removes a key; event.poller.configuration is replaced whole)
-//	PUT   /instances/{id}    {"name", "tags"}: replaces both (tags left out: none)
+//	PUT   /instances/{id}    name and tags replace both (tags left out: none); a configuration
+//	                         merges as in PATCH
 //	GET   /users ...         the organization's users (users.go)
 //	GET   /definitions       {"files": [definitions.FileStatus...]}
 //	GET   /metrics           Prometheus metrics (Options.Metrics), when configured
@@ -26,6 +28,14 @@
 // administrator, and nothing else: anything else answers 404, like what does not exist. Failed
 // authentications are throttled per client address (429 with Retry-After). GET /metrics is
 // public, as metrics endpoints usually are: it holds only aggregate counts (adapters/metrics).
+//
+// The platform was lenient where its clients rely on it, and so is this package, with Pollen's
+// checks on what matters: what GET returns may be sent back changed with PUT or PATCH (read-only
+// fields are ignored when they name the same instance, readOnlyFields; masked secrets and echoed
+// defaults keep what is stored, instances.Service.Update), DELETE ignores a body, a list's page
+// and nextPage may come together (the token wins), unknown query parameters of instance lists are
+// ignored, and the history finds a notification by its message.eventId. Browser scripts of the
+// configured origins may call the API (cors.go).
 //
 // A body with problems is answered 400 with every problem and its JSON pointer. Every instance
 // view carries "pollers" (Pollen's addition to the platform's shape): the runtime's state of each

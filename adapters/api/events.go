@@ -15,7 +15,9 @@ import (
 //
 //	GET /instances/events                    every instance's events, newest first
 //	GET /instances/{id}/events               one instance's events, newest first
-//	GET /instances/events/{eventId}          one event with its delivery attempts
+//	GET /instances/events/{eventId}          one event with its delivery attempts, or one notification
+//	                                         by its message.eventId (the platform's event)
+//	GET /instances/{id}/events/{eventId}     the same, of one instance
 //	GET /instances/events/queued             queued notifications, oldest first (?instanceId=, ?pageSize=)
 //	PUT /instances/events/redeliver          {"notificationId"} | {"eventId"} | {"instanceId"} | {"all": true}
 //	PUT /instances/{id}/events/redeliver     every queued notification of one instance
@@ -41,6 +43,7 @@ var eventRoutes = []eventOperation{
 	{pattern: "GET /instances/events", serve: (*Server).listEvents},
 	{pattern: "GET /instances/{id}/events", serve: (*Server).listInstanceEvents},
 	{pattern: "GET /instances/events/{eventId}", serve: (*Server).getEvent, dispatched: true},
+	{pattern: "GET /instances/{id}/events/{eventId}", serve: (*Server).getInstanceEvent},
 	{pattern: "GET /instances/events/queued", serve: (*Server).listQueued},
 	{pattern: "PUT /instances/events/redeliver", serve: (*Server).redeliver},
 	{pattern: "PUT /instances/{id}/events/redeliver", serve: (*Server).redeliverInstance},
@@ -56,8 +59,9 @@ var eventMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", 
 // "GET /instances/events/{eventId}" cannot be registered as it is: it conflicts with every
 // "GET /instances/{id}/<word>" pattern (GET /instances/{id}/events here, GET
 // /instances/{id}/configuration in lifecycle.go), since both match /instances/events/<word> and
-// neither is more specific. So "/instances/{id}/{sub}", less specific than all of them, is
-// registered method by method and dispatches (eventsByPath).
+// neither is more specific; so do "GET /instances/configuration/{configId}" and its PATCH. So
+// "/instances/{id}/{sub}", less specific than all of them, is registered method by method and
+// dispatches (instancesByPath).
 func (s *Server) routeEvents(m *http.ServeMux) {
 	served := map[string][]string{} // path: methods, of the routes registered as they are
 	var paths []string
@@ -86,22 +90,29 @@ func (s *Server) routeEvents(m *http.ServeMux) {
 		}
 	}
 	for _, method := range eventMethods {
-		m.Handle(method+" /instances/{id}/{sub}", s.authed(s.eventsByPath))
+		m.Handle(method+" /instances/{id}/{sub}", s.authed(s.instancesByPath))
 	}
 }
 
-// eventsByPath serves /instances/{id}/{sub}, for every method in eventMethods:
-// GET /instances/events/{eventId}, and 405 for its other methods. Any other path of that shape is
-// not a resource (404): the paths of the other routes of that shape have more specific patterns
-// and never reach it.
-func (s *Server) eventsByPath(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.PathValue("id") != "events":
-		writeError(w, r, http.StatusNotFound, "No such resource: "+r.Method+" "+r.URL.Path)
-	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+// instancesByPath serves /instances/{id}/{sub}, for every method in eventMethods:
+// GET /instances/events/{eventId}, GET and PATCH /instances/configuration/{configId}, and 405 for
+// their other methods. Any other path of that shape is not a resource (404): the paths of the
+// other routes of that shape have more specific patterns and never reach it.
+func (s *Server) instancesByPath(w http.ResponseWriter, r *http.Request) {
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
+	switch id := r.PathValue("id"); {
+	case id == "events" && get:
 		s.getEvent(w, r)
-	default:
+	case id == "events":
 		methodNotAllowed("GET, HEAD")(w, r)
+	case id == "configuration" && get:
+		s.getTokenConfiguration(w, r)
+	case id == "configuration" && r.Method == http.MethodPatch:
+		s.patchTokenConfiguration(w, r)
+	case id == "configuration":
+		methodNotAllowed("GET, HEAD, PATCH")(w, r)
+	default:
+		writeError(w, r, http.StatusNotFound, "No such resource: "+r.Method+" "+r.URL.Path)
 	}
 }
 
@@ -168,28 +179,53 @@ func (s *Server) writeEvents(w http.ResponseWriter, r *http.Request, f engine.Ev
 	writeJSON(w, http.StatusOK, out)
 }
 
-// getEvent serves GET /instances/events/{eventId} (through eventsByPath). Attempt errors are
-// scrubbed of the instance's secrets.
+// getEvent serves GET /instances/events/{eventId} (through instancesByPath).
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	if s.hasHistory(w, r) {
+		s.writeEvent(w, r, r.PathValue("sub"), 0)
+	}
+}
+
+// getInstanceEvent serves GET /instances/{id}/events/{eventId}: 404 unless the event or
+// notification is of that instance, which the principal sees.
+func (s *Server) getInstanceEvent(w http.ResponseWriter, r *http.Request) {
 	if !s.hasHistory(w, r) {
 		return
 	}
-	id := r.PathValue("sub") // eventsByPath serves it
-	ev, atts, err := s.svc.Event(r.Context(), principal(r.Context()), id)
-	if errors.Is(err, engine.ErrNotFound) {
-		writeError(w, r, http.StatusNotFound, "No event found with id "+strconv.Quote(id))
-		return
+	if in, ok := s.instance(w, r); ok {
+		s.writeEvent(w, r, r.PathValue("eventId"), in.Record.ID)
 	}
-	if err != nil {
+}
+
+// writeEvent answers one entry of the history: the event of this id with its delivery attempts,
+// or else the notification whose message.eventId it is, with its events and attempts. A non-zero
+// instanceID restricts it to that instance. Attempt errors and vendor data are scrubbed of the
+// instance's secrets.
+func (s *Server) writeEvent(w http.ResponseWriter, r *http.Request, id string, instanceID int64) {
+	p := principal(r.Context())
+	notFound := func() { writeError(w, r, http.StatusNotFound, "No event found with id "+strconv.Quote(id)) }
+	ev, atts, err := s.svc.Event(r.Context(), p, id)
+	switch {
+	case err == nil && (instanceID == 0 || ev.InstanceID == instanceID):
+		out := eventDetailJSON{eventJSON: viewEvent(ev), Attempts: viewAttempts(atts)}
+		writeJSON(w, http.StatusOK, out)
+		return
+	case err == nil:
+		notFound()
+		return
+	case !errors.Is(err, engine.ErrNotFound):
 		s.internalError(w, r, "read event", err)
 		return
 	}
-	out := eventDetailJSON{eventJSON: viewEvent(ev), Attempts: make([]attemptJSON, 0, len(atts))}
-	for _, a := range atts {
-		out.Attempts = append(out.Attempts, attemptJSON{At: formatTime(a.At), HTTPStatus: a.HTTPStatus,
-			Error: a.Error, Status: string(a.Status)})
+	n, err := s.svc.Notification(r.Context(), p, id)
+	switch {
+	case errors.Is(err, engine.ErrNotFound) || err == nil && instanceID != 0 && n.InstanceID != instanceID:
+		notFound()
+	case err != nil:
+		s.internalError(w, r, "read notification", err)
+	default:
+		writeJSON(w, http.StatusOK, viewNotification(n))
 	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 // listQueued serves GET /instances/events/queued: the queued notifications, oldest first (the

@@ -169,9 +169,14 @@ func newEventsHarness(t *testing.T) (*harness, *fakeEvents) {
 		if i%2 == 1 {
 			inst, typ, status = 2, "incidents", "QUEUED"
 		}
+		// Vendor records; one echoes instance 1's API key, which the history never shows.
+		rec := fmt.Sprintf(`{"id":%d}`, 100+i)
+		if i == 2 {
+			rec = fmt.Sprintf(`{"id":%d,"description":"key %s"}`, 100+i, apiKey)
+		}
 		fe.events = append([]engine.EventRecord{{ID: fmt.Sprint("ev", i), InstanceID: inst, ObjectType: typ,
 			ObjectID: fmt.Sprint(100 + i), EventType: "UPDATED", Date: evT0.Add(-time.Second), PollDate: evT0.Add(time.Duration(i) * time.Minute),
-			Status: status, NotificationID: fmt.Sprint("note", i)}}, fe.events...)
+			Status: status, NotificationID: fmt.Sprint("note", i), Record: []byte(rec)}}, fe.events...)
 	}
 	fe.attempts["note0"] = []engine.Attempt{
 		{NotificationID: "note0", At: evT0, HTTPStatus: 500, Error: "callback answered HTTP 500: bad key " + apiKey, Status: engine.StatusPending, Next: evT0.Add(8 * time.Second)},
@@ -240,7 +245,7 @@ func TestListEvents(t *testing.T) {
 	}
 	want := map[string]any{"id": "ev4", "instanceId": json.Number("1"), "objectType": "contacts", "objectId": "104",
 		"eventType": "UPDATED", "eventDate": "2024-05-01T11:59:59.123456789Z", "pollDate": "2024-05-01T12:04:00.123456789Z",
-		"status": "NOTIFIED", "notificationId": "note4"}
+		"status": "NOTIFIED", "notificationId": "note4", "providerData": `{"id":104}`}
 	if !reflect.DeepEqual(evs[0], want) {
 		t.Errorf("event\n got %v\nwant %v", evs[0], want)
 	}
@@ -337,7 +342,7 @@ func TestGetEvent(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	got := decodeNumbers(t, string(r.body))
-	if k := keysOf(got); !slices.Equal(k, []string{"attempts", "eventDate", "eventType", "id", "instanceId", "notificationId", "objectId", "objectType", "pollDate", "status"}) {
+	if k := keysOf(got); !slices.Equal(k, []string{"attempts", "eventDate", "eventType", "id", "instanceId", "notificationId", "objectId", "objectType", "pollDate", "providerData", "status"}) {
 		t.Errorf("keys %v", k)
 	}
 	wantAtts := []any{
@@ -525,4 +530,69 @@ func TestEventsNotConfigured(t *testing.T) {
 		}
 		assertError(t, h.do(rt.method, rt.path, nil, map[string]string{}), 401)
 	}
+}
+
+func (f *fakeEvents) Notification(_ context.Context, id string) (*engine.NotificationRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n *engine.NotificationRecord
+	for _, e := range slices.Backward(f.events) { // oldest first: body order
+		if e.NotificationID != id {
+			continue
+		}
+		if n == nil {
+			n = &engine.NotificationRecord{ID: id, InstanceID: e.InstanceID, ObjectType: e.ObjectType, CreatedAt: e.PollDate,
+				Status: e.Status, Attempts: f.attempts[id]}
+		}
+		n.Events = append(n.Events, e)
+	}
+	if n == nil {
+		return nil, fmt.Errorf("fake: notification %s: %w", id, engine.ErrNotFound)
+	}
+	var recs []string
+	for _, e := range n.Events {
+		recs = append(recs, string(e.Record))
+	}
+	n.Body = fmt.Appendf(nil, `{"id":%q,"message":{"eventId":%q,"raw":{%q:[%s],"objectType":%q}}}`, id, id, n.ObjectType, strings.Join(recs, ","), n.ObjectType)
+	return n, nil
+}
+
+// A client looks an event up by the message.eventId it was sent, which is the notification's id,
+// under /instances/events and under its instance: it gets the platform's event shape.
+func TestGetEventByNotificationID(t *testing.T) {
+	h, _ := newEventsHarness(t)
+	for _, path := range []string{"/instances/events/note0", "/instances/1/events/note0"} {
+		r := h.do("GET", path, nil, nil)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		got := decodeNumbers(t, string(r.body))
+		if k := keysOf(got); !slices.Equal(k, []string{"attempts", "eventDate", "events", "id", "instanceId", "notificationId", "objectType", "providerData", "status"}) {
+			t.Errorf("%s: keys %v", path, k)
+		}
+		if got["id"] != "note0" || got["notificationId"] != "note0" || got["status"] != "NOTIFIED" || got["eventDate"] != "2024-05-01T12:00:00.123456789Z" ||
+			got["providerData"] != `{"contacts":[{"id":100}],"objectType":"contacts"}` {
+			t.Errorf("%s: %s", path, r.body)
+		}
+		if evs, _ := got["events"].([]any); len(evs) != 1 || evs[0].(map[string]any)["id"] != "ev0" {
+			t.Errorf("%s: events %v", path, got["events"])
+		}
+		if atts, _ := got["attempts"].([]any); len(atts) != 2 {
+			t.Errorf("%s: attempts %v", path, got["attempts"])
+		}
+	}
+	// The per-event ids keep working, under the instance too.
+	if r := h.do("GET", "/instances/1/events/ev0", nil, nil); r.status != 200 {
+		t.Errorf("per-event id under its instance: %d %s", r.status, r.body)
+	}
+	// Another instance's, or an instance that is not there: 404.
+	for _, path := range []string{"/instances/2/events/note0", "/instances/2/events/ev0", "/instances/99/events/note0", "/instances/events/nope", "/instances/1/events/nope"} {
+		assertError(t, h.do("GET", path, nil, nil), 404)
+	}
+	// Vendor data that echoes a secret is scrubbed.
+	r := h.do("GET", "/instances/events/note2", nil, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `key ********`) {
+		t.Errorf("note2: %d %s", r.status, r.body)
+	}
+	h.assertNoSecrets(apiKey, sigKey)
 }

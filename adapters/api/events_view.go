@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pollen-hq/pollen/engine"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/pollen-hq/pollen/engine"
 )
 
 // headerNextPage carries the token of a list's next page, as on the platform.
@@ -33,6 +36,25 @@ type eventJSON struct {
 	PollDate       string `json:"pollDate"`
 	Status         string `json:"status"`
 	NotificationID string `json:"notificationId"`
+	// ProviderData is the vendor record the event came from, as JSON text (the platform's
+	// providerData is a string).
+	ProviderData string `json:"providerData"`
+}
+
+// notificationJSON is one notification of the history, found by the message.eventId its
+// receiver got: the platform's event (id, eventDate, status, providerData), with the events it
+// carried and its delivery attempts.
+type notificationJSON struct {
+	ID             string `json:"id"`
+	InstanceID     int64  `json:"instanceId"`
+	ObjectType     string `json:"objectType"`
+	EventDate      string `json:"eventDate"`
+	Status         string `json:"status"`
+	NotificationID string `json:"notificationId"`
+	// ProviderData is the vendor data the notification carried, its message.raw, as JSON text.
+	ProviderData string        `json:"providerData"`
+	Events       []eventJSON   `json:"events"`
+	Attempts     []attemptJSON `json:"attempts"`
 }
 
 // eventDetailJSON is one event with the delivery attempts of its notification, oldest first.
@@ -66,7 +88,25 @@ type requeuedJSON struct {
 func viewEvent(e *engine.EventRecord) eventJSON {
 	return eventJSON{ID: e.ID, InstanceID: e.InstanceID, ObjectType: e.ObjectType, ObjectID: e.ObjectID,
 		EventType: e.EventType, EventDate: formatTime(e.Date), PollDate: formatTime(e.PollDate),
-		Status: e.Status, NotificationID: e.NotificationID}
+		Status: e.Status, NotificationID: e.NotificationID, ProviderData: string(e.Record)}
+}
+
+func viewAttempts(atts []engine.Attempt) []attemptJSON {
+	out := make([]attemptJSON, 0, len(atts))
+	for _, a := range atts {
+		out = append(out, attemptJSON{At: formatTime(a.At), HTTPStatus: a.HTTPStatus, Error: a.Error, Status: string(a.Status)})
+	}
+	return out
+}
+
+func viewNotification(n *engine.NotificationRecord) notificationJSON {
+	out := notificationJSON{ID: n.ID, InstanceID: n.InstanceID, ObjectType: n.ObjectType, EventDate: formatTime(n.CreatedAt),
+		Status: n.Status, NotificationID: n.ID, ProviderData: gjson.GetBytes(n.Body, "message.raw").Raw,
+		Events: make([]eventJSON, 0, len(n.Events)), Attempts: viewAttempts(n.Attempts)}
+	for i := range n.Events {
+		out.Events = append(out.Events, viewEvent(&n.Events[i]))
+	}
+	return out
 }
 
 // formatTime is RFC 3339 in UTC with the stored precision, so that a pollDate given back as since

@@ -106,9 +106,9 @@ func (s *Server) hubList(w http.ResponseWriter, r *http.Request, c *hubCall) {
 		probs = append(probs, &engine.FieldError{Pointer: ptr, Msg: fmt.Sprintf(format, args...)})
 	}
 	page, cont := 1, ""
+	// The usual paging helper sends the page number along with the token: the token says where
+	// the page starts, so it wins.
 	switch p, tok := params.Get("page"), params.Get(nextPageParam); {
-	case p != "" && tok != "":
-		bad("/"+nextPageParam, "give page or %s, not both", nextPageParam)
 	case tok != "":
 		next, ok := decodePageToken(tok)
 		if !ok {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -24,26 +25,118 @@ func (s *Server) createInstance(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.create(w, r, data)
+}
+
+// create creates an instance from a POST /instances body.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, data []byte) {
 	in, err := s.svc.Create(r.Context(), principal(r.Context()), data)
 	if err != nil {
 		s.serviceError(w, r, err, "create instance")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view(in))
+	writeJSON(w, http.StatusOK, s.instanceView(r.Context(), in))
 }
 
-// listInstances serves GET /instances: every instance the principal sees, by id.
+// listInstances serves GET /instances: the instances the principal sees, by id, that the query
+// selects (instanceFilter).
 func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) {
-	list, err := s.svc.List(r.Context(), principal(r.Context()))
+	s.writeInstances(w, r, "")
+}
+
+// writeInstances answers a list of instances, of one element when elementKey is set: a bare
+// array, the next page's token in the elements-next-page-token header when the list is paged and
+// more follow.
+func (s *Server) writeInstances(w http.ResponseWriter, r *http.Request, elementKey string) {
+	f, ok := instanceFilter(w, r)
+	if !ok {
+		return
+	}
+	f.ElementKey = elementKey
+	list, more, err := s.svc.List(r.Context(), principal(r.Context()), f)
 	if err != nil {
 		s.internalError(w, r, "list instances", err)
 		return
 	}
 	out := make([]instanceJSON, 0, len(list))
 	for _, in := range list {
-		out = append(out, s.view(in))
+		out = append(out, s.instanceView(r.Context(), in))
+	}
+	if more && len(list) > 0 {
+		w.Header().Set(nextPageHeader, encodeListToken(list[len(list)-1].Record.ID))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Paging of instance lists: off unless the query asks for it.
+const (
+	defaultListPageSize = 200
+	maxListPageSize     = 200
+)
+
+// instanceFilter reads the query of an instance list, as the platform's clients send it:
+//
+//	searchText   instances whose name contains it, ignoring case
+//	tags[], tags instances carrying any of the tags (repeat the parameter for several)
+//	pageSize     paged lists: at most this many (default 200, at most 200)
+//	page         the page of that size (1 first)
+//	nextPage     the elements-next-page-token of the previous page; it wins over page
+//
+// Other parameters are ignored, as the platform ignores them. It answers 400 itself for a bad
+// number or token and then returns false.
+func instanceFilter(w http.ResponseWriter, r *http.Request) (instances.ListFilter, bool) {
+	q := r.URL.Query()
+	f := instances.ListFilter{SearchText: strings.TrimSpace(q.Get("searchText"))}
+	for _, t := range append(q["tags[]"], q["tags"]...) {
+		if t = strings.TrimSpace(t); t != "" {
+			f.Tags = append(f.Tags, t)
+		}
+	}
+	page, size, tok := q.Get("page"), q.Get("pageSize"), q.Get(nextPageParam)
+	if page == "" && size == "" && tok == "" {
+		return f, true
+	}
+	f.Limit = defaultListPageSize
+	if size != "" {
+		n, err := strconv.Atoi(size)
+		if err != nil || n < 1 {
+			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("pageSize %q must be a whole number, 1 or more", size))
+			return f, false
+		}
+		f.Limit = min(n, maxListPageSize)
+	}
+	switch {
+	case tok != "":
+		after, ok := decodeListToken(tok)
+		if !ok {
+			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%s %q is not a token from the %s header", nextPageParam, tok, nextPageHeader))
+			return f, false
+		}
+		f.AfterID = after
+	case page != "":
+		n, err := strconv.Atoi(page)
+		if err != nil || n < 1 {
+			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("page %q must be a whole number, 1 or more", page))
+			return f, false
+		}
+		f.Offset = (n - 1) * f.Limit
+	}
+	return f, true
+}
+
+// encodeListToken is the next-page token of an instance list: after the instance of this id.
+func encodeListToken(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("instances-after:" + strconv.FormatInt(id, 10)))
+}
+
+func decodeListToken(tok string) (int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(tok, "="))
+	if err != nil {
+		return 0, false
+	}
+	v, ok := strings.CutPrefix(string(b), "instances-after:")
+	id, err := strconv.ParseInt(v, 10, 64)
+	return id, ok && err == nil && id > 0
 }
 
 // getInstance serves GET /instances/{id}.
@@ -52,7 +145,7 @@ func (s *Server) getInstance(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view(in))
+	writeJSON(w, http.StatusOK, s.instanceView(r.Context(), in))
 }
 
 // pathID reads the path's {id}; it answers 404 itself and then returns false.

@@ -18,18 +18,34 @@ import (
 //	PUT    /instances/enabled                             enable the instance of the Element token
 //	DELETE /instances/enabled                             disable it, configuration kept
 //	POST   /instances/{id}/pollers/{objectType}/skip      {"record"}: read past a held record (pollers.go)
+//	PUT    /instances/{id}/enabled                        enable an instance by id
+//	DELETE /instances/{id}/enabled                        disable it
 //	GET    /instances/{id}/configuration                  [{"id", "key", "propertyValue"}] (lifecycle_config.go)
 //	GET    /instances/{id}/configuration/{configId}       one entry
-//	PATCH  /instances/{id}/configuration/{configId}       {"propertyValue"} (or {"key", "propertyValue"})
+//	PATCH  /instances/{id}/configuration/{configId}       {"propertyValue"} (or {"id", "key", "propertyValue"})
+//	GET    /instances/configuration                       the entries of the Element token's instance
+//	GET    /instances/configuration/{configId}            one of them (through instancesByPath)
+//	PATCH  /instances/configuration/{configId}            change it (through instancesByPath)
 //	GET    /elements                                      the catalog, for forms (lifecycle_elements.go)
 //	GET    /elements/{key}                                one element, by key or id
+//	GET    /elements/metadata                             every element's metadata
+//	GET    /elements/{key}/metadata                       one element's: events supported, their methods, resources
+//	GET    /elements/{key}/instances                      the element's instances, filtered as GET /instances
+//	POST   /elements/{key}/instances                      create one (the body's element may be left out)
+//	GET    /elements/{key}/instances/{id}                 and GET, PUT, PATCH, DELETE as under /instances/{id}
 //	GET    /openapi.json                                  the OpenAPI document of the whole API; no auth (openapi.go)
+//
+// DELETE routes, and PUT or DELETE .../enabled, take no body and ignore one: common HTTP clients
+// send "null" or "{}" with them.
 
 // operation is one route: a ServeMux pattern with its method, and what serves it.
 type operation struct {
 	pattern string // "METHOD /path"
 	public  bool   // served without the User and Organization secrets
 	serve   func(*Server, http.ResponseWriter, *http.Request)
+	// dispatched routes are served by instancesByPath rather than registered as they are (see
+	// routeEvents).
+	dispatched bool
 }
 
 // lifecycleRoutes are the routes routeLifecycle registers, in one table so that openapi_test.go
@@ -39,11 +55,24 @@ var lifecycleRoutes = []operation{
 	{pattern: "PUT /instances/enabled", serve: (*Server).enableInstance},
 	{pattern: "DELETE /instances/enabled", serve: (*Server).disableInstance},
 	{pattern: "POST /instances/{id}/pollers/{objectType}/skip", serve: (*Server).skipRecord},
+	{pattern: "PUT /instances/{id}/enabled", serve: (*Server).enableInstanceID},
+	{pattern: "DELETE /instances/{id}/enabled", serve: (*Server).disableInstanceID},
 	{pattern: "GET /instances/{id}/configuration", serve: (*Server).listConfiguration},
 	{pattern: "GET /instances/{id}/configuration/{configId}", serve: (*Server).getConfiguration},
 	{pattern: "PATCH /instances/{id}/configuration/{configId}", serve: (*Server).patchConfiguration},
+	{pattern: "GET /instances/configuration", serve: (*Server).listTokenConfiguration},
+	{pattern: "GET /instances/configuration/{configId}", serve: (*Server).getTokenConfiguration, dispatched: true},
+	{pattern: "PATCH /instances/configuration/{configId}", serve: (*Server).patchTokenConfiguration, dispatched: true},
 	{pattern: "GET /elements", serve: (*Server).listElements},
 	{pattern: "GET /elements/{key}", serve: (*Server).getElement},
+	{pattern: "GET /elements/metadata", serve: (*Server).listElementMetadata},
+	{pattern: "GET /elements/{key}/metadata", serve: (*Server).getElementMetadata},
+	{pattern: "GET /elements/{key}/instances", serve: (*Server).listElementInstances},
+	{pattern: "POST /elements/{key}/instances", serve: (*Server).createElementInstance},
+	{pattern: "GET /elements/{key}/instances/{id}", serve: (*Server).getElementInstance},
+	{pattern: "PUT /elements/{key}/instances/{id}", serve: (*Server).putElementInstance},
+	{pattern: "PATCH /elements/{key}/instances/{id}", serve: (*Server).patchElementInstance},
+	{pattern: "DELETE /elements/{key}/instances/{id}", serve: (*Server).deleteElementInstance},
 	{pattern: "GET /openapi.json", public: true, serve: (*Server).getOpenAPI},
 }
 
@@ -63,6 +92,9 @@ func (s *Server) routeLifecycle(m *http.ServeMux) {
 	public := map[string]bool{}
 	var paths []string
 	for _, op := range lifecycleRoutes {
+		if op.dispatched {
+			continue
+		}
 		s.handle(m, op.pattern, op.public, func(w http.ResponseWriter, r *http.Request) { op.serve(s, w, r) })
 		method, path, _ := strings.Cut(op.pattern, " ")
 		if served[path] == nil {
@@ -111,7 +143,7 @@ func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !s.noBody(w, r) {
+	if !s.ignoreBody(w, r) {
 		return
 	}
 	if err := s.svc.Delete(r.Context(), principal(r.Context()), id); err != nil {
@@ -133,6 +165,16 @@ func (s *Server) enableInstance(w http.ResponseWriter, r *http.Request) { s.setD
 // disableInstance serves DELETE /instances/enabled.
 func (s *Server) disableInstance(w http.ResponseWriter, r *http.Request) { s.setDisabled(w, r, true) }
 
+// enableInstanceID serves PUT /instances/{id}/enabled.
+func (s *Server) enableInstanceID(w http.ResponseWriter, r *http.Request) {
+	s.setDisabledID(w, r, false)
+}
+
+// disableInstanceID serves DELETE /instances/{id}/enabled.
+func (s *Server) disableInstanceID(w http.ResponseWriter, r *http.Request) {
+	s.setDisabledID(w, r, true)
+}
+
 // setDisabled enables or disables the instance whose token the Authorization header's Element
 // part carries, keeping its configuration (instances.Service.SetDisabled).
 func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bool) {
@@ -141,7 +183,7 @@ func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bo
 		s.serviceError(w, r, instances.ErrNoToken, "")
 		return
 	}
-	if !s.noBody(w, r) {
+	if !s.ignoreBody(w, r) {
 		return
 	}
 	in, _, err := s.svc.SetDisabled(r.Context(), p, disabled)
@@ -149,7 +191,32 @@ func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bo
 		s.serviceError(w, r, err, "enable or disable instance")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view(in))
+	writeJSON(w, http.StatusOK, s.instanceView(r.Context(), in))
+}
+
+// setDisabledID enables or disables the instance the path names.
+func (s *Server) setDisabledID(w http.ResponseWriter, r *http.Request, disabled bool) {
+	id, ok := pathID(w, r)
+	if !ok || !s.ignoreBody(w, r) {
+		return
+	}
+	in, _, err := s.svc.SetDisabledID(r.Context(), principal(r.Context()), id, disabled)
+	if err != nil {
+		s.serviceError(w, r, err, "enable or disable instance")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.instanceView(r.Context(), in))
+}
+
+// ignoreBody reads and drops the body of a request that takes none: HTTP clients send "null",
+// "{}" or an object with DELETE, and the platform ignores it. Only a body larger than the limit
+// is refused (413). It answers itself and then returns false.
+func (s *Server) ignoreBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength == 0 {
+		return true
+	}
+	_, ok := s.readBody(w, r)
+	return ok
 }
 
 // noBody checks that a request that takes no body has none: an empty body, or an empty JSON

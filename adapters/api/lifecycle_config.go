@@ -34,55 +34,119 @@ func configID(key string) int64 {
 	return int64(h.Sum32() & 0x7fffffff)
 }
 
-// listConfiguration serves GET /instances/{id}/configuration: one entry per key of the instance
-// view's configuration (its keys as sent, the element's defaults, the poller configuration as a
-// JSON string), values as the view shows them, secrets masked; sorted by key.
+// listConfiguration serves GET /instances/{id}/configuration.
 func (s *Server) listConfiguration(w http.ResponseWriter, r *http.Request) {
-	in, ok := s.instance(w, r)
-	if !ok {
-		return
+	if in, ok := s.instance(w, r); ok {
+		writeJSON(w, http.StatusOK, s.configEntries(in))
 	}
-	conf := s.view(in).Configuration
-	out := make([]configEntryJSON, 0, len(conf))
-	for _, k := range slices.Sorted(maps.Keys(conf)) {
-		out = append(out, configEntryJSON{ID: configID(k), Key: k, PropertyValue: conf[k]})
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
-// getConfiguration serves GET /instances/{id}/configuration/{configId}: one entry of the list.
-func (s *Server) getConfiguration(w http.ResponseWriter, r *http.Request) {
-	in, ok := s.instance(w, r)
-	if !ok {
-		return
+// listTokenConfiguration serves GET /instances/configuration: the entries of the instance the
+// Element token names.
+func (s *Server) listTokenConfiguration(w http.ResponseWriter, r *http.Request) {
+	if in, ok := s.tokenInstance(w, r); ok {
+		writeJSON(w, http.StatusOK, s.configEntries(in))
 	}
-	conf := s.view(in).Configuration
-	key, ok := configKey(w, r, in, conf)
-	if !ok {
-		return
-	}
-	v, set := conf[key]
-	if !set {
-		writeError(w, r, http.StatusNotFound, fmt.Sprintf("Instance %d has no value for configuration key %q (entry %d)", in.Record.ID, key, configID(key)))
-		return
-	}
-	writeJSON(w, http.StatusOK, configEntryJSON{ID: configID(key), Key: key, PropertyValue: v})
 }
 
-// configKey resolves the path's {configId} against the keys of the instance (conf, the view's
-// configuration, and what is stored) and the keys its element declares. It answers 404 itself and
-// then returns false.
-func configKey(w http.ResponseWriter, r *http.Request, in *instances.Instance, conf map[string]string) (string, bool) {
-	rec := in.Record
-	keys := slices.Collect(maps.Keys(conf))
-	keys = slices.AppendSeq(keys, maps.Keys(rec.Configuration))
+// tokenInstance reads the instance the request's Element token narrowed the principal to. It
+// answers 401 without a token, 404 or 500 itself, and then returns false.
+func (s *Server) tokenInstance(w http.ResponseWriter, r *http.Request) (*instances.Instance, bool) {
+	if !hasElement(r.Context()) {
+		s.serviceError(w, r, instances.ErrNoToken, "")
+		return nil, false
+	}
+	p := principal(r.Context())
+	in, err := s.svc.Get(r.Context(), p, p.InstanceID)
+	if err != nil {
+		s.serviceError(w, r, err, "read instance")
+		return nil, false
+	}
+	return in, true
+}
+
+// configEntries lists one entry for every key the instance's element declares, set or not, and
+// for every other key it holds, sorted by key, so that a client finds any key it may set. Values
+// are as the instance view shows them (secrets masked); a key not set shows its effective value:
+// the element's default, whether events are on for event.notification.enabled, the default
+// poller configuration for event.poller.configuration, or "".
+func (s *Server) configEntries(in *instances.Instance) []configEntryJSON {
+	v := s.view(in)
+	keys := slices.Collect(maps.Keys(v.Configuration))
+	keys = slices.AppendSeq(keys, maps.Keys(in.Record.Configuration))
 	if in.Element != nil {
 		for _, k := range in.Element.Spec.Configuration {
 			keys = append(keys, k.Key)
 		}
 	}
 	slices.Sort(keys)
-	raw := r.PathValue("configId")
+	keys = slices.Compact(keys)
+	out := make([]configEntryJSON, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, configEntryJSON{ID: configID(k), Key: k, PropertyValue: entryValue(v, in.Element, k)})
+	}
+	return out
+}
+
+// entryValue is the value a configuration entry shows (configEntries).
+func entryValue(v instanceJSON, el *engine.Element, key string) string {
+	if val, set := v.Configuration[key]; set {
+		return val
+	}
+	switch key {
+	case engine.KeyEventsEnabled:
+		return strconv.FormatBool(v.EventsEnabled)
+	case engine.KeyPollerConfig:
+		if el != nil {
+			return defaultPollerConfiguration(el)
+		}
+	}
+	if el != nil {
+		if k, ok := el.ConfigKey(key); ok {
+			return k.Default
+		}
+	}
+	return ""
+}
+
+// getConfiguration serves GET /instances/{id}/configuration/{configId}: one entry of the list.
+func (s *Server) getConfiguration(w http.ResponseWriter, r *http.Request) {
+	if in, ok := s.instance(w, r); ok {
+		s.writeConfigEntry(w, r, in, r.PathValue("configId"))
+	}
+}
+
+// getTokenConfiguration serves GET /instances/configuration/{configId} (through instancesByPath).
+func (s *Server) getTokenConfiguration(w http.ResponseWriter, r *http.Request) {
+	if in, ok := s.tokenInstance(w, r); ok {
+		s.writeConfigEntry(w, r, in, r.PathValue("sub"))
+	}
+}
+
+func (s *Server) writeConfigEntry(w http.ResponseWriter, r *http.Request, in *instances.Instance, raw string) {
+	key, ok := configKey(w, r, in, raw)
+	if !ok {
+		return
+	}
+	v := s.view(in)
+	writeJSON(w, http.StatusOK, configEntryJSON{ID: configID(key), Key: key, PropertyValue: entryValue(v, in.Element, key)})
+}
+
+// configKey resolves an entry id against the keys of the instance (the view's configuration, and
+// what is stored) and the keys its element declares. It answers 404 itself and then returns
+// false.
+func configKey(w http.ResponseWriter, r *http.Request, in *instances.Instance, raw string) (string, bool) {
+	rec := in.Record
+	keys := slices.Collect(maps.Keys(rec.Configuration))
+	if in.Compiled != nil {
+		keys = slices.AppendSeq(keys, maps.Keys(in.Compiled.Config))
+	}
+	if in.Element != nil {
+		for _, k := range in.Element.Spec.Configuration {
+			keys = append(keys, k.Key)
+		}
+	}
+	slices.Sort(keys)
 	if id, err := strconv.ParseInt(raw, 10, 64); err == nil {
 		for _, k := range slices.Compact(keys) {
 			if configID(k) == id {
@@ -95,19 +159,46 @@ func configKey(w http.ResponseWriter, r *http.Request, in *instances.Instance, c
 	return "", false
 }
 
+// defaultPollerConfiguration is the poller configuration an instance of the element gets when it
+// sets none, as JSON text: its default resources, each with its default poller configuration.
+func defaultPollerConfiguration(el *engine.Element) string {
+	pc := map[string]engine.PollerSpec{}
+	for _, name := range el.Spec.Events.DefaultResources {
+		if res, ok := el.Resources[name]; ok {
+			pc[name] = res.Spec.Polling
+		}
+	}
+	b, err := marshal(pc)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
 // patchConfiguration serves PATCH /instances/{id}/configuration/{configId} with
-// {"propertyValue": "..."} or {"key": "...", "propertyValue": "..."} (the key must be the entry's):
+// {"propertyValue": "..."}, or the entry as GET returned it changed, {"id", "key", "propertyValue"}
+// (id and key, when given, must be the entry's):
 // the entry's key is set to the value through the same merge, validation, store and apply as
 // PATCH /instances/{id} with {"configuration": {key: value}} (instances.Service.Update, strict
 // like a POST). The answer is the entry, masked as in the list. In a 400, the problems of the
 // value itself point at /propertyValue; a problem of another key (a callback url that events now
 // need) keeps its /configuration/<key> pointer.
 func (s *Server) patchConfiguration(w http.ResponseWriter, r *http.Request) {
-	in, ok := s.instance(w, r)
-	if !ok {
-		return
+	if in, ok := s.instance(w, r); ok {
+		s.patchConfigEntry(w, r, in, r.PathValue("configId"))
 	}
-	key, ok := configKey(w, r, in, nil)
+}
+
+// patchTokenConfiguration serves PATCH /instances/configuration/{configId} (through
+// instancesByPath).
+func (s *Server) patchTokenConfiguration(w http.ResponseWriter, r *http.Request) {
+	if in, ok := s.tokenInstance(w, r); ok {
+		s.patchConfigEntry(w, r, in, r.PathValue("sub"))
+	}
+}
+
+func (s *Server) patchConfigEntry(w http.ResponseWriter, r *http.Request, in *instances.Instance, raw string) {
+	key, ok := configKey(w, r, in, raw)
 	if !ok {
 		return
 	}
@@ -123,6 +214,9 @@ func (s *Server) patchConfiguration(w http.ResponseWriter, r *http.Request) {
 	var sent any // the value, once the merge has it: a new secret to scrub from problems
 	merge := func(body, req map[string]any) []definitions.Problem {
 		var probs []definitions.Problem
+		if id, given := req["id"]; given && !sameID(id, configID(key)) {
+			probs = append(probs, definitions.Problem{Pointer: "/id", Message: fmt.Sprintf("must be %d, the id of configuration entry %q, or be left out", configID(key), key)})
+		}
 		if k, given := req["key"]; given && k != key {
 			probs = append(probs, definitions.Problem{Pointer: "/key", Message: fmt.Sprintf("must be %q, the key of configuration entry %d, or be left out", key, configID(key))})
 		}
@@ -148,7 +242,7 @@ func (s *Server) patchConfiguration(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}
 	upd, err := s.svc.Update(r.Context(), principal(r.Context()), in.Record.ID, instances.Update{
-		Method: "PATCH", Fields: []string{"key", "propertyValue"}, Strict: true, Merge: merge, Body: data})
+		Method: "PATCH", Fields: []string{"id", "key", "propertyValue"}, Strict: true, Merge: merge, Body: data})
 	var pe *instances.ProblemsError
 	switch {
 	case errors.As(err, &pe):
@@ -174,7 +268,7 @@ func (s *Server) patchConfiguration(w http.ResponseWriter, r *http.Request) {
 		s.serviceError(w, r, err, "update configuration entry")
 	default:
 		s.log.Info("configuration entry updated", "instance", upd.Record.ID, "key", key, "requestId", requestID(r.Context()))
-		writeJSON(w, http.StatusOK, configEntryJSON{ID: configID(key), Key: key, PropertyValue: s.view(upd).Configuration[key]})
+		writeJSON(w, http.StatusOK, configEntryJSON{ID: configID(key), Key: key, PropertyValue: entryValue(s.view(upd), upd.Element, key)})
 	}
 }
 

@@ -37,7 +37,9 @@ type catalogConfigJSON struct {
 	Required    bool   `json:"required"`
 	Secret      bool   `json:"secret"`
 	Hidden      bool   `json:"hidden"`
-	Default     string `json:"default,omitempty"`
+	// DefaultValue is the value an instance that does not set the key gets, as the platform names
+	// it; for event.poller.configuration, the default poller configuration as JSON text.
+	DefaultValue string `json:"defaultValue,omitempty"`
 }
 
 // catalogEventsJSON is the element's event defaults.
@@ -79,6 +81,14 @@ func (s *Server) listElements(w http.ResponseWriter, r *http.Request) {
 
 // getElement serves GET /elements/{key}: one element, by key or numeric id.
 func (s *Server) getElement(w http.ResponseWriter, r *http.Request) {
+	if el, ok := s.element(w, r); ok {
+		writeJSON(w, http.StatusOK, viewCatalogElement(el))
+	}
+}
+
+// element resolves the path's {key}, an element key or numeric id. It answers 404 itself and then
+// returns false.
+func (s *Server) element(w http.ResponseWriter, r *http.Request) (*engine.Element, bool) {
 	cat := s.svc.Catalog()
 	ref := r.PathValue("key")
 	el, ok := cat.Element(ref)
@@ -93,9 +103,9 @@ func (s *Server) getElement(w http.ResponseWriter, r *http.Request) {
 			known = "none"
 		}
 		writeError(w, r, http.StatusNotFound, "No element "+strconv.Quote(ref)+"; known elements: "+known)
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, viewCatalogElement(el))
+	return el, true
 }
 
 func viewCatalogElement(el *engine.Element) catalogElementJSON {
@@ -122,9 +132,13 @@ func viewCatalogElement(el *engine.Element) catalogElementJSON {
 		out.Events.DefaultResources = []string{}
 	}
 	for _, k := range sp.Configuration {
+		def := k.Default
+		if k.Key == engine.KeyPollerConfig && def == "" {
+			def = defaultPollerConfiguration(el)
+		}
 		out.Configuration = append(out.Configuration, catalogConfigJSON{
 			ID: configID(k.Key), Key: k.Key, Name: k.Name, Type: k.Type, Description: k.Description,
-			Required: k.Required, Secret: k.Secret || instances.IsSecretKey(el, k.Key), Hidden: k.Hidden, Default: k.Default,
+			Required: k.Required, Secret: k.Secret || instances.IsSecretKey(el, k.Key), Hidden: k.Hidden, DefaultValue: def,
 		})
 	}
 	for _, name := range el.ResourceNames() {

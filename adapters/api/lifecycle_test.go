@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -56,19 +55,14 @@ func TestDeleteInstance(t *testing.T) {
 	for _, p := range []string{"/instances/99", "/instances/0", "/instances/abc"} {
 		assertError(t, h.do("DELETE", p, nil, nil), 404)
 	}
-	e := assertError(t, h.send("DELETE", "/instances/1", `{"force": true, "cascade": 1}`), 400)
-	if len(e.Errors) != 2 || e.Errors[0].Pointer != "/cascade" || e.Errors[1].Pointer != "/force" || !strings.Contains(e.Errors[0].Message, "takes no body") {
-		t.Errorf("unknown fields: %+v", e)
-	}
-	assertError(t, h.send("DELETE", "/instances/1", `[1]`), 400)
-	assertError(t, h.do("DELETE", "/instances/1", strings.NewReader("x"), map[string]string{"Authorization": goodAuth, "Content-Type": "text/plain"}), 415)
 	assertError(t, h.send("DELETE", "/instances/1", `{"x": "`+strings.Repeat("y", 5000)+`"}`), 413)
 	if n := len(h.removedList()); n != 0 {
 		t.Fatalf("Remove called %d times by rejected requests", n)
 	}
 
-	// An empty JSON object is no body.
-	r := h.send("DELETE", "/instances/1", `{}`)
+	// A body, which HTTP clients send with DELETE ("null" with a JSON Content-Type, "{}", the
+	// object itself), is ignored, as the platform ignores it.
+	r := h.send("DELETE", "/instances/1", `null`)
 	if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"id":1,"deleted":true}` || r.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("DELETE: %d %s", r.status, r.body)
 	}
@@ -82,6 +76,21 @@ func TestDeleteInstance(t *testing.T) {
 	assertError(t, h.do("DELETE", "/instances/1", nil, nil), 404)
 	if r := h.do("GET", "/instances/2", nil, nil); r.status != 200 {
 		t.Errorf("instance 2: %d", r.status)
+	}
+	for _, body := range []string{`{}`, `{"force": true, "cascade": 1}`, `[1]`} {
+		if r := h.post(secretBody); r.status != 200 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		id := len(h.removedList()) + 2
+		if r := h.send("DELETE", fmt.Sprintf("/instances/%d", id), body); r.status != 200 {
+			t.Errorf("DELETE with %s: %d %s", body, r.status, r.body)
+		}
+	}
+	if r := h.post(secretBody); r.status != 200 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	if r := h.do("DELETE", "/instances/6", strings.NewReader("x"), map[string]string{"Authorization": goodAuth, "Content-Type": "text/plain"}); r.status != 200 {
+		t.Errorf("DELETE with a text body: %d %s", r.status, r.body)
 	}
 	// Allow names DELETE now.
 	r = h.do("POST", "/instances/2", nil, nil)
@@ -192,15 +201,8 @@ func TestEnableDisable(t *testing.T) {
 			}
 		}
 	}
-	// Bodies: none taken.
+	// Bodies: none taken, and only one too large refused.
 	hdr := withToken(one.Token)
-	hdr["Content-Type"] = "application/json"
-	e := assertError(t, h.do("DELETE", "/instances/enabled", strings.NewReader(`{"enabled": false}`), hdr), 400)
-	if len(e.Errors) != 1 || e.Errors[0].Pointer != "/enabled" {
-		t.Errorf("body: %+v", e)
-	}
-	hdr["Content-Type"] = "text/plain"
-	assertError(t, h.do("PUT", "/instances/enabled", strings.NewReader(`x`), hdr), 415)
 	hdr["Content-Type"] = "application/json"
 	assertError(t, h.do("PUT", "/instances/enabled", strings.NewReader(`{"a":"`+strings.Repeat("b", 5000)+`"}`), hdr), 413)
 	if len(h.rt.appliedList()) != n || h.record(1).Disabled {
@@ -263,7 +265,7 @@ func TestConfigurationEntries(t *testing.T) {
 	var keys []string
 	for _, e := range list {
 		keys = append(keys, e.Key)
-		if e.ID != configID(e.Key) || e.PropertyValue != view.Configuration[e.Key] {
+		if v, set := view.Configuration[e.Key]; e.ID != configID(e.Key) || set && e.PropertyValue != v {
 			t.Errorf("entry %+v, view %q", e, view.Configuration[e.Key])
 		}
 		// One entry by its id.
@@ -274,15 +276,30 @@ func TestConfigurationEntries(t *testing.T) {
 			t.Errorf("entry %+v, want %+v", one, e)
 		}
 	}
-	if want := slices.Sorted(maps.Keys(view.Configuration)); !slices.Equal(keys, want) {
+	// Every key the element declares is listed, set or not, so that a client finds any key it may
+	// set (and those the instance holds).
+	var want []string
+	fd, _ := h.rt.Catalog().Element("freshdeskv2")
+	for _, k := range fd.Spec.Configuration {
+		want = append(want, k.Key)
+	}
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
+	}
+	for k := range view.Configuration {
+		if !slices.Contains(keys, k) {
+			t.Errorf("key %s of the view is not listed", k)
+		}
 	}
 	byKey := map[string]string{}
 	for _, e := range list {
 		byKey[e.Key] = e.PropertyValue
 	}
+	// Values as the view shows them; a key not set shows its effective value.
 	if byKey["username"] != masked || byKey[engine.KeySignatureKey] != masked || byKey["subdomain"] != "acme" ||
-		byKey[engine.KeyRefreshInterval] != "0.05" || byKey[engine.KeyFilterNulls] != "true" {
+		byKey[engine.KeyRefreshInterval] != "0.05" || byKey[engine.KeyFilterNulls] != "true" ||
+		byKey[engine.KeyEventsEnabled] != "true" || byKey[engine.KeyBackfillFrom] != "" || byKey["base.url"] != "" {
 		t.Errorf("entries %v", byKey)
 	}
 	var pc map[string]any
@@ -303,7 +320,7 @@ func TestConfigurationEntries(t *testing.T) {
 	// Not found.
 	for _, p := range []string{"/instances/99/configuration", "/instances/x/configuration", "/instances/99/configuration/1",
 		"/instances/1/configuration/1", "/instances/1/configuration/subdomain", "/instances/1/configuration/-1",
-		entryPath(1, engine.KeyBackfillFrom)} { // declared, not set
+		entryPath(1, "colour")} {
 		assertError(t, h.do("GET", p, nil, nil), 404)
 	}
 	// Authorization.
@@ -433,7 +450,7 @@ func TestPatchConfiguration(t *testing.T) {
 		{"other key at fault", entryPath(2, engine.KeyEventsEnabled), `{"propertyValue": "true"}`, "", 400, []string{"/configuration/event.notification.callback.url"}},
 		{"required emptied", entryPath(1, "subdomain"), `{"propertyValue": ""}`, "", 400, []string{"/propertyValue"}},
 		{"wrong key", entryPath(1, "subdomain"), `{"key": "username", "propertyValue": "x"}`, "", 400, []string{"/key"}},
-		{"unknown fields", entryPath(1, "subdomain"), `{"propertyValue": "x", "value": 1, "id": 2}`, "", 400, []string{"/id", "/value"}},
+		{"unknown fields", entryPath(1, "subdomain"), `{"propertyValue": "x", "value": 1, "id": 2}`, "", 400, []string{"/value", "/id"}},
 		{"missing value", entryPath(1, "subdomain"), `{"key": "subdomain"}`, "", 400, []string{"/propertyValue"}},
 		{"null value", entryPath(1, "subdomain"), `{"propertyValue": null}`, "", 400, []string{"/propertyValue"}},
 		{"object for text", entryPath(1, "subdomain"), `{"propertyValue": {"a": 1}}`, "", 400, []string{"/propertyValue"}},
@@ -520,8 +537,14 @@ func TestElements(t *testing.T) {
 	if k := keys["base.url"]; !k.Hidden {
 		t.Errorf("base.url %+v", k)
 	}
-	if k := keys[engine.KeyRefreshInterval]; k.Default != "15" {
+	if k := keys[engine.KeyRefreshInterval]; k.DefaultValue != "15" {
 		t.Errorf("refresh interval %+v", k)
+	}
+	// The platform's clients read the default poller configuration from the element's
+	// event.poller.configuration entry.
+	var pc map[string]engine.PollerSpec
+	if err := json.Unmarshal([]byte(keys[engine.KeyPollerConfig].DefaultValue), &pc); err != nil || len(pc) != 2 || pc["incidents"].IDField != "id" {
+		t.Errorf("poller configuration default %q: %v", keys[engine.KeyPollerConfig].DefaultValue, err)
 	}
 	var names []string
 	for _, res := range el.Resources {

@@ -48,6 +48,10 @@ type Options struct {
 	// Ready answers GET /readyz (readyz.go): nil when the server can do its work, else why not.
 	// Nil = always ready.
 	Ready func(ctx context.Context) error
+	// CORSOrigins are the origins whose scripts may call the API from a browser (cors.go):
+	// "https://app.example.com", "https://*.example.com", or "*" for any origin, without
+	// credentials. Empty = no cross-origin access.
+	CORSOrigins []string
 }
 
 const defaultMaxBody = 1 << 20
@@ -65,6 +69,7 @@ type Server struct {
 	src      engine.Source // the hub API's vendor source (hub.go)
 	metrics  http.Handler  // GET /metrics; nil = not served
 	mux      *http.ServeMux
+	handler  http.Handler                    // mux, behind CORS when origins are configured
 	ready    func(ctx context.Context) error // GET /readyz (readyz.go); nil = always ready
 }
 
@@ -107,6 +112,14 @@ func New(opts Options) (*Server, error) {
 		s.maxBody = defaultMaxBody
 	}
 	s.routes()
+	s.handler = s.mux
+	if len(opts.CORSOrigins) > 0 {
+		c, err := newCORS(opts.CORSOrigins)
+		if err != nil {
+			return nil, err
+		}
+		s.handler = c.Handler(s.mux)
+	}
 	return s, nil
 }
 
@@ -153,8 +166,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rid := newRequestID()
 	w.Header().Set("X-Request-Id", rid)
 	rw := &statusWriter{ResponseWriter: w}
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, rid))
-	s.mux.ServeHTTP(rw, r)
+	ctx := context.WithValue(r.Context(), requestIDKey{}, rid)
+	r = r.WithContext(context.WithValue(ctx, usersKey{}, map[int64]userJSON{}))
+	s.handler.ServeHTTP(rw, r)
 	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status(),
 		"duration", time.Since(start), "requestId", rid)
 }

@@ -223,7 +223,7 @@ func TestPatchRejects(t *testing.T) {
 			[]string{"/configuration/event.notification.callback.url", "/configuration/event.poller.refresh_interval", "/configuration/no.such.key"}},
 		{"schema", `{"name": 5, "tags": "x"}`, "", 400, []string{"/name", "/tags"}},
 		{"null tags", `{"tags": null}`, "", 400, []string{"/tags"}},
-		{"unknown fields", `{"name": "n", "foo": 1, "element": {"key": "freshdeskv2"}}`, "", 400, []string{"/element", "/foo"}},
+		{"unknown fields", `{"name": "n", "foo": 1, "element": {"key": "zendesk"}}`, "", 400, []string{"/element", "/foo"}},
 		{"configuration not an object", `{"configuration": "x"}`, "", 400, []string{"/configuration"}},
 		{"unknown resource", `{"configuration": {"event.poller.configuration": {"nosuchresource": {}}}}`, "", 400,
 			[]string{"/configuration/event.poller.configuration/nosuchresource"}},
@@ -308,11 +308,11 @@ func TestPutInstance(t *testing.T) {
 	}
 	before = h.record(1)
 	for body, ptrs := range map[string][]string{
-		`{"tags": ["a"]}`:                    {""},
-		`{"name": "x", "configuration": {}}`: {"/configuration"},
-		`{"name": 5}`:                        {"/name"},
-		`{"name": "x", "tags": [1]}`:         {"/tags/0"},
-		`"x"`:                                {""},
+		`{"tags": ["a"]}`:                     {""},
+		`{"name": "x", "configuration": "x"}`: {"/configuration"},
+		`{"name": 5}`:                         {"/name"},
+		`{"name": "x", "tags": [1]}`:          {"/tags/0"},
+		`"x"`:                                 {""},
 	} {
 		e := assertError(t, h.send("PUT", "/instances/1", body), 400)
 		var got []string
@@ -375,7 +375,15 @@ func TestStoredInstanceWithRemovedResource(t *testing.T) {
 	if in := h.lastApplied(); in.Name != "renamed" || len(in.Paused) != 1 {
 		t.Errorf("applied %q paused %+v", in.Name, in.Paused)
 	}
-	e := assertError(t, h.send("PATCH", "/instances/1", `{"name": "again"}`), 400)
+	// A PATCH that leaves the configuration as it is loads it as stored, as a PUT does.
+	if r := h.send("PATCH", "/instances/1", `{"name": "again"}`); r.status != 200 {
+		t.Errorf("PATCH: %d %s", r.status, r.body)
+	}
+	if in := h.lastApplied(); in.Name != "again" || len(in.Paused) != 1 {
+		t.Errorf("applied %q paused %+v", in.Name, in.Paused)
+	}
+	// One that changes it is checked like a POST body.
+	e := assertError(t, h.send("PATCH", "/instances/1", `{"configuration": {"event.poller.refresh_interval": "30"}}`), 400)
 	if len(e.Errors) != 1 || e.Errors[0].Pointer != "/configuration/event.poller.configuration/groups" {
 		t.Errorf("PATCH errors %+v", e.Errors)
 	}

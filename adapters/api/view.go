@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -115,8 +117,44 @@ type authJSON struct {
 	Type string `json:"type"`
 }
 
+// userJSON is the instance's owner, as the platform shows it.
 type userJSON struct {
-	ID int64 `json:"id"`
+	ID           int64  `json:"id"`
+	EmailAddress string `json:"emailAddress"`
+	FirstName    string `json:"firstName"`
+	LastName     string `json:"lastName"`
+}
+
+// usersKey holds, in a request's context, the owners already looked up for it.
+type usersKey struct{}
+
+// instanceView is view with the owner's user object filled in from the tenants service (looked up
+// once per user and request).
+func (s *Server) instanceView(ctx context.Context, in *instances.Instance) instanceJSON {
+	v := s.view(in)
+	v.User = s.owner(ctx, v.User.ID)
+	return v
+}
+
+// owner returns the user object of an instance's owner. The principal sees the instance, so they
+// see who owns it: themselves, or a user of the organization they administer.
+func (s *Server) owner(ctx context.Context, id int64) userJSON {
+	u := userJSON{ID: id}
+	cache, _ := ctx.Value(usersKey{}).(map[int64]userJSON)
+	if c, ok := cache[id]; ok {
+		return c
+	}
+	if s.tenants != nil {
+		if user, err := s.tenants.FindUser(ctx, strconv.FormatInt(id, 10)); err == nil {
+			u.EmailAddress, u.FirstName, u.LastName = user.Email, user.FirstName, user.LastName
+		} else if !errors.Is(err, engine.ErrNotFound) {
+			s.log.Warn("instance owner not read", "user", id, "error", err, "requestId", requestID(ctx))
+		}
+	}
+	if cache != nil {
+		cache[id] = u
+	}
+	return u
 }
 
 // view renders an instance of the service in the platform's shape: compiled when it still loads

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,13 +14,13 @@ import (
 	"github.com/pollen-hq/pollen/engine"
 )
 
-const eventColumns = `seq, id, instance_id, object_type, object_id, event_type, date, poll_date, status, notification_id`
+const eventColumns = `seq, id, instance_id, object_type, object_id, event_type, date, poll_date, status, notification_id, record`
 
 func scanEvent(r scanner) (EventRecord, int64, error) {
 	var e EventRecord
 	var seq int64
 	var date, poll sql.NullInt64
-	err := r.Scan(&seq, &e.ID, &e.InstanceID, &e.ObjectType, &e.ObjectID, &e.EventType, &date, &poll, &e.Status, &e.NotificationID)
+	err := r.Scan(&seq, &e.ID, &e.InstanceID, &e.ObjectType, &e.ObjectID, &e.EventType, &date, &poll, &e.Status, &e.NotificationID, &e.Record)
 	e.Date, e.PollDate = fromNanos(date), fromNanos(poll)
 	return e, seq, err
 }
@@ -122,10 +123,20 @@ func (s *Store) Event(ctx context.Context, id string) (*EventRecord, []engine.At
 	if err != nil {
 		return fail(err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT notification_id, at, http_status, error, status, next_attempt
-		FROM attempts WHERE notification_id = ? ORDER BY seq`, e.NotificationID)
+	atts, err := attemptsOf(ctx, tx, e.NotificationID)
 	if err != nil {
 		return fail(err)
+	}
+	return &e, atts, nil
+}
+
+// attemptsOf returns the delivery attempts of a notification, oldest first (all of them: a
+// requeue resets the notification's count, not its history).
+func attemptsOf(ctx context.Context, tx *sql.Tx, notificationID string) ([]engine.Attempt, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT notification_id, at, http_status, error, status, next_attempt
+		FROM attempts WHERE notification_id = ? ORDER BY seq`, notificationID)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var atts []engine.Attempt
@@ -134,15 +145,96 @@ func (s *Store) Event(ctx context.Context, id string) (*EventRecord, []engine.At
 		var at, next sql.NullInt64
 		var status string
 		if err := rows.Scan(&a.NotificationID, &at, &a.HTTPStatus, &a.Error, &status, &next); err != nil {
-			return fail(err)
+			return nil, err
 		}
 		a.At, a.Next, a.Status = fromNanos(at), fromNanos(next), engine.DeliveryStatus(status)
 		atts = append(atts, a)
 	}
-	if err := rows.Err(); err != nil {
+	return atts, rows.Err()
+}
+
+// Notification returns one notification of the event history by its id (the message.eventId of
+// its body): its body, its events in body order, their status, and its delivery attempts.
+// ErrNotFound when there is no such notification.
+func (s *Store) Notification(ctx context.Context, id string) (*engine.NotificationRecord, error) {
+	fail := func(err error) (*engine.NotificationRecord, error) {
+		return nil, fmt.Errorf("sqlite: notification %s: %w", id, err)
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
 		return fail(err)
 	}
-	return &e, atts, nil
+	defer tx.Rollback()
+	n := engine.NotificationRecord{ID: id}
+	var created sql.NullInt64
+	var eventIDs []byte
+	var status string
+	err = tx.QueryRowContext(ctx, `SELECT instance_id, object_type, created_at, body, event_ids, status FROM notifications WHERE id = ?`, id).
+		Scan(&n.InstanceID, &n.ObjectType, &created, &n.Body, &eventIDs, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fail(ErrNotFound)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	n.CreatedAt = fromNanos(created)
+	var order []string
+	if err := json.Unmarshal(eventIDs, &order); err != nil {
+		return fail(fmt.Errorf("event ids: %w", err))
+	}
+	// By id, not by notification_id: an event carried again keeps the notification that first
+	// carried it.
+	if n.Events, err = eventsByID(ctx, tx, order); err != nil {
+		return fail(err)
+	}
+	if n.Attempts, err = attemptsOf(ctx, tx, id); err != nil {
+		return fail(err)
+	}
+	// A pending notification's events are NEW until it is attempted, DISPATCHED after; a settled
+	// one's take its status.
+	n.Status = status
+	if status == string(engine.StatusPending) {
+		n.Status = EventNew
+		if len(n.Attempts) > 0 {
+			n.Status = EventDispatched
+		}
+	}
+	return &n, nil
+}
+
+// eventsByID returns the events of these ids that are stored, in the order of ids.
+func eventsByID(ctx context.Context, tx *sql.Tx, ids []string) ([]EventRecord, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	q := `SELECT ` + eventColumns + ` FROM events WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byID := map[string]EventRecord{}
+	for rows.Next() {
+		e, _, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		byID[e.ID] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []EventRecord
+	for _, id := range ids {
+		if e, ok := byID[id]; ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // Stats counts what the store holds.

@@ -484,8 +484,8 @@ func TestRecordAttempt(t *testing.T) {
 		t.Errorf("attempts\n got %+v\nwant %+v", atts, want)
 	}
 	wantEv := EventRecord{ID: "p-e005", InstanceID: in.ID, ObjectType: "tickets", ObjectID: "5", EventType: "UPDATED",
-		Date: t0.Add(-25 * time.Millisecond), PollDate: t0, Status: "NOTIFIED", NotificationID: "p-n000"}
-	if *ev != wantEv {
+		Date: t0.Add(-25 * time.Millisecond), PollDate: t0, Status: "NOTIFIED", NotificationID: "p-n000", Record: []byte(`{"id":5}`)}
+	if !reflect.DeepEqual(*ev, wantEv) {
 		t.Errorf("event\n got %+v\nwant %+v", *ev, wantEv)
 	}
 
@@ -741,5 +741,47 @@ func TestQueuedIsParked(t *testing.T) {
 		if id == "q-n000" {
 			t.Errorf("a queued notification is due again")
 		}
+	}
+}
+
+// A notification is found by its id (the message.eventId of its body), with its body byte for
+// byte, its events in body order with their records, its attempts, and the status of its events.
+func TestNotificationHistory(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	in := mkInstance(t, s, "acme")
+	mustCommit(t, s, mkCommit(in.ID, "tickets", "p", 15, t0, cursorAt(t0)))
+
+	n, err := s.Notification(ctx, "p-n001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.ID != "p-n001" || n.InstanceID != in.ID || n.ObjectType != "tickets" || !n.CreatedAt.Equal(t0) || n.Status != EventNew {
+		t.Errorf("notification %+v", n)
+	}
+	if want := append([]byte(`{"id":"p-n001"}`), 0, 0xff, 0xfe, '\n'); !bytes.Equal(n.Body, want) {
+		t.Errorf("body %q", n.Body)
+	}
+	var ids []string
+	for _, e := range n.Events {
+		ids = append(ids, e.ID+"="+string(e.Record))
+	}
+	if got := strings.Join(ids, " "); got != `p-e010={"id":10} p-e011={"id":11} p-e012={"id":12} p-e013={"id":13} p-e014={"id":14}` {
+		t.Errorf("events %s", got)
+	}
+	if len(n.Attempts) != 0 {
+		t.Errorf("attempts %v", n.Attempts)
+	}
+
+	record(t, s, engine.Attempt{NotificationID: "p-n001", At: t0, HTTPStatus: 502, Error: "bad gateway", Status: engine.StatusFailed, Next: t0.Add(time.Minute)})
+	if n, _ := s.Notification(ctx, "p-n001"); n.Status != EventDispatched || len(n.Attempts) != 1 {
+		t.Errorf("after a failed attempt: %s %v", n.Status, n.Attempts)
+	}
+	record(t, s, engine.Attempt{NotificationID: "p-n001", At: t0.Add(time.Minute), HTTPStatus: 200, Status: engine.StatusDelivered})
+	if n, _ := s.Notification(ctx, "p-n001"); n.Status != "NOTIFIED" || len(n.Attempts) != 2 {
+		t.Errorf("after delivery: %s %v", n.Status, n.Attempts)
+	}
+	if _, err := s.Notification(ctx, "p-e010"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an event id is not a notification id: %v", err)
 	}
 }

@@ -45,6 +45,7 @@ type harness struct {
 	dataDir  string
 	defsDir  string          // the server's --definitions folder, "" for none
 	retries  []time.Duration // the server's retry schedule, nil for the platform's
+	cors     []string        // the server's --cors-origins
 }
 
 func newHarness(t *testing.T) *harness {
@@ -96,7 +97,7 @@ func (h *harness) start() *runningServer {
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
 	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: h.dataDir, DefinitionsDir: h.defsDir,
 		UserSecret: testUserSecret, OrgSecret: testOrgSecret, Logger: log, Retries: h.retries,
-		AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond})
+		AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond, CORSOrigins: h.cors})
 	if err != nil {
 		h.t.Fatal(err)
 	}

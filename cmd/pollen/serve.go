@@ -121,6 +121,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.BoolVar(&cfg.AllowPrivateNetworks, "allow-private-networks", false, "let instances point at loopback, private (10/8, 172.16/12, 192.168/16), CGNAT and unique-local addresses")
 	fs.Var(&stringList{&cfg.AllowHosts}, "allow-hosts", "comma-separated `hosts` instances may point at whatever their address: names (vendor.internal, *.corp.example), IP addresses or CIDR prefixes")
 	fs.DurationVar(&cfg.MinInterval, "min-interval", time.Second, "the shortest event.poller.refresh_interval an instance may set")
+	fs.Var(&stringList{&cfg.CORSOrigins}, "cors-origins", "comma-separated `origins` whose browser scripts may call the API (https://app.example.com, https://*.example.com; * for any origin, without credentials); none by default")
 	fs.StringVar(&cfg.KeyFile, "key-file", "", "`file` of the keys sealing secrets at rest (default DATA-DIR/pollen.key, generated at the first start; POLLEN_KEY overrides it)")
 	lf := &logFlags{}
 	lf.register(fs, "info")

@@ -59,6 +59,8 @@ type serverConfig struct {
 	AllowHosts           []string
 	// MinInterval is the shortest refresh interval an instance may set; 0 = 1s.
 	MinInterval time.Duration
+	// CORSOrigins are the origins whose browser scripts may call the API (api.Options.CORSOrigins).
+	CORSOrigins []string
 	// KeyFile holds the keys sealing secrets at rest; "" = DATA-DIR/pollen.key, generated at the
 	// first start. Key, when set (POLLEN_KEY), holds them instead: base64 keys, comma-separated,
 	// the primary first.
@@ -295,7 +297,7 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		return fail(fmt.Errorf("the bootstrap admin: %w", err))
 	}
 	handler, err := api.New(api.Options{Instances: s.svc, Tenants: s.tenants, Definitions: s.defs, Source: source,
-		Metrics: s.metrics.Handler(), Ready: s.ready, Logger: log.Named("api"), Throttle: throttle,
+		Metrics: s.metrics.Handler(), Ready: s.ready, Logger: log.Named("api"), Throttle: throttle, CORSOrigins: cfg.CORSOrigins,
 		Authenticator: &api.HeaderAuthenticator{Tenants: s.tenants, Instances: s.svc, Session: s.sessions.Principal}})
 	if err != nil {
 		return fail(err)

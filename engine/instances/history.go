@@ -14,6 +14,9 @@ import (
 type EventStore interface {
 	Events(ctx context.Context, f engine.EventFilter) ([]engine.EventRecord, string, error)
 	Event(ctx context.Context, id string) (*engine.EventRecord, []engine.Attempt, error)
+	// Notification returns a notification of the history by its id, the message.eventId of its
+	// body.
+	Notification(ctx context.Context, id string) (*engine.NotificationRecord, error)
 	Queued(ctx context.Context, instanceID int64, limit int) ([]engine.QueuedNotification, error)
 	Requeue(ctx context.Context, f engine.RequeueFilter) (int, error)
 	// NotificationInstance returns the instance a notification belongs to.
@@ -38,7 +41,27 @@ func (s *Service) Events(ctx context.Context, p engine.Principal, f engine.Event
 		}
 	}
 	f.Scope = p.Scope()
-	return s.events.Events(ctx, f)
+	evs, next, err := s.events.Events(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	scrub := s.scrubber(ctx)
+	for i := range evs {
+		evs[i].Record = scrubBytes(scrub, evs[i].InstanceID, evs[i].Record)
+	}
+	return evs, next, nil
+}
+
+// scrubBytes is scrub for vendor data: what a vendor echoes of an instance's credentials never
+// leaves through the history.
+func scrubBytes(scrub func(int64, string) string, id int64, b []byte) []byte {
+	if len(b) == 0 {
+		return b
+	}
+	if out := scrub(id, string(b)); out != string(b) {
+		return []byte(out)
+	}
+	return b
 }
 
 // Event returns one event of an instance the principal sees, with its delivery attempts, their
@@ -58,7 +81,33 @@ func (s *Service) Event(ctx context.Context, p engine.Principal, id string) (*en
 	for i := range atts {
 		atts[i].Error = scrub(ev.InstanceID, atts[i].Error)
 	}
+	ev.Record = scrubBytes(scrub, ev.InstanceID, ev.Record)
 	return ev, atts, nil
+}
+
+// Notification returns one notification of an instance the principal sees, by its id (the
+// message.eventId its receiver got), with its events and delivery attempts, their errors scrubbed
+// of the instance's secrets.
+func (s *Service) Notification(ctx context.Context, p engine.Principal, id string) (*engine.NotificationRecord, error) {
+	if s.events == nil {
+		return nil, ErrNoHistory
+	}
+	n, err := s.events.Notification(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Owns(ctx, p, n.InstanceID); err != nil {
+		return nil, fmt.Errorf("notification %s: %w", id, engine.ErrNotFound)
+	}
+	scrub := s.scrubber(ctx)
+	for i := range n.Attempts {
+		n.Attempts[i].Error = scrub(n.InstanceID, n.Attempts[i].Error)
+	}
+	for i := range n.Events {
+		n.Events[i].Record = scrubBytes(scrub, n.InstanceID, n.Events[i].Record)
+	}
+	n.Body = scrubBytes(scrub, n.InstanceID, n.Body)
+	return n, nil
 }
 
 // Queued returns up to limit (<= 0: all) queued notifications of the instances the principal

@@ -21,6 +21,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -225,21 +226,60 @@ func (s *Service) Create(ctx context.Context, p engine.Principal, body []byte) (
 	return s.view(rec, cat, in), nil
 }
 
-// List returns the instances the principal sees, by id.
-func (s *Service) List(ctx context.Context, p engine.Principal) ([]*Instance, error) {
+// ListFilter selects instances. Zero fields select everything.
+type ListFilter struct {
+	// ElementKey keeps the instances of one element.
+	ElementKey string
+	// SearchText keeps the instances whose name contains it, ignoring case.
+	SearchText string
+	// Tags keeps the instances that carry at least one of them.
+	Tags []string
+	// AfterID, Offset and Limit page the list: of the ids greater than AfterID, those after the
+	// first Offset, at most Limit (<= 0: all).
+	AfterID int64
+	Offset  int
+	Limit   int
+}
+
+// matches reports whether a record passes the filter's selection (not its paging).
+func (f ListFilter) matches(rec *engine.InstanceRecord) bool {
+	if f.ElementKey != "" && rec.ElementKey != f.ElementKey {
+		return false
+	}
+	if f.SearchText != "" && !strings.Contains(strings.ToLower(rec.Name), strings.ToLower(f.SearchText)) {
+		return false
+	}
+	if len(f.Tags) > 0 && !slices.ContainsFunc(rec.Tags, func(t string) bool { return slices.Contains(f.Tags, t) }) {
+		return false
+	}
+	return true
+}
+
+// List returns the instances the principal sees that f selects, by id, and whether more follow
+// the page.
+func (s *Service) List(ctx context.Context, p engine.Principal, f ListFilter) ([]*Instance, bool, error) {
 	recs, err := s.store.Instances(ctx, p.Scope())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
 	cat := s.rt.Catalog()
 	out := make([]*Instance, 0, len(recs))
+	skip := f.Offset
 	for _, rec := range recs {
-		if p.CanSee(rec) {
-			out = append(out, s.view(rec, cat, nil))
+		if !p.CanSee(rec) || rec.ID <= f.AfterID || !f.matches(rec) {
+			continue
 		}
+		if skip > 0 {
+			skip--
+			continue
+		}
+		if f.Limit > 0 && len(out) == f.Limit {
+			return out, true, nil
+		}
+		out = append(out, s.view(rec, cat, nil))
 	}
-	return out, nil
+	return out, false, nil
 }
 
 // record reads an instance the principal sees: ErrNotFound otherwise.
@@ -313,8 +353,9 @@ type Merge func(body, req map[string]any) []definitions.Problem
 type Update struct {
 	Method string   // for messages and logs: PATCH, PUT
 	Fields []string // the top-level fields the request body may carry
-	// Strict loads the result like a POST body (the configuration changed); otherwise like a
-	// stored record, so that an instance with paused jobs can still be renamed.
+	// Strict loads the result like a POST body when the configuration changed; otherwise, and
+	// always without Strict, like a stored record, so that an instance with paused jobs can
+	// still be renamed, and its configuration written back as it was read.
 	Strict bool
 	Merge  Merge
 	Body   []byte
@@ -326,9 +367,10 @@ func (s *Service) Patch(ctx context.Context, p engine.Principal, id int64, body 
 	return s.Update(ctx, p, id, Update{Method: "PATCH", Fields: []string{"name", "tags", "configuration"}, Strict: true, Merge: MergePatch, Body: body})
 }
 
-// Put is PUT /instances/{id}: name and tags replace the stored ones (tags left out: none).
+// Put is PUT /instances/{id}: name and tags replace the stored ones (tags left out: none), and a
+// configuration, when given, is merged as PATCH merges it.
 func (s *Service) Put(ctx context.Context, p engine.Principal, id int64, body []byte) (*Instance, error) {
-	return s.Update(ctx, p, id, Update{Method: "PUT", Fields: []string{"name", "tags"}, Merge: MergePut, Body: body})
+	return s.Update(ctx, p, id, Update{Method: "PUT", Fields: []string{"name", "tags", "configuration"}, Strict: true, Merge: MergePut, Body: body})
 }
 
 // Update reads the stored record, merges the request body into the body it stands for (masked
@@ -376,12 +418,13 @@ func (s *Service) Update(ctx context.Context, p engine.Principal, id int64, u Up
 	probs = append(probs, mergeProbs...)
 	conf := body["configuration"].(map[string]any)
 	keepMasked(el, conf, rec.Configuration)
+	keepEchoed(el, conf, rec.Configuration)
 	merged, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode merged body: %w", err)
 	}
 	load := definitions.LoadStoredInstanceWithin
-	if u.Strict {
+	if u.Strict && !sameConfiguration(conf, rec.Configuration) {
 		load = definitions.LoadInstanceWithin
 	}
 	// The merged body is loaded even when the request has other faults, so that one answer lists
@@ -441,9 +484,14 @@ func (s *Service) SetDisabled(ctx context.Context, p engine.Principal, disabled 
 	if p.InstanceID == 0 {
 		return nil, false, ErrNoToken
 	}
+	return s.SetDisabledID(ctx, p, p.InstanceID, disabled)
+}
+
+// SetDisabledID is SetDisabled for an instance the principal sees, named by its id.
+func (s *Service) SetDisabledID(ctx context.Context, p engine.Principal, id int64, disabled bool) (*Instance, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec, err := s.record(ctx, p, p.InstanceID)
+	rec, err := s.record(ctx, p, id)
 	if err != nil {
 		return nil, false, err
 	}
@@ -537,19 +585,23 @@ func MergePatch(body, req map[string]any) []definitions.Problem {
 	return nil
 }
 
-// MergePut applies a PUT body: name (required) and tags replace the stored ones.
+// MergePut applies a PUT body: name (required) and tags replace the stored ones; a configuration
+// merges key by key, as in MergePatch.
 func MergePut(body, req map[string]any) []definitions.Problem {
 	name, ok := req["name"]
 	if !ok {
 		return []definitions.Problem{{Pointer: "", Message: `"name" is required; PUT replaces the name and tags`}}
 	}
-	body["name"] = name
-	if tags, ok := req["tags"]; ok {
-		body["tags"] = tags
-	} else {
+	if _, ok := req["tags"]; !ok {
 		delete(body, "tags")
 	}
-	return nil
+	patch := map[string]any{"name": name}
+	for _, k := range []string{"tags", "configuration"} {
+		if v, ok := req[k]; ok {
+			patch[k] = v
+		}
+	}
+	return MergePatch(body, patch)
 }
 
 // keepMasked restores the stored values that a client wrote back masked: a secret key whose
@@ -570,6 +622,93 @@ func keepMasked(el *engine.Element, conf, stored map[string]any) {
 			}
 		}
 	}
+}
+
+// keepEchoed keeps what a client wrote back as it read it: a value the instance view showed for a
+// stored key keeps the stored value (and its JSON type: "15" read back for 15, the poller
+// configuration's JSON text for its object), and the element's default written back for a key not
+// stored stays unstored, so that it goes on following the definition.
+func keepEchoed(el *engine.Element, conf, stored map[string]any) {
+	for k, v := range conf {
+		old, had := stored[k]
+		switch {
+		case had && sameValue(v, old):
+			conf[k] = old
+		case !had && el != nil:
+			if d, ok := el.ConfigKey(k); ok && d.Default != "" && sameValue(v, d.Default) {
+				delete(conf, k)
+			}
+		}
+	}
+}
+
+// sameConfiguration reports whether two configurations hold the same keys with the same values.
+func sameConfiguration(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !sameValue(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameValue reports whether two configuration values are the same once rendered as the platform
+// shows them: scalars as their text ("15" and 15, "true" and true), objects and arrays (or a
+// string holding one) as their JSON.
+func sameValue(a, b any) bool {
+	ta, ja := valueText(a)
+	tb, jb := valueText(b)
+	if ta == tb {
+		return true
+	}
+	if !ja && !jb {
+		return false
+	}
+	ca, oka := canonicalJSON(ta)
+	cb, okb := canonicalJSON(tb)
+	return oka && okb && bytes.Equal(ca, cb)
+}
+
+// valueText renders a configuration value; json reports an object or array.
+func valueText(v any) (text string, isJSON bool) {
+	switch x := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		return x, false
+	case json.Number:
+		return x.String(), false
+	case bool:
+		return strconv.FormatBool(x), false
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), false
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return "", false
+		}
+		return string(b), true
+	}
+}
+
+// canonicalJSON re-encodes JSON text with sorted keys and no spaces, numbers kept as written.
+func canonicalJSON(s string) ([]byte, bool) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+	default:
+		return nil, false
+	}
+	b, err := json.Marshal(v)
+	return b, err == nil
 }
 
 // bodyConfiguration returns a body's configuration as sent, numbers kept as json.Number so that

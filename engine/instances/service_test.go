@@ -2,6 +2,7 @@ package instances
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"strings"
@@ -180,5 +181,47 @@ func TestOwnershipAndMaskedWriteBack(t *testing.T) {
 	rt.applied = map[int64]*engine.Instance{}
 	if n, err := s.Resume(ctx); err != nil || n != 1 || rt.applied[id] == nil || rt.applied[id].UserID != ann.UserID {
 		t.Errorf("resume: %d %v %+v", n, err, rt.applied)
+	}
+}
+
+// A value is the same when the platform would show it the same: what a client read and writes
+// back is no change.
+func TestSameValue(t *testing.T) {
+	for _, tc := range []struct {
+		a, b any
+		same bool
+	}{
+		{"15", json.Number("15"), true},
+		{"0.05", 0.05, true},
+		{"true", true, true},
+		{"x", "x", true},
+		{"15", "15.0", false},
+		{`{"a": {"url": "/x"}, "b": {}}`, map[string]any{"b": map[string]any{}, "a": map[string]any{"url": "/x"}}, true},
+		{`{"a":{"url":"/y"}}`, map[string]any{"a": map[string]any{"url": "/x"}}, false},
+		{"{not json", map[string]any{}, false},
+		{"", nil, true},
+		{"false", nil, false},
+	} {
+		if got := sameValue(tc.a, tc.b); got != tc.same {
+			t.Errorf("sameValue(%#v, %#v) = %v", tc.a, tc.b, got)
+		}
+	}
+}
+
+// keepEchoed keeps the stored form of values written back unchanged, and leaves a default written
+// back for an unset key unstored.
+func TestKeepEchoed(t *testing.T) {
+	cat, probs := definitions.Compile(definitions.Builtin())
+	if len(probs) > 0 {
+		t.Fatal(definitions.Describe(probs))
+	}
+	el, _ := cat.Element("freshdeskv2")
+	stored := map[string]any{"event.poller.refresh_interval": json.Number("15"), "subdomain": "acme"}
+	conf := map[string]any{"event.poller.refresh_interval": "15", "subdomain": "acme2", "filter.response.nulls": "true",
+		"event.vendor.type": "polling", "base.url": "https://x.example"}
+	keepEchoed(el, conf, stored)
+	want := map[string]any{"event.poller.refresh_interval": json.Number("15"), "subdomain": "acme2", "base.url": "https://x.example"}
+	if !maps.Equal(conf, want) {
+		t.Errorf("got %#v, want %#v", conf, want)
 	}
 }

@@ -475,14 +475,14 @@ export class InstanceFormPage {
   input(k, { type, placeholder, hint } = {}) {
     const id = fid(k.key);
     const secretKept = this.editing && (k.secret || this.inst?.configuration?.[k.key] === MASKED);
-    const ph = placeholder ?? (secretKept && this.inst?.configuration?.[k.key] ? 'Unchanged: leave blank to keep it' : (k.default ? `Default: ${k.default}` : ''));
+    const ph = placeholder ?? (secretKept && this.inst?.configuration?.[k.key] ? 'Unchanged: leave blank to keep it' : (k.defaultValue ? `Default: ${k.defaultValue}` : ''));
     const describe = [k.description || hint ? `${id}-hint` : '', this.msgs(id)?.length ? errId(id) : ''].filter(Boolean).join(' ');
     if (k.type === 'boolean') {
       return html`<div class="field">
         <label for=${id}>${k.name || k.key}</label>
         <select id=${id} aria-invalid=${this.invalid(id)} aria-describedby=${describe || nothing}
           @change=${(e) => this.setValue(k.key, e.target.value)}>
-          <option value="" ?selected=${this.values[k.key] === '' || this.values[k.key] === undefined}>Default${k.default ? ` (${k.default})` : ''}</option>
+          <option value="" ?selected=${this.values[k.key] === '' || this.values[k.key] === undefined}>Default${k.defaultValue ? ` (${k.defaultValue})` : ''}</option>
           <option value="true" ?selected=${String(this.values[k.key]) === 'true'}>Yes</option>
           <option value="false" ?selected=${String(this.values[k.key]) === 'false'}>No</option>
         </select>
