@@ -413,7 +413,7 @@ func (tr *trial) run(ctx context.Context, stdout io.Writer) int {
 	out := tryOutput{TrialReport: t.Report(tr.in, tr.job, tr.since, tr.flags.showBodies, err)}
 	body, _ := json.Marshal(tr.in.Spec)
 	out.Findings = golden.Problems(tr.asm, tr.in, tr.job, tr.instName, body,
-		tr.job.Lint([][]engine.SampleQuery{golden.SampleQueries(t, tr.in)}))
+		tr.job.Lint([][]engine.SampleQuery{t.Samples(tr.in)}))
 	if out.Findings == nil {
 		out.Findings = []definitions.Problem{}
 	}

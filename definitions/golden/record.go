@@ -15,7 +15,6 @@ import (
 
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
-	"github.com/pollen-hq/pollen/engine/enginetest"
 )
 
 // Recording is a trial to write as a golden case.
@@ -34,55 +33,6 @@ type Recording struct {
 	// copied into the case's definitions/ folder, so that it replays with them.
 	Definitions []definitions.File
 	Rule        ScrubRule
-}
-
-// Answers groups a trial's requests the way a case replays them: a page whose answer carried a
-// Link rel="next" is followed by the next page of the same answer.
-func Answers(t *engine.Trial) [][]int {
-	var out [][]int
-	open := false
-	for i, r := range t.Requests {
-		if !open {
-			out = append(out, nil)
-		}
-		out[len(out)-1] = append(out[len(out)-1], i)
-		open = r.Err == nil && hasNext(r.Page.Header.Values("Link"))
-	}
-	return out
-}
-
-// hasNext reports whether Link header values name a rel="next".
-func hasNext(links []string) bool {
-	for _, l := range links {
-		for part := range strings.SplitSeq(l, ",") {
-			if strings.Contains(strings.ReplaceAll(strings.ToLower(part), " ", ""), `rel="next"`) ||
-				strings.Contains(strings.ToLower(part), "rel=next") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// SampleQueries are a trial's pages as Lint reads recorded ones: one poll, its queries.
-func SampleQueries(t *engine.Trial, in *engine.Instance) []engine.SampleQuery {
-	var out []engine.SampleQuery
-	for _, idx := range Answers(t) {
-		q := engine.SampleQuery{Query: describe(t.Requests[idx[0]].URL, in)}
-		for _, i := range idx {
-			r := t.Requests[i]
-			if r.Err == nil {
-				q.Pages = append(q.Pages, engine.SamplePage{Name: fmt.Sprintf("page %d (%s)", i+1, in.Scrub(engine.MaskURL(r.URL))), Body: r.Page.Body})
-			}
-		}
-		out = append(out, q)
-	}
-	return out
-}
-
-// describe prints a request URL as expected.txt does, scrubbed of the instance's secrets.
-func describe(raw string, in *engine.Instance) string {
-	return in.Scrub(enginetest.Describe(engine.Request{URL: engine.MaskURL(raw)}))
 }
 
 // Record writes a trial as a golden case in r.Dir, which must not exist or be empty: the pages
@@ -133,7 +83,7 @@ func Record(r Recording) (*Case, error) {
 			poll.Skew = skew.String()
 		}
 	}
-	for _, idx := range Answers(t) {
+	for _, idx := range t.Answers() {
 		var names []string
 		for _, i := range idx {
 			name := fmt.Sprintf("p%d.json", i+1)
@@ -147,7 +97,7 @@ func Record(r Recording) (*Case, error) {
 			names = append(names, name)
 		}
 		poll.Answers = append(poll.Answers, names)
-		poll.Queries = append(poll.Queries, sc.text(describe(t.Requests[idx[0]].URL, r.Instance), "", "\x00"))
+		poll.Queries = append(poll.Queries, sc.text(t.Query(idx[0], r.Instance), "", "\x00"))
 	}
 	c := &Case{Dir: r.Dir, Description: r.Description, CreatedAt: r.Since.UTC(), Polls: []Poll{poll}}
 	if err := writeJSON(filepath.Join(r.Dir, CaseFile), c); err != nil {
