@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"net/url"
-	"strings"
 )
 
 // Answers groups a trial's requests by vendor query, as a golden case records them: a page
@@ -31,7 +30,8 @@ func (t *Trial) Query(i int, in *Instance) string {
 	return in.Scrub("GET " + u.Path + "?" + u.Query().Encode())
 }
 
-// Samples are the trial's pages as Lint reads recorded ones: one poll, its queries.
+// Samples are the trial's pages as Lint reads recorded ones: one poll, its queries. Page n is
+// request n of the trial (counted from 1).
 func (t *Trial) Samples(in *Instance) []SampleQuery {
 	var out []SampleQuery
 	for _, idx := range t.Answers() {
@@ -39,8 +39,7 @@ func (t *Trial) Samples(in *Instance) []SampleQuery {
 		for _, i := range idx {
 			r := t.Requests[i]
 			if r.Err == nil {
-				name := fmt.Sprintf("page %d (%s)", i+1, strings.TrimPrefix(t.Query(i, in), "GET "))
-				q.Pages = append(q.Pages, SamplePage{Name: name, Body: r.Page.Body})
+				q.Pages = append(q.Pages, SamplePage{Name: fmt.Sprintf("page %d", i+1), Body: r.Page.Body})
 			}
 		}
 		out = append(out, q)

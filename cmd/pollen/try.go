@@ -480,7 +480,7 @@ func (tr *trial) printText(w io.Writer, o tryOutput) {
 	fmt.Fprintf(w, "Trial of %s %s at %s, %s, against %s; nothing is committed.\n\n",
 		o.Element, o.Resource, o.Now.Format(time.RFC3339), where, src)
 	for i, r := range o.Requests {
-		fmt.Fprintf(w, "GET %s\n", r.URL)
+		fmt.Fprintf(w, "page %d: GET %s\n", i+1, r.URL)
 		switch {
 		case r.Error != "":
 			fmt.Fprintf(w, "    failed after %s: %s\n", ms(r.DurationMS), r.Error)
