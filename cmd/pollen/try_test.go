@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -276,5 +277,40 @@ func TestTryUsage(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errOut, c.errIn) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, exitUsage, c.errIn)
 		}
+	}
+}
+
+// A stored instance is tried from its stored cursor (what its next poll would read), with its
+// sealed credentials, while the server runs; or from --since.
+func TestTryInstance(t *testing.T) {
+	h := newHarness(t)
+	srv := h.start()
+	id := h.createInstance(srv)
+	ticket := h.desk.CreateTicket(map[string]any{"subject": "after the instance"})
+	h.waitFor("CREATED incidents " + idOf(ticket)) // delivered, so committed: the cursor is past it
+	code, out, errOut := runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", h.dataDir, "incidents", "--allow-private-networks")
+	if code != exitOK || !strings.Contains(out, "from its stored cursor") || strings.Contains(out, "CREATED    "+idOf(ticket)) {
+		t.Errorf("from the stored cursor: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", h.dataDir, "incidents", "--allow-private-networks", "--since", "1h", "--format", "json")
+	var rep struct {
+		Since   *time.Time `json:"since"`
+		Records []struct{ ID, Verdict, Type string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, errOut)
+	}
+	found := false
+	for _, r := range rep.Records {
+		found = found || r.ID == idOf(ticket) && r.Verdict == "event" && r.Type == "CREATED"
+	}
+	if code != exitOK || rep.Since == nil || !found {
+		t.Errorf("from --since 1h: exit %d, %+v\n%s", code, rep, errOut)
+	}
+	if strings.Contains(out+errOut, e2eAPIKey) {
+		t.Error("the API key is in the output")
+	}
+	if code, _, errOut := runCLI(t, "try", "--instance", "99", "--data-dir", h.dataDir, "incidents"); code != exitFail || !strings.Contains(errOut, "instance 99") {
+		t.Errorf("no such instance: exit %d, %s", code, errOut)
 	}
 }

@@ -55,7 +55,8 @@ func CompileTrial(cat *engine.Catalog, lim engine.Limits, rec *engine.InstanceRe
 // TrialBody returns an instance body that polls resource alone: with conf as its poller
 // configuration when given, else the body's own, else {} (the resource definition's default).
 // The poller configuration may be given as an object or as a JSON string, as the platform
-// accepts it.
+// accepts it. The refresh interval is left out: a trial is one poll, and an interval allowed
+// when the instance was created may be below the bounds of whoever tries it.
 func TrialBody(body []byte, resource string, conf json.RawMessage) ([]byte, error) {
 	var b map[string]any
 	if err := json.Unmarshal(body, &b); err != nil {
@@ -91,5 +92,6 @@ func TrialBody(body []byte, resource string, conf json.RawMessage) ([]byte, erro
 		own = v
 	}
 	cfg[engine.KeyPollerConfig] = map[string]any{resource: own}
+	delete(cfg, engine.KeyRefreshInterval)
 	return json.Marshal(b)
 }
