@@ -485,7 +485,11 @@ func (tr *trial) printText(w io.Writer, o tryOutput) {
 		case r.Error != "":
 			fmt.Fprintf(w, "    failed after %s: %s\n", ms(r.DurationMS), r.Error)
 		case r.Records < 0:
-			fmt.Fprintf(w, "    %d, %s, %s: no array of records at %q\n", r.Status, size(r.Bytes), ms(r.DurationMS), tr.job.Resource.Spec.Records)
+			path := tr.job.Resource.Spec.Records
+			if path == "" {
+				path = "@this"
+			}
+			fmt.Fprintf(w, "    %d, %s, %s: no array of records at %q\n", r.Status, size(r.Bytes), ms(r.DurationMS), path)
 		default:
 			fmt.Fprintf(w, "    %d, %d records, %s, %s\n", r.Status, r.Records, size(r.Bytes), ms(r.DurationMS))
 		}

@@ -314,3 +314,23 @@ func TestTryInstance(t *testing.T) {
 		t.Errorf("no such instance: exit %d, %s", code, errOut)
 	}
 }
+
+// validate --samples: a recorded case lints clean with the definitions it was recorded with;
+// a folder without a case is a usage error.
+func TestValidateSamples(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		code  int
+		errIn string
+	}{
+		{[]string{"validate", "--samples", "../../testdata/golden/zendesk-agents"}, exitOK, "1 recorded cases linted"},
+		{[]string{"validate", "../../definitions", "--samples", "../../testdata/golden/zendesk-tickets", "--samples", "../../testdata/golden/zendesk-users"}, exitOK, "2 recorded cases linted"},
+		{[]string{"validate", "--samples", "../../testdata/golden/bad-page"}, exitFail, "1 problems"},
+		{[]string{"validate", "--samples", "../../definitions"}, exitUsage, "no recorded case"},
+	} {
+		code, out, errOut := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(errOut, c.errIn) {
+			t.Errorf("%v: exit %d, want %d and %q\n%s\n%s", c.args, code, c.code, c.errIn, out, errOut)
+		}
+	}
+}

@@ -2,10 +2,12 @@ package golden
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
@@ -153,5 +155,35 @@ func TestLintPlaces(t *testing.T) {
 	given.Data = []byte(`{"vendorPath": 5}`)
 	if probs, why := c.Lint([]definitions.File{given}); why == "" || len(probs) != 0 {
 		t.Errorf("a broken given file: %+v, %q", probs, why)
+	}
+}
+
+// Record refuses what would not replay as it ran.
+func TestRecordRefuses(t *testing.T) {
+	since := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	ok := engine.TrialRequest{URL: "https://acme.example/x", Page: engine.Page{Body: []byte(`[]`)}}
+	full := t.TempDir()
+	if err := os.WriteFile(filepath.Join(full, "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		dir   string
+		trial engine.Trial
+		since time.Time
+		err   string
+	}{
+		{"from a stored cursor", t.TempDir(), engine.Trial{Requests: []engine.TrialRequest{ok}}, time.Time{}, "give --since"},
+		{"a failed request", t.TempDir(), engine.Trial{Requests: []engine.TrialRequest{{URL: ok.URL, Err: errors.New("503")}}}, since, "a request failed: 503"},
+		{"no request", t.TempDir(), engine.Trial{}, since, "made no request"},
+		{"stopped early", t.TempDir(), engine.Trial{Requests: []engine.TrialRequest{ok}, Result: engine.PollResult{Stopped: "page budget"}}, since, "stopped before the end of its lists (page budget)"},
+		{"a folder in use", full, engine.Trial{Requests: []engine.TrialRequest{ok}}, since, "is not empty"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Record(Recording{Dir: c.dir, Trial: &c.trial, Since: c.since, Instance: &engine.Instance{}, Rule: DefaultScrub})
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("error %v, want %q", err, c.err)
+			}
+		})
 	}
 }

@@ -54,6 +54,9 @@ func Record(r Recording) (*Case, error) {
 	if len(t.Requests) == 0 {
 		return nil, errors.New("the trial made no request")
 	}
+	if t.Result.Stopped != "" {
+		return nil, fmt.Errorf("the trial stopped before the end of its lists (%s): a case replays whole polls; allow more pages or a shorter window", t.Result.Stopped)
+	}
 	if err := emptyDir(r.Dir); err != nil {
 		return nil, err
 	}
