@@ -35,6 +35,8 @@ type compiled struct {
 	// notChecked maps a file that could not be compiled, because the element it belongs to does
 	// not load, to why.
 	notChecked map[string]string
+	// served maps the identity of each definition in the catalog to the file that serves it.
+	served map[string]string
 }
 
 // compileFiles assembles definition files: each identity's files, in the order given.
@@ -92,7 +94,7 @@ type resourceSource struct {
 // notChecked), and a default resource whose own file is broken is not reported again.
 func assemble(srcs []*elementSource) compiled {
 	sort.Slice(srcs, func(i, j int) bool { return srcs[i].key < srcs[j].key })
-	c := compiled{broken: map[string]string{}, notChecked: map[string]string{}}
+	c := compiled{broken: map[string]string{}, notChecked: map[string]string{}, served: map[string]string{}}
 	var elements []*engine.Element
 	for _, src := range srcs {
 		key := src.key
@@ -106,6 +108,9 @@ func assemble(srcs []*elementSource) compiled {
 		}
 		el, elName, ps := loadLast(src.elements, func(f elementFile) (*engine.Element, []Problem) { return f.load() }, func(f elementFile) string { return f.name })
 		c.problems = append(c.problems, ps...)
+		if el != nil {
+			c.served[key] = elName
+		}
 		if el == nil {
 			c.broken[key] = elName
 			for _, rfs := range src.resources {
@@ -122,6 +127,7 @@ func assemble(srcs []*elementSource) compiled {
 			c.problems = append(c.problems, ps...)
 			if r != nil {
 				rs[name] = r
+				c.served[key+"/"+name] = rName
 			} else {
 				c.broken[key+"/"+name] = rName
 			}

@@ -42,9 +42,10 @@ type JobSpec struct {
 // the vendor evaluates, and the rest, evaluated on each record. A poller url and a hub call
 // (hub.go) compile their where clauses alike.
 type whereSplit struct {
-	pushed   []pushedParam     // where conditions the vendor evaluates
-	residual *vm.Program       // where conditions evaluated per record; nil = none
-	tpls     []*macro.Template // string literals of the residual that hold macros
+	pushed      []pushedParam     // where conditions the vendor evaluates
+	residual    *vm.Program       // where conditions evaluated per record; nil = none
+	residualSrc string            // residual's expr source, for linting it against sample records
+	tpls        []*macro.Template // string literals of the residual that hold macros
 	// windowed holds the change-cursor conditions the vendor cannot evaluate (a cursor where field
 	// without param). Nothing is sent for them: a poll's window on the updated date applies them,
 	// and a hub call compares each record's updated date with them.
@@ -330,7 +331,7 @@ func compileWhere(r *Resource, where string, tpl *macro.Template, ptr string, c 
 		c.add(ptr, "where: %v", exprError(err))
 		return j
 	}
-	j.residual = p
+	j.residual, j.residualSrc = p, strings.Join(src, " && ")
 	return j
 }
 

@@ -45,6 +45,7 @@ type EndpointLimit struct {
 // Page is one vendor response, as received.
 type Page struct {
 	URL    string // the URL that was asked for
+	Status int    // the HTTP status of the answer; 0 when the Source does not say
 	Body   []byte
 	Header http.Header
 	// Date is the vendor's clock at the response (its Date header), zero when unknown.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -10,11 +11,15 @@ import (
 // vendor request, every record's verdict with its reason, the position the job would move to, and
 // the notifications it would send.
 type Trial struct {
+	Now           time.Time // the poll's time, by the Poller's clock
 	Requests      []TrialRequest
 	Records       []TrialRecord
 	Cursor        Cursor // where the job would stand after the poll
 	Notifications []Notification
 	Result        PollResult
+	// Notes say where a walk stopped on its own: a newest-first walk at its first record below the
+	// window.
+	Notes []string
 }
 
 // TrialRequest is one vendor request of a trial.
@@ -28,7 +33,8 @@ type TrialRequest struct {
 
 // TrialRecord is one record's verdict in a trial.
 type TrialRecord struct {
-	Stream string
+	Stream  string
+	Request int // the index in Trial.Requests of the page the record came from
 	Judgement
 }
 
@@ -49,12 +55,26 @@ func (p *Poller) Try(ctx context.Context, src Source, in *Instance, job *JobSpec
 		return nil, err
 	}
 	r.explain = true
+	t.Now = r.now
 	r.observe = func(stream string, j Judgement) {
-		t.Records = append(t.Records, TrialRecord{Stream: stream, Judgement: j})
+		t.Records = append(t.Records, TrialRecord{Stream: stream, Request: len(t.Requests) - 1, Judgement: j})
 	}
 	res, err := r.poll(ctx)
 	t.Result = res
 	t.Cursor = r.cur
+	fetched := 0 // the streams are walked one after the other, each from its own requests
+	for _, w := range r.walks {
+		fetched += w.pages
+		if w.held != nil {
+			// A record that does not read holds the stream before the judge's verdict is
+			// observed: it is the last record of the stream's last page.
+			t.Records = append(t.Records, TrialRecord{Stream: w.stream, Request: fetched - 1, Judgement: *w.held})
+		}
+		if w.ended && w.job.Resource.descending {
+			t.Notes = append(t.Notes, w.stream+": the walk stopped at the first record below the window: the vendor lists newest first (updatedOrder desc), so the rest are older")
+		}
+	}
+	slices.SortStableFunc(t.Records, func(a, b TrialRecord) int { return a.Request - b.Request })
 	return t, err
 }
 

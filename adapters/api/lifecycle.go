@@ -17,7 +17,7 @@ import (
 //	DELETE /instances/{id}                                stop its jobs, delete it (pending deliveries cancelled)
 //	PUT    /instances/enabled                             enable the instance of the Element token
 //	DELETE /instances/enabled                             disable it, configuration kept
-//	POST   /instances/{id}/pollers/{objectType}/skip      {"record"}: read past a held record (pollers.go)
+//	POST   /instances/{id}/pollers/{resource}/skip        {"record"}: read past a held record (pollers.go)
 //	PUT    /instances/{id}/enabled                        enable an instance by id
 //	DELETE /instances/{id}/enabled                        disable it
 //	GET    /instances/{id}/configuration                  [{"id", "key", "propertyValue"}] (lifecycle_config.go)
@@ -54,7 +54,7 @@ var lifecycleRoutes = []operation{
 	{pattern: "DELETE /instances/{id}", serve: (*Server).deleteInstance},
 	{pattern: "PUT /instances/enabled", serve: (*Server).enableInstance},
 	{pattern: "DELETE /instances/enabled", serve: (*Server).disableInstance},
-	{pattern: "POST /instances/{id}/pollers/{objectType}/skip", serve: (*Server).skipRecord},
+	{pattern: "POST /instances/{id}/pollers/{resource}/skip", serve: (*Server).skipRecord},
 	{pattern: "PUT /instances/{id}/enabled", serve: (*Server).enableInstanceID},
 	{pattern: "DELETE /instances/{id}/enabled", serve: (*Server).disableInstanceID},
 	{pattern: "GET /instances/{id}/configuration", serve: (*Server).listConfiguration},

@@ -8,7 +8,7 @@ import (
 	"github.com/pollen-hq/pollen/definitions"
 )
 
-// skipRecord serves POST /instances/{id}/pollers/{objectType}/skip with {"record": "<heldRecord>"}:
+// skipRecord serves POST /instances/{id}/pollers/{resource}/skip with {"record": "<heldRecord>"}:
 // an operator lets a job read past a record that does not read and holds it (the heldRecord its
 // pollers show). 200 {"objectType", "record"}; 404 for an instance the principal does not see or a
 // job it does not run.
@@ -29,9 +29,9 @@ func (s *Server) skipRecord(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, r, "Invalid skip", []definitions.Problem{{Pointer: "/record", Message: "the body must be {\"record\": \"<heldRecord>\"}"}})
 		return
 	}
-	if err := s.svc.SkipRecord(r.Context(), principal(r.Context()), id, r.PathValue("objectType"), body.Record); err != nil {
+	if err := s.svc.SkipRecord(r.Context(), principal(r.Context()), id, r.PathValue("resource"), body.Record); err != nil {
 		s.serviceError(w, r, err, "skip a held record")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"objectType": r.PathValue("objectType"), "record": body.Record})
+	writeJSON(w, http.StatusOK, map[string]string{"objectType": r.PathValue("resource"), "record": body.Record})
 }

@@ -153,6 +153,7 @@ func (s *Server) routes() {
 	s.routeLifecycle(m) // lifecycle.go
 	s.routeEvents(m)    // events.go
 	s.routeHub(m)       // hub.go
+	s.routeTry(m)       // try.go
 
 	m.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "No such resource: "+r.Method+" "+r.URL.Path)

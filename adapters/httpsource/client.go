@@ -233,7 +233,7 @@ func (c *Client) Fetch(ctx context.Context, req engine.Request) (engine.Page, er
 		return engine.Page{}, err
 	}
 	l.budget.pageSize.Store(int64(len(res.body)))
-	pg := engine.Page{URL: u.String(), Body: res.body, Header: res.header, Sent: res.sent}
+	pg := engine.Page{URL: u.String(), Status: res.status, Body: res.body, Header: res.header, Sent: res.sent}
 	if t, err := http.ParseTime(res.header.Get("Date")); err == nil {
 		pg.Date = t
 	}
@@ -301,6 +301,7 @@ func (c *Client) requestHeader(req *engine.Request) (http.Header, error) {
 
 // response is a page as fetched.
 type response struct {
+	status int
 	body   []byte
 	header http.Header
 	sent   time.Time // when the successful request was sent (Options.Now)
@@ -481,7 +482,7 @@ func (c *Client) do(ctx context.Context, l *listing, u *url.URL, attempt int) (i
 	}
 	c.log.Debug("vendor request", "method", "GET", "url", u.Redacted(), "attempt", attempt,
 		"status", resp.StatusCode, "bytes", len(body), "duration", time.Since(start))
-	return resp.StatusCode, &response{body: body, header: resp.Header, sent: sent}, nil
+	return resp.StatusCode, &response{status: resp.StatusCode, body: body, header: resp.Header, sent: sent}, nil
 }
 
 var errBodyTooLarge = errors.New("response body too large")

@@ -417,3 +417,48 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestConsoleTry: the Try button of a resource shows one poll of the last hour, record by
+// record, on the instance's page and in the edit form's poller configuration editor, where it
+// tries the configuration as typed and shows what the pages say against it.
+func TestConsoleTry(t *testing.T) {
+	h := newHarness(t)
+	// Changed 61 minutes ago: the vendor lists it (a first poll asks from 2 minutes before its
+	// window), and the trial tells why it is left out.
+	at := time.Now().Add(-61 * time.Minute)
+	old := h.desk.CreateTicket(map[string]any{"subject": "an hour old", "created_at": at, "updated_at": at})
+	fresh := h.desk.CreateTicket(map[string]any{"subject": "just now"})
+	srv := h.start()
+	id := fmt.Sprint(h.createInstance(srv))
+	b := newTab(t, srv.URL())
+	b.signIn()
+
+	b.open("/#/instances/" + id)
+	b.waitText("h1", "API_Polling")
+	b.click("Try incidents")
+	b.waitText(".trial", "Trial of incidents")
+	b.waitText(".trial-table", idOf(fresh))
+	b.waitText(".trial-table", "CREATED")
+	b.waitText(".trial-table", "GET "+h.deskURL+"/api/v2/tickets")
+	b.waitText(".trial-table tr[data-verdict=below]", idOf(old))
+	b.waitText(".trial-table tr[data-verdict=below]", "before the window's lower bound")
+	if got := b.text(".trial-table"); strings.Contains(got, e2eAPIKey) {
+		t.Errorf("the trial shows the API key: %s", got)
+	}
+	b.shot("instance-try")
+
+	// In the editor, the configuration as typed: an id field the records lack.
+	b.click("Edit")
+	b.waitText("h1", "Edit API_Polling")
+	b.click("Configure polling of incidents")
+	b.fill("Poller configuration of incidents (JSON)", `{"idField": "ticket_id"}`)
+	b.click("Try incidents")
+	b.waitText(".trial-findings", "/configuration/event.poller.configuration/incidents/idField")
+	b.waitText(".trial-table", "unreadable")
+	b.shot("edit-try")
+	// Nothing was committed: the instance's poller configuration is as it was.
+	conf := apiInstance(t, srv, id)["configuration"].(map[string]any)
+	if strings.Contains(fmt.Sprint(conf["event.poller.configuration"]), "ticket_id") {
+		t.Errorf("a trial changed the instance: %v", conf)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/sim/kernel"
+	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
 )
 
 const fakedeskDoc = `Fakedesk serves a simulated Freshdesk API v2 (tickets, contacts, companies,
@@ -18,6 +19,12 @@ agents and groups, with Freshdesk's filters, paging, 300-page cap, rate-limit
 headers and 429s), for trying Pollen or testing a client without a Freshdesk
 account. Authenticate with basic auth: the API key as the username, any password.
 Point an instance at it with the configuration key base.url.
+
+--element zendesk serves a simulated Zendesk Support instead: the incremental
+exports of tickets, users and organizations (cursor- and time-based, with
+Zendesk's one-minute lag and export rate limits) and their REST lists and views.
+Authenticate as {email}/token with the API token (--api-key; any by default);
+--tickets and --contacts set the sample tickets and users.
 
 The fault flags make it a hostile vendor; all are off by default. The page faults
 act on list pages (GET of the five list routes), every one or those of
@@ -39,6 +46,7 @@ For example: pollen fakedesk --latency 300ms-600ms --fail-rate 0.05 --change-eve
 func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("fakedesk", "[flags]", fakedeskDoc, stderr)
 	listen := fs.String("listen", "127.0.0.1:8081", "`address` to serve on")
+	element := fs.String("element", "freshdeskv2", "the `vendor` to simulate: freshdeskv2 or zendesk")
 	apiKey := fs.String("api-key", "", "the API key accepted (default: any non-empty key)")
 	tickets := fs.Int("tickets", 100, "sample tickets created at start")
 	contacts := fs.Int("contacts", 50, "sample contacts created at start")
@@ -74,15 +82,36 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "pollen fakedesk: %v\n", err)
 		return exitUsage
 	}
-	desk := freshdesk.New(freshdesk.Options{APIKey: *apiKey, Seed: *seed, RatePerMinute: *rate,
-		FloatRateHeaders: *floatHeaders, Logger: log, PageCap: *pageCap, ListRatePerMinute: *listRate,
-		Skew: *skew, VisibleAfter: *visibleAfter, ShiftDuringWalk: *shift,
-		Latency: faults.Latency, Drip: faults.Drip, Body: faults.Body, Paging: faults.Paging})
-	if *failRate > 0 {
-		faults.Fail.Rate, faults.Fail.Burst = *failRate, *failBurst
-		desk.SetFail(faults.Fail)
+	var desk interface {
+		http.Handler
+		Mutate(*rand.Rand) string
 	}
-	desk.Seed(*tickets, *contacts)
+	switch *element {
+	case "freshdeskv2":
+		fd := freshdesk.New(freshdesk.Options{APIKey: *apiKey, Seed: *seed, RatePerMinute: *rate,
+			FloatRateHeaders: *floatHeaders, Logger: log, PageCap: *pageCap, ListRatePerMinute: *listRate,
+			Skew: *skew, VisibleAfter: *visibleAfter, ShiftDuringWalk: *shift,
+			Latency: faults.Latency, Drip: faults.Drip, Body: faults.Body, Paging: faults.Paging})
+		if *failRate > 0 {
+			faults.Fail.Rate, faults.Fail.Burst = *failRate, *failBurst
+			fd.SetFail(faults.Fail)
+		}
+		fd.Seed(*tickets, *contacts)
+		desk = fd
+	case "zendesk":
+		zd := zendesk.New(zendesk.Options{APIToken: *apiKey, Seed: *seed, AccountRatePerMinute: *rate, Logger: log,
+			Skew: *skew, VisibleAfter: *visibleAfter, ShiftDuringWalk: *shift,
+			Latency: faults.Latency, Drip: faults.Drip, Body: faults.Body, Paging: faults.Paging})
+		if *failRate > 0 {
+			faults.Fail.Rate, faults.Fail.Burst = *failRate, *failBurst
+			zd.SetFail(faults.Fail)
+		}
+		zd.Seed(*tickets, *contacts, max(*contacts/10, 1))
+		desk = zd
+	default:
+		fmt.Fprintf(stderr, "pollen fakedesk: --element %q: want freshdeskv2 or zendesk\n", *element)
+		return exitUsage
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Error("cannot listen", "error", err)
@@ -110,7 +139,7 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			}
 		}()
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "tickets", *tickets, "contacts", *contacts)
+	log.Info("listening", "element", *element, "addr", ln.Addr().String(), "tickets", *tickets, "contacts", *contacts)
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		log.Error("server failed", "error", err)
 		return exitFail

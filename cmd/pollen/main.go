@@ -36,6 +36,7 @@ func commands() []command {
 		{"fakedesk", "serve a simulated Freshdesk API", runFakedesk},
 		{"keys", "rotate the key that seals secrets at rest", runKeys},
 		{"serve", "run the API, the pollers and delivery", runServe},
+		{"try", "run one poll of a resource, commit nothing, and explain every record", runTry},
 		{"users", "manage organizations and users, and their secrets", runUsers},
 		{"validate", "check definition files and instance bodies", runValidate},
 		{"version", "print the version", runVersion},

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/pollen-hq/pollen/definitions"
+	"github.com/pollen-hq/pollen/definitions/golden"
 )
 
 const validateDoc = `Validate checks element definitions, resource definitions and instance bodies
@@ -23,12 +25,30 @@ resources of a broken element, instance bodies that poll a broken resource) are
 listed on stderr as not checked, not as more problems. A JSON syntax error says
 its line and column. Flags may also follow the paths.
 
+--samples DIR lints the definitions against recorded vendor pages: DIR is a case
+recorded by 'pollen try --record' (or any golden case: case.json, instance.json,
+the pages), or a folder of them. Each case is polled with the definitions given,
+over the built-in ones and the case's own definitions/ folder, and checked: the
+records path finds an array in every page; the id and date fields are in every
+record and the dates read with the declared formats; updatedOrder is the order
+of the pages; the fields the where clause and the filters read are in the
+records, with the types they compare them with; the fields' declared types hold;
+the deleted signal is true for what the deleted query lists; paging ends on the
+last page recorded. A finding is printed like a structural problem, on the file
+to fix (the definition, or the case's instance.json where its poller
+configuration sets the field). Paths are optional with --samples.
+
 The exit status is 0 when everything is valid, 1 when anything is not, and 2 on
 a usage error.`
 
 func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "[--format text|json] PATH...", validateDoc, stderr)
+	fs := newFlags("validate", "[--format text|json] [--samples DIR]... PATH...", validateDoc, stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
+	var samples []string
+	fs.Func("samples", "lint the definitions against the recorded cases in `DIR` (repeatable)", func(s string) error {
+		samples = append(samples, s)
+		return nil
+	})
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -36,12 +56,18 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "pollen validate: --format must be text or json, not %q\n", *format)
 		return exitUsage
 	}
-	if fs.NArg() == 0 {
+	if fs.NArg() == 0 && len(samples) == 0 {
 		fmt.Fprintln(stderr, "pollen validate: no PATH given")
 		fs.Usage()
 		return exitUsage
 	}
 	rep := validatePaths(fs.Args()...)
+	if len(samples) > 0 {
+		if err := lintSamples(&rep, fs.Args(), samples); err != nil {
+			fmt.Fprintf(stderr, "pollen validate: --samples: %v\n", err)
+			return exitUsage
+		}
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -57,7 +83,16 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 				fmt.Fprintf(stderr, "%s: not checked: %s\n", f.File, f.NotChecked)
 			}
 		}
+		for _, c := range rep.Samples {
+			if c.NotChecked != "" {
+				notChecked++
+				fmt.Fprintf(stderr, "%s: not checked: %s\n", c.Dir, c.NotChecked)
+			}
+		}
 		fmt.Fprintf(stderr, "%d files checked, %d valid, %d problems", len(rep.Files), rep.valid(), len(rep.Problems))
+		if len(rep.Samples) > 0 {
+			fmt.Fprintf(stderr, ", %d recorded cases linted", len(rep.Samples))
+		}
 		if notChecked > 0 {
 			fmt.Fprintf(stderr, ", %d not checked whole until the definitions they depend on load", notChecked)
 		}
@@ -72,6 +107,49 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 type validateReport struct {
 	Files    []fileReport          `json:"files"`
 	Problems []definitions.Problem `json:"problems"`
+	// Samples are the recorded cases --samples linted.
+	Samples []sampleReport `json:"samples,omitempty"`
+}
+
+// sampleReport is one recorded case --samples linted.
+type sampleReport struct {
+	Dir string `json:"dir"`
+	// NotChecked says why the case was not linted: a definition it needs does not load.
+	NotChecked string `json:"notChecked,omitempty"`
+}
+
+// lintSamples lints the definition files among paths against the recorded cases in dirs
+// (definitions/golden), adding what it finds to rep.
+func lintSamples(rep *validateReport, paths, dirs []string) error {
+	var defs []definitions.File
+	if len(paths) > 0 {
+		files, _ := definitions.ReadPaths(paths...) // their problems are rep's already
+		for _, f := range files {
+			if f.Kind != definitions.KindInstance {
+				defs = append(defs, f)
+			}
+		}
+	}
+	for _, d := range dirs {
+		cases, err := golden.Find(d)
+		if err != nil {
+			return err
+		}
+		for _, dir := range cases {
+			sr := sampleReport{Dir: dir}
+			c, err := golden.Read(dir)
+			if err != nil {
+				rep.Problems = append(rep.Problems, definitions.Problem{File: filepath.Join(dir, golden.CaseFile), Message: err.Error()})
+				rep.Samples = append(rep.Samples, sr)
+				continue
+			}
+			probs, why := c.Lint(defs)
+			rep.Problems = append(rep.Problems, probs...)
+			sr.NotChecked = why
+			rep.Samples = append(rep.Samples, sr)
+		}
+	}
+	return nil
 }
 
 type fileReport struct {

@@ -118,7 +118,7 @@ func (s *PageSource) Fetch(_ context.Context, req engine.Request) (engine.Page, 
 }
 
 func (s *PageSource) page(req engine.Request, body []byte, more bool) engine.Page {
-	pg := engine.Page{URL: req.URL, Body: body, Header: http.Header{}}
+	pg := engine.Page{URL: req.URL, Status: http.StatusOK, Body: body, Header: http.Header{}}
 	if more {
 		u, err := url.Parse(req.URL)
 		if err == nil {

@@ -9,6 +9,7 @@ import { html, nothing } from './vendor/lit-html/lit-html.js';
 import { live } from './vendor/lit-html/directives/live.js';
 import { api, get } from './api.js';
 import { copyButton, fieldErrors, intervalText, pollerConfig, ptrToken, toast } from './ui.js';
+import { Trial } from './trial.js';
 
 const K = {
   enabled: 'event.notification.enabled',
@@ -52,6 +53,7 @@ export class InstanceFormPage {
     this.created = null;
     this.timers = {};
     this.seq = 0;
+    this.trials = {}; // resource: Trial, once tried (an instance being edited)
   }
 
   stop() { Object.values(this.timers).forEach(clearTimeout); }
@@ -247,6 +249,19 @@ export class InstanceFormPage {
       return;
     }
     this.checkSoon(id, `/configuration/${ptrToken(K.pollers)}/${ptrToken(name)}`, { [K.pollers]: { [name]: obj } }, 250, r);
+  }
+
+  /** The Try button of a resource's editor: the configuration as typed, tried on the instance. */
+  trial(name) {
+    this.trials[name] ||= new Trial(this.id, name, () => this.update());
+    return this.trials[name];
+  }
+
+  /** What a trial of a resource sends: its configuration as typed, or why it cannot be tried. */
+  trialConfiguration(name) {
+    const r = this.res[name];
+    if (r.parseError) throw new Error(`the poller configuration is ${r.parseError}`);
+    return JSON.parse(r.text);
   }
 
   toggleEditor(name) {
@@ -602,10 +617,13 @@ export class InstanceFormPage {
         ${status}
         ${fieldErrors(errId(id), msgs)}
         <div class="editor-actions">
+          ${this.editing ? this.trial(res.name).button(() => this.trialConfiguration(res.name)) : nothing}
           <button type="button" class="btn small ghost" ?disabled=${!changed}
             @click=${() => this.editResource(res.name, r.def)}>Reset to the definition's default</button>
           <span class="muted small">Fields: url, idField, datesConfiguration, createdCheckTolerance, filterByUpdatedDate, pageSize, …</span>
         </div>
+        ${this.editing ? html`<p class="hint">Try runs one poll of the last hour with this configuration, as typed, and commits nothing.</p>
+          ${this.trial(res.name).view()}` : nothing}
       </div>` : nothing}
     </li>`;
   }

@@ -9,6 +9,7 @@ import {
   badge, clock, copyButton, intervalMinutes, intervalText, nextPoll, pollerConfig, pollerState, stateBadge,
   statusBadge, timeAgo, toast, typeTag, until,
 } from './ui.js';
+import { Trial } from './trial.js';
 
 const STATUSES = ['NEW', 'DISPATCHED', 'NOTIFIED', 'FAILED', 'QUEUED', 'CANCELLED'];
 const EVENTS_PAGE = 50;
@@ -32,6 +33,13 @@ export class InstancePage {
     this.details = new Map(); // event id: 'loading' | detail | Error
     this.showToken = false;
     this.busy = '';
+    this.trials = new Map(); // resource: Trial, once tried
+  }
+
+  /** The trial of one of the instance's resources, with its configuration as stored. */
+  trial(resource) {
+    if (!this.trials.has(resource)) this.trials.set(resource, new Trial(this.id, resource, () => this.update()));
+    return this.trials.get(resource);
   }
 
   async load() {
@@ -199,7 +207,7 @@ export class InstancePage {
         <span class="muted small">${i.eventsEnabled && min > 0 ? `every ${intervalText(min)}` : ''}</span></div>
       ${ps.length ? html`<div class="table-wrap"><table class="table compact pollers-table">
         <thead><tr><th scope="col">Resource</th><th scope="col">State</th><th scope="col">Last poll</th>
-          <th scope="col">Next poll</th><th scope="col">Notes</th></tr></thead>
+          <th scope="col">Next poll</th><th scope="col">Notes</th><th scope="col"><span class="visually-hidden">Try</span></th></tr></thead>
         <tbody>${ps.map((p) => {
           const next = nextPoll(p, i);
           return html`<tr>
@@ -212,8 +220,10 @@ export class InstancePage {
               ${p.lastError ? html`<div class="bad-text">${p.lastError}</div>` : nothing}
               ${p.lastGap ? html`<div class="warn-text">gap: ${p.lastGap}</div>` : nothing}
               ${!p.reason && !p.lastError && !p.lastGap ? html`<span class="muted">—</span>` : nothing}
-            </td></tr>`;
-        })}</tbody></table></div>`
+            </td>
+            <td class="action">${this.trial(p.objectType).button()}</td></tr>`;
+        })}</tbody></table></div>
+        ${ps.map((p) => this.trials.get(p.objectType)?.view() ?? nothing)}`
         : html`<p class="muted">${i.eventsEnabled ? 'No poller is running.' : 'Events are off: nothing is polled. Edit the instance to switch them on.'}</p>`}
     </section>`;
   }
