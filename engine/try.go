@@ -62,14 +62,7 @@ func (p *Poller) Try(ctx context.Context, src Source, in *Instance, job *JobSpec
 	res, err := r.poll(ctx)
 	t.Result = res
 	t.Cursor = r.cur
-	fetched := 0 // the streams are walked one after the other, each from its own requests
 	for _, w := range r.walks {
-		fetched += w.pages
-		if w.held != nil {
-			// A record that does not read holds the stream before the judge's verdict is
-			// observed: it is the last record of the stream's last page.
-			t.Records = append(t.Records, TrialRecord{Stream: w.stream, Request: fetched - 1, Judgement: *w.held})
-		}
 		if w.ended && w.job.Resource.descending {
 			t.Notes = append(t.Notes, w.stream+": the walk stopped at the first record below the window: the vendor lists newest first (updatedOrder desc), so the rest are older")
 		}

@@ -406,6 +406,7 @@ func (w *walk) record(rec string) error {
 		held := jg // a copy: the per-record judgement stays on the stack
 		w.held = &held
 		w.partial = true
+		w.observe(jg)
 		return errHeld
 	}
 	updated := jg.Updated
@@ -426,9 +427,13 @@ func (w *walk) record(rec string) error {
 		w.below = true
 	}
 	if updated.Before(jd.floor) && w.job.Resource.descending {
+		jg.Verdict, jg.Reason = VerdictBelow, "before the window's lower bound; the vendor lists newest first, so the walk stops here"
+		w.observe(jg)
 		return errEndOfWindow // newest first: every record after this one is older still
 	}
 	if !jd.upper.IsZero() && updated.After(jd.upper) && w.stream == StreamBackfill && w.job.Resource.ascending() {
+		jg.Verdict, jg.Reason = VerdictAbove, "after the backfill's upper bound (the instance's creation); the live streams read on from there"
+		w.observe(jg)
 		return errEndOfWindow // oldest first: the rest is the live streams' business
 	}
 	jg = jd.verdict(jg)
@@ -444,10 +449,15 @@ func (w *walk) record(rec string) error {
 			w.run.skipped(jg.Reason)
 		}
 	}
+	w.observe(jg)
+	return nil
+}
+
+// observe shows a record's judgement to the poll's observer (pollen try), if any.
+func (w *walk) observe(jg Judgement) {
 	if w.run.observe != nil {
 		w.run.observe(w.stream, jg)
 	}
-	return nil
 }
 
 // settled reports whether this poll read the second of since to its end after that second was
