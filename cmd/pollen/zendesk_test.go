@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -49,11 +52,11 @@ func TestZendeskEndToEnd(t *testing.T) {
 	}})
 	defer rs.Close()
 
-	dataDir := t.TempDir()
+	dataDir, defsDir := t.TempDir(), liftZendeskLimits(t)
 	var srvURL string
 	start := func() func() {
 		ctx, cancel := context.WithCancel(context.Background())
-		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, UserSecret: testUserSecret, OrgSecret: testOrgSecret,
+		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, DefinitionsDir: defsDir, UserSecret: testUserSecret, OrgSecret: testOrgSecret,
 			AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond,
 			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})})
 		if err != nil {
@@ -157,6 +160,7 @@ func TestZendeskOverfullSecond(t *testing.T) {
 	zs := httptest.NewServer(zd)
 	defer zs.Close()
 	h := newHarness(t)
+	h.defsDir = liftZendeskLimits(t)
 	var mu sync.Mutex
 	got := map[string]int{}
 	rs := httptest.NewServer(&webhook.Receiver{Key: "zd-sig", Handle: func(n *webhook.Notification, _ []byte) {
@@ -231,4 +235,26 @@ func TestZendeskEndpointLimits(t *testing.T) {
 	if n := st.ByEndpoint["GET /api/v2/incremental/tickets/cursor"]; n > 10 {
 		t.Errorf("%d ticket export requests within the minute, more than its 10", n)
 	}
+}
+
+// liftZendeskLimits returns a definitions folder that lifts the Zendesk exports' own limits (10
+// requests a minute, TestZendeskEndpointLimits), for tests that poll every 0.6 s and wait seconds,
+// not minutes.
+func liftZendeskLimits(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, res := range []string{"incidents", "contacts", "accounts"} {
+		src, err := os.ReadFile("../../definitions/zendesk/resources/" + res + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var def map[string]any
+		if err := json.Unmarshal(src, &def); err != nil {
+			t.Fatal(err)
+		}
+		def["rateLimit"] = map[string]any{"requests": 10_000, "seconds": 60}
+		b, _ := json.Marshal(def)
+		writeAtomically(t, filepath.Join(dir, "zendesk", "resources", res+".json"), string(b))
+	}
+	return dir
 }
