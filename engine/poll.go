@@ -393,6 +393,12 @@ func (w *walk) mark() *Mark {
 		case w.settled(m.Since):
 			m.Past = true
 		}
+		if m.Past && j.keep() == 0 {
+			// The next poll starts after Since's second and reads nothing of it again, and no
+			// tolerance looks back at it: its pairs (an overfull second's: tens of thousands) would
+			// only weigh on every later poll's cursor.
+			m.Seen = nil
+		}
 	}
 	if w.stream == StreamBackfill {
 		m.Done = w.done && !w.partial
