@@ -36,6 +36,16 @@ func prepareFile(path string) error {
 		return fmt.Errorf("sqlite: open %s: %w: the file is empty (0 bytes) where a database was expected; restore it from a backup, or remove it to start with no instances",
 			path, ErrDamaged)
 	}
+	if _, err := os.Stat(path + openSuffix); err == nil {
+		// The last run did not close the database (a crash, a kill): its latest transactions are
+		// in the write-ahead log, which SQLite replays now. Without that file they would be lost
+		// without a word: the database would open as it was before them.
+		if _, werr := os.Stat(path + "-wal"); errors.Is(werr, os.ErrNotExist) {
+			return fmt.Errorf("sqlite: open %s: %w: the last run stopped without closing the database, and its write-ahead log %s-wal, "+
+				"which holds the latest changes, is gone: opening would silently roll them back. Put the -wal file back beside the database, "+
+				"or remove %s%s to accept losing them", path, ErrDamaged, path, path, openSuffix)
+		}
+	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			if err := os.Chmod(p, 0o600); err != nil {
@@ -99,4 +109,23 @@ func openError(path string, err error) error {
 			path, ErrDamaged, err)
 	}
 	return fmt.Errorf("sqlite: open %s: %w", path, err)
+}
+
+// openSuffix names the file that says the database is open: created when Open succeeds, removed
+// by a clean Close, so that the next Open knows whether the last run closed it.
+const openSuffix = "-open"
+
+func markOpen(path string) error {
+	f, err := os.OpenFile(path+openSuffix, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s%s: %w", path, openSuffix, err)
+	}
+	return f.Close()
+}
+
+func markClosed(path string) error {
+	if err := os.Remove(path + openSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("sqlite: %s%s: %w", path, openSuffix, err)
+	}
+	return nil
 }

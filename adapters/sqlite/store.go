@@ -53,6 +53,7 @@ type Store struct {
 	log    hclog.Logger
 	now    func() time.Time
 	sealer engine.Sealer
+	path   string // the database file; "" in memory
 	memory bool
 
 	pruneBatch int // Options.PruneBatch
@@ -172,6 +173,11 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, openError(path, err)
 	}
 	s.r = r
+	if err := markOpen(path); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.path = path
 	return s, nil
 }
 
@@ -195,7 +201,11 @@ func (s *Store) Close() error {
 	if s.r != s.w {
 		err = s.r.Close()
 	}
-	return errors.Join(err, s.w.Close())
+	err = errors.Join(err, s.w.Close())
+	if err == nil && s.path != "" {
+		err = markClosed(s.path)
+	}
+	return err
 }
 
 // write runs fn in one write transaction, committed when fn returns nil.

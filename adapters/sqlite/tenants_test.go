@@ -230,3 +230,45 @@ func TestUsersAndOrganizations(t *testing.T) {
 		t.Errorf("Users: %+v %v", users, err)
 	}
 }
+
+// A database whose last run did not close it (a crash) opens with its write-ahead log replayed;
+// without that log it is refused: opening would roll its latest changes back without a word. A
+// clean close leaves nothing to check.
+func TestLostWriteAheadLogRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pollen.db")
+	s := openTest(t, path)
+	in := mkInstance(t, s, "recent")
+	// A crash now: the files as they stand, the database still open.
+	crashed := filepath.Join(dir, "crashed")
+	if err := os.Mkdir(crashed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", openSuffix} {
+		data, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatalf("%s: %v", suffix, err)
+		}
+		if err := os.WriteFile(filepath.Join(crashed, "pollen.db"+suffix), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if _, err := os.Stat(path + openSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a clean close left %s%s", path, openSuffix)
+	}
+	again := openTest(t, path)
+	again.Close()
+
+	cpath := filepath.Join(crashed, "pollen.db")
+	wal, _ := os.ReadFile(cpath + "-wal")
+	os.Remove(cpath + "-wal")
+	if _, err := Open(cpath, Options{}); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "write-ahead log") {
+		t.Fatalf("a crashed database without its log: %v", err)
+	}
+	os.WriteFile(cpath+"-wal", wal, 0o600)
+	recovered := openTest(t, cpath)
+	if _, err := recovered.Instance(context.Background(), in.ID); err != nil {
+		t.Errorf("the crashed database with its log lost the instance: %v", err)
+	}
+}
