@@ -164,7 +164,7 @@ func (r *simRig) simAwaitBurst(t *testing.T, srv *runningServer, id int64, ids [
 		}
 		gap(fmt.Sprintf("GET /instances/%d", id), p.ObjectType, p.LastGap)
 	}
-	for _, st := range srv.runtime.Status(id) {
+	for _, st := range srv.Runtime().Status(id) {
 		gap("runtime", st.ObjectType, st.LastGap)
 	}
 }
@@ -187,7 +187,7 @@ func TestBurstGapShownInPollers(t *testing.T) {
 	r.desk.BurstCreateTickets(25, map[string]any{"requester_id": requester})
 	var runtimeGap string
 	waitUntil(t, "the runtime reports a gap", func() bool {
-		for _, st := range srv.runtime.Status(id) {
+		for _, st := range srv.Runtime().Status(id) {
 			if st.ObjectType == "incidents" && st.LastGap != "" {
 				runtimeGap = st.LastGap
 				return true

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/pollen-hq/pollen/engine/tenants"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -18,6 +17,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pollen-hq/pollen/cmd/internal/demo"
+	"github.com/pollen-hq/pollen/engine/tenants"
 
 	"github.com/chromedp/chromedp"
 	"github.com/hashicorp/go-hclog"
@@ -293,7 +295,7 @@ func TestConsoleSignIn(t *testing.T) {
 	b.field("User secret")
 
 	// A one-time link signs a new browser in, once.
-	link := srv.signInLink(time.Minute)
+	link := srv.SignInLink(time.Minute)
 	c := newTab(t, srv.URL())
 	c.do("open the link", chromedp.Navigate(link))
 	c.waitText("h1", "Instances")
@@ -333,11 +335,11 @@ type userSecrets struct{ user, org string }
 // and returns that user's secrets.
 func (s *runningServer) secondUserForTest(t *testing.T) userSecrets {
 	t.Helper()
-	org, orgSecret, err := s.tenants.CreateOrganization(t.Context(), "second")
+	org, orgSecret, err := s.Tenants().CreateOrganization(t.Context(), "second")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, userSecret, err := s.tenants.CreateUser(t.Context(), nil, tenants.UserSpec{OrganizationID: org.ID, Email: "second@example.com"})
+	_, userSecret, err := s.Tenants().CreateUser(t.Context(), nil, tenants.UserSpec{OrganizationID: org.ID, Email: "second@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +355,7 @@ func TestConsoleDemo(t *testing.T) {
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- demo(ctx, demoConfig{element: "freshdeskv2", interval: "0.05", changeEvery: 500 * time.Millisecond, seed: 1},
+		done <- demo.Run(ctx, demo.Config{Element: "freshdeskv2", Interval: "0.05", ChangeEvery: 500 * time.Millisecond, Seed: 1},
 			hclog.NewNullLogger(), out)
 	}()
 	t.Cleanup(func() {

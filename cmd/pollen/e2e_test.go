@@ -17,6 +17,8 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/demo"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 )
 
 const (
@@ -86,7 +88,7 @@ func (h *harness) inThePast(fn func()) {
 }
 
 type runningServer struct {
-	*server
+	*server.Server
 	stop func()
 }
 
@@ -95,7 +97,7 @@ func (h *harness) start() *runningServer {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})
-	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: h.dataDir, DefinitionsDir: h.defsDir,
+	srv, err := server.New(ctx, server.Config{Listen: "127.0.0.1:0", DataDir: h.dataDir, DefinitionsDir: h.defsDir,
 		UserSecret: testUserSecret, OrgSecret: testOrgSecret, Logger: log, Retries: h.retries,
 		AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond, CORSOrigins: h.cors})
 	if err != nil {
@@ -103,7 +105,7 @@ func (h *harness) start() *runningServer {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	rs := &runningServer{server: srv}
+	rs := &runningServer{Server: srv}
 	var once sync.Once
 	rs.stop = func() {
 		once.Do(func() {
@@ -127,7 +129,7 @@ func (h *harness) createInstance(srv *runningServer) int64 {
 // createInstanceAt creates the same instance through the API at apiURL, calling back callbackURL.
 func (h *harness) createInstanceAt(apiURL, callbackURL string) int64 {
 	h.t.Helper()
-	id, err := createDemoInstance(context.Background(), apiURL, testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
+	id, err := demo.CreateInstance(context.Background(), apiURL, testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
 		"subdomain":                        "e2e",
 		"username":                         e2eAPIKey,
 		"base.url":                         h.deskURL,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/sim/kernel"
+	"github.com/pollen-hq/pollen/cmd/internal/demo"
 )
 
 // hostileAccount is another customer's Freshdesk account, on its own simulated vendor.
@@ -32,7 +33,7 @@ func newHostileAccount(t *testing.T, opts freshdesk.Options) *hostileAccount {
 // createInstanceOn creates an instance polling the account's tickets and contacts every 0.6 s.
 func createInstanceOn(t *testing.T, srv *runningServer, deskURL, callbackURL string) int64 {
 	t.Helper()
-	id, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
+	id, err := demo.CreateInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
 		"subdomain":                        "hostile",
 		"username":                         e2eAPIKey,
 		"base.url":                         deskURL,

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pollen-hq/pollen/cmd/internal/demo"
 )
 
 // pollenProc runs the real pollen binary, `pollen serve`, on one data directory.
@@ -136,7 +138,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 		}
 	})
 	p.start()
-	id, err := createDemoInstance(context.Background(), p.url, testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
+	id, err := demo.CreateInstance(context.Background(), p.url, testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
 		"subdomain":                        "e2e",
 		"username":                         e2eAPIKey,
 		"base.url":                         h.deskURL,

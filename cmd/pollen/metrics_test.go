@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pollen-hq/pollen/adapters/metrics"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
 )
 
 // The per-callback limits are serve flags with the deliverer's defaults, reach its options, and
@@ -27,14 +28,14 @@ func TestServeCallbackFlags(t *testing.T) {
 	if err := fs.Parse([]string{"--callback-concurrency", "2", "--callback-rate", "0.5"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.checkLimits(); err != nil {
+	if err := checkLimits(*cfg); err != nil {
 		t.Fatal(err)
 	}
 	m, err := metrics.New(metrics.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	do := cfg.delivery(m)
+	do := cfg.Delivery(m)
 	if do.PerCallback != 2 || do.RatePerCallback != 0.5 || do.OnAttempt == nil {
 		t.Errorf("deliverer options: per callback %d, rate %v, OnAttempt set %v", do.PerCallback, do.RatePerCallback, do.OnAttempt != nil)
 	}
@@ -48,7 +49,7 @@ func TestServeCallbackFlags(t *testing.T) {
 	} {
 		var stderr bytes.Buffer
 		code := runServe(context.Background(), append(args, "--data-dir", t.TempDir()), io.Discard, &stderr)
-		if code != exitUsage || !strings.Contains(stderr.String(), args[0]) {
+		if code != cli.ExitUsage || !strings.Contains(stderr.String(), args[0]) {
 			t.Errorf("serve %v: exit %d, %q; want a usage error naming the flag", args, code, stderr.String())
 		}
 	}

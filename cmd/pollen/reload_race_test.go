@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 )
 
 // GET /definitions says a file is loaded only once the runtime serves it, so that a client that
@@ -17,7 +19,7 @@ import (
 func TestDefinitionsLoadedMeansServed(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), DefinitionsDir: dir,
+	srv, err := server.New(ctx, server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), DefinitionsDir: dir,
 		UserSecret: testUserSecret, OrgSecret: testOrgSecret, AllowPrivateNetworks: true})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +32,7 @@ func TestDefinitionsLoadedMeansServed(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	rs := &runningServer{server: srv}
+	rs := &runningServer{Server: srv}
 	src, err := os.ReadFile("../../definitions/freshdeskv2/resources/incidents.json")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +48,7 @@ func TestDefinitionsLoadedMeansServed(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		el, _ := srv.runtime.Catalog().Element("freshdeskv2")
+		el, _ := srv.Runtime().Catalog().Element("freshdeskv2")
 		if _, ok := el.Resources[name]; !ok {
 			t.Fatalf("GET /definitions says %s.json is loaded, but the runtime's catalog has no %s (iteration %d)", name, name, i)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/tenants"
 )
@@ -33,16 +34,16 @@ const (
 )
 
 // secServer runs a server with the default (closed) egress policy; opt adjusts its config.
-func secServer(t *testing.T, opt ...func(*serverConfig)) (*server, string) {
+func secServer(t *testing.T, opt ...func(*server.Config)) (*server.Server, string) {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := serverConfig{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg,
+	cfg := server.Config{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg,
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})}
 	for _, f := range opt {
 		f(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := newServer(ctx, cfg)
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -114,7 +115,7 @@ type problemsAnswer struct {
 func TestAttackerInternalAddressesRefused(t *testing.T) {
 	srv, _ := secServer(t)
 	c := apiClient{t: t, url: srv.URL(), auth: "User " + secUser + ", Organization " + secOrg}
-	_, port, _ := net.SplitHostPort(srv.ln.Addr().String())
+	_, port, _ := net.SplitHostPort(srv.Addr())
 	forms := []string{"http://127.0.0.1:" + port + "/internal#", "http://localhost/", "http://[::1]/", "http://169.254.169.254/latest/meta-data/",
 		"http://[fd00::1]/", "http://10.0.0.1/", "http://192.168.0.1/", "http://100.64.1.1/", "http://2130706433/", "http://0x7f000001/",
 		"http://0177.0.0.1/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "gopher://example.com/", "ftp://example.com/",
@@ -211,7 +212,7 @@ func TestAttackerNameResolvingToLoopbackRefusedAtConnect(t *testing.T) {
 	}))
 	defer internal.Close()
 	_, port, _ := net.SplitHostPort(internal.Listener.Addr().String())
-	srv, _ := secServer(t, func(c *serverConfig) { c.MinInterval = 100 * time.Millisecond })
+	srv, _ := secServer(t, func(c *server.Config) { c.MinInterval = 100 * time.Millisecond })
 	c := apiClient{t: t, url: srv.URL(), auth: "User " + secUser + ", Organization " + secOrg}
 	status, out := c.do("POST", "/instances", secBody(t, map[string]any{"base.url": "http://" + name + ":" + port,
 		engine.KeyRefreshInterval: "0.002"}))
@@ -262,7 +263,7 @@ func TestAttackerFindsNoSecretInTheDatabase(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if e.Name() == secretsFile || e.Name() == keyFile {
+		if e.Name() == server.SecretsFile || e.Name() == server.KeysFile {
 			continue // the operator's bootstrap secrets and the key: 0600, outside the database
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -283,10 +284,10 @@ func TestAttackerFindsNoSecretInTheDatabase(t *testing.T) {
 // A client that sends its request slowly is cut off by the server's read timeout, and so is one
 // that sends nothing; the server goes on answering others.
 func TestAttackerSlowClientCutOff(t *testing.T) {
-	srv, _ := secServer(t, func(c *serverConfig) {
-		c.HTTP = httpLimits{ReadHeader: 300 * time.Millisecond, Read: 500 * time.Millisecond}
+	srv, _ := secServer(t, func(c *server.Config) {
+		c.HTTP = server.HTTPLimits{ReadHeader: 300 * time.Millisecond, Read: 500 * time.Millisecond}
 	})
-	addr := srv.ln.Addr().String()
+	addr := srv.Addr()
 	for _, slow := range []string{"header", "body", "nothing"} {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -341,12 +342,12 @@ func TestAttackerSlowClientCutOff(t *testing.T) {
 
 func TestWeakBootstrapSecretsRefused(t *testing.T) {
 	for _, pair := range [][2]string{{"a", secOrg}, {secUser, "org-secret"}, {secUser, secUser}} {
-		_, err := newServer(context.Background(), serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: pair[0], OrgSecret: pair[1]})
+		_, err := server.New(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: pair[0], OrgSecret: pair[1]})
 		if !errors.Is(err, tenants.ErrWeakSecret) {
 			t.Errorf("%q, %q: %v", pair[0], pair[1], err)
 		}
 	}
-	_, err := newServer(context.Background(), serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: "a", OrgSecret: secOrg})
+	_, err := server.New(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: "a", OrgSecret: secOrg})
 	if err == nil || !strings.Contains(err.Error(), "POLLEN_USER_SECRET") || !strings.Contains(err.Error(), "at least 24") {
 		t.Errorf("message: %v", err)
 	}
@@ -359,23 +360,22 @@ func TestDamagedDatabaseRefused(t *testing.T) {
 		t.Fatalf("create: %d %s", status, out)
 	}
 	start := func(dir string) error {
-		s, err := newServer(context.Background(), serverConfig{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg})
+		s, err := server.New(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg})
 		if err == nil {
-			s.ln.Close()
-			s.store.Close()
+			s.Close()
 		}
 		return err
 	}
 	// A zero-byte database where one was: refused, never a fresh start.
 	empty := t.TempDir()
-	os.WriteFile(filepath.Join(empty, dbFile), nil, 0o600)
+	os.WriteFile(filepath.Join(empty, server.DBFile), nil, 0o600)
 	if err := start(empty); err == nil || !strings.Contains(err.Error(), "0 bytes") {
 		t.Errorf("zero-byte database: %v", err)
 	}
 	// The key file without its database: the database was lost.
 	lost := t.TempDir()
-	key, _ := os.ReadFile(filepath.Join(dir, keyFile))
-	os.WriteFile(filepath.Join(lost, keyFile), key, 0o600)
+	key, _ := os.ReadFile(filepath.Join(dir, server.KeysFile))
+	os.WriteFile(filepath.Join(lost, server.KeysFile), key, 0o600)
 	if err := start(lost); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("database missing beside its key: %v", err)
 	}
@@ -422,7 +422,7 @@ func TestUsersAndKeysCommands(t *testing.T) {
 	if status, _ := eve.do("GET", "/instances", nil); status != 401 {
 		t.Errorf("a disabled user: %d", status)
 	}
-	for _, f := range []string{dbFile, dbFile + "-wal"} {
+	for _, f := range []string{server.DBFile, server.DBFile + "-wal"} {
 		data, _ := os.ReadFile(filepath.Join(dir, f))
 		if bytes.Contains(data, []byte(userSecret)) || bytes.Contains(data, []byte(orgSecret)) {
 			t.Errorf("a secret in clear in %s", f)
@@ -436,9 +436,9 @@ func TestUsersAndKeysCommands(t *testing.T) {
 
 func TestKeysRotate(t *testing.T) {
 	dir := t.TempDir()
-	start := func() (*server, func()) {
+	start := func() (*server.Server, func()) {
 		ctx, cancel := context.WithCancel(context.Background())
-		s, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg})
+		s, err := server.New(ctx, server.Config{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg})
 		if err != nil {
 			cancel()
 			t.Fatal(err)
@@ -453,12 +453,12 @@ func TestKeysRotate(t *testing.T) {
 		t.Fatalf("create: %d %s", status, out)
 	}
 	stop()
-	before, _ := os.ReadFile(filepath.Join(dir, keyFile))
+	before, _ := os.ReadFile(filepath.Join(dir, server.KeysFile))
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"keys", "rotate", "--data-dir", dir}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "1 instance configurations sealed") {
 		t.Fatalf("keys rotate: %d %s %s", code, out.String(), errOut.String())
 	}
-	after, _ := os.ReadFile(filepath.Join(dir, keyFile))
+	after, _ := os.ReadFile(filepath.Join(dir, server.KeysFile))
 	if bytes.Equal(before, after) {
 		t.Fatal("the key file did not change")
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/demo"
 )
 
 var (
@@ -173,7 +174,7 @@ func (r *simRig) createInstance(srv *runningServer, pollerConfig string) int64 {
 	if pollerConfig != "" {
 		cfg["event.poller.configuration"] = pollerConfig
 	}
-	id, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "freshdeskv2", cfg)
+	id, err := demo.CreateInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "freshdeskv2", cfg)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -610,7 +611,7 @@ func runSimulation(t *testing.T, seed uint64) {
 	// Gaps are logged, not failed: a second re-read after more than 30 later changes cannot be
 	// reached newest first, which is reported even though an earlier poll read it whole. What
 	// was missed shows below.
-	for _, st := range srv.runtime.Status(id) {
+	for _, st := range srv.Runtime().Status(id) {
 		if st.LastGap != "" || st.LastError != "" {
 			t.Logf("seed %d: poller %s: lastGap %q, lastError %q", seed, st.ObjectType, st.LastGap, st.LastError)
 		}

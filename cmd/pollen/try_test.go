@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/trial"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/definitions/golden"
 )
@@ -99,7 +101,7 @@ func TestTryRecordReplays(t *testing.T) {
 	body := tryBody(t, dir, base, nil)
 	rec := filepath.Join(dir, "case")
 	code, out, errOut := runCLI(t, "try", body, "incidents", "--since", "90d", "--allow-private-networks", "--record", rec, "--show-bodies")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "CREATED") || !strings.Contains(out, "Recorded in "+rec) {
@@ -137,12 +139,12 @@ func TestTryRecordReplays(t *testing.T) {
 	}
 	// The recording is a sample the built-in definitions pass.
 	code, out, errOut = runCLI(t, "validate", "--samples", rec)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Errorf("validate --samples: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// And a recording is tried offline as it was online.
 	code, out, errOut = runCLI(t, "try", "--from", rec)
-	if code != exitOK || !strings.Contains(out, "against the recording in "+rec) || !strings.Contains(out, "CREATED") {
+	if code != cli.ExitOK || !strings.Contains(out, "against the recording in "+rec) || !strings.Contains(out, "CREATED") {
 		t.Errorf("try --from: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
@@ -154,7 +156,7 @@ func TestTryFindsPlantedFaults(t *testing.T) {
 	dir := t.TempDir()
 	good := tryBody(t, dir, base, nil)
 	rec := filepath.Join(dir, "case")
-	if code, out, errOut := runCLI(t, "try", good, "incidents", "--since", "90d", "--allow-private-networks", "--record", rec); code != exitOK {
+	if code, out, errOut := runCLI(t, "try", good, "incidents", "--since", "90d", "--allow-private-networks", "--record", rec); code != cli.ExitOK {
 		t.Fatalf("recording: exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, c := range []struct {
@@ -212,8 +214,8 @@ func TestTryFindsPlantedFaults(t *testing.T) {
 			body := tryBody(t, dir, base, c.poller)
 			finding := c.file(defFile, body) + ": " + c.want
 			code, out, errOut := runCLI(t, append([]string{"try", body, "incidents", "--since", "90d", "--allow-private-networks"}, args...)...)
-			if code != exitFail || !strings.Contains(out, finding) {
-				t.Errorf("try: exit %d, want %d and %q in\n%s\n%s", code, exitFail, finding, out, errOut)
+			if code != cli.ExitFail || !strings.Contains(out, finding) {
+				t.Errorf("try: exit %d, want %d and %q in\n%s\n%s", code, cli.ExitFail, finding, out, errOut)
 			}
 			if strings.Contains(out+errOut, tryAPIKey) {
 				t.Errorf("the API key is in the output")
@@ -222,8 +224,8 @@ func TestTryFindsPlantedFaults(t *testing.T) {
 				return
 			}
 			code, out, errOut = runCLI(t, "validate", defs, "--samples", rec)
-			if code != exitFail || !strings.Contains(out, finding) {
-				t.Errorf("validate --samples: exit %d, want %d and %q in\n%s\n%s", code, exitFail, finding, out, errOut)
+			if code != cli.ExitFail || !strings.Contains(out, finding) {
+				t.Errorf("validate --samples: exit %d, want %d and %q in\n%s\n%s", code, cli.ExitFail, finding, out, errOut)
 			}
 		})
 	}
@@ -249,7 +251,7 @@ func TestParseSince(t *testing.T) {
 		{in: "yesterday", bad: true},
 		{in: "1.5d", bad: true},
 	} {
-		got, err := parseSince(c.in, now)
+		got, err := trial.ParseSince(c.in, now)
 		switch {
 		case c.bad && err == nil:
 			t.Errorf("%q: %v, want an error", c.in, got)
@@ -274,8 +276,8 @@ func TestTryUsage(t *testing.T) {
 		{[]string{"try", "a.json", "--format", "xml"}, "--format must be"},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
-		if code != exitUsage || !strings.Contains(errOut, c.errIn) {
-			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, exitUsage, c.errIn)
+		if code != cli.ExitUsage || !strings.Contains(errOut, c.errIn) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, cli.ExitUsage, c.errIn)
 		}
 	}
 }
@@ -289,7 +291,7 @@ func TestTryInstance(t *testing.T) {
 	ticket := h.desk.CreateTicket(map[string]any{"subject": "after the instance"})
 	h.waitFor("CREATED incidents " + idOf(ticket)) // delivered, so committed: the cursor is past it
 	code, out, errOut := runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", h.dataDir, "incidents", "--allow-private-networks")
-	if code != exitOK || !strings.Contains(out, "from its stored cursor") || strings.Contains(out, "CREATED    "+idOf(ticket)) {
+	if code != cli.ExitOK || !strings.Contains(out, "from its stored cursor") || strings.Contains(out, "CREATED    "+idOf(ticket)) {
 		t.Errorf("from the stored cursor: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", h.dataDir, "incidents", "--allow-private-networks", "--since", "1h", "--format", "json")
@@ -304,13 +306,13 @@ func TestTryInstance(t *testing.T) {
 	for _, r := range rep.Records {
 		found = found || r.ID == idOf(ticket) && r.Verdict == "event" && r.Type == "CREATED"
 	}
-	if code != exitOK || rep.Since == nil || !found {
+	if code != cli.ExitOK || rep.Since == nil || !found {
 		t.Errorf("from --since 1h: exit %d, %+v\n%s", code, rep, errOut)
 	}
 	if strings.Contains(out+errOut, e2eAPIKey) {
 		t.Error("the API key is in the output")
 	}
-	if code, _, errOut := runCLI(t, "try", "--instance", "99", "--data-dir", h.dataDir, "incidents"); code != exitFail || !strings.Contains(errOut, "instance 99") {
+	if code, _, errOut := runCLI(t, "try", "--instance", "99", "--data-dir", h.dataDir, "incidents"); code != cli.ExitFail || !strings.Contains(errOut, "instance 99") {
 		t.Errorf("no such instance: exit %d, %s", code, errOut)
 	}
 }
@@ -323,10 +325,10 @@ func TestValidateSamples(t *testing.T) {
 		code  int
 		errIn string
 	}{
-		{[]string{"validate", "--samples", "../../testdata/golden/zendesk-agents"}, exitOK, "1 recorded cases linted"},
-		{[]string{"validate", "../../definitions", "--samples", "../../testdata/golden/zendesk-tickets", "--samples", "../../testdata/golden/zendesk-users"}, exitOK, "2 recorded cases linted"},
-		{[]string{"validate", "--samples", "../../testdata/golden/bad-page"}, exitFail, "1 problems"},
-		{[]string{"validate", "--samples", "../../definitions"}, exitUsage, "no recorded case"},
+		{[]string{"validate", "--samples", "../../testdata/golden/zendesk-agents"}, cli.ExitOK, "1 recorded cases linted"},
+		{[]string{"validate", "../../definitions", "--samples", "../../testdata/golden/zendesk-tickets", "--samples", "../../testdata/golden/zendesk-users"}, cli.ExitOK, "2 recorded cases linted"},
+		{[]string{"validate", "--samples", "../../testdata/golden/bad-page"}, cli.ExitFail, "1 problems"},
+		{[]string{"validate", "--samples", "../../definitions"}, cli.ExitUsage, "no recorded case"},
 	} {
 		code, out, errOut := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(errOut, c.errIn) {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/demo"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 )
 
 // TestZendeskEndToEnd: an instance of the zendesk element, created through POST /instances from
@@ -53,7 +55,7 @@ func TestZendeskEndToEnd(t *testing.T) {
 	var srvURL string
 	start := func() func() {
 		ctx, cancel := context.WithCancel(context.Background())
-		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, UserSecret: testUserSecret, OrgSecret: testOrgSecret,
+		srv, err := server.New(ctx, server.Config{Listen: "127.0.0.1:0", DataDir: dataDir, UserSecret: testUserSecret, OrgSecret: testOrgSecret,
 			AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond,
 			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})})
 		if err != nil {
@@ -68,7 +70,7 @@ func TestZendeskEndToEnd(t *testing.T) {
 		return stop
 	}
 	stop := start()
-	if _, err := createDemoInstance(context.Background(), srvURL, testUserSecret, testOrgSecret, "zendesk", map[string]string{
+	if _, err := demo.CreateInstance(context.Background(), srvURL, testUserSecret, testOrgSecret, "zendesk", map[string]string{
 		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
 		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
 	}); err != nil {
@@ -168,7 +170,7 @@ func TestZendeskOverfullSecond(t *testing.T) {
 	}})
 	defer rs.Close()
 	srv := h.start()
-	instance, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
+	instance, err := demo.CreateInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
 		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
 		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
 		"event.poller.configuration": `{"accounts": {}}`,
@@ -213,7 +215,7 @@ func TestZendeskEndpointLimits(t *testing.T) {
 	defer zs.Close()
 	h := newHarness(t)
 	srv := h.start()
-	if _, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
+	if _, err := demo.CreateInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
 		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
 		"event.notification.callback.url": h.recvURL, "event.poller.refresh_interval": "0.01",
 	}); err != nil {

@@ -1,4 +1,8 @@
-package main
+// Package demo runs Pollen's simulated vendors for people: pollen demo (a simulated vendor, a
+// Pollen server and a signature-checking receiver, all in this process) and pollen fakedesk (a
+// simulated vendor alone, with its fault knobs as flags). The simulators themselves are
+// adapters/sim/...; this package chooses, seeds, drives and serves them.
+package demo
 
 import (
 	"bytes"
@@ -7,9 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +22,8 @@ import (
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/tenants"
@@ -33,59 +37,61 @@ body (seed 000), pointed at the simulator and the receiver; then keeps creating,
 updating and deleting tickets and contacts. Each change is printed as the vendor
 makes it, and each event as the receiver gets it. Ctrl-C stops everything.`
 
-type demoConfig struct {
-	element     string
-	duration    time.Duration
-	interval    string
-	changeEvery time.Duration
-	seed        uint64
-	dataDir     string
+// Config is what pollen demo runs.
+type Config struct {
+	Element     string        // the element to simulate: freshdeskv2 or zendesk
+	Interval    string        // the instance's event.poller.refresh_interval, in minutes
+	ChangeEvery time.Duration // how often the simulated vendor changes a record
+	Seed        uint64        // of the sample data and of the changes
+	DataDir     string        // Pollen's state; "" = a temporary directory, removed at the end
 }
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("demo", "[flags]", demoDoc, stderr)
-	var dc demoConfig
-	fs.DurationVar(&dc.duration, "duration", 0, "stop after this long (0: run until interrupted)")
-	fs.StringVar(&dc.interval, "interval", "0.05", "the instance's event.poller.refresh_interval, in `minutes`")
-	fs.DurationVar(&dc.changeEvery, "change-every", 2*time.Second, "how often the simulated Freshdesk changes a record")
-	fs.Uint64Var(&dc.seed, "seed", 1, "seed of the sample data and of the changes")
-	fs.StringVar(&dc.dataDir, "data-dir", "", "`directory` for Pollen's state (default: a temporary one, removed at exit)")
-	fs.StringVar(&dc.element, "element", "freshdeskv2", "the `element` to simulate: freshdeskv2 or zendesk")
-	var lf logFlags
-	lf.register(fs, "warn")
-	if code, ok := parseFlags(fs, args); !ok {
+// RunDemo is pollen demo; it returns the exit code.
+func RunDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlags("pollen demo", "[flags]", demoDoc, stderr)
+	var dc Config
+	var duration time.Duration
+	fs.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	fs.StringVar(&dc.Interval, "interval", "0.05", "the instance's event.poller.refresh_interval, in `minutes`")
+	fs.DurationVar(&dc.ChangeEvery, "change-every", 2*time.Second, "how often the simulated Freshdesk changes a record")
+	fs.Uint64Var(&dc.Seed, "seed", 1, "seed of the sample data and of the changes")
+	fs.StringVar(&dc.DataDir, "data-dir", "", "`directory` for Pollen's state (default: a temporary one, removed at exit)")
+	fs.StringVar(&dc.Element, "element", "freshdeskv2", "the `element` to simulate: freshdeskv2 or zendesk")
+	var lf cli.LogFlags
+	lf.Register(fs, "warn")
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := lf.logger("pollen", stderr)
+	log, err := lf.Logger("pollen", stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen demo: %v\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
-	if dc.duration > 0 {
+	if duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, dc.duration)
+		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	if err := demo(ctx, dc, log, stdout); err != nil {
+	if err := Run(ctx, dc, log, stdout); err != nil {
 		fmt.Fprintf(stderr, "pollen demo: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
-// demo runs the demonstration until ctx ends.
-func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer) error {
+// Run runs the demonstration until ctx ends, printing on stdout.
+func Run(ctx context.Context, dc Config, log hclog.Logger, stdout io.Writer) error {
 	out := &demoOut{w: stdout}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	// The simulated vendor, with sample data created before the instance: none of it may
 	// produce an event.
-	sim, err := newDemoVendor(dc.element, dc.seed, log)
+	sim, err := newDemoVendor(dc.Element, dc.Seed, log)
 	if err != nil {
 		return err
 	}
-	deskURL, err := serveLocal(ctx, sim)
+	deskURL, err := cli.ServeLocal(ctx, sim)
 	if err != nil {
 		return err
 	}
@@ -110,20 +116,21 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 			out.printf("REJECTED %s  %s\n", time.Now().Format("15:04:05"), reason)
 		},
 	}
-	recvURL, err := serveLocal(ctx, rc)
+	recvURL, err := cli.ServeLocal(ctx, rc)
 	if err != nil {
 		return err
 	}
 
 	// Pollen itself, exactly as `pollen serve` builds it.
-	dataDir, cleanup, err := stateDir(dc.dataDir, "pollen-demo-")
+	dataDir, cleanup, err := cli.StateDir(dc.DataDir, "pollen-demo-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	// The simulator and the receiver are on loopback: the demo opens the egress policy to them.
-	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir,
-		UserSecret: tenants.NewSecret(), OrgSecret: tenants.NewSecret(), Logger: log,
+	user, org := tenants.NewSecret(), tenants.NewSecret()
+	srv, err := server.New(ctx, server.Config{Listen: "127.0.0.1:0", DataDir: dataDir,
+		UserSecret: user, OrgSecret: org, Logger: log,
 		AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond})
 	if err != nil {
 		return err
@@ -134,12 +141,12 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 	out.printf("Pollen demo: a simulated %s, a Pollen server and a signature-checking receiver, all on this machine.\n", sim.name)
 	out.printf("  simulated %-10s %s  (sample records created before the instance: no events for them)\n", sim.name, deskURL)
 	out.printf("  Pollen API           %s\n", srv.URL())
-	out.printf("  Pollen console       %s\n", srv.signInLink(24*time.Hour))
+	out.printf("  Pollen console       %s\n", srv.SignInLink(24*time.Hour))
 	out.printf("                       (open it in a browser: it signs you in, once)\n")
 	out.printf("  receiver             %s\n", recvURL)
 	out.printf("To poll the simulator from the console's New instance form:\n")
 	out.printf("  %s\n", sim.signIn)
-	out.printf("  Events Enabled on · Event poller refresh interval (mins) %s\n", dc.interval)
+	out.printf("  Events Enabled on · Event poller refresh interval (mins) %s\n", dc.Interval)
 	out.printf("  Event Notification Callback URL %s · Event Notification Signature Key %s\n", recvURL, signatureKey)
 	out.printf("  More settings > Base URL %s\n", deskURL)
 	conf := map[string]string{
@@ -147,22 +154,22 @@ func demo(ctx context.Context, dc demoConfig, log hclog.Logger, stdout io.Writer
 		"base.url":                         deskURL,
 		"event.notification.callback.url":  recvURL,
 		"event.notification.signature.key": signatureKey,
-		"event.poller.refresh_interval":    dc.interval,
+		"event.poller.refresh_interval":    dc.Interval,
 	}
 	for k, v := range sim.credentials {
 		conf[k] = v
 	}
-	id, err := createDemoInstance(ctx, srv.URL(), srv.cfg.UserSecret, srv.cfg.OrgSecret, dc.element, conf)
+	id, err := CreateInstance(ctx, srv.URL(), user, org, dc.Element, conf)
 	if err != nil {
 		cancel()
 		<-done
 		return err
 	}
-	out.printf("Instance %d created from %s's example body (POST /instances); it polls every %s minutes.\n", id, dc.element, dc.interval)
-	out.printf("Changes are made every %s. Ctrl-C stops.\n\n", dc.changeEvery)
+	out.printf("Instance %d created from %s's example body (POST /instances); it polls every %s minutes.\n", id, dc.Element, dc.Interval)
+	out.printf("Changes are made every %s. Ctrl-C stops.\n\n", dc.ChangeEvery)
 
-	rng := rand.New(rand.NewPCG(dc.seed, dc.seed^0x5eed))
-	tick := time.NewTicker(dc.changeEvery)
+	rng := rand.New(rand.NewPCG(dc.Seed, dc.Seed^0x5eed))
+	tick := time.NewTicker(dc.ChangeEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -189,35 +196,6 @@ func (o *demoOut) printf(format string, args ...any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fmt.Fprintf(o.w, format, args...)
-}
-
-// stateDir returns dir, created when missing, or when dir is "" a new temporary directory that
-// cleanup removes.
-func stateDir(dir, tempPrefix string) (path string, cleanup func(), err error) {
-	if dir != "" {
-		return dir, func() {}, os.MkdirAll(dir, 0o700)
-	}
-	if dir, err = os.MkdirTemp("", tempPrefix); err != nil {
-		return "", nil, err
-	}
-	return dir, func() { os.RemoveAll(dir) }, nil
-}
-
-// serveLocal serves h on a loopback port and returns its URL; it stops when ctx ends.
-func serveLocal(ctx context.Context, h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	return "http://" + ln.Addr().String(), nil
 }
 
 // eventLine is one event as the demo prints it: time, type, resource, id, subject or name.
@@ -262,9 +240,9 @@ func newDemoVendor(element string, seed uint64, log hclog.Logger) (*demoVendor, 
 	return nil, fmt.Errorf("--element %q: the demo simulates freshdeskv2 and zendesk", element)
 }
 
-// createDemoInstance posts an element's example instance body (for freshdeskv2, seed 000's),
+// CreateInstance posts an element's example instance body (for freshdeskv2, seed 000's),
 // pointed at this machine, to the server.
-func createDemoInstance(ctx context.Context, apiURL, user, org, element string, cfg map[string]string) (int64, error) {
+func CreateInstance(ctx context.Context, apiURL, user, org, element string, cfg map[string]string) (int64, error) {
 	example, err := definitions.Example(element, "polling")
 	if err != nil {
 		return 0, err

@@ -1,4 +1,8 @@
-package main
+// Package trial runs pollen try: one poll of one resource, of an instance body, a stored instance
+// or a recorded case, that commits nothing; and prints every request, every record's verdict and
+// what the pages show against the definition, as text or JSON. --record writes it as a golden
+// case (definitions/golden).
+package trial
 
 import (
 	"context"
@@ -16,6 +20,8 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/httpsource"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/definitions/golden"
 	"github.com/pollen-hq/pollen/engine"
@@ -24,185 +30,55 @@ import (
 	"github.com/pollen-hq/pollen/engine/instances"
 )
 
-const tryDoc = `Try runs one poll of one resource and commits nothing: no cursor moves, no
-notification is sent. It prints every vendor request (status, records, size, time),
-every record's verdict and why (CREATED, UPDATED or DELETED; below or above the
-window, and which bound; already seen; dropped by the where clause or a filter, and
-which; unreadable, and which field and format), the cursor the poll would move to,
-the notifications it would send (their bodies with --show-bodies), and what the
-pages show against the definition, as 'pollen validate --samples' does: each as
-FILE: /pointer: message, on the file to fix.
+// Options say what is tried and how: pollen try's flags and arguments, read.
+type Options struct {
+	Body     string // a POST /instances body file, tried against its vendor
+	Instance int64  // or a stored instance of DataDir, sealed with KeyFile or Key (POLLEN_KEY)
+	DataDir  string
+	KeyFile  string
+	Key      string
+	From     string // or a recorded case in this folder, offline
+	Poll     int    // with From: the case's poll to try, from 1
+	Resource string // "" = the one the body polls, or the case's poll's
 
-What is tried:
-  pollen try BODY RESOURCE          a POST /instances body, against the real vendor
-  pollen try --instance ID RESOURCE an instance of --data-dir, as it is stored
-  pollen try --from DIR [RESOURCE]  a recorded case (pollen try --record), offline
+	Definitions []definitions.File // add to or override the built-in definitions
+	Now         time.Time          // the trial's time
+	Since       time.Time          // the window's start; zero = an instance's stored cursor
+	Pages       int                // most vendor pages read
+	Deadline    time.Duration
 
-RESOURCE may be left out when the body polls one resource. A resource the body or
-instance does not poll yet is tried with its definition's default configuration.
---definitions adds or overrides definition files, as 'serve --definitions' does.
+	AllowPrivate bool // the egress policy, as serve's flags open it
+	AllowHosts   []string
 
-The window: a body is tried as a first poll from --since before now (default 1h:
-the last hour's changes); an instance from its stored cursor (what its next poll
-would read), or from --since when given. --since takes a duration (90m, 2h, 3d) or
-a date (2024-03-01, 2024-03-01T10:00:00Z).
-
---record DIR writes the trial as a golden case (case.json, instance.json, the
-pages, the definitions not built in, scrub.json, expected.txt) that
-'go test ./engine -run TestGolden' replays: record into testdata/golden/NAME and
-the test suite has it. Credentials are replaced in every form, and personal data
-by a declared rule: --scrub FILE, or the default (names, emails, phones,
-addresses and free text; scrub.json in the case shows it). The recording is
-replayed at once, and refused when it does not give the trial's events.
-
-The egress policy applies as in serve: vendors on loopback or private networks
-(the simulators of 'pollen fakedesk') need --allow-private-networks or
---allow-hosts. Secrets never appear in the output or in a recording.
-
-The exit status is 0 when the poll ran and shows nothing wrong, 1 when it failed,
-a record did not read, or the pages show a problem, and 2 on a usage error.`
-
-// tryFlags are try's options.
-type tryFlags struct {
-	instance     int64
-	dataDir      string
-	keyFile      string
-	from         string
-	poll         int
-	defs         []string
-	since        string
-	format       string
-	showBodies   bool
-	record       string
-	scrub        string
-	description  string
-	pages        int
-	deadline     time.Duration
-	allowPrivate bool
-	allowHosts   []string
+	JSON        bool // print JSON, not text
+	ShowBodies  bool // print the notifications' bodies
+	Record      string
+	Description string // of the recorded case; "" = one made up
+	Scrub       golden.ScrubRule
+	Stderr      io.Writer
 }
 
-func runTry(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("try", "[flags] (BODY | --instance ID | --from DIR) [RESOURCE]", tryDoc, stderr)
-	var f tryFlags
-	fs.Int64Var(&f.instance, "instance", 0, "try the stored instance with this `id` (with --data-dir)")
-	fs.StringVar(&f.dataDir, "data-dir", "pollen-data", "`directory` of the database, for --instance")
-	fs.StringVar(&f.keyFile, "key-file", "", "`file` of the keys sealing secrets at rest, for --instance (default DATA-DIR/pollen.key; POLLEN_KEY overrides it)")
-	fs.StringVar(&f.from, "from", "", "try a recorded case in `DIR` instead of the vendor")
-	fs.IntVar(&f.poll, "poll", 1, "with --from: the case's poll to try (the ones before it are replayed first)")
-	fs.Func("definitions", "definition files or folders that add to or override the built-in ones (`PATH`; repeatable)", func(s string) error {
-		f.defs = append(f.defs, s)
-		return nil
-	})
-	fs.StringVar(&f.since, "since", "", "start of the window: a `duration` before now (1h) or a date (default 1h; an instance: its stored cursor)")
-	fs.StringVar(&f.format, "format", "text", "output `format`: text or json")
-	fs.BoolVar(&f.showBodies, "show-bodies", false, "print the notifications' bodies")
-	fs.StringVar(&f.record, "record", "", "write the trial as a golden case in `DIR` (new or empty)")
-	fs.StringVar(&f.scrub, "scrub", "", "with --record: the scrub rule `file` (JSON: fields, emails, keep); default: names, emails, phones, addresses, free text")
-	fs.StringVar(&f.description, "description", "", "with --record: the case's description")
-	fs.IntVar(&f.pages, "pages", 50, "most vendor pages the trial reads")
-	fs.DurationVar(&f.deadline, "deadline", 2*time.Minute, "longest the trial runs")
-	fs.BoolVar(&f.allowPrivate, "allow-private-networks", false, "let the trial reach vendors on loopback and private addresses (simulators)")
-	fs.Var(&stringList{&f.allowHosts}, "allow-hosts", "comma-separated `hosts` the trial may reach whatever their address")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "pollen try: "+format+"\n", a...)
-		return exitUsage
-	}
-	if f.format != "text" && f.format != "json" {
-		return usage("--format must be text or json, not %q", f.format)
-	}
-	pos := fs.Args()
-	var bodyFile, resource string
-	switch {
-	case f.instance != 0 && f.from != "":
-		return usage("give --instance or --from, not both")
-	case f.instance != 0 || f.from != "":
-		if len(pos) > 1 {
-			return usage("unexpected arguments %v: give RESOURCE only", pos[1:])
-		}
-		if len(pos) == 1 {
-			resource = pos[0]
-		}
-	case len(pos) == 0:
-		fs.Usage()
-		return usage("no BODY given")
-	case len(pos) > 2:
-		return usage("unexpected arguments %v", pos[2:])
-	default:
-		bodyFile = pos[0]
-		if len(pos) == 2 {
-			resource = pos[1]
-		}
-	}
-	if f.from != "" && (f.since != "" || f.record != "") {
-		return usage("--since and --record do not go with --from: a recorded case has its own window")
-	}
-	if f.scrub != "" && f.record == "" {
-		return usage("--scrub goes with --record")
-	}
-	if f.pages < 1 {
-		return usage("--pages must be 1 or more")
-	}
-	if f.record != "" && f.since == "" {
-		f.since = "1h" // a recording starts from a window, never from a stored cursor
-	}
-	if f.since == "" && f.instance == 0 && f.from == "" {
-		f.since = "1h"
-	}
-	rule := golden.DefaultScrub
-	if f.scrub != "" {
-		b, err := os.ReadFile(f.scrub)
-		if err == nil {
-			rule, err = golden.ReadScrubRule(b)
-		}
-		if err != nil {
-			return usage("--scrub %s: %v", f.scrub, err)
-		}
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	var since time.Time
-	if f.since != "" {
-		t, err := parseSince(f.since, now)
-		if err != nil {
-			return usage("--since %q: %v", f.since, err)
-		}
-		since = t
-	}
-	given, probs := definitions.ReadPaths(f.defs...)
-	var defs []definitions.File
-	for _, d := range given {
-		if d.Kind == definitions.KindInstance {
-			probs = append(probs, definitions.Problem{File: d.Name, Message: "an instance body does not belong in --definitions"})
-			continue
-		}
-		defs = append(defs, d)
-	}
-	if len(probs) > 0 {
-		printProblems(stdout, probs)
-		return exitFail
-	}
-
-	tr := &trial{flags: f, now: now, since: since, defs: defs, rule: rule, stderr: stderr}
+// Run runs a trial, prints it on stdout (problems that stop it as FILE: /pointer: message), and
+// returns pollen try's exit code.
+func Run(ctx context.Context, o Options, stdout io.Writer) int {
+	tr := &trial{flags: o, now: o.Now, since: o.Since, defs: o.Definitions, rule: o.Scrub, stderr: o.Stderr}
 	var err error
 	switch {
-	case f.from != "":
-		err = tr.fromCase(resource)
-	case f.instance != 0:
-		err = tr.fromInstance(ctx, resource)
+	case o.From != "":
+		err = tr.fromCase(o.Resource)
+	case o.Instance != 0:
+		err = tr.fromInstance(ctx, o.Resource)
 	default:
-		err = tr.fromBody(bodyFile, resource)
+		err = tr.fromBody(o.Body, o.Resource)
 	}
 	var pe *problemsErr
 	if errors.As(err, &pe) {
-		printProblems(stdout, pe.probs)
-		return exitFail
+		PrintProblems(stdout, pe.probs)
+		return cli.ExitFail
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "pollen try: %v\n", err)
-		return exitFail
+		fmt.Fprintf(o.Stderr, "pollen try: %v\n", err)
+		return cli.ExitFail
 	}
 	return tr.run(ctx, stdout)
 }
@@ -212,7 +88,8 @@ type problemsErr struct{ probs []definitions.Problem }
 
 func (e *problemsErr) Error() string { return definitions.Describe(e.probs) }
 
-func printProblems(w io.Writer, ps []definitions.Problem) {
+// PrintProblems prints problems as FILE: /pointer: message, one a line.
+func PrintProblems(w io.Writer, ps []definitions.Problem) {
 	for _, p := range ps {
 		fmt.Fprintln(w, p.Error())
 	}
@@ -220,7 +97,7 @@ func printProblems(w io.Writer, ps []definitions.Problem) {
 
 // trial is one pollen try under way: what is tried, from where, against what.
 type trial struct {
-	flags  tryFlags
+	flags  Options
 	now    time.Time
 	since  time.Time // zero: from cur
 	defs   []definitions.File
@@ -287,15 +164,15 @@ func (tr *trial) fromInstance(ctx context.Context, resource string) error {
 	if resource == "" {
 		return errors.New("name the RESOURCE to try after --instance")
 	}
-	db := filepath.Join(f.dataDir, dbFile)
+	db := filepath.Join(f.DataDir, server.DBFile)
 	if _, err := os.Stat(db); err != nil {
-		return fmt.Errorf("no database in %s: %w", f.dataDir, err)
+		return fmt.Errorf("no database in %s: %w", f.DataDir, err)
 	}
-	cfg := serverConfig{DataDir: f.dataDir, KeyFile: f.keyFile, Key: os.Getenv("POLLEN_KEY")}
+	cfg := server.Config{DataDir: f.DataDir, KeyFile: f.KeyFile, Key: f.Key}
 	if cfg.Key == "" && cfg.KeyFile == "" {
-		cfg.KeyFile = filepath.Join(f.dataDir, keyFile) // read it; never generate one
+		cfg.KeyFile = filepath.Join(f.DataDir, server.KeysFile) // read it; never generate one
 	}
-	keys, err := loadKeys(cfg, hclog.NewNullLogger())
+	keys, err := server.LoadKeys(cfg, hclog.NewNullLogger())
 	if err != nil {
 		return err
 	}
@@ -304,9 +181,9 @@ func (tr *trial) fromInstance(ctx context.Context, resource string) error {
 		return err
 	}
 	defer store.Close()
-	rec, err := store.Instance(ctx, f.instance)
+	rec, err := store.Instance(ctx, f.Instance)
 	if err != nil {
-		return fmt.Errorf("instance %d: %w", f.instance, err)
+		return fmt.Errorf("instance %d: %w", f.Instance, err)
 	}
 	tr.asm = definitions.Assemble(append(definitions.Builtin(), tr.defs...))
 	if len(tr.asm.Problems) > 0 {
@@ -339,23 +216,23 @@ func (tr *trial) fromInstance(ctx context.Context, resource string) error {
 
 // vendor points the trial at the real vendor, through the egress policy.
 func (tr *trial) vendor() error {
-	pol, err := egress.New(egress.Options{AllowPrivate: tr.flags.allowPrivate, AllowHosts: tr.flags.allowHosts})
+	pol, err := egress.New(egress.Options{AllowPrivate: tr.flags.AllowPrivate, AllowHosts: tr.flags.AllowHosts})
 	if err != nil {
 		return err
 	}
-	tr.src = httpsource.New(httpsource.Options{Dial: egressDial(pol)})
+	tr.src = httpsource.New(httpsource.Options{Dial: server.EgressDial(pol)})
 	return nil
 }
 
 // fromCase prepares a trial of a recorded case.
 func (tr *trial) fromCase(resource string) error {
-	c, err := golden.Read(tr.flags.from)
+	c, err := golden.Read(tr.flags.From)
 	if err != nil {
 		return err
 	}
-	i := tr.flags.poll - 1
+	i := tr.flags.Poll - 1
 	if i < 0 || i >= len(c.Polls) {
-		return fmt.Errorf("%s has %d polls; --poll %d is not one of them", c.Dir, len(c.Polls), tr.flags.poll)
+		return fmt.Errorf("%s has %d polls; --poll %d is not one of them", c.Dir, len(c.Polls), tr.flags.Poll)
 	}
 	files, probs := c.Files()
 	if len(probs) > 0 {
@@ -403,14 +280,14 @@ type tryOutput struct {
 
 // run runs the trial and prints it.
 func (tr *trial) run(ctx context.Context, stdout io.Writer) int {
-	p := &engine.Poller{Clock: &enginetest.FixedClock{T: tr.now}, PageBudget: tr.flags.pages, Deadline: tr.flags.deadline,
+	p := &engine.Poller{Clock: &enginetest.FixedClock{T: tr.now}, PageBudget: tr.flags.Pages, Deadline: tr.flags.Deadline,
 		Account: engine.Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"}}
 	t, err := p.Try(ctx, tr.src, tr.in, tr.job, tr.cur)
 	if t == nil {
 		fmt.Fprintf(tr.stderr, "pollen try: %v\n", tr.in.ScrubError(err))
-		return exitFail
+		return cli.ExitFail
 	}
-	out := tryOutput{TrialReport: t.Report(tr.in, tr.job, tr.since, tr.flags.showBodies, err)}
+	out := tryOutput{TrialReport: t.Report(tr.in, tr.job, tr.since, tr.flags.ShowBodies, err)}
 	body, _ := json.Marshal(tr.in.Spec)
 	out.Findings = golden.Problems(tr.asm, tr.in, tr.job, tr.instName, body,
 		tr.job.Lint([][]engine.SampleQuery{t.Samples(tr.in)}))
@@ -418,18 +295,18 @@ func (tr *trial) run(ctx context.Context, stdout io.Writer) int {
 		out.Findings = []definitions.Problem{}
 	}
 	var recErr error
-	if tr.flags.record != "" {
+	if tr.flags.Record != "" {
 		if err != nil {
 			recErr = errors.New("not recorded: the poll failed")
 		} else {
-			_, recErr = golden.Record(golden.Recording{Dir: tr.flags.record, Description: tr.description(), Trial: t,
+			_, recErr = golden.Record(golden.Recording{Dir: tr.flags.Record, Description: tr.description(), Trial: t,
 				Instance: tr.in, Job: tr.job, Body: body, Since: tr.since, Definitions: tr.ownDefinitions(), Rule: tr.rule})
 			if recErr == nil {
-				out.Recorded = tr.flags.record
+				out.Recorded = tr.flags.Record
 			}
 		}
 	}
-	if tr.flags.format == "json" {
+	if tr.flags.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
@@ -439,17 +316,17 @@ func (tr *trial) run(ctx context.Context, stdout io.Writer) int {
 	}
 	if recErr != nil {
 		fmt.Fprintf(tr.stderr, "pollen try: --record: %v\n", tr.in.ScrubError(recErr))
-		return exitFail
+		return cli.ExitFail
 	}
 	if err != nil || out.Verdicts["unreadable"] > 0 || len(out.Findings) > 0 {
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 func (tr *trial) description() string {
-	if tr.flags.description != "" {
-		return tr.flags.description
+	if tr.flags.Description != "" {
+		return tr.flags.Description
 	}
 	return fmt.Sprintf("Recorded by pollen try: %s %s, the changes since %s.", tr.in.Element.Key, tr.job.ObjectType, tr.since.UTC().Format(time.RFC3339))
 }
@@ -475,7 +352,7 @@ func (tr *trial) printText(w io.Writer, o tryOutput) {
 	}
 	src := "the vendor"
 	if tr.offline {
-		src = "the recording in " + tr.flags.from
+		src = "the recording in " + tr.flags.From
 	}
 	fmt.Fprintf(w, "Trial of %s %s at %s, %s, against %s; nothing is committed.\n\n",
 		o.Element, o.Resource, o.Now.Format(time.RFC3339), where, src)
@@ -615,8 +492,8 @@ func size(n int) string {
 	return fmt.Sprintf("%.1f KB", float64(n)/1024)
 }
 
-// parseSince reads --since: a duration before now (days as d), or a date.
-func parseSince(s string, now time.Time) (time.Time, error) {
+// ParseSince reads --since: a duration before now (days as d), or a date.
+func ParseSince(s string, now time.Time) (time.Time, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		var n int
 		if _, err := fmt.Sscanf(days, "%d", &n); err == nil && n > 0 && fmt.Sprint(n) == days {
