@@ -26,7 +26,6 @@ import (
 	"github.com/pollen-hq/pollen/definitions/golden"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/egress"
-	"github.com/pollen-hq/pollen/engine/enginetest"
 	"github.com/pollen-hq/pollen/engine/instances"
 )
 
@@ -280,7 +279,7 @@ type tryOutput struct {
 
 // run runs the trial and prints it.
 func (tr *trial) run(ctx context.Context, stdout io.Writer) int {
-	p := &engine.Poller{Clock: &enginetest.FixedClock{T: tr.now}, PageBudget: tr.flags.Pages, Deadline: tr.flags.Deadline,
+	p := &engine.Poller{Clock: &engine.FixedClock{T: tr.now}, PageBudget: tr.flags.Pages, Deadline: tr.flags.Deadline,
 		Account: engine.Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"}}
 	t, err := p.Try(ctx, tr.src, tr.in, tr.job, tr.cur)
 	if t == nil {
