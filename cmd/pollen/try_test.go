@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 	"github.com/pollen-hq/pollen/cmd/internal/trial"
-	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/definitions/golden"
 )
 
@@ -24,12 +23,10 @@ const tryAPIKey = "try-api-key-7c0ffee5ecret"
 // which echoes the API key in its subject, and returns its base URL.
 func tryDesk(t *testing.T) string {
 	t.Helper()
-	desk := freshdesk.New(freshdesk.Options{APIKey: tryAPIKey, Seed: 19})
+	desk := rig.NewFreshdesk(t, rig.FreshdeskOptions{Desk: freshdesk.Options{APIKey: tryAPIKey, Seed: 19}})
 	desk.Seed(25, 10)
 	desk.CreateTicket(map[string]any{"subject": "the key is " + tryAPIKey, "email": "jane.roe@customer.example"})
-	srv := httptest.NewServer(desk)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return desk.URL
 }
 
 // tryBody writes an instance body polling incidents of the desk at base, with the poller
@@ -54,22 +51,6 @@ func tryBody(t *testing.T, dir, base string, poller map[string]any) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// builtinResource returns a built-in resource definition, decoded.
-func builtinResource(t *testing.T, element, resource string) map[string]any {
-	t.Helper()
-	for _, f := range definitions.Builtin() {
-		if f.Kind == definitions.KindResource && f.Element == element && f.Resource == resource {
-			var m map[string]any
-			if err := json.Unmarshal(f.Data, &m); err != nil {
-				t.Fatal(err)
-			}
-			return m
-		}
-	}
-	t.Fatalf("no built-in %s/%s", element, resource)
-	return nil
 }
 
 // writeResource writes a resource definition into a definitions folder and returns its file.
@@ -206,7 +187,7 @@ func TestTryFindsPlantedFaults(t *testing.T) {
 			var defFile string
 			args := []string{}
 			if c.def != nil {
-				d := builtinResource(t, "freshdeskv2", "incidents")
+				d := rig.BuiltinResource(t, "freshdeskv2", "incidents")
 				c.def(d)
 				defFile = writeResource(t, defs, "freshdeskv2", "incidents", d)
 				args = append(args, "--definitions", defs)
@@ -285,16 +266,16 @@ func TestTryUsage(t *testing.T) {
 // A stored instance is tried from its stored cursor (what its next poll would read), with its
 // sealed credentials, while the server runs; or from --since.
 func TestTryInstance(t *testing.T) {
-	h := newHarness(t)
-	srv := h.start()
-	id := h.createInstance(srv)
-	ticket := h.desk.CreateTicket(map[string]any{"subject": "after the instance"})
-	h.waitFor("CREATED incidents " + idOf(ticket)) // delivered, so committed: the cursor is past it
-	code, out, errOut := runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", h.dataDir, "incidents", "--allow-private-networks")
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	srv := w.Start()
+	id := w.CreateInstance(srv.API, nil)
+	ticket := w.Desk.CreateTicket(map[string]any{"subject": "after the instance"})
+	w.WaitFor(srv.API, id, "CREATED incidents "+idOf(ticket)) // delivered, so committed: the cursor is past it
+	code, out, errOut := runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", w.DataDir, "incidents", "--allow-private-networks")
 	if code != cli.ExitOK || !strings.Contains(out, "from its stored cursor") || strings.Contains(out, "CREATED    "+idOf(ticket)) {
 		t.Errorf("from the stored cursor: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, out, errOut = runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", h.dataDir, "incidents", "--allow-private-networks", "--since", "1h", "--format", "json")
+	code, out, errOut = runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", w.DataDir, "incidents", "--allow-private-networks", "--since", "1h", "--format", "json")
 	var rep struct {
 		Since   *time.Time `json:"since"`
 		Records []struct{ ID, Verdict, Type string }
@@ -309,10 +290,10 @@ func TestTryInstance(t *testing.T) {
 	if code != cli.ExitOK || rep.Since == nil || !found {
 		t.Errorf("from --since 1h: exit %d, %+v\n%s", code, rep, errOut)
 	}
-	if strings.Contains(out+errOut, e2eAPIKey) {
+	if strings.Contains(out+errOut, rig.APIKey) {
 		t.Error("the API key is in the output")
 	}
-	if code, _, errOut := runCLI(t, "try", "--instance", "99", "--data-dir", h.dataDir, "incidents"); code != cli.ExitFail || !strings.Contains(errOut, "instance 99") {
+	if code, _, errOut := runCLI(t, "try", "--instance", "99", "--data-dir", w.DataDir, "incidents"); code != cli.ExitFail || !strings.Contains(errOut, "instance 99") {
 		t.Errorf("no such instance: exit %d, %s", code, errOut)
 	}
 }

@@ -39,3 +39,10 @@ func BuildPollen(t testing.TB) string {
 	}
 	return filepath.Join(built.dir, "pollen")
 }
+
+// RemoveBuilt removes what BuildPollen built. Call it from TestMain after m.Run.
+func RemoveBuilt() {
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+}
