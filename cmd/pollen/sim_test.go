@@ -423,7 +423,7 @@ func runSimulation(t *testing.T, seed uint64) {
 	id := w.createInstance(srv.API, fmt.Sprintf(`{"incidents": {"lookback": %[1]g}, "contacts": {"lookback": %[1]g}}`, *simLookback), "")
 	started := time.Now()
 
-	// The driver: seeded random changes and two isolated bursts, eight changes to each poll.
+	// The driver: seeded random changes and two isolated bursts, sixteen changes to each poll.
 	burstAt := map[int]bool{}
 	for len(burstAt) < 2 {
 		burstAt[10+rng.IntN(steps-20)] = true
@@ -433,7 +433,7 @@ func runSimulation(t *testing.T, seed uint64) {
 			d.burst(len(d.bursts) == 1) // the first creates, the second updates
 		}
 		d.step(i)
-		if i%8 == 7 {
+		if i%16 == 15 {
 			srv.API.Polled(id, time.Now())
 		}
 	}
