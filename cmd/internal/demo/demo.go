@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/cmd/internal/cli"
@@ -34,13 +36,16 @@ nothing to install. It starts a simulated Freshdesk with sample tickets and
 contacts, a Pollen server, and a receiver that checks every notification's
 signature; creates an instance from the Cloud Elements documentation's example
 body (seed 000), pointed at the simulator and the receiver; then keeps creating,
-updating and deleting tickets and contacts. Each change is printed as the vendor
-makes it, and each event as the receiver gets it. Ctrl-C stops everything.`
+updating and deleting what that instance polls: tickets and contacts. Each change
+is printed as the vendor makes it, with the event it must bring (=> UPDATED
+incidents 41), and each event as the receiver gets it, with how long after its
+change it came. Ctrl-C stops everything and sums up. --element zendesk does the
+same with a simulated Zendesk (tickets, users and organizations).`
 
 // Config is what pollen demo runs.
 type Config struct {
 	Element     string        // the element to simulate: freshdeskv2 or zendesk
-	Interval    string        // the instance's event.poller.refresh_interval, in minutes
+	Interval    string        // the instance's event.poller.refresh_interval, in minutes; "" = the element's demo default
 	ChangeEvery time.Duration // how often the simulated vendor changes a record
 	Seed        uint64        // of the sample data and of the changes
 	DataDir     string        // Pollen's state; "" = a temporary directory, removed at the end
@@ -52,8 +57,8 @@ func RunDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var dc Config
 	var duration time.Duration
 	fs.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
-	fs.StringVar(&dc.Interval, "interval", "0.05", "the instance's event.poller.refresh_interval, in `minutes`")
-	fs.DurationVar(&dc.ChangeEvery, "change-every", 2*time.Second, "how often the simulated Freshdesk changes a record")
+	fs.StringVar(&dc.Interval, "interval", "", "the instance's event.poller.refresh_interval, in `minutes` (default 0.05; zendesk 0.1)")
+	fs.DurationVar(&dc.ChangeEvery, "change-every", 2*time.Second, "how often the simulated vendor changes a record")
 	fs.Uint64Var(&dc.Seed, "seed", 1, "seed of the sample data and of the changes")
 	fs.StringVar(&dc.DataDir, "data-dir", "", "`directory` for Pollen's state (default: a temporary one, removed at exit)")
 	fs.StringVar(&dc.Element, "element", "freshdeskv2", "the `element` to simulate: freshdeskv2 or zendesk")
@@ -81,7 +86,7 @@ func RunDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // Run runs the demonstration until ctx ends, printing on stdout.
 func Run(ctx context.Context, dc Config, log hclog.Logger, stdout io.Writer) error {
-	out := &demoOut{w: stdout}
+	out := &story{w: stdout, pending: map[string]time.Time{}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -91,6 +96,9 @@ func Run(ctx context.Context, dc Config, log hclog.Logger, stdout io.Writer) err
 	if err != nil {
 		return err
 	}
+	if dc.Interval == "" {
+		dc.Interval = sim.interval
+	}
 	deskURL, err := cli.ServeLocal(ctx, sim)
 	if err != nil {
 		return err
@@ -98,7 +106,6 @@ func Run(ctx context.Context, dc Config, log hclog.Logger, stdout io.Writer) err
 
 	// The receiver checks every signature and prints every event.
 	const signatureKey = "demo-signature-key"
-	var bad int
 	rc := &webhook.Receiver{
 		Key: signatureKey,
 		Handle: func(n *webhook.Notification, _ []byte) {
@@ -108,13 +115,10 @@ func Run(ctx context.Context, dc Config, log hclog.Logger, stdout io.Writer) err
 				if i < len(recs) {
 					rec = recs[i]
 				}
-				out.printf("event    %s  %s  signature ok\n", time.Now().Format("15:04:05"), eventLine(e, rec))
+				out.event(e, rec)
 			}
 		},
-		Rejected: func(reason string) {
-			bad++
-			out.printf("REJECTED %s  %s\n", time.Now().Format("15:04:05"), reason)
-		},
+		Rejected: out.rejected,
 	}
 	recvURL, err := cli.ServeLocal(ctx, rc)
 	if err != nil {
@@ -165,40 +169,104 @@ func Run(ctx context.Context, dc Config, log hclog.Logger, stdout io.Writer) err
 		<-done
 		return err
 	}
-	out.printf("Instance %d created from %s's example body (POST /instances); it polls every %s minutes.\n", id, dc.Element, dc.Interval)
-	out.printf("Changes are made every %s. Ctrl-C stops.\n\n", dc.ChangeEvery)
+	out.printf("\nInstance %d was created from %s's example body (POST /instances): it polls %s\n", id, dc.Element, sim.polled)
+	out.printf("every %s minutes%s. Every %s the simulated %s changes one of those records:\n", dc.Interval, sim.why, dc.ChangeEvery, sim.name)
+	out.printf("each 'vendor' line is a change, and after => the event it must bring; each 'event' line is\n")
+	out.printf("an event the receiver got, its signature checked, and how long after its change. Ctrl-C stops.\n\n")
 
 	rng := rand.New(rand.NewPCG(dc.Seed, dc.Seed^0x5eed))
+	seen := len(sim.Changes())
 	tick := time.NewTicker(dc.ChangeEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			err := <-done
-			out.printf("\nstopped.\n")
-			if bad > 0 && err == nil {
+			if bad := out.summary(); bad > 0 && err == nil {
 				err = fmt.Errorf("%d notifications failed the signature check", bad)
 			}
 			return err
 		case <-tick.C:
-			out.printf("vendor   %s  %s\n", time.Now().Format("15:04:05"), sim.Mutate(rng))
+			what := sim.Mutate(rng)
+			changes := sim.Changes()
+			out.change(what, sim.events(changes[seen:]))
+			seen = len(changes)
 		}
 	}
 }
 
-// demoOut serialises the demo's printed lines.
-type demoOut struct {
-	mu sync.Mutex
-	w  io.Writer
+// story prints the demo's lines, one at a time: each change at the vendor with the events it
+// must bring, and each event as the receiver gets it, matched to its change.
+type story struct {
+	mu      sync.Mutex
+	w       io.Writer
+	pending map[string]time.Time // "objectType id" -> when its latest change was made, until its event
+	changes int
+	events  int
+	refused int // notifications rejected: a bad signature, a bad body
 }
 
-func (o *demoOut) printf(format string, args ...any) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, format, args...)
+func (s *story) printf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, format, args...)
 }
 
-// eventLine is one event as the demo prints it: time, type, resource, id, subject or name.
+// change prints a change made at the vendor and the events it must bring.
+func (s *story) change(what string, events []expectedEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.changes++
+	var brings []string
+	for _, e := range events {
+		s.pending[e.record] = now
+		brings = append(brings, e.String())
+	}
+	if len(brings) == 0 {
+		brings = []string{"no event: it left the record as it was"}
+	}
+	fmt.Fprintf(s.w, "vendor   %s  %s  => %s\n", now.Format("15:04:05"), what, strings.Join(brings, ", "))
+}
+
+// event prints an event the receiver accepted.
+func (s *story) event(e engine.EventBody, record []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.events++
+	after := ""
+	if at, ok := s.pending[e.ObjectType+" "+e.ObjectID]; ok {
+		after = fmt.Sprintf(", %.1f s after its change", now.Sub(at).Seconds())
+		delete(s.pending, e.ObjectType+" "+e.ObjectID)
+	}
+	fmt.Fprintf(s.w, "event    %s  %s  signature ok%s\n", now.Format("15:04:05"), eventLine(e, record), after)
+}
+
+func (s *story) rejected(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused++
+	fmt.Fprintf(s.w, "REJECTED %s  %s\n", time.Now().Format("15:04:05"), reason)
+}
+
+// summary prints what the run showed and returns how many notifications were rejected.
+func (s *story) summary() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, "\nstopped: %d changes at the vendor, %d events received, %d rejected.\n", s.changes, s.events, s.refused)
+	if len(s.pending) > 0 {
+		recs := make([]string, 0, len(s.pending))
+		for r := range s.pending {
+			recs = append(recs, r)
+		}
+		sort.Strings(recs)
+		fmt.Fprintf(s.w, "Changed since the last poll, their events not yet sent: %s\n", strings.Join(recs, ", "))
+	}
+	return s.refused
+}
+
+// eventLine is one event as the demo prints it: type, resource, id, subject or name.
 func eventLine(e engine.EventBody, record []byte) string {
 	label := gjson.GetBytes(record, "subject").String()
 	if label == "" {
@@ -210,6 +278,14 @@ func eventLine(e engine.EventBody, record []byte) string {
 	return fmt.Sprintf("%-8s %-10s #%-12s %q", e.EventType, e.ObjectType, e.ObjectID, label)
 }
 
+// expectedEvent is the event a change at the vendor must bring: its type and its record.
+type expectedEvent struct {
+	typ    string
+	record string // "objectType id"
+}
+
+func (e expectedEvent) String() string { return e.typ + " " + e.record }
+
 // demoVendor is a simulated vendor the demo runs.
 type demoVendor struct {
 	http.Handler
@@ -217,7 +293,47 @@ type demoVendor struct {
 	credentials map[string]string // the instance configuration that authenticates with it
 	// signIn is the same, by the labels of the console's form.
 	signIn string
-	Mutate func(*rand.Rand) string
+	// polled says what the example instance polls, in the vendor's words; interval how often,
+	// and why.
+	polled, interval, why string
+	// Mutate makes one change, only to what the example instance polls, and describes it.
+	Mutate  func(*rand.Rand) string
+	Changes func() []kernel.Change
+	// objectTypes names the instance's object type of each vendor resource it polls.
+	objectTypes map[string]string
+	// deletedIs is the event a deletion of a vendor resource brings: DELETED where the
+	// resource's definition reads deletions, else what the vendor's lists then show.
+	deletedIs map[string]string
+}
+
+// events returns the events changes must bring (changes from the vendor's change log, side
+// effects included), one per record: a record's final state.
+func (v *demoVendor) events(changes []kernel.Change) []expectedEvent {
+	var out []expectedEvent
+	seen := map[string]int{}
+	for _, c := range changes {
+		ot, ok := v.objectTypes[c.Resource]
+		if !ok {
+			continue
+		}
+		typ := "UPDATED" // updated, restored
+		switch c.Kind {
+		case "created":
+			typ = "CREATED"
+		case "deleted":
+			typ = v.deletedIs[c.Resource]
+		}
+		e := expectedEvent{typ: typ, record: fmt.Sprintf("%s %d", ot, c.ID)}
+		if i, ok := seen[e.record]; ok {
+			if out[i].typ != "CREATED" { // a record created and changed at once is CREATED
+				out[i] = e
+			}
+			continue
+		}
+		seen[e.record] = len(out)
+		out = append(out, e)
+	}
+	return out
 }
 
 // newDemoVendor starts the simulator of an element, with sample data.
@@ -226,14 +342,24 @@ func newDemoVendor(element string, seed uint64, log hclog.Logger) (*demoVendor, 
 	case "freshdeskv2":
 		desk := freshdesk.New(freshdesk.Options{APIKey: "demo-api-key", Seed: int64(seed), Logger: log.Named("fakedesk")})
 		desk.Seed(40, 25)
-		return &demoVendor{Handler: desk, name: "Freshdesk", Mutate: desk.Mutate,
+		return &demoVendor{Handler: desk, name: "Freshdesk", Mutate: desk.MutateTicketOrContact, Changes: desk.Changes,
+			polled: "tickets (incidents) and contacts", interval: "0.05",
+			objectTypes: map[string]string{"tickets": "incidents", "contacts": "contacts"},
+			deletedIs:   map[string]string{"tickets": "DELETED", "contacts": "DELETED"},
 			credentials: map[string]string{"username": "demo-api-key"}, signIn: "Subdomain demo · API Key demo-api-key"}, nil
 	case "zendesk":
-		// No export lag and no export rate limit, so that events show within seconds.
+		// No export lag, so that events show within seconds; Pollen keeps to each incremental
+		// export's limit of 10 requests a minute, which an interval of 6 s respects.
 		zd := zendesk.New(zendesk.Options{Email: "demo@example.com", APIToken: "demo-api-token", Seed: int64(seed),
 			MinAge: -1, RatePerMinute: 100_000, Logger: log.Named("fakezendesk")})
 		zd.Seed(40, 25, 5)
-		return &demoVendor{Handler: zd, name: "Zendesk", Mutate: zd.Mutate,
+		return &demoVendor{Handler: zd, name: "Zendesk", Mutate: zd.Mutate, Changes: zd.Changes,
+			polled:   "tickets (incidents), users (contacts) and organizations (accounts)",
+			interval: "0.1", why: " (Zendesk's incremental exports allow 10 requests a minute each)",
+			objectTypes: map[string]string{"tickets": "incidents", "users": "contacts", "organizations": "accounts"},
+			// A deleted ticket shows as status "deleted", which the definition reads as a
+			// deletion; a deleted user or organization shows only as changed.
+			deletedIs:   map[string]string{"tickets": "DELETED", "users": "UPDATED", "organizations": "UPDATED"},
 			credentials: map[string]string{"email": "demo@example.com", "api_token": "demo-api-token"},
 			signIn:      "Subdomain demo · Email demo@example.com · API Token demo-api-token"}, nil
 	}
