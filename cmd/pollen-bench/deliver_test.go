@@ -24,8 +24,8 @@ import (
 // The delivery benchmarks: the real deliverer, SQLite outbox and webhook sender, delivering to
 // receivers on loopback.
 //
-//	go test ./cmd/pollen -run XXX -bench DeliveryBurst -benchtime 3x
-//	go test ./cmd/pollen -run XXX -bench DeliveryHanging -benchtime 3x
+//	go test ./cmd/pollen-bench -run XXX -bench DeliveryBurst -benchtime 3x
+//	go test ./cmd/pollen-bench -run XXX -bench DeliveryHanging -benchtime 3x
 
 // benchDeliveryRig is a store with instances whose notifications a deliverer sends.
 type benchDeliveryRig struct {
