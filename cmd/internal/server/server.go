@@ -262,7 +262,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
 	}
 	source := httpsource.New(httpsource.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse, Dial: EgressDial(s.egress)})
+	// One clock for the runtime (polls, schedule, delivery, suspensions) and the instances'
+	// dates.
+	clock := engine.SystemClock{}
 	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
+		Clock:           clock,
 		Catalog:         cat,
 		Source:          source,
 		Store:           store,
@@ -279,7 +283,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Deliverer:       cfg.Delivery(s.metrics),
 	})
 	s.metrics.Runtime(s.runtime)
-	s.svc, err = instances.New(instances.Options{Store: store, Runtime: s.runtime, Events: store, Logger: log.Named("instances"),
+	s.svc, err = instances.New(instances.Options{Store: store, Runtime: s.runtime, Events: store, Logger: log.Named("instances"), Clock: clock,
 		Limits: engine.Limits{MinInterval: cfg.MinInterval, Egress: s.egress}})
 	if err != nil {
 		return fail(err)
