@@ -48,7 +48,7 @@ type Deliverer struct {
 	log       hclog.Logger
 	retries   []time.Duration
 	every     time.Duration
-	now       func() time.Time
+	clock     Clock
 	wake      chan struct{}
 	scan      atomic.Bool // Kick asked for a look at the outbox
 
@@ -86,7 +86,9 @@ type DelivererOptions struct {
 	// Workers bounds the deliveries in flight over all callbacks; 0 = 1024.
 	Workers int
 	Every   time.Duration // how often to look for new and due deliveries without being woken; 0 = 250ms
-	Now     func() time.Time
+	// Clock dates attempts, sets retries' due times and paces the looks at the outbox; nil =
+	// SystemClock. A Runtime gives its own.
+	Clock Clock
 	// PerCallback bounds the notifications in flight to one callback URL; 0 = 4.
 	PerCallback int
 	// RatePerCallback, when above 0, bounds how many notifications start per second to one
@@ -119,8 +121,8 @@ func NewDeliverer(o DelivererOptions) *Deliverer {
 	if o.Every <= 0 {
 		o.Every = 250 * time.Millisecond
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
 	}
 	if o.PerCallback <= 0 {
 		o.PerCallback = 4
@@ -135,7 +137,7 @@ func NewDeliverer(o DelivererOptions) *Deliverer {
 		o.Window = 256
 	}
 	return &Deliverer{outbox: o.Outbox, sink: o.Sink, instances: o.Instances, log: o.Logger,
-		retries: o.Retries, every: o.Every, now: o.Now, wake: make(chan struct{}, 1),
+		retries: o.Retries, every: o.Every, clock: o.Clock, wake: make(chan struct{}, 1),
 		workers: o.Workers, perCallback: o.PerCallback, rate: o.RatePerCallback, breakAfter: o.BreakAfter,
 		maxRetryAfter: o.MaxRetryAfter, window: o.Window, onAttempt: o.OnAttempt,
 		idx: newIndex(), callbacks: map[string]*callbackState{}, stops: map[int64]*deliveryStop{}}
@@ -160,7 +162,7 @@ func (d *Deliverer) poke() {
 // Run delivers until ctx ends, then waits for the deliveries under way: they finish (bounded by
 // the sink's timeout) and are recorded, so nothing is sent twice because of a shutdown.
 func (d *Deliverer) Run(ctx context.Context) error {
-	t := time.NewTicker(d.every)
+	t := d.clock.NewTimer(d.every)
 	defer t.Stop()
 	defer d.wg.Wait()
 	check := true
@@ -172,8 +174,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			check = true
+			t.Reset(d.every)
 		case <-d.wake:
 		}
 	}
@@ -250,7 +253,7 @@ type DeliveryState struct {
 // State returns how an instance's delivery stands; nil when nothing holds it back.
 func (d *Deliverer) State(id int64) *DeliveryState {
 	in, live := d.instances(id)
-	now := d.now()
+	now := d.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s, ok := d.stops[id]; ok {
@@ -308,7 +311,7 @@ func (d *Deliverer) send(ctx context.Context, in *Instance, n *pnote, dl Deliver
 		if ctx.Err() == nil {
 			d.log.Error("reading a notification to send failed; it stays due", "notification", dl.ID, "error", err)
 		}
-		c.out, c.at = outUnsent, d.now()
+		c.out, c.at = outUnsent, d.clock.Now()
 		d.ended(c)
 		return
 	}
@@ -325,11 +328,11 @@ func (d *Deliverer) deliver(ctx context.Context, in *Instance, dl Delivery, body
 	// A delivery under way when shutdown starts is finished (the sink bounds it with its own
 	// timeout) rather than cut off and sent again after the restart.
 	ctx = context.WithoutCancel(ctx)
-	start := time.Now()
+	start := d.clock.Now()
 	resp, err := d.sink.Send(ctx, Outgoing{URL: in.CallbackURL, ID: dl.ID, Body: body,
-		Keys: in.signatureKeys(), StandardWebhooks: in.StandardWebhooks, Timestamp: d.now()})
-	took := time.Since(start)
-	a := Attempt{NotificationID: dl.ID, At: d.now(), HTTPStatus: resp.Status}
+		Keys: in.signatureKeys(), StandardWebhooks: in.StandardWebhooks, Timestamp: d.clock.Now()})
+	a := Attempt{NotificationID: dl.ID, At: d.clock.Now(), HTTPStatus: resp.Status}
+	took := a.At.Sub(start)
 	c.at, c.status = a.At, resp.Status
 	delivered := err == nil && resp.Status >= 200 && resp.Status < 300
 	switch {

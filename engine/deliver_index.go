@@ -323,7 +323,7 @@ func (d *Deliverer) settle(q *queue, n *pnote, c completion, recorded bool) {
 // with their callback and overall. Instances take turns, one notification each per round, so
 // that those sharing a callback share its places.
 func (d *Deliverer) start(ctx context.Context) int {
-	now := d.now()
+	now := d.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	type ready struct {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -67,160 +68,164 @@ func noteEventsOf(t *testing.T, body string) []EventBody {
 // the events of each record arrive in the order they were committed, while notifications of one
 // instance were in flight together.
 func TestDelivererPerObjectOrderUnderConcurrency(t *testing.T) {
-	in := testInstance(t, "incidents", `{}`)
-	url := in.CallbackURL
-	reg := &instancesFake{}
-	reg.set(in)
-	ob := &outboxFake{}
-	rng := rand.New(rand.NewPCG(7, 7))
-	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
-	order := map[string]int{} // event id -> place in commit order
-	object := map[string]string{}
-	k := 0
-	for _, size := range []int{7, 60, 250, 3, 120, 45, 400, 12} {
-		events := make([]Event, size)
-		for i := range events {
-			id := strconv.Itoa(rng.IntN(60))
-			d := at.Add(time.Duration(k) * time.Second)
-			events[i] = Event{ID: EventID(in.ID, "incidents", id, d, Updated), InstanceID: in.ID, ObjectType: "incidents",
-				ObjectID: id, Type: Updated, Date: d, PollDate: d, Record: json.RawMessage(`{"id":` + id + `}`)}
-			order[events[i].ID], object[events[i].ID] = k, id
-			k++
-		}
-		notes, err := BuildNotifications(in, noteTestAccount, "incidents", at, events)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range notes {
-			ob.addLanes(in.ID, n.ID, string(n.Body), n.Lanes)
-		}
-	}
-	tries := map[string]int{}
-	var accepted []string
-	sink := &sinkFake{answer: func(o Outgoing) (int, error) {
-		tries[o.ID]++
-		h := fnv.New32a()
-		h.Write([]byte(o.ID))
-		if h.Sum32()%4 == 0 && tries[o.ID] == 1 {
-			return 500, nil
-		}
-		accepted = append(accepted, string(o.Body))
-		return 200, nil
-	}}
-	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
-		BreakAfter: 1000, Retries: slices.Repeat([]time.Duration{time.Second}, 10)})
-	sh := newShuffler(t, sink)
-
-	var inflight []string
-	for round := 0; ; round++ {
-		if round > 20000 {
-			t.Fatal("deliveries did not end")
-		}
-		n, err := d.Once(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range n {
-			select {
-			case id := <-sh.entered:
-				inflight = append(inflight, id)
-			case <-time.After(5 * time.Second):
-				t.Fatal("a delivery started but did not send")
+	synctest.Test(t, func(t *testing.T) {
+		in := testInstance(t, "incidents", `{}`)
+		url := in.CallbackURL
+		reg := &instancesFake{}
+		reg.set(in)
+		ob := &outboxFake{}
+		rng := rand.New(rand.NewPCG(7, 7))
+		at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+		order := map[string]int{} // event id -> place in commit order
+		object := map[string]string{}
+		k := 0
+		for _, size := range []int{7, 60, 250, 3, 120, 45, 400, 12} {
+			events := make([]Event, size)
+			for i := range events {
+				id := strconv.Itoa(rng.IntN(60))
+				d := at.Add(time.Duration(k) * time.Second)
+				events[i] = Event{ID: EventID(in.ID, "incidents", id, d, Updated), InstanceID: in.ID, ObjectType: "incidents",
+					ObjectID: id, Type: Updated, Date: d, PollDate: d, Record: json.RawMessage(`{"id":` + id + `}`)}
+				order[events[i].ID], object[events[i].ID] = k, id
+				k++
+			}
+			notes, err := BuildNotifications(in, noteTestAccount, "incidents", at, events)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range notes {
+				ob.addLanes(in.ID, n.ID, string(n.Body), n.Lanes)
 			}
 		}
-		if len(inflight) == 0 {
-			if deliveredAll := func() bool {
-				ob.mu.Lock()
-				defer ob.mu.Unlock()
-				for _, it := range ob.items {
-					if it.status != StatusDelivered {
-						return false
-					}
+		tries := map[string]int{}
+		var accepted []string
+		sink := &sinkFake{answer: func(o Outgoing) (int, error) {
+			tries[o.ID]++
+			h := fnv.New32a()
+			h.Write([]byte(o.ID))
+			if h.Sum32()%4 == 0 && tries[o.ID] == 1 {
+				return 500, nil
+			}
+			accepted = append(accepted, string(o.Body))
+			return 200, nil
+		}}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock,
+			BreakAfter: 1000, Retries: slices.Repeat([]time.Duration{time.Second}, 10)})
+		sh := newShuffler(t, sink)
+
+		var inflight []string
+		for round := 0; ; round++ {
+			if round > 20000 {
+				t.Fatal("deliveries did not end")
+			}
+			n, err := d.Once(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range n {
+				select {
+				case id := <-sh.entered:
+					inflight = append(inflight, id)
+				case <-time.After(5 * time.Second):
+					t.Fatal("a delivery started but did not send")
 				}
-				return true
-			}(); deliveredAll {
-				break
 			}
-			clock.advance(time.Second) // retries due
-			continue
+			if len(inflight) == 0 {
+				if deliveredAll := func() bool {
+					ob.mu.Lock()
+					defer ob.mu.Unlock()
+					for _, it := range ob.items {
+						if it.status != StatusDelivered {
+							return false
+						}
+					}
+					return true
+				}(); deliveredAll {
+					break
+				}
+				clock.advance(time.Second) // retries due
+				continue
+			}
+			i := rng.IntN(len(inflight))
+			sh.release(inflight[i])
+			inflight = slices.Delete(inflight, i, i+1)
+			waitDeliver(t, "the released delivery to end", func() bool { return deliveriesInFlight(d) == len(inflight) })
 		}
-		i := rng.IntN(len(inflight))
-		sh.release(inflight[i])
-		inflight = slices.Delete(inflight, i, i+1)
-		waitDeliver(t, "the released delivery to end", func() bool { return deliveriesInFlight(d) == len(inflight) })
-	}
 
-	last := map[string]int{}
-	delivered := 0
-	for _, body := range accepted { // in the order the callback accepted them
-		for _, e := range noteEventsOf(t, body) {
-			delivered++
-			if p, ok := last[e.ObjectID]; ok && order[e.EventID] < p {
-				t.Errorf("record %s: event %d arrived after event %d", e.ObjectID, order[e.EventID], p)
+		last := map[string]int{}
+		delivered := 0
+		for _, body := range accepted { // in the order the callback accepted them
+			for _, e := range noteEventsOf(t, body) {
+				delivered++
+				if p, ok := last[e.ObjectID]; ok && order[e.EventID] < p {
+					t.Errorf("record %s: event %d arrived after event %d", e.ObjectID, order[e.EventID], p)
+				}
+				last[e.ObjectID] = order[e.EventID]
 			}
-			last[e.ObjectID] = order[e.EventID]
 		}
-	}
-	if delivered != k {
-		t.Errorf("%d events delivered, want %d", delivered, k)
-	}
-	if n := sink.maxInFlight(url); n < 2 || n > 4 {
-		t.Errorf("at most %d of the instance's notifications in flight at once, want 2 to PerCallback (4)", n)
-	}
+		if delivered != k {
+			t.Errorf("%d events delivered, want %d", delivered, k)
+		}
+		if n := sink.maxInFlight(url); n < 2 || n > 4 {
+			t.Errorf("at most %d of the instance's notifications in flight at once, want 2 to PerCallback (4)", n)
+		}
+	})
 }
 
 // Notifications of one instance go side by side when they share no lane; one that shares a lane
 // with an older unsettled one waits for it: while it is in flight, and while it waits for a retry.
 func TestDelivererLanes(t *testing.T) {
-	const url = "https://a.example.com/hook"
-	ob := &outboxFake{}
-	ob.addLanes(7, "n1", `{}`, 0b01)
-	ob.addLanes(7, "n2", `{}`, 0b10)
-	ob.addLanes(7, "n3", `{}`, 0b01)
-	ob.addLanes(7, "n4", `{}`, 0b11)
-	reg := &instancesFake{}
-	reg.set(deliverInstance(7, url, "k"))
-	fails := map[string]int{"n1": 1}
-	sink := &sinkFake{answer: func(o Outgoing) (int, error) {
-		if fails[o.ID] > 0 {
-			fails[o.ID]--
-			return 500, nil
-		}
-		return 200, nil
-	}}
-	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
-		Retries: []time.Duration{time.Minute}})
-	b := newDeliverBlocker(t, sink, url)
+	synctest.Test(t, func(t *testing.T) {
+		const url = "https://a.example.com/hook"
+		ob := &outboxFake{}
+		ob.addLanes(7, "n1", `{}`, 0b01)
+		ob.addLanes(7, "n2", `{}`, 0b10)
+		ob.addLanes(7, "n3", `{}`, 0b01)
+		ob.addLanes(7, "n4", `{}`, 0b11)
+		reg := &instancesFake{}
+		reg.set(deliverInstance(7, url, "k"))
+		fails := map[string]int{"n1": 1}
+		sink := &sinkFake{answer: func(o Outgoing) (int, error) {
+			if fails[o.ID] > 0 {
+				fails[o.ID]--
+				return 500, nil
+			}
+			return 200, nil
+		}}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock,
+			Retries: []time.Duration{time.Minute}})
+		b := newDeliverBlocker(t, sink, url)
 
-	onceWant(t, d, 2, "n1 and n2, in separate lanes")
-	if got := b.waitEntered(t, 2); !sameSet(got, "n1", "n2") {
-		t.Fatalf("started %v, want n1 and n2", got)
-	}
-	onceWant(t, d, 0, "n3 shares n1's lane, n4 both")
-	b.releaseOne(t)
-	b.releaseOne(t)
-	waitDeliver(t, "n1 (failed) and n2 (delivered)", func() bool { return deliveriesInFlight(d) == 0 })
-	onceWant(t, d, 0, "n1 waits for its retry: n3 and n4 behind it")
-	clock.advance(2 * time.Minute)
-	onceWant(t, d, 1, "n1's retry")
-	if got := b.waitEntered(t, 1); got[0] != "n1" {
-		t.Fatalf("started %v, want n1", got)
-	}
-	b.releaseOne(t)
-	waitDeliver(t, "n1 delivered", func() bool { return deliveriesInFlight(d) == 0 })
-	onceWant(t, d, 1, "n3")
-	b.waitEntered(t, 1)
-	onceWant(t, d, 0, "n4 behind n3")
-	b.releaseOne(t)
-	waitDeliver(t, "n3 delivered", func() bool { return deliveriesInFlight(d) == 0 })
-	onceWant(t, d, 1, "n4")
-	b.open()
-	settleDeliveries(t, d)
-	if got, want := sink.sentTo(url), []string{"n1", "n2", "n1", "n3", "n4"}; !sameSet(got[:2], "n1", "n2") || !reflect.DeepEqual(got[2:], want[2:]) {
-		t.Errorf("sends %v, want n1 and n2 (either order), then %v", got, want[2:])
-	}
+		onceWant(t, d, 2, "n1 and n2, in separate lanes")
+		if got := b.waitEntered(t, 2); !sameSet(got, "n1", "n2") {
+			t.Fatalf("started %v, want n1 and n2", got)
+		}
+		onceWant(t, d, 0, "n3 shares n1's lane, n4 both")
+		b.releaseOne(t)
+		b.releaseOne(t)
+		waitDeliver(t, "n1 (failed) and n2 (delivered)", func() bool { return deliveriesInFlight(d) == 0 })
+		onceWant(t, d, 0, "n1 waits for its retry: n3 and n4 behind it")
+		clock.advance(2 * time.Minute)
+		onceWant(t, d, 1, "n1's retry")
+		if got := b.waitEntered(t, 1); got[0] != "n1" {
+			t.Fatalf("started %v, want n1", got)
+		}
+		b.releaseOne(t)
+		waitDeliver(t, "n1 delivered", func() bool { return deliveriesInFlight(d) == 0 })
+		onceWant(t, d, 1, "n3")
+		b.waitEntered(t, 1)
+		onceWant(t, d, 0, "n4 behind n3")
+		b.releaseOne(t)
+		waitDeliver(t, "n3 delivered", func() bool { return deliveriesInFlight(d) == 0 })
+		onceWant(t, d, 1, "n4")
+		b.open()
+		settleDeliveries(t, d)
+		if got, want := sink.sentTo(url), []string{"n1", "n2", "n1", "n3", "n4"}; !sameSet(got[:2], "n1", "n2") || !reflect.DeepEqual(got[2:], want[2:]) {
+			t.Errorf("sends %v, want n1 and n2 (either order), then %v", got, want[2:])
+		}
+	})
 }
 
 func sameSet(got []string, want ...string) bool {
@@ -234,81 +239,85 @@ func sameSet(got []string, want ...string) bool {
 // notification of the healthy callbacks beside them is delivered, the hanging ones are not sent
 // more than their places allow, and the total stays within Workers.
 func TestDelivererHangingCallbacksDelayOnlyThemselves(t *testing.T) {
-	ob := &outboxFake{}
-	reg := &instancesFake{}
-	for i := range 40 {
-		id := int64(100 + i)
-		reg.set(deliverInstance(id, fmt.Sprintf("https://hang%d.example.com/hook", i), "k"))
-		for k := range 6 {
-			ob.addLanes(id, fmt.Sprintf("h%d-%d", i, k), `{}`, 1<<k)
-		}
-	}
-	for i := range 10 {
-		id := int64(200 + i)
-		reg.set(deliverInstance(id, fmt.Sprintf("https://ok%d.example.com/hook", i), "k"))
-		for k := range 6 {
-			ob.addLanes(id, fmt.Sprintf("ok%d-%d", i, k), `{}`, 1<<k)
-		}
-	}
-	sink := &sinkFake{status: 200}
-	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
-	hang := make(chan struct{})
-	var hanging sync.WaitGroup
-	sink.do(func() {
-		sink.hook = func(o Outgoing) {
-			if strings.HasPrefix(o.URL, "https://hang") {
-				hanging.Add(1)
-				defer hanging.Done()
-				<-hang
+	synctest.Test(t, func(t *testing.T) {
+		ob := &outboxFake{}
+		reg := &instancesFake{}
+		for i := range 40 {
+			id := int64(100 + i)
+			reg.set(deliverInstance(id, fmt.Sprintf("https://hang%d.example.com/hook", i), "k"))
+			for k := range 6 {
+				ob.addLanes(id, fmt.Sprintf("h%d-%d", i, k), `{}`, 1<<k)
 			}
+		}
+		for i := range 10 {
+			id := int64(200 + i)
+			reg.set(deliverInstance(id, fmt.Sprintf("https://ok%d.example.com/hook", i), "k"))
+			for k := range 6 {
+				ob.addLanes(id, fmt.Sprintf("ok%d-%d", i, k), `{}`, 1<<k)
+			}
+		}
+		sink := &sinkFake{status: 200}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock})
+		hang := make(chan struct{})
+		var hanging sync.WaitGroup
+		sink.do(func() {
+			sink.hook = func(o Outgoing) {
+				if strings.HasPrefix(o.URL, "https://hang") {
+					hanging.Add(1)
+					defer hanging.Done()
+					<-hang
+				}
+			}
+		})
+		t.Cleanup(func() { close(hang) })
+
+		healthy := func() int {
+			n := 0
+			for _, a := range ob.recorded() {
+				if strings.HasPrefix(a.NotificationID, "ok") && a.Status == StatusDelivered {
+					n++
+				}
+			}
+			return n
+		}
+		onceWant(t, d, 40*4+10*4, "PerCallback (4) to every callback")
+		waitDeliver(t, "the healthy callbacks' first four each", func() bool { return healthy() == 40 })
+		onceWant(t, d, 10*2, "the healthy callbacks' last two each")
+		waitDeliver(t, "every healthy notification", func() bool { return healthy() == 60 && deliveriesInFlight(d) == 160 })
+		clock.advance(time.Minute)
+		onceWant(t, d, 0, "the hanging callbacks at their limit")
+		for i := range 40 {
+			if n := sink.maxInFlight(fmt.Sprintf("https://hang%d.example.com/hook", i)); n != 4 {
+				t.Errorf("hanging callback %d: %d in flight, want PerCallback (4)", i, n)
+			}
+		}
+		if n := deliveriesInFlight(d); n != 160 {
+			t.Errorf("%d deliveries in flight, want the hanging 160", n)
 		}
 	})
-	t.Cleanup(func() { close(hang) })
-
-	healthy := func() int {
-		n := 0
-		for _, a := range ob.recorded() {
-			if strings.HasPrefix(a.NotificationID, "ok") && a.Status == StatusDelivered {
-				n++
-			}
-		}
-		return n
-	}
-	onceWant(t, d, 40*4+10*4, "PerCallback (4) to every callback")
-	waitDeliver(t, "the healthy callbacks' first four each", func() bool { return healthy() == 40 })
-	onceWant(t, d, 10*2, "the healthy callbacks' last two each")
-	waitDeliver(t, "every healthy notification", func() bool { return healthy() == 60 && deliveriesInFlight(d) == 160 })
-	clock.advance(time.Minute)
-	onceWant(t, d, 0, "the hanging callbacks at their limit")
-	for i := range 40 {
-		if n := sink.maxInFlight(fmt.Sprintf("https://hang%d.example.com/hook", i)); n != 4 {
-			t.Errorf("hanging callback %d: %d in flight, want PerCallback (4)", i, n)
-		}
-	}
-	if n := deliveriesInFlight(d); n != 160 {
-		t.Errorf("%d deliveries in flight, want the hanging 160", n)
-	}
 }
 
 // Workers bounds the deliveries in flight over all callbacks.
 func TestDelivererWorkersBound(t *testing.T) {
-	ob := &outboxFake{}
-	reg := &instancesFake{}
-	for i := range 20 {
-		reg.set(deliverInstance(int64(i+1), fmt.Sprintf("https://cb%d.example.com/hook", i), "k"))
-		ob.add(int64(i+1), fmt.Sprintf("n%d", i+1), `{}`)
-	}
-	sink := &sinkFake{status: 200}
-	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now, Workers: 8})
-	b := newDeliverBlocker(t, sink, "")
-	onceWant(t, d, 8, "Workers")
-	b.waitEntered(t, 8)
-	onceWant(t, d, 0, "all workers busy")
-	b.releaseOne(t)
-	waitDeliver(t, "one delivery to end", func() bool { return deliveriesInFlight(d) == 7 })
-	onceWant(t, d, 1, "a worker freed")
+	synctest.Test(t, func(t *testing.T) {
+		ob := &outboxFake{}
+		reg := &instancesFake{}
+		for i := range 20 {
+			reg.set(deliverInstance(int64(i+1), fmt.Sprintf("https://cb%d.example.com/hook", i), "k"))
+			ob.add(int64(i+1), fmt.Sprintf("n%d", i+1), `{}`)
+		}
+		sink := &sinkFake{status: 200}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock, Workers: 8})
+		b := newDeliverBlocker(t, sink, "")
+		onceWant(t, d, 8, "Workers")
+		b.waitEntered(t, 8)
+		onceWant(t, d, 0, "all workers busy")
+		b.releaseOne(t)
+		waitDeliver(t, "one delivery to end", func() bool { return deliveriesInFlight(d) == 7 })
+		onceWant(t, d, 1, "a worker freed")
+	})
 }
 
 // A 410 Gone stops the instance's delivery: the notification is QUEUED at once (its later ones
@@ -332,7 +341,7 @@ func TestDeliverer410StopsTheInstance(t *testing.T) {
 		return 200, nil
 	}}
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock,
 		PerCallback: 1, Retries: []time.Duration{time.Second, time.Second}})
 	onceWant(t, d, 2, "n1 and m1")
 	settleDeliveries(t, d)
@@ -398,7 +407,7 @@ func TestDeliverer410RestartThenRedeliver(t *testing.T) {
 		return 410, nil
 	}}
 	clock := newDeliverClock()
-	opts := DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now, Retries: []time.Duration{time.Minute}}
+	opts := DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock, Retries: []time.Duration{time.Minute}}
 	d := newTestDeliverer(t, opts)
 	b := newDeliverBlocker(t, sink, "")
 	onceWant(t, d, 2, "a1 and b1")
@@ -475,7 +484,7 @@ func TestDelivererRetryAfter(t *testing.T) {
 				return Response{Status: 200}, nil
 			}}
 			clock := newDeliverClock()
-			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock,
 				PerCallback: 1, BreakAfter: 1, MaxRetryAfter: 10 * time.Minute, Retries: []time.Duration{time.Second, time.Second}})
 			onceWant(t, d, 2, "one to each callback")
 			settleDeliveries(t, d)
@@ -530,7 +539,7 @@ func TestDelivererWindow(t *testing.T) {
 	}
 	sink := &sinkFake{status: 200}
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now, Window: 20})
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock, Window: 20})
 	for range 1000 {
 		if len(sink.sent()) == 300 {
 			break
@@ -563,42 +572,44 @@ func TestDelivererWindow(t *testing.T) {
 // A notification queued behind another while it was being sent stays queued when its attempt
 // fails, and is not retried; it goes after a redelivery.
 func TestDelivererQueuedWhileInFlight(t *testing.T) {
-	const url = "https://a.example.com/hook"
-	ob := &outboxFake{}
-	reg := &instancesFake{}
-	reg.set(deliverInstance(7, url, "k"))
-	ob.addLanes(7, "n1", `{}`, 0b01)
-	ob.addLanes(7, "n2", `{}`, 0b10)
-	sink := &sinkFake{status: 500}
-	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
-		BreakAfter: 100, Retries: []time.Duration{}})
-	sh := newShuffler(t, sink)
-	onceWant(t, d, 2, "n1 and n2")
-	<-sh.entered
-	<-sh.entered
-	sink.do(func() { sink.answer = func(o Outgoing) (int, error) { return 500, nil } })
-	sh.release("n1") // no retries: QUEUED, n2 (in flight) queued behind it
-	waitDeliver(t, "n1 queued", func() bool { return deliveriesInFlight(d) == 1 })
-	onceWant(t, d, 0, "n2 in flight")
-	sh.release("n2")
-	waitDeliver(t, "n2 failed", func() bool { return deliveriesInFlight(d) == 0 })
-	clock.advance(time.Hour)
-	onceWant(t, d, 0, "both queued")
-	if a, b := ob.statusOf("n1"), ob.statusOf("n2"); a != StatusQueued || b != StatusQueued {
-		t.Fatalf("n1 %s, n2 %s; want both QUEUED", a, b)
-	}
-	sink.do(func() { sink.answer = nil; sink.status = 200 })
-	ob.requeue(7, "")
-	onceWant(t, d, 2, "both, after the redelivery")
-	<-sh.entered
-	<-sh.entered
-	sh.release("n1")
-	sh.release("n2")
-	settleDeliveries(t, d)
-	if a, b := ob.statusOf("n1"), ob.statusOf("n2"); a != StatusDelivered || b != StatusDelivered {
-		t.Errorf("n1 %s, n2 %s; want both NOTIFIED", a, b)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const url = "https://a.example.com/hook"
+		ob := &outboxFake{}
+		reg := &instancesFake{}
+		reg.set(deliverInstance(7, url, "k"))
+		ob.addLanes(7, "n1", `{}`, 0b01)
+		ob.addLanes(7, "n2", `{}`, 0b10)
+		sink := &sinkFake{status: 500}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock,
+			BreakAfter: 100, Retries: []time.Duration{}})
+		sh := newShuffler(t, sink)
+		onceWant(t, d, 2, "n1 and n2")
+		<-sh.entered
+		<-sh.entered
+		sink.do(func() { sink.answer = func(o Outgoing) (int, error) { return 500, nil } })
+		sh.release("n1") // no retries: QUEUED, n2 (in flight) queued behind it
+		waitDeliver(t, "n1 queued", func() bool { return deliveriesInFlight(d) == 1 })
+		onceWant(t, d, 0, "n2 in flight")
+		sh.release("n2")
+		waitDeliver(t, "n2 failed", func() bool { return deliveriesInFlight(d) == 0 })
+		clock.advance(time.Hour)
+		onceWant(t, d, 0, "both queued")
+		if a, b := ob.statusOf("n1"), ob.statusOf("n2"); a != StatusQueued || b != StatusQueued {
+			t.Fatalf("n1 %s, n2 %s; want both QUEUED", a, b)
+		}
+		sink.do(func() { sink.answer = nil; sink.status = 200 })
+		ob.requeue(7, "")
+		onceWant(t, d, 2, "both, after the redelivery")
+		<-sh.entered
+		<-sh.entered
+		sh.release("n1")
+		sh.release("n2")
+		settleDeliveries(t, d)
+		if a, b := ob.statusOf("n1"), ob.statusOf("n2"); a != StatusDelivered || b != StatusDelivered {
+			t.Errorf("n1 %s, n2 %s; want both NOTIFIED", a, b)
+		}
+	})
 }
 
 // When an attempt cannot be recorded, the instance is read again from the outbox: the
@@ -612,7 +623,7 @@ func TestDelivererRecordFails(t *testing.T) {
 	ob.addLanes(7, "n2", `{}`, 0b01)
 	sink := &sinkFake{status: 200}
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock})
 	onceWant(t, d, 1, "n1")
 	settleDeliveries(t, d)
 	ob.mu.Lock()
@@ -636,7 +647,7 @@ func TestDelivererInstanceSleepsAndWakes(t *testing.T) {
 	ob.add(7, "n1", `{}`)
 	sink := &sinkFake{status: 200}
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock})
 	onceWant(t, d, 0, "no such instance yet")
 	d.mu.Lock()
 	q := d.idx.queues[7]

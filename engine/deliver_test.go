@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -323,7 +324,8 @@ func addDeliverInstances(reg *instancesFake, ob *outboxFake, first, last int64, 
 
 var deliverNow = time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 
-// deliverClock is a fake clock for DelivererOptions.Now.
+// deliverClock is a fake clock for DelivererOptions.Clock, moved by the test; its timers never
+// fire. (enginetest.Clock imports engine, which these tests are in.)
 type deliverClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -348,6 +350,9 @@ func (c *deliverClock) set(t time.Time) {
 	defer c.mu.Unlock()
 	c.t = t
 }
+
+func (c *deliverClock) NewTimer(time.Duration) Timer          { return stoppedTimer{} }
+func (c *deliverClock) AfterFunc(time.Duration, func()) Timer { return stoppedTimer{} }
 
 // deliverBlocker holds sends to url ("" = to every URL) until released.
 type deliverBlocker struct {
@@ -440,15 +445,13 @@ func deliveriesInFlight(d *Deliverer) int {
 	return n
 }
 
-// waitDeliver polls cond until it holds, for at most 5s.
+// waitDeliver waits until every goroutine of the test's synctest bubble is blocked (deliveries
+// answered and recorded, or held by a blocker), then checks cond.
 func waitDeliver(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
+	synctest.Wait()
+	if !cond() {
+		t.Fatalf("%s: not so once every delivery is done or blocked", what)
 	}
 }
 
@@ -503,7 +506,7 @@ func TestDelivererOnceOutcome(t *testing.T) {
 			var hook []attempt
 			var hookMu sync.Mutex
 			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Retries: retries,
-				Now: func() time.Time { return deliverNow },
+				Clock: &FixedClock{T: deliverNow},
 				OnAttempt: func(delivered bool, events int, took time.Duration) {
 					hookMu.Lock()
 					defer hookMu.Unlock()
@@ -575,7 +578,7 @@ func TestDelivererDefaultSchedule(t *testing.T) {
 	reg := &instancesFake{}
 	reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 500}, Instances: reg.get, Now: clock.Now})
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 500}, Instances: reg.get, Clock: clock})
 	schedule := DefaultRetrySchedule()
 	for i := 0; i <= len(schedule); i++ {
 		onceWant(t, d, 1, fmt.Sprintf("attempt %d", i+1))
@@ -608,7 +611,7 @@ func TestDelivererRetriesThenQueues(t *testing.T) {
 	reg := &instancesFake{}
 	reg.set(deliverInstance(7, "https://hooks.example.com/7", "k"))
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Retries: retries, Now: clock.Now})
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Retries: retries, Clock: clock})
 	ctx := context.Background()
 	for step := 0; step < 20; step++ {
 		if _, err := d.Once(ctx); err != nil {
@@ -657,7 +660,7 @@ func TestDelivererUnknownInstance(t *testing.T) {
 			sink := &sinkFake{status: 200}
 			reg := &instancesFake{}
 			tc.reg(reg)
-			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: func() time.Time { return deliverNow }})
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: &FixedClock{T: deliverNow}})
 			onceWant(t, d, 0, "undeliverable")
 			settleDeliveries(t, d)
 			if n := len(sink.sent()); n != 0 {
@@ -673,29 +676,31 @@ func TestDelivererUnknownInstance(t *testing.T) {
 // Run must not spin on a notification it cannot send: it waits for its tick like when nothing is
 // due, instead of asking the outbox again at once, over and over.
 func TestDelivererRunWaitsOnUndeliverable(t *testing.T) {
-	ob := &outboxFake{}
-	ob.add(7, "n1", `{}`)
-	reg := &instancesFake{}
-	reg.set(deliverInstance(7, "", "")) // events configured without a callback (yet)
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 200}, Instances: reg.get, Every: 50 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = d.Run(ctx)
-	}()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		t.Fatal("Run did not return 1.7s after its context ended")
-	}
-	ob.mu.Lock()
-	n := ob.pendingCalls
-	ob.mu.Unlock()
-	if n > 30 {
-		t.Errorf("Run read the outbox %d times in 300ms with a 50ms tick", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ob := &outboxFake{}
+		ob.add(7, "n1", `{}`)
+		reg := &instancesFake{}
+		reg.set(deliverInstance(7, "", "")) // events configured without a callback (yet)
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: &sinkFake{status: 200}, Instances: reg.get, Every: 50 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = d.Run(ctx)
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatal("Run did not return 1.7s after its context ended")
+		}
+		ob.mu.Lock()
+		n := ob.pendingCalls
+		ob.mu.Unlock()
+		if n > 30 {
+			t.Errorf("Run read the outbox %d times in 300ms with a 50ms tick", n)
+		}
+	})
 }
 
 // The callback URL and signature key are read from the instance when sending, not when the
@@ -710,7 +715,7 @@ func TestDelivererUsesInstanceAtSendTime(t *testing.T) {
 	reg.set(deliverInstance(8, "https://hooks.example.com/8", "k8"))
 	clock := newDeliverClock()
 	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get,
-		Retries: []time.Duration{time.Second}, Now: clock.Now})
+		Retries: []time.Duration{time.Second}, Clock: clock})
 	onceWant(t, d, 2, "first attempts")
 	settleDeliveries(t, d)
 	reg.set(deliverInstance(7, "https://new.example.com/7", "new7"))
@@ -763,7 +768,7 @@ func TestDelivererOutgoing(t *testing.T) {
 			reg.set(in)
 			clock := newDeliverClock()
 			clock.advance(42 * time.Second)
-			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock})
 			onceWant(t, d, 1, "due notification")
 			settleDeliveries(t, d)
 			calls := sink.sent()
@@ -796,7 +801,7 @@ func TestDelivererShutdownFinishesDelivery(t *testing.T) {
 			sink := &sinkFake{status: status, hook: func(Outgoing) { cancel() }}
 			reg := &instancesFake{}
 			reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
-			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: func() time.Time { return deliverNow }})
+			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: &FixedClock{T: deliverNow}})
 			if _, err := d.Once(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -815,42 +820,44 @@ func TestDelivererShutdownFinishesDelivery(t *testing.T) {
 // Run returns only once the deliveries under way when its context ended have answered and been
 // recorded.
 func TestDelivererRunWaitsForDeliveriesUnderWay(t *testing.T) {
-	ob := &outboxFake{}
-	ob.add(7, "n1", `{}`)
-	sink := &sinkFake{status: 200}
-	reg := &instancesFake{}
-	reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
-	// No tick during the test: the only reads of the outbox are the first and those after a
-	// delivery finished.
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Every: time.Hour,
-		Now: func() time.Time { return deliverNow }})
-	b := newDeliverBlocker(t, sink, "")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	b.waitEntered(t, 1)
-	cancel()
-	select {
-	case err := <-done:
-		t.Fatalf("Run returned (%v) with a delivery under way", err)
-	case <-time.After(20 * time.Millisecond):
-	}
-	b.releaseOne(t)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v", err)
+	synctest.Test(t, func(t *testing.T) {
+		ob := &outboxFake{}
+		ob.add(7, "n1", `{}`)
+		sink := &sinkFake{status: 200}
+		reg := &instancesFake{}
+		reg.set(deliverInstance(7, "https://hooks.example.com/7", ""))
+		// No tick during the test: the only reads of the outbox are the first and those after a
+		// delivery finished.
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Every: time.Hour,
+			Clock: &FixedClock{T: deliverNow}})
+		b := newDeliverBlocker(t, sink, "")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		b.waitEntered(t, 1)
+		cancel()
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned (%v) with a delivery under way", err)
+		case <-time.After(20 * time.Millisecond):
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after the delivery under way finished")
-	}
-	if as := ob.recorded(); len(as) != 1 || as[0].Status != StatusDelivered {
-		t.Errorf("attempts %+v when Run returned, want the delivery recorded", as)
-	}
-	if calls := sink.sent(); len(calls) != 1 || calls[0].ctxErr != nil {
-		t.Errorf("sends %+v; want one, its context not cancelled by shutdown", calls)
-	}
+		b.releaseOne(t)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after the delivery under way finished")
+		}
+		if as := ob.recorded(); len(as) != 1 || as[0].Status != StatusDelivered {
+			t.Errorf("attempts %+v when Run returned, want the delivery recorded", as)
+		}
+		if calls := sink.sent(); len(calls) != 1 || calls[0].ctxErr != nil {
+			t.Errorf("sends %+v; want one, its context not cancelled by shutdown", calls)
+		}
+	})
 }
 
 func TestDelivererOnceOutboxError(t *testing.T) {
@@ -873,108 +880,112 @@ func TestDelivererOnceOutboxError(t *testing.T) {
 // is still being sent, does not start it again nor the next one while it is, and the next one
 // waits for a failed one's retry to be delivered. Another instance is not held up.
 func TestDelivererInstanceOrder(t *testing.T) {
-	const urlA, urlB = "https://a.example.com/7", "https://b.example.com/8"
-	ob := &outboxFake{}
-	ob.add(7, "n1", `{"n":1}`)
-	ob.add(7, "n2", `{"n":2}`)
-	ob.add(8, "m1", `{"m":1}`)
-	ob.add(7, "n3", `{"n":3}`)
-	reg := &instancesFake{}
-	reg.set(deliverInstance(7, urlA, "k"))
-	reg.set(deliverInstance(8, urlB, "k"))
-	failedOnce := false
-	sink := &sinkFake{answer: func(o Outgoing) (int, error) {
-		if o.ID == "n1" && !failedOnce {
-			failedOnce = true
-			return 500, nil
-		}
-		return 200, nil
-	}}
-	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get,
-		Retries: []time.Duration{time.Second}, Now: clock.Now})
-	b := newDeliverBlocker(t, sink, urlA)
+	synctest.Test(t, func(t *testing.T) {
+		const urlA, urlB = "https://a.example.com/7", "https://b.example.com/8"
+		ob := &outboxFake{}
+		ob.add(7, "n1", `{"n":1}`)
+		ob.add(7, "n2", `{"n":2}`)
+		ob.add(8, "m1", `{"m":1}`)
+		ob.add(7, "n3", `{"n":3}`)
+		reg := &instancesFake{}
+		reg.set(deliverInstance(7, urlA, "k"))
+		reg.set(deliverInstance(8, urlB, "k"))
+		failedOnce := false
+		sink := &sinkFake{answer: func(o Outgoing) (int, error) {
+			if o.ID == "n1" && !failedOnce {
+				failedOnce = true
+				return 500, nil
+			}
+			return 200, nil
+		}}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get,
+			Retries: []time.Duration{time.Second}, Clock: clock})
+		b := newDeliverBlocker(t, sink, urlA)
 
-	onceWant(t, d, 2, "n1 and m1")
-	if ids := b.waitEntered(t, 1); ids[0] != "n1" {
-		t.Fatalf("first send to instance 7: %s, want n1", ids[0])
-	}
-	waitDeliver(t, "m1 delivered while n1 is being sent", func() bool {
-		return len(ob.recordedFor("m1")) == 1 && deliveriesInFlight(d) == 1
-	})
-	clock.advance(time.Second)
-	onceWant(t, d, 0, "n1 in flight")
-	b.releaseOne(t) // n1 fails, retried in 1s ±20%
-	settleDeliveries(t, d)
-	clock.advance(700 * time.Millisecond)
-	onceWant(t, d, 0, "n1 not due again yet, n2 behind it")
-	clock.advance(600 * time.Millisecond)
-	for _, id := range []string{"n1", "n2", "n3"} {
-		onceWant(t, d, 1, id)
-		if got := b.waitEntered(t, 1); got[0] != id {
-			t.Fatalf("sent %s, want %s", got[0], id)
+		onceWant(t, d, 2, "n1 and m1")
+		if ids := b.waitEntered(t, 1); ids[0] != "n1" {
+			t.Fatalf("first send to instance 7: %s, want n1", ids[0])
 		}
-		onceWant(t, d, 0, id+" in flight")
-		b.releaseOne(t)
-		settleDeliveries(t, d)
+		waitDeliver(t, "m1 delivered while n1 is being sent", func() bool {
+			return len(ob.recordedFor("m1")) == 1 && deliveriesInFlight(d) == 1
+		})
 		clock.advance(time.Second)
-	}
-	onceWant(t, d, 0, "all delivered")
-	if got, want := sink.sentTo(urlA), []string{"n1", "n1", "n2", "n3"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("sends to instance 7: %v, want %v", got, want)
-	}
-	if n := sink.maxInFlight(urlA); n != 1 {
-		t.Errorf("%d of instance 7's notifications in flight at once, want 1", n)
-	}
-	if as := ob.recordedFor("n1"); len(as) != 2 || as[0].Status != StatusPending || as[1].Status != StatusDelivered {
-		t.Errorf("n1 attempts %+v, want a failure then a delivery", as)
-	}
+		onceWant(t, d, 0, "n1 in flight")
+		b.releaseOne(t) // n1 fails, retried in 1s ±20%
+		settleDeliveries(t, d)
+		clock.advance(700 * time.Millisecond)
+		onceWant(t, d, 0, "n1 not due again yet, n2 behind it")
+		clock.advance(600 * time.Millisecond)
+		for _, id := range []string{"n1", "n2", "n3"} {
+			onceWant(t, d, 1, id)
+			if got := b.waitEntered(t, 1); got[0] != id {
+				t.Fatalf("sent %s, want %s", got[0], id)
+			}
+			onceWant(t, d, 0, id+" in flight")
+			b.releaseOne(t)
+			settleDeliveries(t, d)
+			clock.advance(time.Second)
+		}
+		onceWant(t, d, 0, "all delivered")
+		if got, want := sink.sentTo(urlA), []string{"n1", "n1", "n2", "n3"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("sends to instance 7: %v, want %v", got, want)
+		}
+		if n := sink.maxInFlight(urlA); n != 1 {
+			t.Errorf("%d of instance 7's notifications in flight at once, want 1", n)
+		}
+		if as := ob.recordedFor("n1"); len(as) != 2 || as[0].Status != StatusPending || as[1].Status != StatusDelivered {
+			t.Errorf("n1 attempts %+v, want a failure then a delivery", as)
+		}
+	})
 }
 
 // PerCallback bounds the deliveries in flight to one callback URL, whatever the instances; other
 // callbacks are not held up by it.
 func TestDelivererPerCallbackLimit(t *testing.T) {
-	const urlA, urlB = "https://a.example.com/hook", "https://b.example.com/hook"
-	ob := &outboxFake{}
-	reg := &instancesFake{}
-	addDeliverInstances(reg, ob, 1, 10, urlA, "a")
-	addDeliverInstances(reg, ob, 11, 13, urlB, "b")
-	sink := &sinkFake{status: 200}
-	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, PerCallback: 3, Now: clock.Now})
-	b := newDeliverBlocker(t, sink, urlA)
+	synctest.Test(t, func(t *testing.T) {
+		const urlA, urlB = "https://a.example.com/hook", "https://b.example.com/hook"
+		ob := &outboxFake{}
+		reg := &instancesFake{}
+		addDeliverInstances(reg, ob, 1, 10, urlA, "a")
+		addDeliverInstances(reg, ob, 11, 13, urlB, "b")
+		sink := &sinkFake{status: 200}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, PerCallback: 3, Clock: clock})
+		b := newDeliverBlocker(t, sink, urlA)
 
-	// No rate bound: the first look starts as many as PerCallback allows to each callback.
-	onceWant(t, d, 6, "up to three in flight to each callback")
-	b.waitEntered(t, 3)
-	waitDeliver(t, "the other callback's deliveries", func() bool {
-		return len(sink.sentTo(urlB)) == 3 && deliveriesInFlight(d) == 3
-	})
-	clock.advance(time.Second)
-	onceWant(t, d, 0, "callback at its limit")
-
-	inFlight, unstarted := 3, 7
-	for inFlight > 0 {
-		b.releaseOne(t)
-		inFlight--
-		waitDeliver(t, "a delivery to finish", func() bool { return deliveriesInFlight(d) == inFlight })
+		// No rate bound: the first look starts as many as PerCallback allows to each callback.
+		onceWant(t, d, 6, "up to three in flight to each callback")
+		b.waitEntered(t, 3)
+		waitDeliver(t, "the other callback's deliveries", func() bool {
+			return len(sink.sentTo(urlB)) == 3 && deliveriesInFlight(d) == 3
+		})
 		clock.advance(time.Second)
-		want := min(1, unstarted)
-		onceWant(t, d, want, "a place freed")
-		if want == 1 {
-			b.waitEntered(t, 1)
-			inFlight++
-			unstarted--
+		onceWant(t, d, 0, "callback at its limit")
+
+		inFlight, unstarted := 3, 7
+		for inFlight > 0 {
+			b.releaseOne(t)
+			inFlight--
+			waitDeliver(t, "a delivery to finish", func() bool { return deliveriesInFlight(d) == inFlight })
+			clock.advance(time.Second)
+			want := min(1, unstarted)
+			onceWant(t, d, want, "a place freed")
+			if want == 1 {
+				b.waitEntered(t, 1)
+				inFlight++
+				unstarted--
+			}
+			onceWant(t, d, 0, "callback at its limit again")
 		}
-		onceWant(t, d, 0, "callback at its limit again")
-	}
-	settleDeliveries(t, d)
-	if n := len(sink.sentTo(urlA)); n != 10 {
-		t.Errorf("%d sends to the callback, want 10", n)
-	}
-	if n := sink.maxInFlight(urlA); n != 3 {
-		t.Errorf("%d deliveries in flight to one callback at most, want PerCallback = 3", n)
-	}
+		settleDeliveries(t, d)
+		if n := len(sink.sentTo(urlA)); n != 10 {
+			t.Errorf("%d sends to the callback, want 10", n)
+		}
+		if n := sink.maxInFlight(urlA); n != 3 {
+			t.Errorf("%d deliveries in flight to one callback at most, want PerCallback = 3", n)
+		}
+	})
 }
 
 // RatePerCallback bounds how many deliveries start per second to one callback (a token bucket
@@ -988,7 +999,7 @@ func TestDelivererRatePerCallback(t *testing.T) {
 	sink := &sinkFake{status: 200}
 	clock := newDeliverClock()
 	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get,
-		PerCallback: 100, RatePerCallback: 4, Now: clock.Now})
+		PerCallback: 100, RatePerCallback: 4, Clock: clock})
 	sentA := 0
 	step := func(advance time.Duration, wantA int, what string) {
 		t.Helper()
@@ -1035,7 +1046,7 @@ func TestDelivererBreaker(t *testing.T) {
 		return 200, nil
 	}}
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock,
 		BreakAfter: 4, PerCallback: 4, RatePerCallback: 1000,
 		Retries: []time.Duration{10 * time.Hour, 10 * time.Hour, 10 * time.Hour}})
 	b := newDeliverBlocker(t, sink, urlA)
@@ -1140,7 +1151,7 @@ func TestDelivererBreakerCountsFailuresInARow(t *testing.T) {
 		return answers[calls-1], nil
 	}}
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock,
 		BreakAfter: 3, PerCallback: 1, Retries: []time.Duration{time.Hour}})
 	// Each send is held until Once has returned, so that it cannot end (and free the callback's
 	// one place) while Once still reads the due list.
@@ -1159,33 +1170,35 @@ func TestDelivererBreakerCountsFailuresInARow(t *testing.T) {
 // A slow callback holds up only its own deliveries: another callback's go out, one after the
 // other, while it is still answering.
 func TestDelivererSlowReceiver(t *testing.T) {
-	const slow, fast = "https://slow.example.com/hook", "https://fast.example.com/hook"
-	ob := &outboxFake{}
-	reg := &instancesFake{}
-	reg.set(deliverInstance(1, slow, "k"))
-	reg.set(deliverInstance(2, fast, "k"))
-	ob.add(1, "s1", `{}`)
-	ob.add(2, "f1", `{}`)
-	ob.add(2, "f2", `{}`)
-	sink := &sinkFake{status: 200}
-	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
-	b := newDeliverBlocker(t, sink, slow)
+	synctest.Test(t, func(t *testing.T) {
+		const slow, fast = "https://slow.example.com/hook", "https://fast.example.com/hook"
+		ob := &outboxFake{}
+		reg := &instancesFake{}
+		reg.set(deliverInstance(1, slow, "k"))
+		reg.set(deliverInstance(2, fast, "k"))
+		ob.add(1, "s1", `{}`)
+		ob.add(2, "f1", `{}`)
+		ob.add(2, "f2", `{}`)
+		sink := &sinkFake{status: 200}
+		clock := newDeliverClock()
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock})
+		b := newDeliverBlocker(t, sink, slow)
 
-	onceWant(t, d, 2, "both callbacks")
-	b.waitEntered(t, 1)
-	waitDeliver(t, "f1 delivered", func() bool { return len(ob.recordedFor("f1")) == 1 && deliveriesInFlight(d) == 1 })
-	clock.advance(time.Second)
-	onceWant(t, d, 1, "f2 while the slow callback is still answering")
-	waitDeliver(t, "f2 delivered", func() bool { return len(ob.recordedFor("f2")) == 1 && deliveriesInFlight(d) == 1 })
-	if n := len(ob.recordedFor("s1")); n != 0 {
-		t.Fatalf("slow delivery recorded %d times before it answered", n)
-	}
-	b.releaseOne(t)
-	settleDeliveries(t, d)
-	if as := ob.recordedFor("s1"); len(as) != 1 || as[0].Status != StatusDelivered {
-		t.Errorf("slow delivery attempts %+v", as)
-	}
+		onceWant(t, d, 2, "both callbacks")
+		b.waitEntered(t, 1)
+		waitDeliver(t, "f1 delivered", func() bool { return len(ob.recordedFor("f1")) == 1 && deliveriesInFlight(d) == 1 })
+		clock.advance(time.Second)
+		onceWant(t, d, 1, "f2 while the slow callback is still answering")
+		waitDeliver(t, "f2 delivered", func() bool { return len(ob.recordedFor("f2")) == 1 && deliveriesInFlight(d) == 1 })
+		if n := len(ob.recordedFor("s1")); n != 0 {
+			t.Fatalf("slow delivery recorded %d times before it answered", n)
+		}
+		b.releaseOne(t)
+		settleDeliveries(t, d)
+		if as := ob.recordedFor("s1"); len(as) != 1 || as[0].Status != StatusDelivered {
+			t.Errorf("slow delivery attempts %+v", as)
+		}
+	})
 }
 
 // A notification must not be sent again because Once read the outbox while it was being sent and
@@ -1193,31 +1206,33 @@ func TestDelivererSlowReceiver(t *testing.T) {
 func TestDelivererNoResendFromStaleRead(t *testing.T) {
 	for _, status := range []int{200, 500} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			ob := &outboxFake{}
-			ob.add(7, "n1", `{}`)
-			reg := &instancesFake{}
-			reg.set(deliverInstance(7, "https://hooks.example.com/7", "k"))
-			sink := &sinkFake{status: status}
-			clock := newDeliverClock()
-			d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
-			b := newDeliverBlocker(t, sink, "")
-			onceWant(t, d, 1, "n1")
-			b.waitEntered(t, 1)
-			// The next Once reads n1 (still pending: being sent), then n1 answers and is recorded
-			// before Once goes through what it read.
-			ob.setReadHook(func() {
-				b.open()
-				waitDeliver(t, "n1 finished", func() bool { return deliveriesInFlight(d) == 0 })
+			synctest.Test(t, func(t *testing.T) {
+				ob := &outboxFake{}
+				ob.add(7, "n1", `{}`)
+				reg := &instancesFake{}
+				reg.set(deliverInstance(7, "https://hooks.example.com/7", "k"))
+				sink := &sinkFake{status: status}
+				clock := newDeliverClock()
+				d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock})
+				b := newDeliverBlocker(t, sink, "")
+				onceWant(t, d, 1, "n1")
+				b.waitEntered(t, 1)
+				// The next Once reads n1 (still pending: being sent), then n1 answers and is recorded
+				// before Once goes through what it read.
+				ob.setReadHook(func() {
+					b.open()
+					waitDeliver(t, "n1 finished", func() bool { return deliveriesInFlight(d) == 0 })
+				})
+				clock.advance(time.Second)
+				n, err := d.Once(context.Background())
+				settleDeliveries(t, d)
+				if err != nil || n != 0 {
+					t.Errorf("Once = %d, %v; want nothing started", n, err)
+				}
+				if got := sink.sentTo("https://hooks.example.com/7"); len(got) != 1 {
+					t.Errorf("n1 sent %d times, want once; attempts %+v", len(got), ob.recorded())
+				}
 			})
-			clock.advance(time.Second)
-			n, err := d.Once(context.Background())
-			settleDeliveries(t, d)
-			if err != nil || n != 0 {
-				t.Errorf("Once = %d, %v; want nothing started", n, err)
-			}
-			if got := sink.sentTo("https://hooks.example.com/7"); len(got) != 1 {
-				t.Errorf("n1 sent %d times, want once; attempts %+v", len(got), ob.recorded())
-			}
 		})
 	}
 }
@@ -1230,7 +1245,7 @@ func TestDelivererRateBelowOnePerSecond(t *testing.T) {
 	addDeliverInstances(reg, ob, 1, 3, url, "a")
 	sink := &sinkFake{status: 200}
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now, RatePerCallback: 0.5})
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock, RatePerCallback: 0.5})
 	onceWant(t, d, 1, "first")
 	settleDeliveries(t, d)
 	clock.advance(time.Second)
@@ -1250,7 +1265,7 @@ func TestDelivererBreakerStragglersKeepCooldown(t *testing.T) {
 		addDeliverInstances(reg, ob, 1, 10, url, "a")
 		sink := &sinkFake{status: 500}
 		clock := newDeliverClock()
-		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now,
+		d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock,
 			BreakAfter: 2, PerCallback: perCallback, RatePerCallback: 1000, Retries: []time.Duration{10 * time.Hour}})
 		b := newDeliverBlocker(t, sink, url)
 		if perCallback == 1 {
@@ -1313,7 +1328,7 @@ func TestDelivererLooksPastBlockedCallbacks(t *testing.T) {
 	}}
 	clock := newDeliverClock()
 	// One worker: Once reads 4 due notifications a page.
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now, Workers: 1,
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock, Workers: 1,
 		BreakAfter: 1, RatePerCallback: 1000, Retries: []time.Duration{time.Hour}})
 	b := newDeliverBlocker(t, sink, down)
 	// The one worker is busy with it until it is released, so this look stops at the first page.
@@ -1338,7 +1353,7 @@ func TestDelivererBodyReadFails(t *testing.T) {
 	addDeliverInstances(reg, ob, 1, 1, url, "n")
 	sink := &sinkFake{status: 200}
 	clock := newDeliverClock()
-	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Now: clock.Now})
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock})
 	onceWant(t, d, 1, "the notification, whose body then fails to read")
 	settleDeliveries(t, d)
 	if len(sink.sent()) != 0 || len(ob.attempts) != 0 {

@@ -109,10 +109,6 @@ func (s *pollStoreFake) numCommits() int {
 	return len(s.commits)
 }
 
-type clockFake struct{ t time.Time }
-
-func (c *clockFake) Now() time.Time { return c.t }
-
 // day1 returns 2024-03-01 at hh:mm:ss UTC.
 func day1(hms string) time.Time {
 	t, err := time.Parse(time.RFC3339, "2024-03-01T"+hms+"Z")
@@ -160,7 +156,7 @@ func runPollSteps(t *testing.T, in *Instance, objectType string, steps []pollSte
 	}
 	src := &pollSourceFake{}
 	store := newPollStoreFake()
-	clock := &clockFake{}
+	clock := &FixedClock{}
 	var skips []string
 	p := &Poller{Source: src, Store: store, Clock: clock, Skips: func(JobKey) []string { return skips }}
 	key := JobKey{InstanceID: in.ID, ObjectType: objectType}
@@ -180,7 +176,7 @@ func runPollSteps(t *testing.T, in *Instance, objectType string, steps []pollSte
 		src.deleted = [][]byte{jsonArray(st.deleted)}
 		src.err, src.errDeleted, src.reqs = st.srcErr, st.delErr, nil
 		store.failCommit = st.commitErr
-		clock.t = day1(st.now)
+		clock.T = day1(st.now)
 		before := store.numCommits()
 
 		res, err := p.Poll(context.Background(), in, job)
@@ -590,7 +586,7 @@ func TestPollCursorFollowsRecords(t *testing.T) {
 			deleted: [][]byte{jsonArray([]string{tk(9, "09:00:00", "10:02:00")})},
 		}
 		store := newPollStoreFake()
-		p := &Poller{Source: src, Store: store, Clock: &clockFake{t: day1("10:15:00")}}
+		p := &Poller{Source: src, Store: store, Clock: &FixedClock{T: day1("10:15:00")}}
 		if _, err := p.Poll(context.Background(), in, job); err != nil {
 			t.Fatal(err)
 		}

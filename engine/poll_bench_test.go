@@ -38,7 +38,7 @@ func BenchmarkPollPage(b *testing.B) {
 	}}
 	page := engine.TicketPage(100)
 	src := &enginetest.PageSource{}
-	p := &engine.Poller{Source: src, Clock: &enginetest.FixedClock{T: in.CreatedAt.Add(15 * time.Minute)}, Account: benchAccount}
+	p := &engine.Poller{Source: src, Clock: &engine.FixedClock{T: in.CreatedAt.Add(15 * time.Minute)}, Account: benchAccount}
 	b.SetBytes(int64(len(page)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -92,7 +92,7 @@ func BenchmarkPollIdle(b *testing.B) {
 			}
 			store := &countingStore{MemStore: enginetest.NewMemStore()}
 			src := &enginetest.PageSource{}
-			p := &engine.Poller{Source: src, Store: store, Clock: &enginetest.FixedClock{T: now}, Account: benchAccount}
+			p := &engine.Poller{Source: src, Store: store, Clock: &engine.FixedClock{T: now}, Account: benchAccount}
 			// The first poll reads the three tickets, all updated in one second: the cursor stops
 			// at that second and remembers them.
 			src.Answers = [][][]byte{{boundary}}

@@ -19,7 +19,7 @@ func pollerFor(t *testing.T) (*engine.Poller, *engine.Instance, *engine.JobSpec,
 	job, _ := in.Job("incidents")
 	store := &countingStore{MemStore: enginetest.NewMemStore()}
 	src := &enginetest.PageSource{}
-	p := &engine.Poller{Source: src, Store: store, Clock: &enginetest.FixedClock{T: in.CreatedAt.Add(15 * time.Minute)}, Account: benchAccount}
+	p := &engine.Poller{Source: src, Store: store, Clock: &engine.FixedClock{T: in.CreatedAt.Add(15 * time.Minute)}, Account: benchAccount}
 	return p, in, job, store, src
 }
 

@@ -6,16 +6,64 @@ import (
 	"time"
 )
 
-// Clock tells the time. Tests use a fake one instead of sleeping.
+// Clock tells the time and waits. Everything the engine reads of time, and every wait it makes,
+// goes through the one Clock a Runtime is given: the poller's now, the scheduler's slots and
+// timer, the deliverer's due times and its look at the outbox, a suspension's end. SystemClock is
+// the time package's; tests run the engine in a testing/synctest bubble, where that clock is
+// virtual, or give it a fake that moves only when told to (FixedClock, moved by hand).
 type Clock interface {
 	Now() time.Time
+	// NewTimer returns a timer that sends the time on its channel once d has passed.
+	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f in its own goroutine once d has passed.
+	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// SystemClock is the real clock.
+// Timer is a Clock's timer, as a time.Timer: Stop and Reset report whether it was active.
+type Timer interface {
+	// C delivers the time when the timer fires; nil for a timer of AfterFunc.
+	C() <-chan time.Time
+	Stop() bool
+	Reset(d time.Duration) bool
+}
+
+// SystemClock is the time package's clock.
 type SystemClock struct{}
 
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTimer returns a time.Timer.
+func (SystemClock) NewTimer(d time.Duration) Timer { return systemTimer{time.NewTimer(d)} }
+
+// AfterFunc returns time.AfterFunc's timer.
+func (SystemClock) AfterFunc(d time.Duration, f func()) Timer {
+	return systemTimer{time.AfterFunc(d, f)}
+}
+
+type systemTimer struct{ t *time.Timer }
+
+func (s systemTimer) C() <-chan time.Time        { return s.t.C }
+func (s systemTimer) Stop() bool                 { return s.t.Stop() }
+func (s systemTimer) Reset(d time.Duration) bool { return s.t.Reset(d) }
+
+// FixedClock is a clock stopped at T: a trial's or a replayed poll's time. Its timers never fire.
+type FixedClock struct{ T time.Time }
+
+// Now returns T.
+func (c *FixedClock) Now() time.Time { return c.T }
+
+// NewTimer returns a timer that never fires.
+func (c *FixedClock) NewTimer(time.Duration) Timer { return stoppedTimer{} }
+
+// AfterFunc returns a timer that never fires: f is never called.
+func (c *FixedClock) AfterFunc(time.Duration, func()) Timer { return stoppedTimer{} }
+
+type stoppedTimer struct{}
+
+func (stoppedTimer) C() <-chan time.Time      { return nil }
+func (stoppedTimer) Stop() bool               { return false }
+func (stoppedTimer) Reset(time.Duration) bool { return false }
 
 // Request is one vendor request: one page, its URL fully built by the resource's pager (the
 // fixed query, the where parameters, the page or the vendor's next-page link), and what the

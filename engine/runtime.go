@@ -24,6 +24,7 @@ type Runtime struct {
 	skips     map[JobKey][]string  // unreadable records an operator skipped, until a poll commits them
 	suspended map[int64]*Instance  // instances suspended by the vendor's refusal: their configuration as applied
 	probe     time.Duration        // how long a suspension lasts before the vendor is tried again
+	clock     Clock
 	sched     *Scheduler
 	deliver   *Deliverer
 	log       hclog.Logger
@@ -36,7 +37,9 @@ type RuntimeOptions struct {
 	Store   Store
 	Outbox  Outbox
 	Sink    Sink
-	Clock   Clock // nil = SystemClock
+	// Clock is the one clock of the poller, the scheduler, the deliverer and suspensions; nil =
+	// SystemClock.
+	Clock   Clock
 	Account Account
 	Logger  hclog.Logger
 	// PollConcurrency bounds the polls under way over all accounts, PollsPerAccount those of one
@@ -48,7 +51,7 @@ type RuntimeOptions struct {
 	PollDeadline time.Duration
 	PollPages    int
 	OnPoll       func(PollEvent)
-	Deliverer    DelivererOptions // Outbox, Sink, Instances and Logger are filled in
+	Deliverer    DelivererOptions // Outbox, Sink, Instances, Logger and Clock are filled in
 	// SuspendFor is how long an instance whose credentials the vendor rejects (401), or a job
 	// whose feature its plan lacks (403 require_feature), stays paused before it is tried again;
 	// 0 = 15 minutes. Changing the instance's configuration tries again at once.
@@ -67,7 +70,7 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 		o.SuspendFor = 15 * time.Minute
 	}
 	r := &Runtime{instances: map[int64]*Instance{}, polls: map[JobKey]PollEvent{}, gaps: map[JobKey]string{},
-		failures: map[JobKey]int{}, skips: map[JobKey][]string{}, suspended: map[int64]*Instance{}, probe: o.SuspendFor, log: o.Logger}
+		failures: map[JobKey]int{}, skips: map[JobKey][]string{}, suspended: map[int64]*Instance{}, probe: o.SuspendFor, clock: o.Clock, log: o.Logger}
 	onPoll := o.OnPoll
 	o.OnPoll = func(ev PollEvent) {
 		r.mu.Lock()
@@ -97,14 +100,14 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 	}
 	r.catalog.Store(o.Catalog)
 	do := o.Deliverer
-	do.Outbox, do.Sink, do.Instances, do.Logger = o.Outbox, o.Sink, r.Instance, o.Logger.Named("delivery")
+	do.Outbox, do.Sink, do.Instances, do.Logger, do.Clock = o.Outbox, o.Sink, r.Instance, o.Logger.Named("delivery"), o.Clock
 	if o.DeliveryWorkers > 0 {
 		do.Workers = o.DeliveryWorkers
 	}
 	r.deliver = NewDeliverer(do)
 	poller := &Poller{Source: o.Source, Store: o.Store, Clock: o.Clock, Account: o.Account, Logger: o.Logger.Named("poll"),
 		Deadline: o.PollDeadline, PageBudget: o.PollPages, OnCommit: r.deliver.Kick, Skips: r.skipped}
-	r.sched = NewScheduler(SchedulerOptions{Poller: poller, Logger: o.Logger.Named("scheduler"),
+	r.sched = NewScheduler(SchedulerOptions{Poller: poller, Clock: o.Clock, Logger: o.Logger.Named("scheduler"),
 		Concurrency: o.PollConcurrency, PerAccount: o.PollsPerAccount, OnPoll: o.OnPoll})
 	return r
 }
@@ -256,7 +259,7 @@ func (r *Runtime) refused(ev PollEvent) {
 	r.sched.Set(suspended)
 	r.log.Warn("polling suspended; the vendor is tried again later, or at once when the configuration changes",
 		"instance", in.ID, "resource", ev.Key.ObjectType, "reason", reason, "retry_in", r.probe)
-	time.AfterFunc(r.probe, func() {
+	r.clock.AfterFunc(r.probe, func() {
 		r.mu.Lock()
 		orig, ok := r.suspended[in.ID]
 		still := ok && r.instances[in.ID] == suspended

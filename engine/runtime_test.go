@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -93,45 +94,51 @@ func (e vendorErr) VendorCode() string    { return e.code }
 func (e vendorErr) VendorMessage() string { return "" }
 
 func TestRuntimeSuspendsWhatTheVendorRefuses(t *testing.T) {
-	rt := NewRuntime(RuntimeOptions{Catalog: testCatalog(t), SuspendFor: 50 * time.Millisecond})
-	in := testInstance(t, "incidents", `{}`)
-	in.ID = 7
-	rt.Apply(in)
+	synctest.Test(t, func(t *testing.T) {
+		// In a synctest bubble: the suspensions' timers fire only when the test sleeps past them.
+		rt := NewRuntime(RuntimeOptions{Catalog: testCatalog(t), SuspendFor: 15 * time.Minute})
+		in := testInstance(t, "incidents", `{}`)
+		in.ID = 7
+		rt.Apply(in)
 
-	// 403 require_feature: that job pauses; 401: the whole instance is invalid.
-	rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: fmt.Errorf("list: %w", vendorErr{403, "require_feature"})})
-	if st := rt.Status(7); len(st) != 1 || st[0].State != "paused" || !strings.Contains(st[0].Reason, "403") {
-		t.Fatalf("after 403: %+v", st)
-	}
-	if ok, _ := rt.Valid(7); !ok {
-		t.Error("a 403 made the whole instance invalid")
-	}
-	rt.Apply(in) // a new configuration tries again at once
-	rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{401, "invalid_credentials"}})
-	if ok, why := rt.Valid(7); ok || !strings.Contains(why, "401") {
-		t.Fatalf("after 401: valid %v %q", ok, why)
-	}
-	if rt.Jobs() != 0 {
-		t.Errorf("%d jobs scheduled for a suspended instance", rt.Jobs())
-	}
-	// Other errors are passing faults: nothing is suspended.
-	rt.Apply(in)
-	rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{503, ""}})
-	if ok, _ := rt.Valid(7); !ok || rt.Jobs() != 1 {
-		t.Fatal("a 503 suspended the instance")
-	}
-	// After SuspendFor the vendor is tried again.
-	rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{401, ""}})
-	deadline := time.Now().Add(2 * time.Second)
-	for ok, _ := rt.Valid(7); !ok; ok, _ = rt.Valid(7) {
-		if time.Now().After(deadline) {
+		// 403 require_feature: that job pauses; 401: the whole instance is invalid.
+		rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: fmt.Errorf("list: %w", vendorErr{403, "require_feature"})})
+		if st := rt.Status(7); len(st) != 1 || st[0].State != "paused" || !strings.Contains(st[0].Reason, "403") {
+			t.Fatalf("after 403: %+v", st)
+		}
+		if ok, _ := rt.Valid(7); !ok {
+			t.Error("a 403 made the whole instance invalid")
+		}
+		rt.Apply(in) // a new configuration tries again at once
+		rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{401, "invalid_credentials"}})
+		if ok, why := rt.Valid(7); ok || !strings.Contains(why, "401") {
+			t.Fatalf("after 401: valid %v %q", ok, why)
+		}
+		if rt.Jobs() != 0 {
+			t.Errorf("%d jobs scheduled for a suspended instance", rt.Jobs())
+		}
+		// Other errors are passing faults: nothing is suspended.
+		rt.Apply(in)
+		rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{503, ""}})
+		if ok, _ := rt.Valid(7); !ok || rt.Jobs() != 1 {
+			t.Fatal("a 503 suspended the instance")
+		}
+		// After SuspendFor the vendor is tried again.
+		rt.refused(PollEvent{Key: JobKey{InstanceID: 7, ObjectType: "incidents"}, Err: vendorErr{401, ""}})
+		time.Sleep(15*time.Minute - time.Second)
+		synctest.Wait()
+		if ok, _ := rt.Valid(7); ok {
+			t.Fatal("tried again before SuspendFor")
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if ok, _ := rt.Valid(7); !ok {
 			t.Fatal("not tried again after SuspendFor")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if rt.Jobs() != 1 {
-		t.Errorf("%d jobs after the retry, want 1", rt.Jobs())
-	}
+		if rt.Jobs() != 1 {
+			t.Errorf("%d jobs after the retry, want 1", rt.Jobs())
+		}
+	})
 }
 
 // Instances counts what the runtime holds, disabled instances included; Remove drops it.

@@ -36,6 +36,7 @@ const (
 // once; its next poll goes on from what it committed.
 type Scheduler struct {
 	poller     *Poller
+	clock      Clock
 	log        hclog.Logger
 	limit      int
 	perAccount int
@@ -58,13 +59,15 @@ type PollEvent struct {
 	Result   PollResult
 	Err      error
 	Lag      time.Duration // how late the poll started against its slot
-	Duration time.Duration // how long the poll took (wall time)
+	Duration time.Duration // how long the poll took, by the scheduler's clock
 	Next     time.Time     // when the job polls next; zero when it stopped
 }
 
 // SchedulerOptions configure a Scheduler.
 type SchedulerOptions struct {
 	Poller *Poller
+	// Clock sets the slots and waits for them; nil = the Poller's clock (SystemClock without one).
+	Clock  Clock
 	Logger hclog.Logger
 	// Concurrency bounds the polls under way over all accounts (0 = DefaultPollConcurrency);
 	// PerAccount those of one vendor account (0 = DefaultPollsPerAccount).
@@ -106,7 +109,13 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 	if opts.PerAccount <= 0 {
 		opts.PerAccount = DefaultPollsPerAccount
 	}
-	return &Scheduler{poller: opts.Poller, log: opts.Logger, limit: opts.Concurrency, perAccount: opts.PerAccount,
+	if opts.Clock == nil && opts.Poller != nil {
+		opts.Clock = opts.Poller.Clock
+	}
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	return &Scheduler{poller: opts.Poller, clock: opts.Clock, log: opts.Logger, limit: opts.Concurrency, perAccount: opts.PerAccount,
 		after: opts.After, onPoll: opts.OnPoll, jobs: map[JobKey]*schedJob{}, accounts: map[string]*account{},
 		wake: make(chan struct{}, 1)}
 }
@@ -135,7 +144,7 @@ func (s *Scheduler) Set(in *Instance) {
 			s.removeLocked(j)
 		}
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	for ot, spec := range want {
 		key := JobKey{InstanceID: in.ID, ObjectType: ot}
 		if j, ok := s.jobs[key]; ok {
@@ -285,7 +294,7 @@ func firstSlot(key JobKey, interval time.Duration, now time.Time) time.Time {
 // commits what it has read.
 func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.wg.Wait()
-	timer := time.NewTimer(time.Hour)
+	timer := s.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
@@ -296,7 +305,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-s.wake:
-		case <-timer.C:
+		case <-timer.C():
 		}
 	}
 }
@@ -304,7 +313,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // dispatchLocked starts every due job that the bounds allow and returns how long until the next
 // one is due.
 func (s *Scheduler) dispatchLocked(ctx context.Context) time.Duration {
-	now := time.Now()
+	now := s.clock.Now()
 	for len(s.queue) > 0 && s.running < s.limit {
 		head := s.queue[0]
 		if d := head.next.Sub(now); d > 0 {
@@ -341,11 +350,11 @@ func (s *Scheduler) startLocked(ctx context.Context, j *schedJob, a *account) {
 }
 
 func (s *Scheduler) runJob(ctx context.Context, j *schedJob, in *Instance, spec *JobSpec, slot time.Time) {
-	started := time.Now()
+	started := s.clock.Now()
 	lag := started.Sub(slot)
 	log := s.log.With("instance", in.ID, "resource", spec.ObjectType)
 	res, err := s.poller.Poll(ctx, in, spec)
-	took := time.Since(started)
+	took := s.clock.Now().Sub(started)
 	for _, g := range res.Gaps {
 		log.Error("records may have been missed", "gap", g)
 	}
@@ -385,7 +394,7 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob, in *Instance, spec 
 		// The next slot after now on the job's phase, with the interval it now has; slots missed
 		// while polling are skipped.
 		j.interval = j.in.Interval
-		j.next = firstSlot(j.key, j.interval, later(time.Now(), slot.Add(time.Nanosecond)))
+		j.next = firstSlot(j.key, j.interval, later(s.clock.Now(), slot.Add(time.Nanosecond)))
 		next = j.next
 		heap.Push(&s.queue, j)
 	}

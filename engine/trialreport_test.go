@@ -47,7 +47,7 @@ func TestTrialReport(t *testing.T) {
 		engine.TicketJSON(3, "2024-02-01T00:00:00Z", at(3), `,"echo":"`+trialKey+`"`))
 	deleted := fmt.Sprintf("[%s]", engine.TicketJSON(4, at(1), "yesterday", `,"deleted":true`))
 	src := &enginetest.PageSource{Answers: [][][]byte{{[]byte(changes)}, {[]byte(deleted)}}}
-	p := &engine.Poller{Clock: &enginetest.FixedClock{T: in.CreatedAt.Add(5 * time.Minute)}}
+	p := &engine.Poller{Clock: &engine.FixedClock{T: in.CreatedAt.Add(5 * time.Minute)}}
 	tr, err := p.Try(context.Background(), src, in, job, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestTrialReportError(t *testing.T) {
 	in, job := trialInstance(t)
 	src := &enginetest.PageSource{Err: errors.New("vendor said: bad key " + trialKey)}
 	src.Answers = nil
-	p := &engine.Poller{Clock: &enginetest.FixedClock{T: in.CreatedAt.Add(time.Minute)}}
+	p := &engine.Poller{Clock: &engine.FixedClock{T: in.CreatedAt.Add(time.Minute)}}
 	tr, err := p.Try(context.Background(), src, in, job, nil)
 	if err == nil || tr == nil {
 		t.Fatalf("trial %v, error %v", tr, err)

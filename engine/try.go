@@ -79,6 +79,8 @@ type recordingSource struct {
 }
 
 func (s *recordingSource) Fetch(ctx context.Context, req Request) (Page, error) {
+	// A request's duration is what the person trying sees, measured on the machine's monotonic
+	// clock: the trial's own clock stands still at the trial's time (FixedClock).
 	start := time.Now()
 	pg, err := s.Source.Fetch(ctx, req)
 	s.mu.Lock()

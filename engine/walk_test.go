@@ -192,7 +192,7 @@ func TestWalkShiftedRowsAreFound(t *testing.T) {
 				}
 			}
 			store := newPollStoreFake()
-			p := &Poller{Source: v, Store: store, Clock: &clockFake{t: burst.Add(time.Minute)}}
+			p := &Poller{Source: v, Store: store, Clock: &FixedClock{T: burst.Add(time.Minute)}}
 			pollUntilQuiet(t, p, in, job, 1)
 			v.onRequest = func(v *listVendor, k int) { v.now = v.now.Add(300 * time.Millisecond) }
 			firstPoll := v.requests
@@ -238,7 +238,7 @@ func TestWalkReadsEachPageOnce(t *testing.T) {
 	v.pageCap = 30 // 35.12 pages of 100 past a cap of 30: read from both ends
 	job = withMaxPages(job, 30)
 	store := newPollStoreFake()
-	p := &Poller{Source: v, Store: store, Clock: &clockFake{t: burst.Add(time.Minute)}}
+	p := &Poller{Source: v, Store: store, Clock: &FixedClock{T: burst.Add(time.Minute)}}
 	res, err := p.Poll(context.Background(), in, job)
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestWalkCommitsAsItGoes(t *testing.T) {
 			seenWhileReading = store.numCommits()
 		}
 	}
-	p := &Poller{Source: v, Store: store, Clock: &clockFake{t: v.now}}
+	p := &Poller{Source: v, Store: store, Clock: &FixedClock{T: v.now}}
 	res, err := p.Poll(context.Background(), in, job)
 	if err != nil || res.Events != 2500 {
 		t.Fatalf("%+v, %v", res, err)
@@ -304,7 +304,7 @@ func TestPollPageBudget(t *testing.T) {
 		v.put(id, in.CreatedAt.Add(-time.Hour), in.CreatedAt.Add(time.Duration(id)*time.Second))
 	}
 	store := newPollStoreFake()
-	p := &Poller{Source: v, Store: store, Clock: &clockFake{t: v.now}, PageBudget: 4}
+	p := &Poller{Source: v, Store: store, Clock: &FixedClock{T: v.now}, PageBudget: 4}
 	total := 0
 	for i := range 4 {
 		res, err := p.Poll(context.Background(), in, job)
@@ -417,7 +417,7 @@ func TestWalkTimeExportGap(t *testing.T) {
 	}
 	v.records = append(v.records, vTicket{id: 5000, created: in.CreatedAt.Add(-time.Hour), updated: T.Add(time.Minute)})
 	store := newPollStoreFake()
-	p := &Poller{Source: v, Store: store, Clock: &clockFake{t: T.Add(5 * time.Minute)}}
+	p := &Poller{Source: v, Store: store, Clock: &FixedClock{T: T.Add(5 * time.Minute)}}
 	res, err := p.Poll(context.Background(), in, job)
 	if err != nil {
 		t.Fatal(err)
@@ -448,7 +448,7 @@ func TestTry(t *testing.T) {
 	v.put(2, in.CreatedAt.Add(time.Minute), in.CreatedAt.Add(time.Minute))
 	v.put(3, in.CreatedAt.Add(-time.Hour), in.CreatedAt.Add(2*time.Minute))
 	store := newPollStoreFake()
-	p := &Poller{Store: store, Clock: &clockFake{t: v.now}}
+	p := &Poller{Store: store, Clock: &FixedClock{T: v.now}}
 	trial, err := p.Try(context.Background(), v, in, job, nil)
 	if err != nil {
 		t.Fatal(err)

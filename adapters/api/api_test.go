@@ -74,7 +74,7 @@ func (h *harness) build(maxBody int64, opts ...func(*harnessConfig)) *Server {
 	log := hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace})
 	c := harnessConfig{
 		svc: instances.Options{Store: h.store, Runtime: h.rt, Limits: engine.Limits{MinInterval: time.Millisecond},
-			Logger: log, Now: func() time.Time { return testNow }},
+			Logger: log, Clock: &engine.FixedClock{T: testNow}},
 		api: Options{Logger: log, Now: func() time.Time { return testNow }, MaxBodyBytes: maxBody,
 			Throttle: tenants.NewThrottle(tenants.ThrottleOptions{Burst: 1000})},
 	}

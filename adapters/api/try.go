@@ -110,7 +110,7 @@ func (s *Server) tryResource(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	in.CreatedAt = now.Add(-since)
-	p := &engine.Poller{Clock: fixedClock(now), PageBudget: trialPages, Deadline: trialDeadline,
+	p := &engine.Poller{Clock: &engine.FixedClock{T: now}, PageBudget: trialPages, Deadline: trialDeadline,
 		Account: engine.Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"}}
 	t, err := p.Try(r.Context(), s.src, in, job, nil)
 	if t == nil {
@@ -134,8 +134,3 @@ func (s *Server) tryResource(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("trial", "instance", id, "resource", resource, "pages", out.Pages, "error", strings.TrimSpace(out.Error) != "")
 	writeJSON(w, http.StatusOK, out)
 }
-
-// fixedClock is a clock that always says t: a trial's time is the time it started.
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time { return time.Time(c) }

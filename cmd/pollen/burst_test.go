@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
 
 var burstFull = flag.Bool("burst.full", false, "TestBurstThirtyFiveThousandInOneSecond: 35,000 tickets with the shipped incidents.json "+
@@ -31,48 +32,46 @@ func TestBurstThirtyFiveThousandInOneSecond(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about 45 s; skipped with -short")
 	}
-	n, o := 6000, simRigOptions{
-		desk:      freshdesk.Options{Seed: 35, RatePerMinute: 1_000_000, PageCap: 50},
-		incidents: map[string]any{"maxPages": 50},
-	}
+	n, desk, incidents := 6000, freshdesk.Options{Seed: 35, RatePerMinute: 1_000_000, PageCap: 50}, map[string]any{"maxPages": 50}
 	if *burstFull {
-		n, o = 35000, simRigOptions{desk: freshdesk.Options{Seed: 35, RatePerMinute: 1_000_000}}
+		n, desk, incidents = 35000, freshdesk.Options{Seed: 35, RatePerMinute: 1_000_000}, nil
 	}
-	r := newSimRig(t, o)
-	r.interval = "0.05" // 3 s: polls re-reading the overfull second would slow the delivery down
+	w := newSimWorld(t, desk, incidents)
 	var requester int64
-	r.inThePast(func() {
-		requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
+	w.Desk.InThePast(func() {
+		requester = w.Desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
 	})
-	srv := r.h.start()
-	id := r.createInstance(srv, "")
+	srv := w.Start()
+	// Every 3 s: polls re-reading the overfull second would slow the delivery down.
+	id := w.createInstance(srv.API, "", "0.05")
 
-	start, before := time.Now(), len(r.got())
-	ids := r.desk.BurstCreateTickets(n, map[string]any{"requester_id": requester})
+	start, before := time.Now(), len(w.Recv.Events())
+	ids := w.Desk.BurstCreateTickets(n, map[string]any{"requester_id": requester})
 	t.Logf("BurstCreateTickets(%d): %s", n, time.Since(start).Round(time.Millisecond))
-	r.simAwaitBurst(t, srv, id, ids, "CREATED", start, before)
+	w.awaitBurst(t, srv, id, ids, "CREATED", start, before)
 
-	start, before = time.Now(), len(r.got())
-	if err := r.desk.BurstUpdateTickets(ids, map[string]any{"priority": 4}); err != nil {
+	start, before = time.Now(), len(w.Recv.Events())
+	if err := w.Desk.BurstUpdateTickets(ids, map[string]any{"priority": 4}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("BurstUpdateTickets(%d): %s", n, time.Since(start).Round(time.Millisecond))
-	r.simAwaitBurst(t, srv, id, ids, "UPDATED", start, before)
+	w.awaitBurst(t, srv, id, ids, "UPDATED", start, before)
 }
 
-// simAwaitBurst waits (120 s at most for 6,000) until every ticket of ids has an event of type
-// typ, waits a few polls longer, and checks each got exactly one, that no other ticket event came
-// with them, and that no gap was reported for the burst's second. Events before index before are
-// not the burst's.
-func (r *simRig) simAwaitBurst(t *testing.T, srv *runningServer, id int64, ids []int64, typ string, start time.Time, before int) {
+// awaitBurst waits (120 s at most for 6,000) until every ticket of ids has an event of type typ,
+// lets the instance settle (two more polls, nothing left to send), and checks each got exactly
+// one, that no other ticket event came with them, and that no gap was reported for the burst's
+// second. Events before index before are not the burst's. The times it logs are for reading,
+// never checked.
+func (w *simWorld) awaitBurst(t *testing.T, srv *rig.Pollen, id int64, ids []int64, typ string, start time.Time, before int) {
 	t.Helper()
-	tk, _ := r.desk.Ticket(ids[0])
+	tk, _ := w.Desk.Ticket(ids[0])
 	second := tk["updated_at"].(string)
-	r.desk.ResetStats()
+	w.Desk.ResetStats()
 	count := func() int {
 		n := 0
-		for _, e := range r.got()[before:] {
-			if e.ObjectType == "incidents" && e.Type == typ {
+		for _, e := range w.Recv.Events()[before:] {
+			if e.ObjectType == "incidents" && e.EventType == typ {
 				n++
 			}
 		}
@@ -80,22 +79,22 @@ func (r *simRig) simAwaitBurst(t *testing.T, srv *runningServer, id int64, ids [
 	}
 	// 120 s for 6,000; delivery runs at most 500 events a second (50 notifications of 10 per
 	// callback), far fewer with -race.
-	deadline := time.Now().Add(60*time.Second + time.Duration(len(ids)/100)*time.Second)
 	first := time.Duration(0)
-	for count() < len(ids) && time.Now().Before(deadline) {
-		if first == 0 && count() > 0 {
+	rig.Within(60*time.Second+time.Duration(len(ids)/100)*time.Second, func() bool {
+		n := count()
+		if first == 0 && n > 0 {
 			first = time.Since(start)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return n >= len(ids)
+	})
 	t.Logf("first event after %s", first)
 	took := time.Since(start)
-	st := r.desk.Stats()
-	r.desk.ResetStats()
-	time.Sleep(6 * time.Second) // two more polls: anything extra would show
-	idle := r.desk.Stats()
-	evs := r.got()[before:]
-	t.Logf("%d %s events in %s; vendor requests %d (GET /api/v2/tickets: %d); in the 6 s after: %d ticket list requests",
+	st := w.Desk.Stats()
+	w.Desk.ResetStats()
+	srv.API.Settle(id) // more polls: anything extra would show
+	idle := w.Desk.Stats()
+	evs := w.Recv.Events()[before:]
+	t.Logf("%d %s events in %s; vendor requests %d (GET /api/v2/tickets: %d); while settling: %d ticket list requests",
 		count(), typ, took.Round(time.Millisecond), st.Requests, st.ByEndpoint["GET /api/v2/tickets"], idle.ByEndpoint["GET /api/v2/tickets"])
 
 	want := make(map[string]bool, len(ids))
@@ -107,7 +106,7 @@ func (r *simRig) simAwaitBurst(t *testing.T, srv *runningServer, id int64, ids [
 	var other []string
 	for _, e := range evs {
 		eventIDs[e.EventID]++
-		if e.ObjectType == "incidents" && e.Type == typ && want[e.ObjectID] {
+		if e.ObjectType == "incidents" && e.EventType == typ && want[e.ObjectID] {
 			got[e.ObjectID]++
 			continue
 		}
@@ -142,7 +141,7 @@ func (r *simRig) simAwaitBurst(t *testing.T, srv *runningServer, id int64, ids [
 			break
 		}
 	}
-	if rej := r.rejections(); len(rej) > 0 {
+	if rej := w.Recv.Rejected(); len(rej) > 0 {
 		t.Errorf("%d notifications rejected by the receiver: %v", len(rej), rej[:min(len(rej), 5)])
 	}
 	// The gap as GET /instances/{id} shows it (pollers[].lastGap), and as the runtime holds it.
@@ -158,13 +157,13 @@ func (r *simRig) simAwaitBurst(t *testing.T, srv *runningServer, id int64, ids [
 			t.Logf("%s: poller %s reports a gap elsewhere: %s", where, objectType, gap)
 		}
 	}
-	for _, p := range r.pollers(srv, id) {
+	for _, p := range srv.API.Pollers(id) {
 		if p.LastError != "" {
 			t.Logf("poller %s: lastError %s", p.ObjectType, p.LastError)
 		}
 		gap(fmt.Sprintf("GET /instances/%d", id), p.ObjectType, p.LastGap)
 	}
-	for _, st := range srv.runtime.Status(id) {
+	for _, st := range srv.Runtime().Status(id) {
 		gap("runtime", st.ObjectType, st.LastGap)
 	}
 }
@@ -174,20 +173,17 @@ func (r *simRig) simAwaitBurst(t *testing.T, srv *runningServer, id int64, ids [
 // says the gap is shown in the instance's pollers (lastGap); the runtime has it, GET
 // /instances/{id} must show it.
 func TestBurstGapShownInPollers(t *testing.T) {
-	r := newSimRig(t, simRigOptions{
-		desk:      freshdesk.Options{Seed: 25, RatePerMinute: 1_000_000, PageCap: 1},
-		incidents: map[string]any{"pageSize": 10, "maxPages": 1},
-	})
+	w := newSimWorld(t, freshdesk.Options{Seed: 25, RatePerMinute: 1_000_000, PageCap: 1}, map[string]any{"pageSize": 10, "maxPages": 1})
 	var requester int64
-	r.inThePast(func() {
-		requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
+	w.Desk.InThePast(func() {
+		requester = w.Desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
 	})
-	srv := r.h.start()
-	id := r.createInstance(srv, "")
-	r.desk.BurstCreateTickets(25, map[string]any{"requester_id": requester})
+	srv := w.Start()
+	id := w.createInstance(srv.API, "", "")
+	w.Desk.BurstCreateTickets(25, map[string]any{"requester_id": requester})
 	var runtimeGap string
-	waitUntil(t, "the runtime reports a gap", func() bool {
-		for _, st := range srv.runtime.Status(id) {
+	rig.Until(t, "the runtime reports a gap", func() bool {
+		for _, st := range srv.Runtime().Status(id) {
 			if st.ObjectType == "incidents" && st.LastGap != "" {
 				runtimeGap = st.LastGap
 				return true
@@ -195,8 +191,8 @@ func TestBurstGapShownInPollers(t *testing.T) {
 		}
 		return false
 	})
-	body := get(t, srv.URL()+fmt.Sprintf("/instances/%d", id))
-	for _, p := range r.pollers(srv, id) {
+	body := srv.API.Get(fmt.Sprintf("/instances/%d", id))
+	for _, p := range srv.API.Pollers(id) {
 		if p.ObjectType == "incidents" && p.LastGap != "" {
 			return
 		}
@@ -211,13 +207,13 @@ func TestBurstGapShownInPollers(t *testing.T) {
 // at the tail in the same poll, the cursor passes the second, and the skipped ticket is never
 // reported.
 func TestBurstShiftedDuringPageWalk(t *testing.T) {
-	r := newSimRig(t, simRigOptions{desk: freshdesk.Options{Seed: 15, RatePerMinute: 1_000_000}, incidents: map[string]any{"pageSize": 10}})
+	w := newSimWorld(t, freshdesk.Options{Seed: 15, RatePerMinute: 1_000_000}, map[string]any{"pageSize": 10})
 	var requester int64
-	r.inThePast(func() {
-		requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
+	w.Desk.InThePast(func() {
+		requester = w.Desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
 	})
-	srv := r.h.start()
-	id := r.createInstance(srv, "")
+	srv := w.Start()
+	id := w.createInstance(srv.API, "", "")
 
 	// The burst's second T; every ticket list request waits until T has passed, so that an
 	// update during the walk moves a ticket out of T; the first request for page 2 updates the
@@ -225,22 +221,22 @@ func TestBurstShiftedDuringPageWalk(t *testing.T) {
 	var second atomic.Int64
 	var ids []int64
 	var shifted atomic.Bool
-	r.desk.OnListPage(func(resource string, page int) {
+	w.Desk.OnListPage(func(resource string, page int) {
 		T := second.Load()
 		if resource != "tickets" || T == 0 {
 			return
 		}
-		for r.desk.VendorNow().Unix() <= T {
-			time.Sleep(10 * time.Millisecond)
+		if w.Desk.VendorNow().Unix() <= T {
+			w.Desk.NextSecond()
 		}
 		if page == 2 && shifted.CompareAndSwap(false, true) {
-			if _, err := r.desk.UpdateTicket(ids[0], map[string]any{"priority": 4}); err != nil {
+			if _, err := w.Desk.UpdateTicket(ids[0], map[string]any{"priority": 4}); err != nil {
 				t.Error(err)
 			}
 		}
 	})
-	T := r.desk.VendorNow().Truncate(time.Second)
-	ids = r.desk.BurstCreateTickets(15, map[string]any{"requester_id": requester, "created_at": T, "updated_at": T})
+	T := w.Desk.VendorNow().Truncate(time.Second)
+	ids = w.Desk.BurstCreateTickets(15, map[string]any{"requester_id": requester, "created_at": T, "updated_at": T})
 	second.Store(T.Unix())
 
 	want := make([]string, 0, len(ids)+1)
@@ -248,18 +244,8 @@ func TestBurstShiftedDuringPageWalk(t *testing.T) {
 		want = append(want, "CREATED incidents "+strconv.FormatInt(tid, 10))
 	}
 	want = append(want, "UPDATED incidents "+strconv.FormatInt(ids[0], 10))
-	deadline := time.Now().Add(10 * time.Second)
-	var got []string
-	for time.Now().Before(deadline) {
-		got = got[:0]
-		for _, e := range r.got() {
-			got = append(got, e.Type+" "+e.ObjectType+" "+e.ObjectID)
-		}
-		if len(got) >= len(want) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	rig.Within(rig.Patience, func() bool { return len(w.Recv.Events()) >= len(want) })
+	got := w.Recv.Keys()
 	if !shifted.Load() {
 		t.Fatal("Pollen never asked for page 2")
 	}
@@ -271,6 +257,6 @@ func TestBurstShiftedDuringPageWalk(t *testing.T) {
 	}
 	if len(missing) > 0 {
 		t.Errorf("missing %v (burst ids %d..%d, second %s); got %v; pollers %+v", missing, ids[0], ids[len(ids)-1],
-			T.Format(vendorTime), got, r.pollers(srv, id))
+			T.Format(vendorTime), got, srv.API.Pollers(id))
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
 )
 
 // runCLI runs the command line in-process and returns its exit code and outputs.
@@ -28,25 +30,25 @@ func TestExitCodes(t *testing.T) {
 		code       int
 		out, errIn string // substrings of stdout and stderr
 	}{
-		{args: nil, code: exitUsage, errIn: "pollen <command>"},
-		{args: []string{"help"}, code: exitOK, out: "The commands are"},
-		{args: []string{"--help"}, code: exitOK, out: "The commands are"},
-		{args: []string{"help", "validate"}, code: exitOK, out: "usage: pollen validate"},
-		{args: []string{"help", "nosuch"}, code: exitUsage, errIn: `unknown command "nosuch"`},
-		{args: []string{"help", "serve", "extra"}, code: exitUsage, errIn: "usage: pollen help"},
-		{args: []string{"nosuch"}, code: exitUsage, errIn: `unknown command "nosuch"`},
-		{args: []string{"version"}, code: exitOK, out: "pollen "},
-		{args: []string{"--version"}, code: exitOK, out: "pollen "},
-		{args: []string{"version", "extra"}, code: exitUsage, errIn: "unexpected arguments"},
-		{args: []string{"version", "--nosuch"}, code: exitUsage, errIn: "flag provided but not defined"},
-		{args: []string{"validate", "-h"}, code: exitOK, errIn: "usage: pollen validate"},
-		{args: []string{"validate"}, code: exitUsage, errIn: "no PATH given"},
-		{args: []string{"validate", "--format", "xml", "../../definitions"}, code: exitUsage, errIn: "--format must be text or json"},
-		{args: []string{"validate", "../../definitions"}, code: exitOK, errIn: "0 problems"},
-		{args: []string{"validate", "../../testdata/invalid/wrong-type"}, code: exitFail, out: "/pageSize: expected integer"},
-		{args: []string{"validate", "no/such/path"}, code: exitFail, out: "no/such/path"},
-		{args: []string{"serve", "extra"}, code: exitUsage, errIn: "unexpected arguments"},
-		{args: []string{"serve", "--poll-workers", "many"}, code: exitUsage, errIn: "invalid value"},
+		{args: nil, code: cli.ExitUsage, errIn: "pollen <command>"},
+		{args: []string{"help"}, code: cli.ExitOK, out: "The commands are"},
+		{args: []string{"--help"}, code: cli.ExitOK, out: "The commands are"},
+		{args: []string{"help", "validate"}, code: cli.ExitOK, out: "usage: pollen validate"},
+		{args: []string{"help", "nosuch"}, code: cli.ExitUsage, errIn: `unknown command "nosuch"`},
+		{args: []string{"help", "serve", "extra"}, code: cli.ExitUsage, errIn: "usage: pollen help"},
+		{args: []string{"nosuch"}, code: cli.ExitUsage, errIn: `unknown command "nosuch"`},
+		{args: []string{"version"}, code: cli.ExitOK, out: "pollen "},
+		{args: []string{"--version"}, code: cli.ExitOK, out: "pollen "},
+		{args: []string{"version", "extra"}, code: cli.ExitUsage, errIn: "unexpected arguments"},
+		{args: []string{"version", "--nosuch"}, code: cli.ExitUsage, errIn: "flag provided but not defined"},
+		{args: []string{"validate", "-h"}, code: cli.ExitOK, errIn: "usage: pollen validate"},
+		{args: []string{"validate"}, code: cli.ExitUsage, errIn: "no PATH given"},
+		{args: []string{"validate", "--format", "xml", "../../definitions"}, code: cli.ExitUsage, errIn: "--format must be text or json"},
+		{args: []string{"validate", "../../definitions"}, code: cli.ExitOK, errIn: "0 problems"},
+		{args: []string{"validate", "../../testdata/invalid/wrong-type"}, code: cli.ExitFail, out: "/pageSize: expected integer"},
+		{args: []string{"validate", "no/such/path"}, code: cli.ExitFail, out: "no/such/path"},
+		{args: []string{"serve", "extra"}, code: cli.ExitUsage, errIn: "unexpected arguments"},
+		{args: []string{"serve", "--poll-workers", "many"}, code: cli.ExitUsage, errIn: "invalid value"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			code, out, errOut := runCLI(t, c.args...)
@@ -115,7 +117,7 @@ func TestFlagsAfterPaths(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("%v: not JSON (%v): %s %s", args, err, out, errOut)
 		}
-		if code != exitFail || len(rep.Files) != 1 || len(rep.Problems) != 2 {
+		if code != cli.ExitFail || len(rep.Files) != 1 || len(rep.Problems) != 2 {
 			t.Errorf("%v: exit %d, files %+v, problems %+v", args, code, rep.Files, rep.Problems)
 		}
 	}
@@ -133,7 +135,7 @@ func TestFlagsAfterPaths(t *testing.T) {
 	for _, p := range rep.Problems {
 		probs[p.File] = true
 	}
-	if code != exitFail || len(files) != 2 || !probs["--format"] {
+	if code != cli.ExitFail || len(files) != 2 || !probs["--format"] {
 		t.Errorf("exit %d, files %v, problems in %v", code, files, probs)
 	}
 }
@@ -157,35 +159,35 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 		v, ok := env[k]
 		return v, ok
 	}
-	fs, cfg, lf := serveFlags(io.Discard)
-	if code, ok := parseFlags(fs, []string{"--poll-workers", "3", "--definitions", "defs"}); !ok {
+	fs, cfg, _ := serveFlags(io.Discard)
+	if code, ok := cli.ParseFlags(fs, []string{"--poll-workers", "3", "--definitions", "defs"}); !ok {
 		t.Fatalf("parse: %d", code)
 	}
-	if err := setFromEnv(fs, lookup); err != nil {
+	if err := cli.SetFromEnv(fs, lookup); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.PollWorkers != 3 || cfg.DefinitionsDir != "defs" {
 		t.Errorf("the command line did not win: poll workers %d, definitions %q", cfg.PollWorkers, cfg.DefinitionsDir)
 	}
 	if cfg.DeliveryWorkers != 7 || cfg.Listen != "127.0.0.1:9999" || cfg.HistoryRetention != time.Hour ||
-		!slices.Equal(cfg.Retries, []time.Duration{time.Second, 2 * time.Second}) || lf.format != "json" {
-		t.Errorf("from the environment: %+v, log format %q", *cfg, lf.format)
+		!slices.Equal(cfg.Retries, []time.Duration{time.Second, 2 * time.Second}) || fs.Lookup("log-format").Value.String() != "json" {
+		t.Errorf("from the environment: %+v, log format %q", *cfg, fs.Lookup("log-format").Value)
 	}
 	if cfg.DataDir != "pollen-data" || cfg.CallbackConcurrency != 4 {
 		t.Errorf("unset variables changed defaults: data dir %q, callback concurrency %d", cfg.DataDir, cfg.CallbackConcurrency)
 	}
 	// Every flag has its variable, the ones registered outside serveFlags' own list included.
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "poll-workers" && f.Name != "definitions" && !asked[envName(f.Name)] {
-			t.Errorf("--%s: %s not read", f.Name, envName(f.Name))
+		if f.Name != "poll-workers" && f.Name != "definitions" && !asked[cli.EnvName(f.Name)] {
+			t.Errorf("--%s: %s not read", f.Name, cli.EnvName(f.Name))
 		}
 	})
-	if envName("poll-workers") != "POLLEN_POLL_WORKERS" {
-		t.Errorf("envName: %s", envName("poll-workers"))
+	if cli.EnvName("poll-workers") != "POLLEN_POLL_WORKERS" {
+		t.Errorf("envName: %s", cli.EnvName("poll-workers"))
 	}
 
 	fs, _, _ = serveFlags(io.Discard)
-	err := setFromEnv(fs, func(k string) (string, bool) {
+	err := cli.SetFromEnv(fs, func(k string) (string, bool) {
 		v, ok := map[string]string{"POLLEN_CALLBACK_RATE": "fast", "POLLEN_HISTORY_RETENTION": "a week"}[k]
 		return v, ok
 	})
@@ -196,7 +198,7 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 	// Through the command: a bad value is a usage error that names the variable; help lists them.
 	t.Setenv("POLLEN_POLL_WORKERS", "many")
 	code, _, errOut := runCLI(t, "serve", "--data-dir", t.TempDir())
-	if code != exitUsage || !strings.Contains(errOut, "POLLEN_POLL_WORKERS") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "POLLEN_POLL_WORKERS") {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 	_, out, _ := runCLI(t, "help", "serve")

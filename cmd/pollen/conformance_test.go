@@ -10,10 +10,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/definitions"
 )
 
@@ -49,7 +50,7 @@ func (a answer) decode(t *testing.T, v any) {
 }
 
 func (c *platformClient) auth() string {
-	a := "User " + testUserSecret + ", Organization " + testOrgSecret
+	a := "User " + rig.UserSecret + ", Organization " + rig.OrgSecret
 	if c.token != "" {
 		a += ", Element " + c.token
 	}
@@ -116,60 +117,20 @@ func (c *platformClient) withToken(token string) *platformClient {
 	return &cc
 }
 
-// captured is what a callback receiver got: each notification's message.eventId and
-// Elements-Webhook-Id header.
-type captured struct {
-	mu        sync.Mutex
-	eventIDs  []string
-	instances []int64 // message.instanceId, beside eventIDs
-	webhookID []string
-	rejected  []string
-}
-
-func (c *captured) ids() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.eventIDs)
-}
-
-// of returns the message.eventId of a notification of an instance, "" before one arrived.
-func (c *captured) of(instanceID int64) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if i := slices.Index(c.instances, instanceID); i >= 0 {
-		return c.eventIDs[i]
+// notificationOf returns the message.eventId of the first notification of an instance that r
+// accepted, "" before one arrived.
+func notificationOf(r *rig.Receiver, instanceID int64) string {
+	for _, n := range r.Accepted() {
+		if n.InstanceID == instanceID {
+			return n.ID
+		}
 	}
 	return ""
 }
 
-// captureReceiver starts a signature-checking receiver that records notifications.
-func captureReceiver(t *testing.T) (*captured, string) {
-	c := &captured{}
-	rc := &webhook.Receiver{Key: e2eSignatureKey,
-		Handle: func(n *webhook.Notification, _ []byte) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			c.eventIDs = append(c.eventIDs, n.Message.EventID)
-			c.instances = append(c.instances, n.Message.InstanceID)
-		},
-		Rejected: func(reason string) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			c.rejected = append(c.rejected, reason)
-		}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		c.webhookID = append(c.webhookID, r.Header.Get("Elements-Webhook-Id"))
-		c.mu.Unlock()
-		rc.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return c, srv.URL
-}
-
 // conformanceBody is the documentation's example instance body (seed 000), pointed at the
 // simulator, with a name and tags.
-func (h *harness) conformanceBody(t *testing.T, name string, tags []string, callback string) map[string]any {
+func conformanceBody(t *testing.T, deskURL, name string, tags []string, callback string) map[string]any {
 	t.Helper()
 	example, err := definitions.Example("freshdeskv2", "polling")
 	if err != nil {
@@ -180,8 +141,8 @@ func (h *harness) conformanceBody(t *testing.T, name string, tags []string, call
 		t.Fatal(err)
 	}
 	conf := body["configuration"].(map[string]any)
-	for k, v := range map[string]any{"subdomain": "conformance", "username": e2eAPIKey, "base.url": h.deskURL,
-		"event.notification.callback.url": callback, "event.notification.signature.key": e2eSignatureKey,
+	for k, v := range map[string]any{"subdomain": "conformance", "username": rig.APIKey, "base.url": deskURL,
+		"event.notification.callback.url": callback, "event.notification.signature.key": rig.SignatureKey,
 		"event.poller.refresh_interval": "0.01"} {
 		conf[k] = v
 	}
@@ -209,22 +170,22 @@ type instance struct {
 
 func TestConformance(t *testing.T) {
 	const origin = "https://app.example.com"
-	h := newHarness(t)
-	h.cors = []string{origin}
-	h.inThePast(func() {
-		c := h.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	w.Config = func(c *server.Config) { c.CORSOrigins = []string{origin} }
+	w.Desk.InThePast(func() {
+		c := w.Desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})
 		for i := range 5 {
-			h.desk.CreateTicket(map[string]any{"subject": fmt.Sprint("ticket ", i), "requester_id": c["id"]})
+			w.Desk.CreateTicket(map[string]any{"subject": fmt.Sprint("ticket ", i), "requester_id": c["id"]})
 		}
 	})
-	srv := h.start()
+	srv := w.Start()
 	client := &platformClient{t: t, base: srv.URL()}
-	got, callback := captureReceiver(t)
+	callback := w.Recv.URL
 
 	create := func(t *testing.T, path, name string, tags []string) instance {
 		t.Helper()
 		var in instance
-		(&platformClient{t: t, base: client.base}).must("POST", path, h.conformanceBody(t, name, tags, callback), &in)
+		(&platformClient{t: t, base: client.base}).must("POST", path, conformanceBody(t, w.Desk.URL, name, tags, callback), &in)
 		if in.ID == 0 || in.Token == "" {
 			t.Fatalf("created %+v", in)
 		}
@@ -261,7 +222,7 @@ func TestConformance(t *testing.T) {
 		client.must("GET", "/elements/freshdeskv2", nil, &el)
 		for _, base := range []string{"elements/freshdeskv2/instances", fmt.Sprintf("elements/%v/instances", el["id"])} {
 			var in instance
-			client.must("POST", base, h.conformanceBody(t, "crud", nil, callback), &in)
+			client.must("POST", base, conformanceBody(t, w.Desk.URL, "crud", nil, callback), &in)
 			var one instance
 			client.must("GET", fmt.Sprintf("%s/%d", base, in.ID), nil, &one)
 			if one.Configuration["username"] != "********" {
@@ -271,7 +232,7 @@ func TestConformance(t *testing.T) {
 			if client.must("GET", base, nil, &list); len(list) == 0 {
 				t.Errorf("%s: empty list", base)
 			}
-			update := h.conformanceBody(t, "updated-instance", nil, callback)
+			update := conformanceBody(t, w.Desk.URL, "updated-instance", nil, callback)
 			var put instance
 			client.must("PUT", fmt.Sprintf("%s/%d", base, in.ID), update, &put)
 			if put.Name != "updated-instance" {
@@ -516,7 +477,7 @@ func TestConformance(t *testing.T) {
 		// Without a signature key notifications go unsigned: a receiver of their own.
 		unsigned := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		t.Cleanup(unsigned.Close)
-		body := h.conformanceBody(t, "polling", nil, unsigned.URL)
+		body := conformanceBody(t, w.Desk.URL, "polling", nil, unsigned.URL)
 		conf := body["configuration"].(map[string]any)
 		conf["event.poller.configuration"] = def
 		conf["event.poller.urls"] = strings.Join(names, "|")
@@ -540,21 +501,25 @@ func TestConformance(t *testing.T) {
 	// under its instance.
 	t.Run("event history by message.eventId", func(t *testing.T) {
 		in := create(t, "/instances", "events", nil)
-		h.desk.CreateTicket(map[string]any{"subject": "conformance event", "email": "new@example.com"})
-		waitUntil(t, "a notification", func() bool { return got.of(in.ID) != "" })
-		got.mu.Lock()
-		if len(got.rejected) > 0 || slices.Contains(got.webhookID, "") {
-			t.Errorf("rejected %v, webhook ids %v", got.rejected, got.webhookID)
+		w.Desk.CreateTicket(map[string]any{"subject": "conformance event", "email": "new@example.com"})
+		rig.Until(t, "a notification", func() bool { return notificationOf(w.Recv, in.ID) != "" })
+		var ids []string
+		for _, n := range w.Recv.Accepted() {
+			if n.Header == "" {
+				t.Errorf("notification %s without %s", n.ID, webhook.HeaderID)
+			}
+			ids = append(ids, n.ID)
 		}
-		got.mu.Unlock()
-		ids := got.ids()
+		if rej := w.Recv.Rejected(); len(rej) > 0 {
+			t.Errorf("rejected %v", rej)
+		}
 		if len(slices.Compact(slices.Sorted(slices.Values(ids)))) != len(ids) {
 			t.Errorf("message.eventId repeated: %v", ids)
 		}
-		eventID := got.of(in.ID)
+		eventID := notificationOf(w.Recv, in.ID)
 		for _, path := range []string{"instances/events/" + eventID, fmt.Sprintf("instances/%d/events/%s", in.ID, eventID)} {
 			var ev map[string]any
-			waitUntil(t, path+" NOTIFIED", func() bool {
+			rig.Until(t, path+" NOTIFIED", func() bool {
 				a := client.do("GET", path, nil)
 				if a.status != 200 {
 					return false

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"github.com/pollen-hq/pollen/engine/tenants"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -19,25 +17,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pollen-hq/pollen/cmd/internal/demo"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
+	"github.com/pollen-hq/pollen/engine/tenants"
+
 	"github.com/chromedp/chromedp"
 	"github.com/hashicorp/go-hclog"
 )
 
-// signIn signs the tab in through the sign-in form, with the harness server's secrets.
+// signIn signs the tab in through the sign-in form, with the rig's bootstrap admin's secrets.
 func (b *tab) signIn() {
 	b.t.Helper()
 	b.open("/")
-	b.fill("User secret", testUserSecret)
-	b.fill("Organization secret", testOrgSecret)
+	b.fill("User secret", rig.UserSecret)
+	b.fill("Organization secret", rig.OrgSecret)
 	b.click("Sign in")
 	b.waitText("h1", "Instances")
 }
 
 // apiInstance reads an instance through the API with the secrets.
-func apiInstance(t *testing.T, srv *runningServer, id string) map[string]any {
+func apiInstance(t *testing.T, srv *rig.Pollen, id string) map[string]any {
 	t.Helper()
 	var v map[string]any
-	must(t, json.Unmarshal([]byte(get(t, srv.URL()+"/instances/"+id)), &v))
+	srv.API.JSON("/instances/"+id, &v)
 	return v
 }
 
@@ -46,17 +49,17 @@ func apiInstance(t *testing.T, srv *runningServer, id string) map[string]any {
 // Token and ID, see a ticket's change arrive on the instance's page, redeliver a queued
 // notification, disable and enable it, edit it, and delete it.
 func TestConsoleWalkthrough(t *testing.T) {
-	h := newHarness(t)
-	h.retries = []time.Duration{50 * time.Millisecond}
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	w.Config = func(c *server.Config) { c.Retries = []time.Duration{50 * time.Millisecond} }
 	var ticket, ticket2 map[string]any
-	h.inThePast(func() {
-		c := h.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})
-		ticket = h.desk.CreateTicket(map[string]any{"subject": "printer on fire", "requester_id": c["id"]})
-		ticket2 = h.desk.CreateTicket(map[string]any{"subject": "second ticket", "requester_id": c["id"]})
+	w.Desk.InThePast(func() {
+		c := w.Desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})
+		ticket = w.Desk.CreateTicket(map[string]any{"subject": "printer on fire", "requester_id": c["id"]})
+		ticket2 = w.Desk.CreateTicket(map[string]any{"subject": "second ticket", "requester_id": c["id"]})
 	})
 	// The callback: the harness's receiver, behind a switch that can make it answer 503.
 	var down atomic.Bool
-	recv, err := url.Parse(h.recvURL)
+	recv, err := url.Parse(w.Recv.URL)
 	must(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(recv)
 	callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +70,7 @@ func TestConsoleWalkthrough(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(callback.Close)
-	srv := h.start()
+	srv := w.Start()
 	b := newTab(t, srv.URL())
 
 	b.open("/")
@@ -83,10 +86,10 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.clickLabel("Freshdesk V2")
 	b.fill("Name", "browser-walkthrough")
 	b.fill("Subdomain", "e2e")
-	b.fill("API Key", e2eAPIKey)
+	b.fill("API Key", rig.APIKey)
 	b.clickLabel("Events Enabled")
 	b.fill("Event Notification Callback URL", callback.URL)
-	b.fill("Event Notification Signature Key", e2eSignatureKey)
+	b.fill("Event Notification Signature Key", rig.SignatureKey)
 	b.fill("Event poller refresh interval (mins)", "0.05")
 	for _, res := range []string{"incidents", "contacts"} {
 		if !evalJS[bool](b, `document.querySelector(`+jsString(string(b.field(res)))+`).checked`) {
@@ -99,7 +102,7 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.fill("Tags", "browser\n")
 	b.waitText(".tag-input", "browser")
 	b.click("More settings")
-	b.fill("Base URL", h.deskURL)
+	b.fill("Base URL", w.Desk.URL)
 	b.shot("create-form")
 	b.click("Create Instance")
 
@@ -113,7 +116,7 @@ func TestConsoleWalkthrough(t *testing.T) {
 		t.Fatalf("the console shows token %q and id %s; the API has %v", token, id, inst)
 	}
 	conf := inst["configuration"].(map[string]any)
-	if conf["base.url"] != h.deskURL || conf["event.poller.refresh_interval"] != "0.05" || conf["username"] != "********" ||
+	if conf["base.url"] != w.Desk.URL || conf["event.poller.refresh_interval"] != "0.05" || conf["username"] != "********" ||
 		!strings.Contains(fmt.Sprint(conf["event.poller.configuration"]), "contacts") {
 		t.Errorf("configuration as created: %v", conf)
 	}
@@ -121,24 +124,24 @@ func TestConsoleWalkthrough(t *testing.T) {
 	// A change in the simulator shows up on the instance's page by itself.
 	b.click("Open the instance")
 	b.waitText("h1", "browser-walkthrough")
-	_, err = h.desk.UpdateTicket(ticket["id"].(int64), map[string]any{"priority": 4})
+	_, err = w.Desk.UpdateTicket(ticket["id"].(int64), map[string]any{"priority": 4})
 	must(t, err)
 	row := `tr.event[data-event]`
 	b.waitText(row, "UPDATED")
 	b.waitText(row, idOf(ticket))
 	b.waitText(".events-table", "NOTIFIED")
-	h.waitFor("UPDATED incidents " + idOf(ticket))
+	rig.Until(t, "the update of ticket 1", func() bool { return w.Recv.Has("UPDATED incidents " + idOf(ticket)) })
 
 	// The receiver goes down: the next notification is queued, and Redeliver sends it.
 	down.Store(true)
-	_, err = h.desk.UpdateTicket(ticket2["id"].(int64), map[string]any{"priority": 3})
+	_, err = w.Desk.UpdateTicket(ticket2["id"].(int64), map[string]any{"priority": 3})
 	must(t, err)
 	b.waitText(".queued-table", "incidents")
 	b.waitText(".events-table", "QUEUED")
 	b.shot("instance")
 	down.Store(false)
 	b.click(evalJS[string](b, `document.querySelector('.queued-table button').getAttribute('aria-label')`))
-	h.waitFor("UPDATED incidents " + idOf(ticket2))
+	rig.Until(t, "the update of ticket 2", func() bool { return w.Recv.Has("UPDATED incidents " + idOf(ticket2)) })
 	b.waitText("section[aria-labelledby=queued-title]", "None")
 
 	// Disable, then enable, with the switch.
@@ -184,30 +187,25 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.click("Delete instance")
 	b.waitText("h1", "Instances")
 	b.waitText("main", "No instances yet")
-	req, _ := http.NewRequest(http.MethodGet, srv.URL()+"/instances/"+id, nil)
-	req.Header.Set("Authorization", "User "+testUserSecret+", Organization "+testOrgSecret)
-	resp, err := http.DefaultClient.Do(req)
-	must(t, err)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /instances/%s after Delete: %s", id, resp.Status)
+	if status, _ := srv.API.Do(http.MethodGet, "/instances/"+id, nil); status != http.StatusNotFound {
+		t.Errorf("GET /instances/%s after Delete: %d", id, status)
 	}
 }
 
 // TestConsoleFieldErrors: an invalid interval and a bad poller configuration come back from the
 // API's 400 next to their fields (and a JSON syntax error is caught as it is typed).
 func TestConsoleFieldErrors(t *testing.T) {
-	h := newHarness(t)
-	srv := h.start()
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	srv := w.Start()
 	b := newTab(t, srv.URL())
 	b.signIn()
 	b.open("/#/new")
 	b.clickLabel("Freshdesk V2")
 	b.fill("Name", "broken")
 	b.fill("Subdomain", "e2e")
-	b.fill("API Key", e2eAPIKey)
+	b.fill("API Key", rig.APIKey)
 	b.clickLabel("Events Enabled")
-	b.fill("Event Notification Callback URL", h.recvURL)
+	b.fill("Event Notification Callback URL", w.Recv.URL)
 	b.fill("Event poller refresh interval (mins)", "-3")
 	b.click("Configure polling of incidents")
 	editor := "Poller configuration of incidents (JSON)"
@@ -232,7 +230,7 @@ func TestConsoleFieldErrors(t *testing.T) {
 		t.Errorf("the interval field's aria-invalid is %q", inv)
 	}
 	b.shot("create-errors")
-	if got := get(t, srv.URL()+"/instances"); strings.TrimSpace(got) != "[]" {
+	if got := srv.API.Get("/instances"); strings.TrimSpace(got) != "[]" {
 		t.Errorf("an instance was created: %s", got)
 	}
 }
@@ -240,9 +238,9 @@ func TestConsoleFieldErrors(t *testing.T) {
 // TestConsoleDefinitions: a definition file broken in the watched folder shows on the
 // definitions page as FILE: /pointer: message, and goes away when fixed.
 func TestConsoleDefinitions(t *testing.T) {
-	h := newHarness(t)
-	h.defsDir = t.TempDir()
-	srv := h.start()
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	w.DefinitionsDir = t.TempDir()
+	srv := w.Start()
 	b := newTab(t, srv.URL())
 	b.signIn()
 	b.click("Definitions")
@@ -252,11 +250,11 @@ func TestConsoleDefinitions(t *testing.T) {
 	src, err := os.ReadFile("../../definitions/freshdeskv2/resources/incidents.json")
 	must(t, err)
 	good := strings.Replace(string(src), "/hubs/helpdesk/incidents?", "/hubs/helpdesk/escalations?", 1)
-	path := filepath.Join(h.defsDir, "freshdeskv2", "resources", "escalations.json")
-	writeAtomically(t, path, `{"vendorPath": "/api/v2/tickets", "polling": {"url": 42}}`)
+	path := filepath.Join(w.DefinitionsDir, "freshdeskv2", "resources", "escalations.json")
+	rig.WriteFile(t, path, `{"vendorPath": "/api/v2/tickets", "polling": {"url": 42}}`)
 	b.waitText(".problems", "escalations.json: /polling/url: ")
 	b.shot("definitions-broken")
-	writeAtomically(t, path, good)
+	rig.WriteFile(t, path, good)
 	b.waitText("main", "Every definition file loaded")
 	b.waitText(".files-table", "escalations.json")
 }
@@ -265,11 +263,11 @@ func TestConsoleDefinitions(t *testing.T) {
 // takes its cookie), a one-time link signs in once, and the API refuses the session's cookie
 // without its CSRF header.
 func TestConsoleSignIn(t *testing.T) {
-	h := newHarness(t)
-	srv := h.start()
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	srv := w.Start()
 	b := newTab(t, srv.URL())
 	b.open("/")
-	b.fill("User secret", testUserSecret)
+	b.fill("User secret", rig.UserSecret)
 	b.fill("Organization secret", "wrong")
 	b.click("Sign in")
 	b.waitText(".alert.error", "not accepted")
@@ -293,7 +291,7 @@ func TestConsoleSignIn(t *testing.T) {
 	b.field("User secret")
 
 	// A one-time link signs a new browser in, once.
-	link := srv.signInLink(time.Minute)
+	link := srv.SignInLink(time.Minute)
 	c := newTab(t, srv.URL())
 	c.do("open the link", chromedp.Navigate(link))
 	c.waitText("h1", "Instances")
@@ -307,12 +305,12 @@ func TestConsoleSignIn(t *testing.T) {
 // (issue 14); the test is written against the console's seam and runs once a server can
 // have a second user.
 func TestConsoleSecondUser(t *testing.T) {
-	h := newHarness(t)
-	srv := h.start()
-	second := srv.secondUserForTest(t)
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	srv := w.Start()
+	second := secondUser(t, srv)
 	a := newTab(t, srv.URL())
 	a.signIn()
-	h.createInstance(srv) // as the first user, with the first user's secrets
+	w.CreateInstance(srv.API, nil) // as the first user, with the first user's secrets
 	a.open("/#/instances")
 	a.waitText(".instances-table", "API_Polling")
 
@@ -331,13 +329,13 @@ type userSecrets struct{ user, org string }
 
 // secondUserForTest creates a second organization with one user, as pollen users create does,
 // and returns that user's secrets.
-func (s *runningServer) secondUserForTest(t *testing.T) userSecrets {
+func secondUser(t *testing.T, s *rig.Pollen) userSecrets {
 	t.Helper()
-	org, orgSecret, err := s.tenants.CreateOrganization(t.Context(), "second")
+	org, orgSecret, err := s.Tenants().CreateOrganization(t.Context(), "second")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, userSecret, err := s.tenants.CreateUser(t.Context(), nil, tenants.UserSpec{OrganizationID: org.ID, Email: "second@example.com"})
+	_, userSecret, err := s.Tenants().CreateUser(t.Context(), nil, tenants.UserSpec{OrganizationID: org.ID, Email: "second@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +351,7 @@ func TestConsoleDemo(t *testing.T) {
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- demo(ctx, demoConfig{element: "freshdeskv2", interval: "0.05", changeEvery: 500 * time.Millisecond, seed: 1},
+		done <- demo.Run(ctx, demo.Config{Element: "freshdeskv2", Interval: "0.05", ChangeEvery: 500 * time.Millisecond, Seed: 1},
 			hclog.NewNullLogger(), out)
 	}()
 	t.Cleanup(func() {
@@ -364,7 +362,7 @@ func TestConsoleDemo(t *testing.T) {
 	})
 	printed := func(re string) string {
 		var m []string
-		waitUntil(t, "the demo prints "+re, func() bool { m = regexp.MustCompile(re).FindStringSubmatch(out.String()); return m != nil })
+		rig.Until(t, "the demo prints "+re, func() bool { m = regexp.MustCompile(re).FindStringSubmatch(out.String()); return m != nil })
 		return m[1]
 	}
 	link := printed(`Pollen console\s+(\S+)`)
@@ -422,14 +420,14 @@ func (l *lockedBuffer) String() string {
 // record, on the instance's page and in the edit form's poller configuration editor, where it
 // tries the configuration as typed and shows what the pages say against it.
 func TestConsoleTry(t *testing.T) {
-	h := newHarness(t)
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
 	// Changed 61 minutes ago: the vendor lists it (a first poll asks from 2 minutes before its
 	// window), and the trial tells why it is left out.
 	at := time.Now().Add(-61 * time.Minute)
-	old := h.desk.CreateTicket(map[string]any{"subject": "an hour old", "created_at": at, "updated_at": at})
-	fresh := h.desk.CreateTicket(map[string]any{"subject": "just now"})
-	srv := h.start()
-	id := fmt.Sprint(h.createInstance(srv))
+	old := w.Desk.CreateTicket(map[string]any{"subject": "an hour old", "created_at": at, "updated_at": at})
+	fresh := w.Desk.CreateTicket(map[string]any{"subject": "just now"})
+	srv := w.Start()
+	id := fmt.Sprint(w.CreateInstance(srv.API, nil))
 	b := newTab(t, srv.URL())
 	b.signIn()
 
@@ -439,10 +437,10 @@ func TestConsoleTry(t *testing.T) {
 	b.waitText(".trial", "Trial of incidents")
 	b.waitText(".trial-table", idOf(fresh))
 	b.waitText(".trial-table", "CREATED")
-	b.waitText(".trial-table", "GET "+h.deskURL+"/api/v2/tickets")
+	b.waitText(".trial-table", "GET "+w.Desk.URL+"/api/v2/tickets")
 	b.waitText(".trial-table tr[data-verdict=below]", idOf(old))
 	b.waitText(".trial-table tr[data-verdict=below]", "before the window's lower bound")
-	if got := b.text(".trial-table"); strings.Contains(got, e2eAPIKey) {
+	if got := b.text(".trial-table"); strings.Contains(got, rig.APIKey) {
 		t.Errorf("the trial shows the API key: %s", got)
 	}
 	b.shot("instance-try")

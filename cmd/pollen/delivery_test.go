@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,170 +10,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
-	"github.com/pollen-hq/pollen/adapters/webhook"
-	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 )
 
 // The delivery tests: a receiver that goes down and comes back (TestReceiverOutage), retries
-// exhausted into QUEUED and redelivered on request (TestQueuedThenRedeliver), and, in
-// kill_test.go, SIGKILL of the real binary (TestKillNineLosesNothing). They share a receiver
-// that keeps every notification it accepts (dlReceiver) and a driver that changes records in the
-// simulator and knows what each record's events must end with (dlWorld).
-
-// dlReceiver is a callback that checks signatures (webhook.Receiver with the e2e key) and keeps
-// every notification it accepts, in arrival order. While it is down, or while it has refusals
-// left, it answers 503 without reading the notification.
-type dlReceiver struct {
-	url   string
-	delay time.Duration // how long to take over a notification after handling it, before answering
-
-	mu        sync.Mutex
-	down      bool
-	refuseN   int // refuse this many more notifications
-	refused   int // notifications answered 503
-	notes     []dlNote
-	rejected  []string // refused by webhook.Receiver (bad signature, bad body)
-	malformed []string // accepted, but not a well-formed notification
-}
-
-// dlNote is one accepted notification.
-type dlNote struct {
-	id     string // message.eventId
-	header string // Elements-Webhook-Id
-	events []dlEvent
-}
-
-// dlEvent is one event as received, with the record the notification carried for it.
-type dlEvent struct {
-	engine.EventBody
-	record json.RawMessage
-}
-
-func newDLReceiver(t *testing.T) *dlReceiver {
-	r := &dlReceiver{}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	r.url = srv.URL
-	return r
-}
-
-func (r *dlReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	r.mu.Lock()
-	refuse := r.down || r.refuseN > 0
-	if refuse {
-		r.refused++
-		if r.refuseN > 0 {
-			r.refuseN--
-		}
-	}
-	r.mu.Unlock()
-	if refuse {
-		_, _ = io.Copy(io.Discard, req.Body)
-		http.Error(w, "receiver down", http.StatusServiceUnavailable)
-		return
-	}
-	header := req.Header.Get(webhook.HeaderID)
-	rc := &webhook.Receiver{
-		Key: e2eSignatureKey,
-		Handle: func(n *webhook.Notification, _ []byte) {
-			r.add(header, n)
-			time.Sleep(r.delay)
-		},
-		Rejected: func(reason string) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.rejected = append(r.rejected, reason)
-		},
-	}
-	rc.ServeHTTP(w, req)
-}
-
-func (r *dlReceiver) add(header string, n *webhook.Notification) {
-	note := dlNote{id: n.Message.EventID, header: header}
-	recs := n.Message.Records()
-	var bad []string
-	if len(recs) != len(n.Message.Events) {
-		bad = append(bad, fmt.Sprintf("notification %s: %d events but %d records", note.id, len(n.Message.Events), len(recs)))
-	}
-	if header != note.id {
-		bad = append(bad, fmt.Sprintf("notification %s came with %s %q", note.id, webhook.HeaderID, header))
-	}
-	for i, e := range n.Message.Events {
-		ev := dlEvent{EventBody: e}
-		if i < len(recs) {
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, recs[i]); err == nil {
-				ev.record = buf.Bytes()
-			}
-		}
-		note.events = append(note.events, ev)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.notes = append(r.notes, note)
-	r.malformed = append(r.malformed, bad...)
-}
-
-func (r *dlReceiver) setDown(down bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.down = down
-}
-
-func (r *dlReceiver) refusals() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.refused
-}
-
-func (r *dlReceiver) accepted() []dlNote {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.notes)
-}
-
-// received returns every event accepted, once per eventId (the first copy), in arrival order;
-// how many copies beyond the first arrived; and the problems with them: copies of one eventId
-// that differ, events of one record that arrived out of order (by their dates: each record's
-// events happened in different vendor seconds), and notifications refused for a bad signature or
-// malformed. Receivers de-duplicate on eventId, so copies must be the same event.
-func (r *dlReceiver) received() (evs []dlEvent, dups int, problems []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	first := map[string]dlEvent{}
-	latest := map[string]dlEvent{} // by record
-	for _, n := range r.notes {
-		for _, e := range n.events {
-			f, seen := first[e.EventID]
-			if !seen {
-				first[e.EventID] = e
-				evs = append(evs, e)
-				k := e.ObjectType + " " + e.ObjectID
-				if l, ok := latest[k]; ok && e.Date < l.Date { // vendorTime strings order as times
-					problems = append(problems, fmt.Sprintf("%s: %s dated %s arrived after %s dated %s", k, e.EventType, e.Date, l.EventType, l.Date))
-				}
-				latest[k] = e
-				continue
-			}
-			dups++
-			if f.EventBody != e.EventBody || !bytes.Equal(f.record, e.record) {
-				problems = append(problems, fmt.Sprintf("eventId %s delivered as two different events: %+v %s / %+v %s",
-					e.EventID, f.EventBody, f.record, e.EventBody, e.record))
-			}
-		}
-	}
-	problems = append(problems, r.malformed...)
-	for _, reason := range r.rejected {
-		problems = append(problems, "notification rejected by the receiver: "+reason)
-	}
-	return evs, dups, problems
-}
+// exhausted into QUEUED and redelivered on request (TestQueuedThenRedeliver), a callback that is
+// gone (TestCallbackGone), and, in kill_test.go, SIGKILL of the real binary
+// (TestKillNineLosesNothing). They share the rig's receiver, which keeps every notification it
+// accepts, and a driver that changes records in the simulator and knows what each record's events
+// must end with (dlWorld).
 
 // dlRecord is a record the test tracks in the simulator.
 type dlRecord struct {
@@ -202,7 +51,7 @@ func markerField(objectType string) string {
 // by any poller.
 type dlWorld struct {
 	t         *testing.T
-	desk      *freshdesk.Server
+	desk      *rig.Freshdesk
 	rng       *rand.Rand
 	requester int64
 	recs      []*dlRecord
@@ -211,16 +60,16 @@ type dlWorld struct {
 
 // newDLWorld creates, an hour back (before any instance), a requester, two tickets and two
 // contacts, which the driver may update and delete.
-func newDLWorld(t *testing.T, h *harness, seed uint64) *dlWorld {
-	w := &dlWorld{t: t, desk: h.desk, rng: rand.New(rand.NewPCG(seed, seed))}
-	h.inThePast(func() {
-		req := h.desk.CreateContact(map[string]any{"name": "Requester", "email": "requester@example.com"})
+func newDLWorld(t *testing.T, desk *rig.Freshdesk, seed uint64) *dlWorld {
+	w := &dlWorld{t: t, desk: desk, rng: rand.New(rand.NewPCG(seed, seed))}
+	desk.InThePast(func() {
+		req := desk.CreateContact(map[string]any{"name": "Requester", "email": "requester@example.com"})
 		w.requester = req["id"].(int64)
 		w.recs = append(w.recs, &dlRecord{objectType: "contacts", id: w.requester})
 		for i := range 2 {
-			tk := h.desk.CreateTicket(map[string]any{"subject": fmt.Sprintf("old ticket %d", i), "requester_id": w.requester})
+			tk := desk.CreateTicket(map[string]any{"subject": fmt.Sprintf("old ticket %d", i), "requester_id": w.requester})
 			w.recs = append(w.recs, &dlRecord{objectType: "incidents", id: tk["id"].(int64)})
-			c := h.desk.CreateContact(map[string]any{"name": fmt.Sprintf("Old %d", i), "email": fmt.Sprintf("old%d@example.com", i)})
+			c := desk.CreateContact(map[string]any{"name": fmt.Sprintf("Old %d", i), "email": fmt.Sprintf("old%d@example.com", i)})
 			w.recs = append(w.recs, &dlRecord{objectType: "contacts", id: c["id"].(int64)})
 		}
 	})
@@ -342,8 +191,8 @@ func (w *dlWorld) deleteOld() bool {
 // deleted, else CREATED or UPDATED carrying the final record); each record created after the
 // instance exactly one CREATED, others none; records not changed no event; no event of a record
 // the test does not know.
-func (w *dlWorld) problems(evs []dlEvent) []string {
-	byKey := map[string][]dlEvent{}
+func (w *dlWorld) problems(evs []rig.Event) []string {
+	byKey := map[string][]rig.Event{}
 	for _, e := range evs {
 		k := e.ObjectType + " " + e.ObjectID
 		byKey[k] = append(byKey[k], e)
@@ -374,7 +223,7 @@ func (w *dlWorld) problems(evs []dlEvent) []string {
 		}
 		cur := w.current(rec)
 		final := cur["updated_at"].(string)
-		var last *dlEvent
+		var last *rig.Event
 		for i := range got {
 			if last == nil || got[i].Date > last.Date { // vendorTime strings order as times
 				last = &got[i]
@@ -393,7 +242,7 @@ func (w *dlWorld) problems(evs []dlEvent) []string {
 			out = append(out, fmt.Sprintf("%s: not deleted, but its latest event is DELETED", k))
 		default:
 			var r map[string]any
-			if err := json.Unmarshal(last.record, &r); err != nil {
+			if err := json.Unmarshal(last.Record, &r); err != nil {
 				out = append(out, fmt.Sprintf("%s: latest event's record: %v", k, err))
 				break
 			}
@@ -412,22 +261,15 @@ func (w *dlWorld) problems(evs []dlEvent) []string {
 	return out
 }
 
-// dlSettle waits (at most 30 s) until check finds nothing wrong, then a little longer so that
-// anything extra (a duplicate, a stray event) shows, and returns what check finds then.
-func dlSettle(t *testing.T, check func() []string) []string {
+// dlSettle waits until check finds nothing wrong, then until the instance has settled (two
+// more polls, nothing left to send) so that anything extra (a duplicate, a stray event) shows,
+// and returns what check finds then.
+func dlSettle(t *testing.T, api *rig.Client, id int64, check func() []string) []string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		probs := check()
-		if len(probs) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return probs
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !rig.Within(rig.Patience, func() bool { return len(check()) == 0 }) {
+		return check()
 	}
-	time.Sleep(1500 * time.Millisecond) // a few more polls and deliveries
+	api.Settle(id)
 	return check()
 }
 
@@ -453,12 +295,10 @@ func (d dlEventDetail) attempts() string {
 	return strings.Join(parts, ", ")
 }
 
-func dlEventByID(t *testing.T, base, eventID string) dlEventDetail {
-	t.Helper()
+func dlEventByID(api *rig.Client, eventID string) dlEventDetail {
+	api.T.Helper()
 	var d dlEventDetail
-	if err := json.Unmarshal([]byte(get(t, base+"/instances/events/"+eventID)), &d); err != nil {
-		t.Fatal(err)
-	}
+	api.JSON("/instances/events/"+eventID, &d)
 	return d
 }
 
@@ -474,44 +314,50 @@ func dlEventByID(t *testing.T, base, eventID string) dlEventDetail {
 // waiting behind it; each finds the receiver up again within its retries, and the backlog
 // drains. Letting the breaker open instead would add its 30 s cool-down to the run.
 func TestReceiverOutage(t *testing.T) {
-	h := newHarness(t)
-	w := newDLWorld(t, h, 1)
-	rcv := newDLReceiver(t)
+	world := rig.NewWorld(t, rig.FreshdeskOptions{})
+	w := newDLWorld(t, world.Desk, 1)
+	rcv := world.Recv
 	const outage = 4
-	rcv.refuseN = outage
-	h.retries = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
-		1600 * time.Millisecond, 3200 * time.Millisecond}
-	srv := h.start()
-	h.createInstanceAt(srv.URL(), rcv.url)
+	rcv.RefuseNext(outage)
+	world.Config = func(c *server.Config) {
+		c.Retries = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+			1600 * time.Millisecond, 3200 * time.Millisecond}
+	}
+	srv := world.Start()
+	api := srv.API
+	id := world.CreateInstance(api, nil)
 
-	for i := range 20 { // about 4 s of changes, during the outage and after it
+	// 20 changes, two to each poll, during the outage and after it.
+	for i := range 20 {
 		w.step(i)
-		time.Sleep(200 * time.Millisecond)
+		if i%2 == 1 {
+			api.Polled(id, time.Now())
+		}
 	}
 
 	var dups int
-	probs := dlSettle(t, func() []string {
-		evs, d, probs := rcv.received()
+	probs := dlSettle(t, api, id, func() []string {
+		evs, d, probs := rcv.Received()
 		dups = d
 		return append(probs, w.problems(evs)...)
 	})
 	for _, p := range probs {
 		t.Error(p)
 	}
-	if n := rcv.refusals(); n != outage {
+	if n := rcv.Refusals(); n != outage {
 		t.Errorf("the receiver refused %d notifications, want %d (the outage)", n, outage)
 	}
-	notes := rcv.accepted()
-	t.Logf("20 changes, %d notifications accepted after %d refused, %d duplicate events", len(notes), rcv.refusals(), dups)
+	notes := rcv.Accepted()
+	t.Logf("20 changes, %d notifications accepted after %d refused, %d duplicate events", len(notes), rcv.Refusals(), dups)
 
 	// Each notification refused was delivered after its refusals: 503 PENDING (one or more), then
 	// 200 NOTIFIED; the refusals add up to the outage.
 	refused := 0
 	for _, n := range notes {
-		if len(n.events) == 0 {
+		if len(n.Events) == 0 {
 			continue
 		}
-		d := dlEventByID(t, srv.URL(), n.events[0].EventID)
+		d := dlEventByID(api, n.Events[0].EventID)
 		got := d.attempts()
 		k := strings.Count(got, "503 PENDING, ")
 		if want := strings.Repeat("503 PENDING, ", k) + "200 NOTIFIED"; got != want || d.Status != "NOTIFIED" {
@@ -522,7 +368,7 @@ func TestReceiverOutage(t *testing.T) {
 	if refused != outage {
 		t.Errorf("%d refused attempts recorded, want %d", refused, outage)
 	}
-	if body := get(t, srv.URL()+"/instances/events/queued"); strings.TrimSpace(body) != "[]" {
+	if body := api.Get("/instances/events/queued"); strings.TrimSpace(body) != "[]" {
 		t.Errorf("queued notifications after the outage: %s", body)
 	}
 }
@@ -537,12 +383,10 @@ type dlQueued struct {
 	EventIDs   []string `json:"eventIds"`
 }
 
-func dlQueuedList(t *testing.T, base string) []dlQueued {
-	t.Helper()
+func dlQueuedList(api *rig.Client) []dlQueued {
+	api.T.Helper()
 	var out []dlQueued
-	if err := json.Unmarshal([]byte(get(t, base+"/instances/events/queued")), &out); err != nil {
-		t.Fatal(err)
-	}
+	api.JSON("/instances/events/queued", &out)
 	return out
 }
 
@@ -556,22 +400,20 @@ type dlHistoryEvent struct {
 	NotificationID string `json:"notificationId"`
 }
 
-func dlHistory(t *testing.T, base string, id int64) []dlHistoryEvent {
-	t.Helper()
+func dlHistory(api *rig.Client, id int64) []dlHistoryEvent {
+	api.T.Helper()
 	var out []dlHistoryEvent
-	if err := json.Unmarshal([]byte(get(t, fmt.Sprintf("%s/instances/%d/events?pageSize=500", base, id))), &out); err != nil {
-		t.Fatal(err)
-	}
+	api.JSON(fmt.Sprintf("/instances/%d/events?pageSize=500", id), &out)
 	return out
 }
 
 // dlWaitHistory waits until the instance's history holds an event "TYPE objectType id" for each
 // of want, and returns the history.
-func dlWaitHistory(t *testing.T, base string, id int64, want ...string) []dlHistoryEvent {
-	t.Helper()
+func dlWaitHistory(api *rig.Client, id int64, want ...string) []dlHistoryEvent {
+	api.T.Helper()
 	var hist []dlHistoryEvent
-	waitUntil(t, fmt.Sprintf("events %v in the history", want), func() bool {
-		hist = dlHistory(t, base, id)
+	rig.Until(api.T, fmt.Sprintf("events %v in the history", want), func() bool {
+		hist = dlHistory(api, id)
 		have := map[string]bool{}
 		for _, e := range hist {
 			have[e.EventType+" "+e.ObjectType+" "+e.ObjectID] = true
@@ -586,13 +428,6 @@ func dlWaitHistory(t *testing.T, base string, id int64, want ...string) []dlHist
 	return hist
 }
 
-func dlNextVendorSecond(desk *freshdesk.Server) {
-	s := desk.VendorNow().Truncate(time.Second)
-	for desk.VendorNow().Truncate(time.Second).Equal(s) {
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func dlEv(typ string, rec *dlRecord) string { return typ + " " + rec.key() }
 
 // TestQueuedThenRedeliver: with a schedule of 2 short retries and the receiver down, the first
@@ -602,23 +437,23 @@ func dlEv(typ string, rec *dlRecord) string { return typ + " " + rec.key() }
 // {"all": true} sends them all, each once, each record's events in order (notifications about
 // records in different order lanes may arrive in any order).
 func TestQueuedThenRedeliver(t *testing.T) {
-	h := newHarness(t)
-	w := newDLWorld(t, h, 2)
-	rcv := newDLReceiver(t)
-	rcv.setDown(true)
-	h.retries = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}
-	srv := h.start()
-	base := srv.URL()
-	id := h.createInstanceAt(base, rcv.url)
+	world := rig.NewWorld(t, rig.FreshdeskOptions{})
+	w := newDLWorld(t, world.Desk, 2)
+	rcv := world.Recv
+	rcv.SetDown(true)
+	world.Config = func(c *server.Config) { c.Retries = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} }
+	srv := world.Start()
+	api := srv.API
+	id := world.CreateInstance(api, nil)
 
 	// Down: the first notification exhausts its retries and is queued.
 	a := w.createTicket()
 	var queued []dlQueued
-	waitUntil(t, "a queued notification", func() bool {
-		queued = dlQueuedList(t, base)
+	rig.Until(t, "a queued notification", func() bool {
+		queued = dlQueuedList(api)
 		return len(queued) > 0
 	})
-	hist := dlWaitHistory(t, base, id, dlEv("CREATED", a))
+	hist := dlWaitHistory(api, id, dlEv("CREATED", a))
 	if q := queued[0]; q.Attempts != 3 || q.InstanceID != id || !strings.Contains(q.LastError, "503") {
 		t.Errorf("queued notification: %+v; want 3 attempts (1 + 2 retries) of instance %d, last error HTTP 503", q, id)
 	}
@@ -628,44 +463,44 @@ func TestQueuedThenRedeliver(t *testing.T) {
 			aCreated = e.ID
 		}
 	}
-	if d := dlEventByID(t, base, aCreated); d.Status != "QUEUED" || d.attempts() != "503 PENDING, 503 PENDING, 503 QUEUED" {
+	if d := dlEventByID(api, aCreated); d.Status != "QUEUED" || d.attempts() != "503 PENDING, 503 PENDING, 503 QUEUED" {
 		t.Errorf("event %s: status %s, attempts %s; want QUEUED after 503 PENDING, 503 PENDING, 503 QUEUED", aCreated, d.Status, d.attempts())
 	}
 
 	// Still down: newer changes queue behind it.
-	dlNextVendorSecond(h.desk)
+	world.Desk.NextSecond()
 	w.update(a)
 	c := w.createContact()
-	dlWaitHistory(t, base, id, dlEv("UPDATED", a), dlEv("CREATED", c))
+	dlWaitHistory(api, id, dlEv("UPDATED", a), dlEv("CREATED", c))
 
 	// Back up: still nothing is sent, and newer changes still queue behind.
-	rcv.setDown(false)
-	dlNextVendorSecond(h.desk)
+	rcv.SetDown(false)
+	world.Desk.NextSecond()
 	w.update(c)
 	d := w.createTicket()
-	hist = dlWaitHistory(t, base, id, dlEv("UPDATED", c), dlEv("CREATED", d))
-	time.Sleep(1500 * time.Millisecond) // several delivery rounds and polls: nothing may go out
-	if n := len(rcv.accepted()); n != 0 {
+	hist = dlWaitHistory(api, id, dlEv("UPDATED", c), dlEv("CREATED", d))
+	api.Settle(id) // more polls, and no notification pending: nothing may have gone out
+	if n := len(rcv.Accepted()); n != 0 {
 		t.Errorf("%d notifications delivered while older ones were queued", n)
 	}
-	if n := rcv.refusals(); n != 3 {
+	if n := rcv.Refusals(); n != 3 {
 		t.Errorf("the receiver was sent %d notifications while down, want 3 (the first one's attempts)", n)
 	}
-	queued = dlQueuedList(t, base)
+	queued = dlQueuedList(api)
 	inQueue := map[string]bool{}
 	for _, q := range queued {
 		for _, e := range q.EventIDs {
 			inQueue[e] = true
 		}
 	}
-	for _, e := range dlHistory(t, base, id) {
+	for _, e := range dlHistory(api, id) {
 		if e.Status != "QUEUED" || !inQueue[e.ID] {
 			t.Errorf("event %s %s %s: status %s, in the queued list: %v; want QUEUED, listed", e.EventType, e.ObjectType, e.ObjectID, e.Status, inQueue[e.ID])
 		}
 	}
 
 	// Redeliver everything: it arrives in the order queued, each once.
-	resp := dlPut(t, base+"/instances/events/redeliver", `{"all": true}`)
+	resp := api.Must(http.MethodPut, "/instances/events/redeliver", `{"all": true}`)
 	var requeued struct{ Requeued int }
 	must(t, json.Unmarshal([]byte(resp), &requeued))
 	if requeued.Requeued != len(queued) {
@@ -675,8 +510,8 @@ func TestQueuedThenRedeliver(t *testing.T) {
 	for _, q := range queued {
 		want = append(want, q.ID)
 	}
-	probs := dlSettle(t, func() []string {
-		evs, _, probs := rcv.received()
+	probs := dlSettle(t, api, id, func() []string {
+		evs, _, probs := rcv.Received()
 		return append(probs, w.problems(evs)...)
 	})
 	for _, p := range probs {
@@ -684,9 +519,9 @@ func TestQueuedThenRedeliver(t *testing.T) {
 	}
 	var got []string
 	events := 0
-	for _, n := range rcv.accepted() {
-		got = append(got, n.id)
-		events += len(n.events)
+	for _, n := range rcv.Accepted() {
+		got = append(got, n.ID)
+		events += len(n.Events)
 	}
 	slices.Sort(got)
 	slices.Sort(want)
@@ -696,30 +531,13 @@ func TestQueuedThenRedeliver(t *testing.T) {
 	if events != len(hist) {
 		t.Errorf("%d events delivered, want %d (the history), each once", events, len(hist))
 	}
-	if q := dlQueuedList(t, base); len(q) != 0 {
+	if q := dlQueuedList(api); len(q) != 0 {
 		t.Errorf("still queued after redelivery: %+v", q)
 	}
-	if dd := dlEventByID(t, base, aCreated); dd.Status != "NOTIFIED" {
+	if dd := dlEventByID(api, aCreated); dd.Status != "NOTIFIED" {
 		t.Errorf("event %s after redelivery: %s, attempts %s; want NOTIFIED", aCreated, dd.Status, dd.attempts())
 	}
 	t.Logf("%d notifications (%d events) queued and redelivered", len(want), events)
-}
-
-func dlPut(t *testing.T, url, body string) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "User user-secret-0f3e-49ab-a8c1-5d72e6, Organization org-secret-7b21-4c9d-9e05-a3f86b")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT %s: %s %s", url, resp.Status, b)
-	}
-	return string(b)
 }
 
 // dlDelivery is the delivery field of GET /instances/{id}.
@@ -729,14 +547,12 @@ type dlDelivery struct {
 	Since  string `json:"since"`
 }
 
-func dlInstanceDelivery(t *testing.T, base string, id int64) *dlDelivery {
-	t.Helper()
+func dlInstanceDelivery(api *rig.Client, id int64) *dlDelivery {
+	api.T.Helper()
 	var v struct {
 		Delivery *dlDelivery `json:"delivery"`
 	}
-	if err := json.Unmarshal([]byte(get(t, fmt.Sprintf("%s/instances/%d", base, id))), &v); err != nil {
-		t.Fatal(err)
-	}
+	api.JSON(fmt.Sprintf("/instances/%d", id), &v)
 	return v.Delivery
 }
 
@@ -746,8 +562,8 @@ func dlInstanceDelivery(t *testing.T, base string, id int64) *dlDelivery {
 // across a restart. Pointing the instance at a new callback (PATCH) resumes delivery: every change
 // arrives there, each record's events in order, and the instance no longer says stopped.
 func TestCallbackGone(t *testing.T) {
-	h := newHarness(t)
-	w := newDLWorld(t, h, 4)
+	world := rig.NewWorld(t, rig.FreshdeskOptions{})
+	w := newDLWorld(t, world.Desk, 4)
 	var goneCalls atomic.Int32
 	gone := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		goneCalls.Add(1)
@@ -755,15 +571,14 @@ func TestCallbackGone(t *testing.T) {
 		rw.WriteHeader(http.StatusGone)
 	}))
 	t.Cleanup(gone.Close)
-	rcv := newDLReceiver(t)
-	srv := h.start()
-	base := srv.URL()
-	id := h.createInstanceAt(base, gone.URL)
+	rcv := world.Recv
+	srv := world.Start()
+	id := world.CreateInstance(srv.API, map[string]string{"event.notification.callback.url": gone.URL})
 
 	a := w.createTicket()
 	var st *dlDelivery
-	waitUntil(t, "the instance to say its delivery stopped", func() bool {
-		st = dlInstanceDelivery(t, base, id)
+	rig.Until(t, "the instance to say its delivery stopped", func() bool {
+		st = dlInstanceDelivery(srv.API, id)
 		return st != nil
 	})
 	if since, err := time.Parse(time.RFC3339, st.Since); st.State != "stopped" || st.Reason != "callback answered 410 Gone" || err != nil {
@@ -771,36 +586,35 @@ func TestCallbackGone(t *testing.T) {
 	} else if d := time.Since(since); d < -time.Minute || d > time.Minute {
 		t.Errorf("stopped since %s, not about now", st.Since)
 	}
-	if q := dlQueuedList(t, base); len(q) != 1 || q[0].Attempts != 1 || !strings.Contains(q[0].LastError, "410") {
+	if q := dlQueuedList(srv.API); len(q) != 1 || q[0].Attempts != 1 || !strings.Contains(q[0].LastError, "410") {
 		t.Errorf("queued %+v; want one notification, QUEUED after its one attempt (410)", q)
 	}
 
-	dlNextVendorSecond(h.desk)
+	world.Desk.NextSecond()
 	w.update(a)
 	c := w.createContact()
-	for _, e := range dlWaitHistory(t, base, id, dlEv("CREATED", a), dlEv("UPDATED", a), dlEv("CREATED", c)) {
+	for _, e := range dlWaitHistory(srv.API, id, dlEv("CREATED", a), dlEv("UPDATED", a), dlEv("CREATED", c)) {
 		if e.Status != "QUEUED" {
 			t.Errorf("event %s %s %s: %s, want QUEUED (behind the gone one)", e.EventType, e.ObjectType, e.ObjectID, e.Status)
 		}
 	}
 
-	srv.stop()
-	srv = h.start()
-	base = srv.URL()
-	waitUntil(t, "the instance to say stopped after a restart", func() bool {
-		st = dlInstanceDelivery(t, base, id)
+	srv.Stop()
+	srv = world.Start()
+	rig.Until(t, "the instance to say stopped after a restart", func() bool {
+		st = dlInstanceDelivery(srv.API, id)
 		return st != nil && st.State == "stopped"
 	})
 
-	patch(t, srv, id, `{"configuration": {"event.notification.callback.url": "`+rcv.url+`"}}`)
-	probs := dlSettle(t, func() []string {
-		evs, _, probs := rcv.received()
+	srv.API.Must(http.MethodPatch, fmt.Sprintf("/instances/%d", id), `{"configuration": {"event.notification.callback.url": "`+rcv.URL+`"}}`)
+	probs := dlSettle(t, srv.API, id, func() []string {
+		evs, _, probs := rcv.Received()
 		return append(probs, w.problems(evs)...)
 	})
 	for _, p := range probs {
 		t.Error(p)
 	}
-	if st := dlInstanceDelivery(t, base, id); st != nil {
+	if st := dlInstanceDelivery(srv.API, id); st != nil {
 		t.Errorf("delivery %+v after the new callback, want none", st)
 	}
 	if n := goneCalls.Load(); n != 1 {

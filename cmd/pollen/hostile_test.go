@@ -1,113 +1,65 @@
 package main
 
 import (
-	"context"
-
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/sim/kernel"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
-
-// hostileAccount is another customer's Freshdesk account, on its own simulated vendor.
-type hostileAccount struct {
-	desk *freshdesk.Server
-	url  string
-}
-
-func newHostileAccount(t *testing.T, opts freshdesk.Options) *hostileAccount {
-	t.Helper()
-	opts.APIKey = e2eAPIKey
-	desk := freshdesk.New(opts)
-	srv := httptest.NewServer(desk)
-	t.Cleanup(srv.Close)
-	return &hostileAccount{desk: desk, url: srv.URL}
-}
-
-// createInstanceOn creates an instance polling the account's tickets and contacts every 0.6 s.
-func createInstanceOn(t *testing.T, srv *runningServer, deskURL, callbackURL string) int64 {
-	t.Helper()
-	id, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "freshdeskv2", map[string]string{
-		"subdomain":                        "hostile",
-		"username":                         e2eAPIKey,
-		"base.url":                         deskURL,
-		"event.notification.callback.url":  callbackURL,
-		"event.notification.signature.key": e2eSignatureKey,
-		"event.poller.refresh_interval":    "0.01",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 // An ordinary account beside five whose vendors misbehave (four send one byte a second, one always
 // offers another page) keeps its changes arriving: the hostile vendors hold only their own
 // accounts' places.
 func TestHostileVendorsDoNotStarveOthers(t *testing.T) {
-	r := newSimRig(t, simRigOptions{desk: freshdesk.Options{Seed: 3}})
+	w := rig.NewWorld(t, rig.FreshdeskOptions{Desk: freshdesk.Options{Seed: 3}})
 	var requester int64
-	r.inThePast(func() {
-		requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
+	w.Desk.InThePast(func() {
+		requester = w.Desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
 	})
-	// The vendors first, so that Pollen stops before them at the end (a vendor's Close waits for
-	// the requests it is dripping).
-	var hostile []*hostileAccount
+	// The vendors before Pollen, so that Pollen stops before them at the end (a vendor's Close
+	// waits for the requests it is dripping).
+	var hostile []*rig.Freshdesk
 	for i := range 5 {
 		opts := freshdesk.Options{Seed: int64(10 + i), Drip: kernel.Drip{Bytes: 1, Every: time.Second}}
 		if i == 4 {
 			opts = freshdesk.Options{Seed: 14, Paging: kernel.PagingFault{Kind: kernel.PagingEndless}}
 		}
-		h := newHostileAccount(t, opts)
-		c := h.desk.CreateContact(map[string]any{"name": "Someone", "email": "someone@example.com"})
-		h.desk.CreateTicket(map[string]any{"subject": "x", "requester_id": c["id"]})
+		h := rig.NewFreshdesk(t, rig.FreshdeskOptions{Desk: opts})
+		c := h.CreateContact(map[string]any{"name": "Someone", "email": "someone@example.com"})
+		h.CreateTicket(map[string]any{"subject": "x", "requester_id": c["id"]})
 		hostile = append(hostile, h)
 	}
-	srv := r.h.start()
+	srv := w.Start()
 	for _, h := range hostile {
-		createInstanceOn(t, srv, h.url, r.h.recvURL)
+		w.CreateInstance(srv.API, map[string]string{"subdomain": "hostile", "base.url": h.URL})
 	}
 	// Let the hostile accounts fill what they can.
-	waitUntil(t, "the hostile vendors to be polled", func() bool {
+	rig.Until(t, "the hostile vendors to be polled", func() bool {
 		for _, h := range hostile {
-			if h.desk.Kernel().Stats().Requests == 0 {
+			if h.Kernel().Stats().Requests == 0 {
 				return false
 			}
 		}
 		return true
 	})
-	id := r.createInstance(srv, "")
-	r.nextVendorSecond()
-	var want []string
-	for range 10 {
-		tk := r.desk.CreateTicket(map[string]any{"subject": "ordinary", "requester_id": requester})
-		want = append(want, "CREATED incidents "+idOf(tk))
-		time.Sleep(200 * time.Millisecond)
+	id := w.CreateInstance(srv.API, nil)
+	w.Desk.NextSecond()
+	// One change after another, each arriving while the hostile vendors hold their places.
+	for i := range 5 {
+		tk := w.Desk.CreateTicket(map[string]any{"subject": "ordinary", "requester_id": requester})
+		rig.Until(t, "the ordinary account's change "+strconv.Itoa(i+1), func() bool { return w.Recv.Has("CREATED incidents " + idOf(tk)) })
 	}
-	waitUntil(t, "the ordinary account's 10 changes", func() bool {
-		got := map[string]bool{}
-		for _, e := range r.got() {
-			got[e.Type+" "+e.ObjectType+" "+e.ObjectID] = true
-		}
-		for _, w := range want {
-			if !got[w] {
-				return false
-			}
-		}
-		return true
-	})
-	for _, p := range r.pollers(srv, id) {
+	for _, p := range srv.API.Pollers(id) {
 		if p.LastError != "" {
 			t.Errorf("the ordinary instance's %s poller: %s", p.ObjectType, p.LastError)
 		}
 	}
 	for i, h := range hostile {
-		if st := h.desk.Kernel().Stats(); st.MaxInFlight > 2 {
+		if st := h.Kernel().Stats(); st.MaxInFlight > 2 {
 			t.Errorf("hostile account %d: %d requests at once, more than its 2 places", i+1, st.MaxInFlight)
 		}
 	}
@@ -118,39 +70,23 @@ func TestHostileVendorsDoNotStarveOthers(t *testing.T) {
 func TestTruncatedPageLosesNothing(t *testing.T) {
 	for _, kind := range []kernel.BodyKind{kernel.BodyTruncated, kernel.BodyNoRecords, kernel.BodyHTML} {
 		t.Run(kind.String(), func(t *testing.T) {
-			r := newSimRig(t, simRigOptions{desk: freshdesk.Options{Seed: 5}})
+			w := rig.NewWorld(t, rig.FreshdeskOptions{Desk: freshdesk.Options{Seed: 5}})
 			var requester int64
-			r.inThePast(func() {
-				requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
+			w.Desk.InThePast(func() {
+				requester = w.Desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
 			})
-			srv := r.h.start()
-			r.createInstance(srv, "")
-			r.nextVendorSecond()
+			srv := w.Start()
+			id := w.CreateInstance(srv.API, nil)
+			w.Desk.NextSecond()
 			var want []string
 			for range 5 {
-				tk := r.desk.CreateTicket(map[string]any{"subject": "older", "requester_id": requester})
+				tk := w.Desk.CreateTicket(map[string]any{"subject": "older", "requester_id": requester})
 				want = append(want, "CREATED incidents "+idOf(tk))
 			}
-			r.desk.SetBody(kernel.BodyFault{Kind: kind, Scope: kernel.Scope{Resource: "tickets", Times: 2}})
-			waitUntil(t, "every ticket", func() bool { return len(r.got()) >= len(want) })
-			time.Sleep(time.Second) // a few more polls: anything reported twice would show
-			var got []string
-			seen := map[string]int{}
-			for _, e := range r.got() {
-				got = append(got, e.Type+" "+e.ObjectType+" "+e.ObjectID)
-				seen[e.EventID]++
-			}
-			for _, w := range want {
-				if !slices.Contains(got, w) {
-					t.Errorf("missing %s; got %v", w, got)
-				}
-			}
-			for id, n := range seen {
-				if n > 1 {
-					t.Errorf("event %s delivered %d times", id, n)
-				}
-			}
-			if f := r.desk.Kernel().Stats().Faults[kind.String()]; f != 2 {
+			w.Desk.SetBody(kernel.BodyFault{Kind: kind, Scope: kernel.Scope{Resource: "tickets", Times: 2}})
+			w.WaitFor(srv.API, id, want...)
+			w.Recv.ExpectExactly(t, want...)
+			if f := w.Desk.Kernel().Stats().Faults[kind.String()]; f != 2 {
 				t.Errorf("the vendor spoiled %d pages, want 2", f)
 			}
 		})
@@ -160,30 +96,25 @@ func TestTruncatedPageLosesNothing(t *testing.T) {
 // Deleting an instance stops its polls at once, also one under way against a vendor that never
 // stops offering pages.
 func TestDeleteStopsRequests(t *testing.T) {
-	h := newHarness(t)
-	endless := newHostileAccount(t, freshdesk.Options{Seed: 9, Paging: kernel.PagingFault{Kind: kernel.PagingEndless}})
-	srv := h.start() // started after the vendor: stopped before it
-	id := createInstanceOn(t, srv, endless.url, h.recvURL)
-	waitUntil(t, "the endless walk", func() bool { return endless.desk.Kernel().Stats().Requests > 20 })
-	req, _ := http.NewRequest(http.MethodDelete, srv.URL()+"/instances/"+strconv.FormatInt(id, 10), nil)
-	req.Header.Set("Authorization", "User "+testUserSecret+", Organization "+testOrgSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	endless := rig.NewFreshdesk(t, rig.FreshdeskOptions{Desk: freshdesk.Options{Seed: 9, Paging: kernel.PagingFault{Kind: kernel.PagingEndless}}})
+	srv := w.Start() // started after the vendor: stopped before it
+	id := w.CreateInstance(srv.API, map[string]string{"base.url": endless.URL})
+	witness := w.CreateInstance(srv.API, nil) // polls on, to show the scheduler at work
+	rig.Until(t, "the endless walk", func() bool { return endless.Kernel().Stats().Requests > 20 })
+	srv.API.Must(http.MethodDelete, "/instances/"+strconv.FormatInt(id, 10), nil)
+	// The poll under way is cancelled: what it had on the wire ends (a request already sent may
+	// still arrive while the other instance polls once)...
+	rig.Until(t, "no request under way", func() bool { return endless.Kernel().Stats().InFlight == 0 })
+	srv.API.Polled(witness, time.Now())
+	// ...and while the other instance polls twice more, nothing more is asked.
+	before := endless.Kernel().Stats().Requests
+	srv.API.Polled(witness, time.Now())
+	srv.API.Polled(witness, time.Now())
+	if after := endless.Kernel().Stats().Requests; after != before {
+		t.Errorf("%d requests long after the delete", after-before)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("DELETE: %d", resp.StatusCode)
-	}
-	// Within a second the polls are cancelled (a request already on the wire may still arrive);
-	// from then on nothing is asked.
-	time.Sleep(time.Second)
-	before := endless.desk.Kernel().Stats().Requests
-	time.Sleep(time.Second)
-	if after := endless.desk.Kernel().Stats().Requests; after != before {
-		t.Errorf("%d requests in the second after the first second after the delete", after-before)
-	}
-	if n := endless.desk.Kernel().Stats().InFlight; n != 0 {
+	if n := endless.Kernel().Stats().InFlight; n != 0 {
 		t.Errorf("%d requests under way", n)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/engine/seal"
 )
 
@@ -30,37 +32,37 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(stdout, "usage: pollen keys <rotate|generate> [flags]\n\n%s\n", keysDoc)
 		if len(args) == 0 {
-			return exitUsage
+			return cli.ExitUsage
 		}
-		return exitOK
+		return cli.ExitOK
 	}
 	switch args[0] {
 	case "generate":
 		fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(seal.GenerateKey()))
-		return exitOK
+		return cli.ExitOK
 	case "rotate":
 	default:
 		fmt.Fprintf(stderr, "pollen keys: unknown subcommand %q\n", args[0])
-		return exitUsage
+		return cli.ExitUsage
 	}
-	fs := newFlags("keys rotate", "[flags]", keysDoc, stderr)
+	fs := cli.NewFlags("pollen keys rotate", "[flags]", keysDoc, stderr)
 	dataDir := fs.String("data-dir", "pollen-data", "`directory` of the database")
 	file := fs.String("key-file", "", "`file` of the keys (default DATA-DIR/pollen.key)")
-	if code, ok := parseFlags(fs, args[1:]); !ok {
+	if code, ok := cli.ParseFlags(fs, args[1:]); !ok {
 		return code
 	}
 	if err := rotateKeys(ctx, *dataDir, *file, os.Getenv("POLLEN_KEY"), stdout); err != nil {
 		fmt.Fprintf(stderr, "pollen keys rotate: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 // rotateKeys seals every instance configuration with a new primary key. With a key file: the
 // new key is written first beside the old one (so that a crash at any point leaves a file that
 // opens everything), everything is resealed, then the old key is dropped.
 func rotateKeys(ctx context.Context, dataDir, file, env string, out io.Writer) error {
-	dbPath := filepath.Join(dataDir, dbFile)
+	dbPath := filepath.Join(dataDir, server.DBFile)
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("no database: %w", err)
 	}
@@ -92,7 +94,7 @@ func rotateKeys(ctx context.Context, dataDir, file, env string, out io.Writer) e
 		return nil
 	}
 	if file == "" {
-		file = filepath.Join(dataDir, keyFile)
+		file = filepath.Join(dataDir, server.KeysFile)
 	}
 	old, err := seal.ReadFile(file)
 	if err != nil {

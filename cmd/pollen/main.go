@@ -10,8 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +18,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/demo"
 )
 
 // command is one subcommand. run returns the process exit code.
@@ -31,9 +32,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"bench", "measure Pollen under load: many accounts, changes, a burst", runBench},
-		{"demo", "run a simulated Freshdesk, Pollen and a receiver, and show the events", runDemo},
-		{"fakedesk", "serve a simulated Freshdesk API", runFakedesk},
+		{"demo", "run a simulated Freshdesk, Pollen and a receiver, and show the events", demo.RunDemo},
+		{"fakedesk", "serve a simulated Freshdesk API", demo.RunFakedesk},
 		{"keys", "rotate the key that seals secrets at rest", runKeys},
 		{"serve", "run the API, the pollers and delivery", runServe},
 		{"try", "run one poll of a resource, commit nothing, and explain every record", runTry},
@@ -42,13 +42,6 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 	}
 }
-
-// Exit codes, following Go tools: 0 success, 1 failure, 2 usage error.
-const (
-	exitOK    = 0
-	exitFail  = 1
-	exitUsage = 2
-)
 
 func main() {
 	// Every file Pollen creates is its user's alone, whatever the directory's mode.
@@ -78,7 +71,7 @@ const exitInterrupted = 130
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	name := args[0]
 	switch name {
@@ -91,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return c.run(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pollen: unknown command %q\nRun 'pollen help' for usage.\n", name)
-	return exitUsage
+	return cli.ExitUsage
 }
 
 // runHelp prints the list of commands, or one command's usage.
@@ -99,16 +92,16 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch len(args) {
 	case 0:
 		usage(stdout)
-		return exitOK
+		return cli.ExitOK
 	case 1:
 		if c, ok := lookup(args[0]); ok {
 			return c.run(ctx, []string{"-h"}, stdout, stdout)
 		}
 		fmt.Fprintf(stderr, "pollen help: unknown command %q\nRun 'pollen help' for usage.\n", args[0])
-		return exitUsage
+		return cli.ExitUsage
 	default:
 		fmt.Fprintln(stderr, "usage: pollen help [command]")
-		return exitUsage
+		return cli.ExitUsage
 	}
 }
 
@@ -129,62 +122,18 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, "\nUse \"pollen help <command>\" for more information about a command.\n")
 }
 
-// newFlags returns a flag set whose usage text starts with the command's synopsis.
-func newFlags(name, synopsis, doc string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: pollen %s %s\n\n%s\n", name, synopsis, doc)
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprint(fs.Output(), "\nFlags:\n")
-			fs.PrintDefaults()
-		}
-	}
-	return fs
-}
-
-// parseFlags parses args and returns the exit code to use when parsing stops the command: -h is
-// a success, anything else a usage error. Flags may come before, between and after the
-// positional arguments (validate PATH --format json); a "--" ends the flags. fs.Args() holds the
-// positional arguments afterwards, in order.
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK, false
-			}
-			return exitUsage, false
-		}
-		rest := fs.Args()
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			positional = append(positional, rest...)
-			break
-		}
-		if len(rest) == 0 {
-			break
-		}
-		positional, args = append(positional, rest[0]), rest[1:]
-	}
-	// Parsing "--" and the positional arguments sets fs.Args() to them and no flag.
-	_ = fs.Parse(append([]string{"--"}, positional...))
-	return 0, true
-}
-
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("version", "", "Version prints Pollen's module version, the VCS revision it was built from, and the Go\ntoolchain. 'pollen --version' is the same.", stderr)
-	if code, ok := parseFlags(fs, args); !ok {
+	fs := cli.NewFlags("pollen version", "", "Version prints Pollen's module version, the VCS revision it was built from, and the Go\ntoolchain. 'pollen --version' is the same.", stderr)
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "pollen version: unexpected arguments: %v\n", fs.Args())
-		return exitUsage
+		return cli.ExitUsage
 	}
 	bi, _ := debug.ReadBuildInfo()
 	fmt.Fprintln(stdout, versionLine(bi))
-	return exitOK
+	return cli.ExitOK
 }
 
 // versionLine describes a build: "pollen v1.2.0 (revision 0123abcd..., 2026-05-01T10:00:00Z,

@@ -3,13 +3,13 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopChromium()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
+	rig.RemoveBuilt()
 	os.Exit(code)
 }

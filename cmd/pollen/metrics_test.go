@@ -8,9 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pollen-hq/pollen/adapters/metrics"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
 
 // The per-callback limits are serve flags with the deliverer's defaults, reach its options, and
@@ -27,14 +28,14 @@ func TestServeCallbackFlags(t *testing.T) {
 	if err := fs.Parse([]string{"--callback-concurrency", "2", "--callback-rate", "0.5"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.checkLimits(); err != nil {
+	if err := checkLimits(*cfg); err != nil {
 		t.Fatal(err)
 	}
 	m, err := metrics.New(metrics.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	do := cfg.delivery(m)
+	do := cfg.Delivery(m)
 	if do.PerCallback != 2 || do.RatePerCallback != 0.5 || do.OnAttempt == nil {
 		t.Errorf("deliverer options: per callback %d, rate %v, OnAttempt set %v", do.PerCallback, do.RatePerCallback, do.OnAttempt != nil)
 	}
@@ -48,7 +49,7 @@ func TestServeCallbackFlags(t *testing.T) {
 	} {
 		var stderr bytes.Buffer
 		code := runServe(context.Background(), append(args, "--data-dir", t.TempDir()), io.Discard, &stderr)
-		if code != exitUsage || !strings.Contains(stderr.String(), args[0]) {
+		if code != cli.ExitUsage || !strings.Contains(stderr.String(), args[0]) {
 			t.Errorf("serve %v: exit %d, %q; want a usage error naming the flag", args, code, stderr.String())
 		}
 	}
@@ -57,23 +58,19 @@ func TestServeCallbackFlags(t *testing.T) {
 // GET /metrics answers without the platform's secrets, and counts what a real poll and delivery
 // did, with no instance data or secret in it.
 func TestMetricsEndpoint(t *testing.T) {
-	h := newHarness(t)
-	srv := h.start()
-	h.createInstance(srv)
-	c := h.desk.CreateContact(map[string]any{"name": "Metrics", "email": "metrics@example.com"})
-	h.waitFor("CREATED contacts " + idOf(c))
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	srv := w.Start()
+	id := w.CreateInstance(srv.API, nil)
+	c := w.Desk.CreateContact(map[string]any{"name": "Metrics", "email": "metrics@example.com"})
+	w.WaitFor(srv.API, id, "CREATED contacts "+idOf(c))
 
 	var body string
 	var got map[string]float64
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// The receiver has the event before the deliverer records the attempt.
+	rig.Until(t, "the delivery counted", func() bool {
 		body, got = scrapeMetrics(t, srv.URL()+"/metrics")
-		// The receiver has the event before the deliverer records the attempt.
-		if got["pollen_delivered_events_total"] >= 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return got["pollen_delivered_events_total"] >= 1
+	})
 	for series, min := range map[string]float64{
 		`pollen_polls_total{result="ok"}`:             2,
 		`pollen_poll_events_total`:                    1,
@@ -95,7 +92,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if got[`pollen_jobs`] != 2 || got[`pollen_instances`] != 1 {
 		t.Errorf("jobs %v, instances %v; want 2 and 1", got[`pollen_jobs`], got[`pollen_instances`])
 	}
-	for _, secret := range []string{e2eAPIKey, e2eSignatureKey, testUserSecret, testOrgSecret, h.recvURL, h.deskURL} {
+	for _, secret := range []string{rig.APIKey, rig.SignatureKey, rig.UserSecret, rig.OrgSecret, w.Recv.URL, w.Desk.URL} {
 		if strings.Contains(body, secret) {
 			t.Errorf("/metrics carries %q", secret)
 		}

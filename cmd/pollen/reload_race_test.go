@@ -1,13 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 )
 
 // GET /definitions says a file is loaded only once the runtime serves it, so that a client that
@@ -16,37 +18,23 @@ import (
 // before the runtime had swapped in the catalog that holds it.
 func TestDefinitionsLoadedMeansServed(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), DefinitionsDir: dir,
-		UserSecret: testUserSecret, OrgSecret: testOrgSecret, AllowPrivateNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	rs := &runningServer{server: srv}
+	srv := rig.Start(t, server.Config{DefinitionsDir: dir})
 	src, err := os.ReadFile("../../definitions/freshdeskv2/resources/incidents.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 30 {
 		name := fmt.Sprintf("copy%02d", i)
-		writeAtomically(t, filepath.Join(dir, "freshdeskv2", "resources", name+".json"),
+		rig.WriteFile(t, filepath.Join(dir, "freshdeskv2", "resources", name+".json"),
 			strings.Replace(string(src), "/hubs/helpdesk/incidents?", "/hubs/helpdesk/"+name+"?", 1))
-		deadline := time.Now().Add(20 * time.Second)
-		for definitionState(t, rs, "/"+name+".json") != "loaded" {
+		// Asked back to back (each answer is a round trip), to see "loaded" as early as possible.
+		deadline := time.Now().Add(rig.Patience)
+		for definitionState(srv.API, "/"+name+".json") != "loaded" {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s.json never loaded", name)
 			}
-			time.Sleep(time.Millisecond)
 		}
-		el, _ := srv.runtime.Catalog().Element("freshdeskv2")
+		el, _ := srv.Runtime().Catalog().Element("freshdeskv2")
 		if _, ok := el.Resources[name]; !ok {
 			t.Fatalf("GET /definitions says %s.json is loaded, but the runtime's catalog has no %s (iteration %d)", name, name, i)
 		}

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/tenants"
 )
@@ -32,57 +32,20 @@ const (
 	secOrg  = "sec-org-8f21-4a6c-b0d9-13c5e4"
 )
 
-// secServer runs a server with the default (closed) egress policy; opt adjusts its config.
-func secServer(t *testing.T, opt ...func(*serverConfig)) (*server, string) {
+// secServer runs a server with the default (closed) egress policy; opt adjusts its config. It
+// returns the server and its data directory.
+func secServer(t *testing.T, opt ...func(*server.Config)) (*rig.Pollen, string) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := serverConfig{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg,
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})}
+	cfg := server.Config{DataDir: t.TempDir(), UserSecret: secUser, OrgSecret: secOrg}
 	for _, f := range opt {
 		f(&cfg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := newServer(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return srv, dir
+	return rig.Start(t, cfg), cfg.DataDir
 }
 
-type apiClient struct {
-	t    *testing.T
-	url  string
-	auth string
-}
-
-func (c apiClient) do(method, path string, body any) (int, []byte) {
-	c.t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		data, _ := json.Marshal(b)
-		r = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, c.url+path, r)
-	req.Header.Set("Authorization", c.auth)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+// secClient calls srv's API as its bootstrap admin.
+func secClient(t *testing.T, srv *rig.Pollen) *rig.Client {
+	return &rig.Client{T: t, URL: srv.URL(), User: secUser, Org: secOrg}
 }
 
 // body is the seed example body with configuration values replaced (nil removes a key).
@@ -113,15 +76,15 @@ type problemsAnswer struct {
 
 func TestAttackerInternalAddressesRefused(t *testing.T) {
 	srv, _ := secServer(t)
-	c := apiClient{t: t, url: srv.URL(), auth: "User " + secUser + ", Organization " + secOrg}
-	_, port, _ := net.SplitHostPort(srv.ln.Addr().String())
+	c := secClient(t, srv)
+	_, port, _ := net.SplitHostPort(srv.Addr())
 	forms := []string{"http://127.0.0.1:" + port + "/internal#", "http://localhost/", "http://[::1]/", "http://169.254.169.254/latest/meta-data/",
 		"http://[fd00::1]/", "http://10.0.0.1/", "http://192.168.0.1/", "http://100.64.1.1/", "http://2130706433/", "http://0x7f000001/",
 		"http://0177.0.0.1/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "gopher://example.com/", "ftp://example.com/",
 		"http://example.com:99999/", "file:///etc/passwd", "http://224.0.0.1/"}
 	for _, key := range []string{"base.url", engine.KeyCallbackURL} {
 		for _, u := range forms {
-			status, out := c.do("POST", "/instances", secBody(t, map[string]any{key: u}))
+			status, out := c.Do("POST", "/instances", secBody(t, map[string]any{key: u}))
 			var a problemsAnswer
 			_ = json.Unmarshal(out, &a)
 			if status != 400 || len(a.Errors) != 1 || a.Errors[0].Pointer != "/configuration/"+key {
@@ -130,47 +93,47 @@ func TestAttackerInternalAddressesRefused(t *testing.T) {
 		}
 	}
 	for _, sub := range []string{"127.0.0.1:18104/x#", "a.b", "x/y", "acme#", "-acme"} {
-		status, out := c.do("POST", "/instances", secBody(t, map[string]any{"subdomain": sub}))
+		status, out := c.Do("POST", "/instances", secBody(t, map[string]any{"subdomain": sub}))
 		if status != 400 || !strings.Contains(string(out), `"/configuration/subdomain"`) {
 			t.Errorf("subdomain %q: %d %s", sub, status, out)
 		}
 	}
-	if status, out := c.do("POST", "/instances", secBody(t, nil)); status != 200 {
+	if status, out := c.Do("POST", "/instances", secBody(t, nil)); status != 200 {
 		t.Fatalf("a public body: %d %s", status, out)
 	}
 }
 
 func TestAttackerBadBodies(t *testing.T) {
 	srv, _ := secServer(t)
-	c := apiClient{t: t, url: srv.URL(), auth: "User " + secUser + ", Organization " + secOrg}
+	c := secClient(t, srv)
 	for _, v := range []string{"NaN", "Infinity", "1e20", "0.0000001", "-1"} {
-		status, out := c.do("POST", "/instances", secBody(t, map[string]any{engine.KeyRefreshInterval: v}))
+		status, out := c.Do("POST", "/instances", secBody(t, map[string]any{engine.KeyRefreshInterval: v}))
 		if status != 400 || !strings.Contains(string(out), engine.KeyRefreshInterval) {
 			t.Errorf("interval %s: %d %s", v, status, out)
 		}
 	}
 	body := secBody(t, map[string]any{engine.KeyRefreshInterval: "-1", engine.KeyCallbackURL: "file:///etc/passwd"})
 	body["tags"] = []any{1}
-	status, out := c.do("POST", "/instances", body)
+	status, out := c.Do("POST", "/instances", body)
 	var a problemsAnswer
 	_ = json.Unmarshal(out, &a)
 	if status != 400 || len(a.Errors) != 3 {
 		t.Errorf("three faults: %d %s", status, out)
 	}
 	// The string form of the poller configuration gets the schema's checks too.
-	status, out = c.do("POST", "/instances", secBody(t, map[string]any{engine.KeyPollerConfig: `{"incidents":{"idField":7}}`}))
+	status, out = c.Do("POST", "/instances", secBody(t, map[string]any{engine.KeyPollerConfig: `{"incidents":{"idField":7}}`}))
 	if status != 400 || !strings.Contains(string(out), "/configuration/event.poller.configuration/incidents/idField") {
 		t.Errorf("string form: %d %s", status, out)
 	}
 	for _, p := range []string{"yyyy-MM-dd#HH", "{yyyy}"} {
-		status, out = c.do("POST", "/instances", secBody(t, map[string]any{engine.KeyPollerConfig: map[string]any{"incidents": map[string]any{
+		status, out = c.Do("POST", "/instances", secBody(t, map[string]any{engine.KeyPollerConfig: map[string]any{"incidents": map[string]any{
 			"datesConfiguration": map[string]any{"updatedDateFormat": p}}}}))
 		if status != 400 {
 			t.Errorf("date pattern %q: %d %s", p, status, out)
 		}
 	}
 	raw := `{"element":{"key":"freshdeskv2"},"configuration":{"subdomain":"acme","username":"k` + "\xff\xfe" + `y"}}`
-	if status, out := c.do("POST", "/instances", raw); status != 400 || !strings.Contains(string(out), "/configuration/username") {
+	if status, out := c.Do("POST", "/instances", raw); status != 400 || !strings.Contains(string(out), "/configuration/username") {
 		t.Errorf("invalid UTF-8: %d %s", status, out)
 	}
 }
@@ -211,9 +174,9 @@ func TestAttackerNameResolvingToLoopbackRefusedAtConnect(t *testing.T) {
 	}))
 	defer internal.Close()
 	_, port, _ := net.SplitHostPort(internal.Listener.Addr().String())
-	srv, _ := secServer(t, func(c *serverConfig) { c.MinInterval = 100 * time.Millisecond })
-	c := apiClient{t: t, url: srv.URL(), auth: "User " + secUser + ", Organization " + secOrg}
-	status, out := c.do("POST", "/instances", secBody(t, map[string]any{"base.url": "http://" + name + ":" + port,
+	srv, _ := secServer(t, func(c *server.Config) { c.MinInterval = 100 * time.Millisecond })
+	c := secClient(t, srv)
+	status, out := c.Do("POST", "/instances", secBody(t, map[string]any{"base.url": "http://" + name + ":" + port,
 		engine.KeyRefreshInterval: "0.002"}))
 	if status != 200 {
 		t.Fatalf("create: %d %s", status, out)
@@ -224,22 +187,15 @@ func TestAttackerNameResolvingToLoopbackRefusedAtConnect(t *testing.T) {
 	}
 	json.Unmarshal(out, &in)
 	// The hub API reads the vendor as the pollers do: refused, and says why.
-	hub := apiClient{t: t, url: c.url, auth: c.auth + ", Element " + in.Token}
-	status, out = hub.do("GET", "/hubs/helpdesk/incidents", nil)
+	hub := &rig.Client{T: t, URL: c.URL, User: secUser, Org: secOrg, Element: in.Token}
+	status, out = hub.Do("GET", "/hubs/helpdesk/incidents", nil)
 	if status != 502 || !strings.Contains(string(out), "refused address") || strings.Contains(string(out), "internal") {
 		t.Errorf("hub call: %d %s", status, out)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, out := c.do("GET", fmt.Sprintf("/instances/%d", in.ID), nil)
-		if strings.Contains(string(out), "resolves to a refused address") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no poll refused at connect time: %s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	rig.Until(t, "a poll refused at connect time", func() bool {
+		_, out := c.Do("GET", fmt.Sprintf("/instances/%d", in.ID), nil)
+		return strings.Contains(string(out), "resolves to a refused address")
+	})
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the internal server got %d requests", n)
 	}
@@ -247,10 +203,10 @@ func TestAttackerNameResolvingToLoopbackRefusedAtConnect(t *testing.T) {
 
 func TestAttackerFindsNoSecretInTheDatabase(t *testing.T) {
 	srv, dir := secServer(t)
-	c := apiClient{t: t, url: srv.URL(), auth: "User " + secUser + ", Organization " + secOrg}
+	c := secClient(t, srv)
 	body := secBody(t, map[string]any{"base.url": "https://bob:pw-SECRET-44f1@vendor.example.com",
 		engine.KeyCallbackURL: "https://hooks.example.com/in?token=cb-SECRET-81aa"})
-	status, out := c.do("POST", "/instances", body)
+	status, out := c.Do("POST", "/instances", body)
 	if status != 200 {
 		t.Fatalf("create: %d %s", status, out)
 	}
@@ -262,7 +218,7 @@ func TestAttackerFindsNoSecretInTheDatabase(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if e.Name() == secretsFile || e.Name() == keyFile {
+		if e.Name() == server.SecretsFile || e.Name() == server.KeysFile {
 			continue // the operator's bootstrap secrets and the key: 0600, outside the database
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -283,10 +239,10 @@ func TestAttackerFindsNoSecretInTheDatabase(t *testing.T) {
 // A client that sends its request slowly is cut off by the server's read timeout, and so is one
 // that sends nothing; the server goes on answering others.
 func TestAttackerSlowClientCutOff(t *testing.T) {
-	srv, _ := secServer(t, func(c *serverConfig) {
-		c.HTTP = httpLimits{ReadHeader: 300 * time.Millisecond, Read: 500 * time.Millisecond}
+	srv, _ := secServer(t, func(c *server.Config) {
+		c.HTTP = server.HTTPLimits{ReadHeader: 300 * time.Millisecond, Read: 500 * time.Millisecond}
 	})
-	addr := srv.ln.Addr().String()
+	addr := srv.Addr()
 	for _, slow := range []string{"header", "body", "nothing"} {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -341,12 +297,12 @@ func TestAttackerSlowClientCutOff(t *testing.T) {
 
 func TestWeakBootstrapSecretsRefused(t *testing.T) {
 	for _, pair := range [][2]string{{"a", secOrg}, {secUser, "org-secret"}, {secUser, secUser}} {
-		_, err := newServer(context.Background(), serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: pair[0], OrgSecret: pair[1]})
+		_, err := server.New(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: pair[0], OrgSecret: pair[1]})
 		if !errors.Is(err, tenants.ErrWeakSecret) {
 			t.Errorf("%q, %q: %v", pair[0], pair[1], err)
 		}
 	}
-	_, err := newServer(context.Background(), serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: "a", OrgSecret: secOrg})
+	_, err := server.New(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: "a", OrgSecret: secOrg})
 	if err == nil || !strings.Contains(err.Error(), "POLLEN_USER_SECRET") || !strings.Contains(err.Error(), "at least 24") {
 		t.Errorf("message: %v", err)
 	}
@@ -354,28 +310,27 @@ func TestWeakBootstrapSecretsRefused(t *testing.T) {
 
 func TestDamagedDatabaseRefused(t *testing.T) {
 	srv, dir := secServer(t)
-	c := apiClient{t: t, url: srv.URL(), auth: "User " + secUser + ", Organization " + secOrg}
-	if status, out := c.do("POST", "/instances", secBody(t, nil)); status != 200 {
+	c := secClient(t, srv)
+	if status, out := c.Do("POST", "/instances", secBody(t, nil)); status != 200 {
 		t.Fatalf("create: %d %s", status, out)
 	}
 	start := func(dir string) error {
-		s, err := newServer(context.Background(), serverConfig{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg})
+		s, err := server.New(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg})
 		if err == nil {
-			s.ln.Close()
-			s.store.Close()
+			s.Close()
 		}
 		return err
 	}
 	// A zero-byte database where one was: refused, never a fresh start.
 	empty := t.TempDir()
-	os.WriteFile(filepath.Join(empty, dbFile), nil, 0o600)
+	os.WriteFile(filepath.Join(empty, server.DBFile), nil, 0o600)
 	if err := start(empty); err == nil || !strings.Contains(err.Error(), "0 bytes") {
 		t.Errorf("zero-byte database: %v", err)
 	}
 	// The key file without its database: the database was lost.
 	lost := t.TempDir()
-	key, _ := os.ReadFile(filepath.Join(dir, keyFile))
-	os.WriteFile(filepath.Join(lost, keyFile), key, 0o600)
+	key, _ := os.ReadFile(filepath.Join(dir, server.KeysFile))
+	os.WriteFile(filepath.Join(lost, server.KeysFile), key, 0o600)
 	if err := start(lost); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("database missing beside its key: %v", err)
 	}
@@ -384,8 +339,8 @@ func TestDamagedDatabaseRefused(t *testing.T) {
 // pollen users and pollen keys, from the command line: secrets printed once, kept as digests.
 func TestUsersAndKeysCommands(t *testing.T) {
 	srv, dir := secServer(t)
-	c := apiClient{t: t, url: srv.URL(), auth: "User " + secUser + ", Organization " + secOrg}
-	if status, out := c.do("POST", "/instances", secBody(t, nil)); status != 200 {
+	c := secClient(t, srv)
+	if status, out := c.Do("POST", "/instances", secBody(t, nil)); status != 200 {
 		t.Fatalf("create: %d %s", status, out)
 	}
 	var out, errOut bytes.Buffer
@@ -404,9 +359,9 @@ func TestUsersAndKeysCommands(t *testing.T) {
 	if userSecret == "" || orgSecret == "" {
 		t.Fatalf("no secrets printed:\n%s", out.String())
 	}
-	eve := apiClient{t: t, url: srv.URL(), auth: "User " + userSecret + ", Organization " + orgSecret}
+	eve := &rig.Client{T: t, URL: srv.URL(), User: userSecret, Org: orgSecret}
 	var list []map[string]any
-	status, body := eve.do("GET", "/instances", nil)
+	status, body := eve.Do("GET", "/instances", nil)
 	json.Unmarshal(body, &list)
 	if status != 200 || len(list) != 0 {
 		t.Errorf("eve of another organization lists: %d %s", status, body)
@@ -419,10 +374,10 @@ func TestUsersAndKeysCommands(t *testing.T) {
 	if code := run(context.Background(), []string{"users", "disable", "--data-dir", dir, "eve@corp.example"}, &out, &errOut); code != 0 {
 		t.Fatalf("users disable: %d %s", code, errOut.String())
 	}
-	if status, _ := eve.do("GET", "/instances", nil); status != 401 {
+	if status, _ := eve.Do("GET", "/instances", nil); status != 401 {
 		t.Errorf("a disabled user: %d", status)
 	}
-	for _, f := range []string{dbFile, dbFile + "-wal"} {
+	for _, f := range []string{server.DBFile, server.DBFile + "-wal"} {
 		data, _ := os.ReadFile(filepath.Join(dir, f))
 		if bytes.Contains(data, []byte(userSecret)) || bytes.Contains(data, []byte(orgSecret)) {
 			t.Errorf("a secret in clear in %s", f)
@@ -435,37 +390,24 @@ func TestUsersAndKeysCommands(t *testing.T) {
 }
 
 func TestKeysRotate(t *testing.T) {
-	dir := t.TempDir()
-	start := func() (*server, func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		s, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dir, UserSecret: secUser, OrgSecret: secOrg})
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		return s, func() { cancel(); <-done }
-	}
-	s, stop := start()
-	c := apiClient{t: t, url: s.URL(), auth: "User " + secUser + ", Organization " + secOrg}
-	if status, out := c.do("POST", "/instances", secBody(t, nil)); status != 200 {
+	s, dir := secServer(t)
+	c := secClient(t, s)
+	if status, out := c.Do("POST", "/instances", secBody(t, nil)); status != 200 {
 		t.Fatalf("create: %d %s", status, out)
 	}
-	stop()
-	before, _ := os.ReadFile(filepath.Join(dir, keyFile))
+	s.Stop()
+	before, _ := os.ReadFile(filepath.Join(dir, server.KeysFile))
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"keys", "rotate", "--data-dir", dir}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "1 instance configurations sealed") {
 		t.Fatalf("keys rotate: %d %s %s", code, out.String(), errOut.String())
 	}
-	after, _ := os.ReadFile(filepath.Join(dir, keyFile))
+	after, _ := os.ReadFile(filepath.Join(dir, server.KeysFile))
 	if bytes.Equal(before, after) {
 		t.Fatal("the key file did not change")
 	}
-	s, stop = start()
-	defer stop()
-	c.url = s.URL()
-	status, body := c.do("GET", "/instances/1", nil)
+	s, _ = secServer(t, func(cfg *server.Config) { cfg.DataDir = dir })
+	c = secClient(t, s)
+	status, body := c.Do("GET", "/instances/1", nil)
 	if status != 200 || !strings.Contains(string(body), `"username":"********"`) {
 		t.Errorf("after rotation: %d %s", status, body)
 	}

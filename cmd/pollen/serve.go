@@ -7,9 +7,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/egress"
 )
@@ -50,31 +51,31 @@ Every flag can also be set from a POLLEN_* environment variable (see the end).`
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs, cfg, lf := serveFlags(stderr)
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "pollen serve: unexpected arguments: %v\n", fs.Args())
-		return exitUsage
+		return cli.ExitUsage
 	}
-	if err := setFromEnv(fs, os.LookupEnv); err != nil {
+	if err := cli.SetFromEnv(fs, os.LookupEnv); err != nil {
 		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
-	if err := cfg.checkLimits(); err != nil {
+	if err := checkLimits(*cfg); err != nil {
 		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
-	log, err := lf.logger("pollen", stderr)
+	log, err := lf.Logger("pollen", stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	cfg.Logger = log
 	stopProfiles, err := startProfiles(ctx, cfg.CPUProfile, cfg.MemProfile)
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen serve: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer func() {
 		if err := stopProfiles(); err != nil {
@@ -84,26 +85,26 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	cfg.UserSecret = os.Getenv("POLLEN_USER_SECRET")
 	cfg.OrgSecret = os.Getenv("POLLEN_ORGANIZATION_SECRET")
 	cfg.Key = os.Getenv("POLLEN_KEY")
-	srv, err := newServer(ctx, *cfg)
+	srv, err := server.New(ctx, *cfg)
 	if err != nil && ctx.Err() != nil {
 		log.Info("stopped while starting")
-		return exitOK
+		return cli.ExitOK
 	}
 	if err != nil {
 		log.Error("cannot start", "error", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	if err := srv.Run(ctx); err != nil {
 		log.Error("server failed", "error", err)
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 // serveFlags returns serve's flag set, and the configuration and log flags it fills.
-func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
-	fs := newFlags("serve", "[flags]", serveDoc, stderr)
-	cfg := &serverConfig{}
+func serveFlags(stderr io.Writer) (*flag.FlagSet, *server.Config, *cli.LogFlags) {
+	fs := cli.NewFlags("pollen serve", "[flags]", serveDoc, stderr)
+	cfg := &server.Config{}
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to serve the API on")
 	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database and generated secrets")
 	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
@@ -114,23 +115,23 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serverConfig, *logFlags) {
 	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", 1024, "deliveries in flight at once, over all callbacks (each callback is also held to --callback-concurrency, so slow ones cannot take every place)")
 	fs.IntVar(&cfg.CallbackConcurrency, "callback-concurrency", 4, "notifications in flight at once to one callback URL")
 	fs.Float64Var(&cfg.CallbackRate, "callback-rate", 0, "notifications started per second to one callback URL, when bounded; 0.5 is one every 2s, 0 no bound beyond --callback-concurrency")
-	fs.Var(&durationList{&cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")
+	fs.Var(cli.DurationList{D: &cfg.Retries}, "retry-schedule", "comma-separated `delays` between a failed delivery's retries, after which it is queued (default: the platform's 8s,64s,512s,1h8m16s,9h6m8s)")
 	fs.DurationVar(&cfg.HistoryRetention, "history-retention", 7*24*time.Hour, "how long delivered event history is kept")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` at exit (go tool pprof reads it)")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile to `file` at exit")
 	fs.BoolVar(&cfg.AllowPrivateNetworks, "allow-private-networks", false, "let instances point at loopback, private (10/8, 172.16/12, 192.168/16), CGNAT and unique-local addresses")
-	fs.Var(&stringList{&cfg.AllowHosts}, "allow-hosts", "comma-separated `hosts` instances may point at whatever their address: names (vendor.internal, *.corp.example), IP addresses or CIDR prefixes")
+	fs.Var(cli.StringList{S: &cfg.AllowHosts}, "allow-hosts", "comma-separated `hosts` instances may point at whatever their address: names (vendor.internal, *.corp.example), IP addresses or CIDR prefixes")
 	fs.DurationVar(&cfg.MinInterval, "min-interval", time.Second, "the shortest event.poller.refresh_interval an instance may set")
-	fs.Var(&stringList{&cfg.CORSOrigins}, "cors-origins", "comma-separated `origins` whose browser scripts may call the API (https://app.example.com, https://*.example.com; * for any origin, without credentials); none by default")
+	fs.Var(cli.StringList{S: &cfg.CORSOrigins}, "cors-origins", "comma-separated `origins` whose browser scripts may call the API (https://app.example.com, https://*.example.com; * for any origin, without credentials); none by default")
 	fs.StringVar(&cfg.KeyFile, "key-file", "", "`file` of the keys sealing secrets at rest (default DATA-DIR/pollen.key, generated at the first start; POLLEN_KEY overrides it)")
-	lf := &logFlags{}
-	lf.register(fs, "info")
-	withEnv(fs)
+	lf := &cli.LogFlags{}
+	lf.Register(fs, "info")
+	cli.WithEnv(fs)
 	return fs, cfg, lf
 }
 
 // checkLimits refuses limits the runtime would silently replace by its defaults.
-func (cfg serverConfig) checkLimits() error {
+func checkLimits(cfg server.Config) error {
 	switch {
 	case cfg.PollWorkers < 1:
 		return fmt.Errorf("--poll-workers must be at least 1, not %d", cfg.PollWorkers)
@@ -153,51 +154,5 @@ func (cfg serverConfig) checkLimits() error {
 	if _, err := egress.New(egress.Options{AllowHosts: cfg.AllowHosts}); err != nil {
 		return fmt.Errorf("--allow-hosts: %w", err)
 	}
-	return nil
-}
-
-// stringList is a flag.Value of comma-separated strings.
-type stringList struct{ s *[]string }
-
-func (l *stringList) String() string {
-	if l.s == nil {
-		return ""
-	}
-	return strings.Join(*l.s, ",")
-}
-
-func (l *stringList) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l.s = append(*l.s, p)
-		}
-	}
-	return nil
-}
-
-// durationList is a flag.Value of comma-separated durations.
-type durationList struct{ d *[]time.Duration }
-
-func (l *durationList) String() string {
-	if l.d == nil {
-		return ""
-	}
-	parts := make([]string, len(*l.d))
-	for i, d := range *l.d {
-		parts[i] = d.String()
-	}
-	return strings.Join(parts, ",")
-}
-
-func (l *durationList) Set(s string) error {
-	var out []time.Duration
-	for _, p := range strings.Split(s, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(p))
-		if err != nil || d <= 0 {
-			return fmt.Errorf("%q is not a positive duration such as 8s or 1h", p)
-		}
-		out = append(out, d)
-	}
-	*l.d = out
 	return nil
 }

@@ -1,26 +1,19 @@
 package main
 
 import (
-	"cmp"
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
-	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
 
 var (
@@ -63,160 +56,47 @@ func TestSimulation(t *testing.T) {
 	}
 }
 
-// simEvent is one event as the receiver got it; seq is its arrival order.
-type simEvent struct {
-	seq                                       int
-	Type, ObjectType, ObjectID, Date, EventID string
+// simWorld is the rig's world for the simulations: a fakedesk built with the given options
+// (faults included), counting the ticket list requests that read newest first (overfull seconds
+// read from the top) and those for page 2 or later, and a --definitions folder overriding the
+// shipped incidents.json's top-level fields (none when incidents is nil).
+type simWorld struct {
+	*rig.World
+	descWalks atomic.Int64
+	deepPages atomic.Int64
 }
 
-func (e simEvent) String() string {
-	return fmt.Sprintf("#%d %s %s %s date=%s eventId=%s", e.seq, e.Type, e.ObjectType, e.ObjectID, e.Date, e.EventID)
-}
-
-// simRig is a harness variant: a fakedesk built with the given Options (faults included), a
-// --definitions folder with optional overrides of the shipped incidents.json, and a receiver
-// keeping every event whole. Its harness runs Pollen servers (start).
-type simRig struct {
-	t        *testing.T
-	h        *harness
-	desk     *freshdesk.Server
-	offset   atomic.Int64 // the simulator's clock offset, nanoseconds
-	interval string       // event.poller.refresh_interval of createInstance; "" means 0.01
-
-	descWalks atomic.Int64 // ticket list requests newest first (overfull seconds read from the top)
-	deepPages atomic.Int64 // ticket list requests for page 2 or later
-
-	mu       sync.Mutex
-	events   []simEvent
-	rejected []string
-}
-
-type simRigOptions struct {
-	desk      freshdesk.Options // APIKey and Now are set by newSimRig
-	incidents map[string]any    // top-level fields replacing the shipped incidents.json's; nil: no override
-}
-
-func newSimRig(t *testing.T, o simRigOptions) *simRig {
-	r := &simRig{t: t}
-	o.desk.APIKey = e2eAPIKey
-	o.desk.Now = func() time.Time { return time.Now().Add(time.Duration(r.offset.Load())) }
-	r.desk = freshdesk.New(o.desk)
-	ds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+func newSimWorld(t *testing.T, desk freshdesk.Options, incidents map[string]any) *simWorld {
+	sw := &simWorld{}
+	sw.World = rig.NewWorld(t, rig.FreshdeskOptions{Desk: desk, Observe: func(req *http.Request) {
 		if req.Method == http.MethodGet && req.URL.Path == "/api/v2/tickets" {
 			q := req.URL.Query()
 			if q.Get("order_type") == "desc" {
-				r.descWalks.Add(1)
+				sw.descWalks.Add(1)
 			}
 			if p, _ := strconv.Atoi(q.Get("page")); p >= 2 {
-				r.deepPages.Add(1)
+				sw.deepPages.Add(1)
 			}
 		}
-		r.desk.ServeHTTP(w, req)
-	}))
-	t.Cleanup(ds.Close)
-	rs := httptest.NewServer(&webhook.Receiver{
-		Key: e2eSignatureKey,
-		Handle: func(n *webhook.Notification, _ []byte) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			for _, e := range n.Message.Events {
-				r.events = append(r.events, simEvent{seq: len(r.events), Type: e.EventType, ObjectType: e.ObjectType,
-					ObjectID: e.ObjectID, Date: e.Date, EventID: e.EventID})
-			}
-		},
-		Rejected: func(reason string) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.rejected = append(r.rejected, reason)
-		},
-	})
-	t.Cleanup(rs.Close)
-	r.h = &harness{t: t, desk: r.desk, deskURL: ds.URL, recvURL: rs.URL, eventIDs: map[string]int{}, dataDir: t.TempDir()}
-	if o.incidents != nil {
-		r.h.defsDir = t.TempDir()
-		src, err := os.ReadFile("../../definitions/freshdeskv2/resources/incidents.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var def map[string]any
-		if err := json.Unmarshal(src, &def); err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range o.incidents {
-			def[k] = v
-		}
-		b, _ := json.MarshalIndent(def, "", "  ")
-		writeAtomically(t, filepath.Join(r.h.defsDir, "freshdeskv2", "resources", "incidents.json"), string(b))
+	}})
+	if incidents != nil {
+		sw.Override("freshdeskv2", "incidents", incidents)
 	}
-	return r
+	return sw
 }
 
-// inThePast runs fn with the simulator's clock an hour back.
-func (r *simRig) inThePast(fn func()) {
-	r.offset.Store(int64(-time.Hour))
-	defer r.offset.Store(0)
-	fn()
-}
-
-// createInstance posts seed 000's body pointed at the simRig, polling every 0.01 min, with the
-// given event.poller.configuration ("" keeps the example's).
-func (r *simRig) createInstance(srv *runningServer, pollerConfig string) int64 {
-	r.t.Helper()
-	cfg := map[string]string{
-		"subdomain":                        "e2e",
-		"username":                         e2eAPIKey,
-		"base.url":                         r.h.deskURL,
-		"event.notification.callback.url":  r.h.recvURL,
-		"event.notification.signature.key": e2eSignatureKey,
-		"event.poller.refresh_interval":    cmp.Or(r.interval, "0.01"),
-	}
+// createInstance creates seed 000's instance against the world, polling every 0.6 s, or
+// every interval minutes when given, with the given event.poller.configuration ("" keeps the
+// example's).
+func (sw *simWorld) createInstance(api *rig.Client, pollerConfig, interval string) int64 {
+	conf := map[string]string{}
 	if pollerConfig != "" {
-		cfg["event.poller.configuration"] = pollerConfig
+		conf["event.poller.configuration"] = pollerConfig
 	}
-	id, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "freshdeskv2", cfg)
-	if err != nil {
-		r.t.Fatal(err)
+	if interval != "" {
+		conf["event.poller.refresh_interval"] = interval
 	}
-	return id
-}
-
-func (r *simRig) got() []simEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.events)
-}
-
-func (r *simRig) rejections() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.rejected)
-}
-
-// pollers returns the instance's pollers as GET /instances/{id} shows them.
-func (r *simRig) pollers(srv *runningServer, id int64) []simPoller {
-	var resp struct {
-		Pollers []simPoller `json:"pollers"`
-	}
-	if err := json.Unmarshal([]byte(get(r.t, srv.URL()+fmt.Sprintf("/instances/%d", id))), &resp); err != nil {
-		r.t.Fatal(err)
-	}
-	return resp.Pollers
-}
-
-type simPoller struct {
-	ObjectType string    `json:"objectType"`
-	State      string    `json:"state"`
-	LastError  string    `json:"lastError"`
-	LastGap    string    `json:"lastGap"`
-	LastPoll   time.Time `json:"lastPoll"`
-}
-
-// nextVendorSecond waits until the simulator's clock enters a new second.
-func (r *simRig) nextVendorSecond() {
-	s := r.desk.VendorNow().Truncate(time.Second)
-	for r.desk.VendorNow().Truncate(time.Second).Equal(s) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	return sw.CreateInstance(api, conf)
 }
 
 // simObjectTypes maps the simulator's resources to Pollen's object types.
@@ -279,7 +159,7 @@ func simTruth(changes []freshdesk.Change, run int) map[string]*simRecord {
 }
 
 // settled reports whether the record's last event is its final state.
-func (rec *simRecord) settled(evs []simEvent) bool {
+func (rec *simRecord) settled(evs []rig.Event) bool {
 	if !rec.changedRun || rec.archived {
 		return true
 	}
@@ -287,15 +167,15 @@ func (rec *simRecord) settled(evs []simEvent) bool {
 		return false
 	}
 	last := evs[len(evs)-1]
-	return last.Date == rec.final.Format(vendorTime) && (last.Type == "DELETED") == rec.deleted
+	return last.Date == rec.final.Format(vendorTime) && (last.EventType == "DELETED") == rec.deleted
 }
 
 // problems lists what the record's events get wrong.
-func (rec *simRecord) problems(evs []simEvent) []string {
+func (rec *simRecord) problems(evs []rig.Event) []string {
 	var out []string
 	count := map[string]int{}
 	for _, e := range evs {
-		count[e.Type]++
+		count[e.EventType]++
 	}
 	final := rec.final.Format(vendorTime)
 	switch {
@@ -316,7 +196,7 @@ func (rec *simRecord) problems(evs []simEvent) []string {
 			}
 			out = append(out, fmt.Sprintf("(a) last event is not %s dated %s (its final updated_at)", want, final))
 		}
-		if rec.deleted && !slices.ContainsFunc(evs, func(e simEvent) bool { return e.Type == "DELETED" && e.Date == final }) {
+		if rec.deleted && !slices.ContainsFunc(evs, func(e rig.Event) bool { return e.EventType == "DELETED" && e.Date == final }) {
 			out = append(out, "(c) deleted at the end but no DELETED dated "+final)
 		}
 	}
@@ -341,7 +221,7 @@ func (rec *simRecord) problems(evs []simEvent) []string {
 // model of which records are live is exact; ShiftDuringWalk only moves updated_at.
 type simDriver struct {
 	t        *testing.T
-	r        *simRig
+	w        *simWorld
 	rng      *rand.Rand
 	tickets  []int64
 	contacts []int64
@@ -371,7 +251,7 @@ func (d *simDriver) pick(ids []int64, ok func(int64) bool) (int64, bool) {
 // by nothing, so the driver never does that.
 func (d *simDriver) changedThisSecond(rec map[string]any) bool {
 	u, _ := time.Parse(vendorTime, rec["updated_at"].(string))
-	return !u.Before(d.r.desk.VendorNow().Truncate(time.Second))
+	return !u.Before(d.w.Desk.VendorNow().Truncate(time.Second))
 }
 
 func (d *simDriver) liveTicket(id int64) bool { return !d.tDeleted[id] && !d.tArch[id] }
@@ -386,7 +266,7 @@ func (d *simDriver) check(err error, what string, id int64) {
 
 // step makes one random change.
 func (d *simDriver) step(i int) {
-	desk := d.r.desk
+	desk := d.w.Desk
 	switch n := d.rng.IntN(100); {
 	case n < 16: // create a ticket
 		fields := map[string]any{"subject": fmt.Sprintf("sim ticket %d", i)}
@@ -473,8 +353,8 @@ func (d *simDriver) step(i int) {
 func (d *simDriver) burst(update bool) {
 	n := 31 + d.rng.IntN(12)
 	d.maxBurst = max(d.maxBurst, n)
-	d.r.nextVendorSecond()
-	before := len(d.r.got())
+	d.w.Desk.NextSecond()
+	before := len(d.w.Recv.Events())
 	var ids []int64
 	typ := "CREATED"
 	if update {
@@ -482,12 +362,12 @@ func (d *simDriver) burst(update bool) {
 		live := slices.DeleteFunc(slices.Clone(d.tickets), func(id int64) bool { return !d.liveTicket(id) })
 		d.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
 		ids = live[:min(n, len(live))]
-		d.check(d.r.desk.BurstUpdateTickets(ids, map[string]any{"priority": 1 + d.rng.IntN(4)}), "burst update", 0)
+		d.check(d.w.Desk.BurstUpdateTickets(ids, map[string]any{"priority": 1 + d.rng.IntN(4)}), "burst update", 0)
 	} else {
-		ids = d.r.desk.BurstCreateTickets(n, nil)
+		ids = d.w.Desk.BurstCreateTickets(n, nil)
 		d.tickets = append(d.tickets, ids...)
 	}
-	tk, _ := d.r.desk.Ticket(ids[0])
+	tk, _ := d.w.Desk.Ticket(ids[0])
 	second := tk["updated_at"].(string)
 	d.bursts = append(d.bursts, fmt.Sprintf("%s %d at %s", typ, len(ids), second))
 	// No event can come before the burst's second has passed (VisibleAfter): the driver's next
@@ -496,15 +376,14 @@ func (d *simDriver) burst(update bool) {
 	for _, id := range ids {
 		want[strconv.FormatInt(id, 10)] = true
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for len(want) > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		for _, e := range d.r.got()[before:] {
+	rig.Within(15*time.Second, func() bool {
+		for _, e := range d.w.Recv.Events()[before:] {
 			if e.ObjectType == "incidents" && e.Date == second {
 				delete(want, e.ObjectID)
 			}
 		}
-	}
+		return len(want) == 0
+	})
 }
 
 func runSimulation(t *testing.T, seed uint64) {
@@ -512,43 +391,39 @@ func runSimulation(t *testing.T, seed uint64) {
 		steps      = 80
 		pageSize   = 10
 		pageCap    = 3
-		interval   = 600 * time.Millisecond // refresh_interval 0.01 min
 		settleWait = 30 * time.Second
 	)
-	r := newSimRig(t, simRigOptions{
-		desk: freshdesk.Options{
-			Seed:            int64(seed),
-			RatePerMinute:   1_000_000,
-			PageCap:         pageCap,
-			Skew:            -3 * time.Second,
-			VisibleAfter:    time.Second,
-			ShiftDuringWalk: 0.3,
-			FailRate:        0.05,
-			FailStatuses:    []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusTooManyRequests},
-		},
-		incidents: map[string]any{"pageSize": pageSize, "maxPages": pageCap},
-	})
+	w := newSimWorld(t, freshdesk.Options{
+		Seed:            int64(seed),
+		RatePerMinute:   1_000_000,
+		PageCap:         pageCap,
+		Skew:            -3 * time.Second,
+		VisibleAfter:    time.Second,
+		ShiftDuringWalk: 0.3,
+		FailRate:        0.05,
+		FailStatuses:    []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusTooManyRequests},
+	}, map[string]any{"pageSize": pageSize, "maxPages": pageCap})
 	rng := rand.New(rand.NewPCG(seed, seed^0x51a7))
-	d := &simDriver{t: t, r: r, rng: rng, tDeleted: map[int64]bool{}, tEver: map[int64]bool{}, tArch: map[int64]bool{}, cDeleted: map[int64]bool{}}
+	d := &simDriver{t: t, w: w, rng: rng, tDeleted: map[int64]bool{}, tEver: map[int64]bool{}, tArch: map[int64]bool{}, cDeleted: map[int64]bool{}}
 
 	// Sample data from an hour ago: none of it may give an event unless the run changes it.
-	r.inThePast(func() {
+	w.Desk.InThePast(func() {
 		for i := range 15 {
-			c := r.desk.CreateContact(map[string]any{"name": fmt.Sprintf("Old Contact %d", i)})
+			c := w.Desk.CreateContact(map[string]any{"name": fmt.Sprintf("Old Contact %d", i)})
 			d.contacts = append(d.contacts, c["id"].(int64))
 		}
 		for i := range 60 {
-			tk := r.desk.CreateTicket(map[string]any{"subject": fmt.Sprintf("old ticket %d", i), "requester_id": d.contacts[i%len(d.contacts)]})
+			tk := w.Desk.CreateTicket(map[string]any{"subject": fmt.Sprintf("old ticket %d", i), "requester_id": d.contacts[i%len(d.contacts)]})
 			d.tickets = append(d.tickets, tk["id"].(int64))
 		}
 	})
-	run := len(r.desk.Changes())
+	run := len(w.Desk.Changes())
 
-	srv := r.h.start()
-	id := r.createInstance(srv, fmt.Sprintf(`{"incidents": {"lookback": %[1]g}, "contacts": {"lookback": %[1]g}}`, *simLookback))
+	srv := w.Start()
+	id := w.createInstance(srv.API, fmt.Sprintf(`{"incidents": {"lookback": %[1]g}, "contacts": {"lookback": %[1]g}}`, *simLookback), "")
 	started := time.Now()
 
-	// The driver: seeded random changes and two isolated bursts.
+	// The driver: seeded random changes and two isolated bursts, sixteen changes to each poll.
 	burstAt := map[int]bool{}
 	for len(burstAt) < 2 {
 		burstAt[10+rng.IntN(steps-20)] = true
@@ -558,50 +433,46 @@ func runSimulation(t *testing.T, seed uint64) {
 			d.burst(len(d.bursts) == 1) // the first creates, the second updates
 		}
 		d.step(i)
-		time.Sleep(time.Duration(15+rng.IntN(35)) * time.Millisecond)
+		if i%16 == 15 {
+			srv.API.Polled(id, time.Now())
+		}
 	}
 	driven := time.Since(started)
 	// No more changes from here on: the change log is the final ground truth.
-	r.desk.SetShiftDuringWalk(0)
-	changes := r.desk.Changes()
+	w.Desk.SetShiftDuringWalk(0)
+	changes := w.Desk.Changes()
 	truth := simTruth(changes, run)
 
-	byRecord := func(evs []simEvent) map[string][]simEvent {
-		m := map[string][]simEvent{}
+	byRecord := func(evs []rig.Event) map[string][]rig.Event {
+		m := map[string][]rig.Event{}
 		for _, e := range evs {
 			k := e.ObjectType + " " + e.ObjectID
 			m[k] = append(m[k], e)
 		}
 		return m
 	}
-	deadline := time.Now().Add(settleWait)
-	for {
-		evs := byRecord(r.got())
-		settled := true
+	settled := rig.Within(settleWait, func() bool {
+		evs := byRecord(w.Recv.Events())
 		for k, rec := range truth {
 			if !rec.settled(evs[k]) {
-				settled = false
-				break
+				return false
 			}
 		}
-		if settled {
-			time.Sleep(5 * interval) // several more polls: anything extra would show
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("seed %d: not settled %s after the driver stopped", seed, settleWait)
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+		return true
+	})
+	if settled {
+		srv.API.Settle(id) // more polls: anything extra would show
+	} else {
+		t.Errorf("seed %d: not settled %s after the driver stopped", seed, settleWait)
 	}
 	settledIn := time.Since(started) - driven
 
-	all := r.got()
+	all := w.Recv.Events()
 	evs := byRecord(all)
-	stats := r.desk.Stats()
+	stats := w.Desk.Stats()
 	t.Logf("seed %d: %d changes made in %s (bursts: %s), settled %s later; %d events; vendor requests %d, injected %d (429: %d, 5xx: %d); ticket pages >1: %d, newest-first: %d",
 		seed, len(changes)-run, driven.Round(time.Millisecond), strings.Join(d.bursts, ", "), settledIn.Round(time.Millisecond), len(all),
-		stats.Requests, stats.Injected, stats.RateLimited, stats.ServerErrors, r.deepPages.Load(), r.descWalks.Load())
+		stats.Requests, stats.Injected, stats.RateLimited, stats.ServerErrors, w.deepPages.Load(), w.descWalks.Load())
 	kinds := map[string]int{}
 	for _, c := range changes[run:] {
 		kinds[c.Resource+" "+c.Kind]++
@@ -610,7 +481,7 @@ func runSimulation(t *testing.T, seed uint64) {
 	// Gaps are logged, not failed: a second re-read after more than 30 later changes cannot be
 	// reached newest first, which is reported even though an earlier poll read it whole. What
 	// was missed shows below.
-	for _, st := range srv.runtime.Status(id) {
+	for _, st := range srv.Runtime().Status(id) {
 		if st.LastGap != "" || st.LastError != "" {
 			t.Logf("seed %d: poller %s: lastGap %q, lastError %q", seed, st.ObjectType, st.LastGap, st.LastError)
 		}
@@ -620,19 +491,19 @@ func runSimulation(t *testing.T, seed uint64) {
 	if stats.Injected == 0 {
 		t.Errorf("seed %d: no fault was injected", seed)
 	}
-	if d.maxBurst > pageSize*pageCap && r.descWalks.Load() == 0 {
+	if d.maxBurst > pageSize*pageCap && w.descWalks.Load() == 0 {
 		t.Errorf("seed %d: a burst of %d in one second was never read from its newest end", seed, d.maxBurst)
 	}
 
 	// (f) every notification signed.
-	if rej := r.rejections(); len(rej) > 0 {
+	if rej := w.Recv.Rejected(); len(rej) > 0 {
 		t.Errorf("seed %d: %d notifications rejected by the receiver: %v", seed, len(rej), rej[:min(len(rej), 5)])
 	}
 	// (d) nothing twice.
 	ids, changeKeys := map[string]int{}, map[string]int{}
 	for _, e := range all {
 		ids[e.EventID]++
-		changeKeys[e.ObjectType+" "+e.ObjectID+" "+e.Date+" "+e.Type]++
+		changeKeys[e.ObjectType+" "+e.ObjectID+" "+e.Date+" "+e.EventType]++
 	}
 	for k, n := range changeKeys {
 		if n > 1 {
@@ -682,7 +553,7 @@ func runSimulation(t *testing.T, seed uint64) {
 	}
 }
 
-func joinEvents(evs []simEvent) string {
+func joinEvents(evs []rig.Event) string {
 	if len(evs) == 0 {
 		return "  (none)"
 	}
@@ -699,40 +570,24 @@ func joinEvents(evs []simEvent) string {
 // they were made after it. Both must arrive as CREATED (README: windows are bounded by vendor
 // time; changes from the instance's creation on).
 func TestSimulationVendorClockBehind(t *testing.T) {
-	r := newSimRig(t, simRigOptions{desk: freshdesk.Options{Seed: 3, RatePerMinute: 1_000_000, Skew: -3 * time.Second}})
+	w := newSimWorld(t, freshdesk.Options{Seed: 3, RatePerMinute: 1_000_000, Skew: -3 * time.Second}, nil)
 	var requester int64
-	r.inThePast(func() {
-		requester = r.desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
+	w.Desk.InThePast(func() {
+		requester = w.Desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"].(int64)
 	})
-	srv := r.h.start()
+	srv := w.Start()
 	before := time.Now().Truncate(time.Second) // the instance's creation is this second or later
-	id := r.createInstance(srv, "")
+	id := w.createInstance(srv.API, "", "")
 	// Both jobs have polled once, and found nothing.
-	waitUntil(t, "the first polls", func() bool {
-		ps := r.pollers(srv, id)
-		return len(ps) == 2 && !ps[0].LastPoll.IsZero() && !ps[1].LastPoll.IsZero()
-	})
-	ticket := r.desk.CreateTicket(map[string]any{"subject": "made after the instance", "requester_id": requester})
-	contact := r.desk.CreateContact(map[string]any{"name": "Made After The Instance"})
+	srv.API.Polled(id, time.Time{})
+	ticket := w.Desk.CreateTicket(map[string]any{"subject": "made after the instance", "requester_id": requester})
+	contact := w.Desk.CreateContact(map[string]any{"name": "Made After The Instance"})
 	stamped, _ := time.Parse(vendorTime, contact["updated_at"].(string))
 	if !stamped.Before(before) {
 		t.Skipf("too slow to reproduce: the changes were stamped %s, not before the instance's creation (%s or later)",
 			stamped.Format(vendorTime), before.Format(vendorTime))
 	}
 	want := []string{"CREATED incidents " + idOf(ticket), "CREATED contacts " + idOf(contact)}
-	deadline := time.Now().Add(10 * time.Second)
-	var got []string
-	for time.Now().Before(deadline) && len(got) < len(want) {
-		time.Sleep(100 * time.Millisecond)
-		got = got[:0]
-		for _, e := range r.got() {
-			got = append(got, e.Type+" "+e.ObjectType+" "+e.ObjectID)
-		}
-	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("events %v, want %v (changes stamped %s by the vendor's clock, instance created at %s or later by Pollen's)",
-			got, want, stamped.Format(vendorTime), before.Format(vendorTime))
-	}
+	w.WaitFor(srv.API, id, want...)
+	w.Recv.ExpectExactly(t, want...)
 }

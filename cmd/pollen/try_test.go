@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,9 @@ import (
 	"time"
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
-	"github.com/pollen-hq/pollen/definitions"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/cmd/internal/trial"
 	"github.com/pollen-hq/pollen/definitions/golden"
 )
 
@@ -22,12 +23,10 @@ const tryAPIKey = "try-api-key-7c0ffee5ecret"
 // which echoes the API key in its subject, and returns its base URL.
 func tryDesk(t *testing.T) string {
 	t.Helper()
-	desk := freshdesk.New(freshdesk.Options{APIKey: tryAPIKey, Seed: 19})
+	desk := rig.NewFreshdesk(t, rig.FreshdeskOptions{Desk: freshdesk.Options{APIKey: tryAPIKey, Seed: 19}})
 	desk.Seed(25, 10)
 	desk.CreateTicket(map[string]any{"subject": "the key is " + tryAPIKey, "email": "jane.roe@customer.example"})
-	srv := httptest.NewServer(desk)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return desk.URL
 }
 
 // tryBody writes an instance body polling incidents of the desk at base, with the poller
@@ -52,22 +51,6 @@ func tryBody(t *testing.T, dir, base string, poller map[string]any) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// builtinResource returns a built-in resource definition, decoded.
-func builtinResource(t *testing.T, element, resource string) map[string]any {
-	t.Helper()
-	for _, f := range definitions.Builtin() {
-		if f.Kind == definitions.KindResource && f.Element == element && f.Resource == resource {
-			var m map[string]any
-			if err := json.Unmarshal(f.Data, &m); err != nil {
-				t.Fatal(err)
-			}
-			return m
-		}
-	}
-	t.Fatalf("no built-in %s/%s", element, resource)
-	return nil
 }
 
 // writeResource writes a resource definition into a definitions folder and returns its file.
@@ -99,7 +82,7 @@ func TestTryRecordReplays(t *testing.T) {
 	body := tryBody(t, dir, base, nil)
 	rec := filepath.Join(dir, "case")
 	code, out, errOut := runCLI(t, "try", body, "incidents", "--since", "90d", "--allow-private-networks", "--record", rec, "--show-bodies")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "CREATED") || !strings.Contains(out, "Recorded in "+rec) {
@@ -137,12 +120,12 @@ func TestTryRecordReplays(t *testing.T) {
 	}
 	// The recording is a sample the built-in definitions pass.
 	code, out, errOut = runCLI(t, "validate", "--samples", rec)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Errorf("validate --samples: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// And a recording is tried offline as it was online.
 	code, out, errOut = runCLI(t, "try", "--from", rec)
-	if code != exitOK || !strings.Contains(out, "against the recording in "+rec) || !strings.Contains(out, "CREATED") {
+	if code != cli.ExitOK || !strings.Contains(out, "against the recording in "+rec) || !strings.Contains(out, "CREATED") {
 		t.Errorf("try --from: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
@@ -154,7 +137,7 @@ func TestTryFindsPlantedFaults(t *testing.T) {
 	dir := t.TempDir()
 	good := tryBody(t, dir, base, nil)
 	rec := filepath.Join(dir, "case")
-	if code, out, errOut := runCLI(t, "try", good, "incidents", "--since", "90d", "--allow-private-networks", "--record", rec); code != exitOK {
+	if code, out, errOut := runCLI(t, "try", good, "incidents", "--since", "90d", "--allow-private-networks", "--record", rec); code != cli.ExitOK {
 		t.Fatalf("recording: exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, c := range []struct {
@@ -204,7 +187,7 @@ func TestTryFindsPlantedFaults(t *testing.T) {
 			var defFile string
 			args := []string{}
 			if c.def != nil {
-				d := builtinResource(t, "freshdeskv2", "incidents")
+				d := rig.BuiltinResource(t, "freshdeskv2", "incidents")
 				c.def(d)
 				defFile = writeResource(t, defs, "freshdeskv2", "incidents", d)
 				args = append(args, "--definitions", defs)
@@ -212,8 +195,8 @@ func TestTryFindsPlantedFaults(t *testing.T) {
 			body := tryBody(t, dir, base, c.poller)
 			finding := c.file(defFile, body) + ": " + c.want
 			code, out, errOut := runCLI(t, append([]string{"try", body, "incidents", "--since", "90d", "--allow-private-networks"}, args...)...)
-			if code != exitFail || !strings.Contains(out, finding) {
-				t.Errorf("try: exit %d, want %d and %q in\n%s\n%s", code, exitFail, finding, out, errOut)
+			if code != cli.ExitFail || !strings.Contains(out, finding) {
+				t.Errorf("try: exit %d, want %d and %q in\n%s\n%s", code, cli.ExitFail, finding, out, errOut)
 			}
 			if strings.Contains(out+errOut, tryAPIKey) {
 				t.Errorf("the API key is in the output")
@@ -222,8 +205,8 @@ func TestTryFindsPlantedFaults(t *testing.T) {
 				return
 			}
 			code, out, errOut = runCLI(t, "validate", defs, "--samples", rec)
-			if code != exitFail || !strings.Contains(out, finding) {
-				t.Errorf("validate --samples: exit %d, want %d and %q in\n%s\n%s", code, exitFail, finding, out, errOut)
+			if code != cli.ExitFail || !strings.Contains(out, finding) {
+				t.Errorf("validate --samples: exit %d, want %d and %q in\n%s\n%s", code, cli.ExitFail, finding, out, errOut)
 			}
 		})
 	}
@@ -249,7 +232,7 @@ func TestParseSince(t *testing.T) {
 		{in: "yesterday", bad: true},
 		{in: "1.5d", bad: true},
 	} {
-		got, err := parseSince(c.in, now)
+		got, err := trial.ParseSince(c.in, now)
 		switch {
 		case c.bad && err == nil:
 			t.Errorf("%q: %v, want an error", c.in, got)
@@ -274,8 +257,8 @@ func TestTryUsage(t *testing.T) {
 		{[]string{"try", "a.json", "--format", "xml"}, "--format must be"},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
-		if code != exitUsage || !strings.Contains(errOut, c.errIn) {
-			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, exitUsage, c.errIn)
+		if code != cli.ExitUsage || !strings.Contains(errOut, c.errIn) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, cli.ExitUsage, c.errIn)
 		}
 	}
 }
@@ -283,16 +266,16 @@ func TestTryUsage(t *testing.T) {
 // A stored instance is tried from its stored cursor (what its next poll would read), with its
 // sealed credentials, while the server runs; or from --since.
 func TestTryInstance(t *testing.T) {
-	h := newHarness(t)
-	srv := h.start()
-	id := h.createInstance(srv)
-	ticket := h.desk.CreateTicket(map[string]any{"subject": "after the instance"})
-	h.waitFor("CREATED incidents " + idOf(ticket)) // delivered, so committed: the cursor is past it
-	code, out, errOut := runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", h.dataDir, "incidents", "--allow-private-networks")
-	if code != exitOK || !strings.Contains(out, "from its stored cursor") || strings.Contains(out, "CREATED    "+idOf(ticket)) {
+	w := rig.NewWorld(t, rig.FreshdeskOptions{})
+	srv := w.Start()
+	id := w.CreateInstance(srv.API, nil)
+	ticket := w.Desk.CreateTicket(map[string]any{"subject": "after the instance"})
+	w.WaitFor(srv.API, id, "CREATED incidents "+idOf(ticket)) // delivered, so committed: the cursor is past it
+	code, out, errOut := runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", w.DataDir, "incidents", "--allow-private-networks")
+	if code != cli.ExitOK || !strings.Contains(out, "from its stored cursor") || strings.Contains(out, "CREATED    "+idOf(ticket)) {
 		t.Errorf("from the stored cursor: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, out, errOut = runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", h.dataDir, "incidents", "--allow-private-networks", "--since", "1h", "--format", "json")
+	code, out, errOut = runCLI(t, "try", "--instance", fmt.Sprint(id), "--data-dir", w.DataDir, "incidents", "--allow-private-networks", "--since", "1h", "--format", "json")
 	var rep struct {
 		Since   *time.Time `json:"since"`
 		Records []struct{ ID, Verdict, Type string }
@@ -304,13 +287,13 @@ func TestTryInstance(t *testing.T) {
 	for _, r := range rep.Records {
 		found = found || r.ID == idOf(ticket) && r.Verdict == "event" && r.Type == "CREATED"
 	}
-	if code != exitOK || rep.Since == nil || !found {
+	if code != cli.ExitOK || rep.Since == nil || !found {
 		t.Errorf("from --since 1h: exit %d, %+v\n%s", code, rep, errOut)
 	}
-	if strings.Contains(out+errOut, e2eAPIKey) {
+	if strings.Contains(out+errOut, rig.APIKey) {
 		t.Error("the API key is in the output")
 	}
-	if code, _, errOut := runCLI(t, "try", "--instance", "99", "--data-dir", h.dataDir, "incidents"); code != exitFail || !strings.Contains(errOut, "instance 99") {
+	if code, _, errOut := runCLI(t, "try", "--instance", "99", "--data-dir", w.DataDir, "incidents"); code != cli.ExitFail || !strings.Contains(errOut, "instance 99") {
 		t.Errorf("no such instance: exit %d, %s", code, errOut)
 	}
 }
@@ -323,10 +306,10 @@ func TestValidateSamples(t *testing.T) {
 		code  int
 		errIn string
 	}{
-		{[]string{"validate", "--samples", "../../testdata/golden/zendesk-agents"}, exitOK, "1 recorded cases linted"},
-		{[]string{"validate", "../../definitions", "--samples", "../../testdata/golden/zendesk-tickets", "--samples", "../../testdata/golden/zendesk-users"}, exitOK, "2 recorded cases linted"},
-		{[]string{"validate", "--samples", "../../testdata/golden/bad-page"}, exitFail, "1 problems"},
-		{[]string{"validate", "--samples", "../../definitions"}, exitUsage, "no recorded case"},
+		{[]string{"validate", "--samples", "../../testdata/golden/zendesk-agents"}, cli.ExitOK, "1 recorded cases linted"},
+		{[]string{"validate", "../../definitions", "--samples", "../../testdata/golden/zendesk-tickets", "--samples", "../../testdata/golden/zendesk-users"}, cli.ExitOK, "2 recorded cases linted"},
+		{[]string{"validate", "--samples", "../../testdata/golden/bad-page"}, cli.ExitFail, "1 problems"},
+		{[]string{"validate", "--samples", "../../definitions"}, cli.ExitUsage, "no recorded case"},
 	} {
 		code, out, errOut := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(errOut, c.errIn) {

@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/pollen-hq/pollen/adapters/sqlite"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/tenants"
 )
@@ -35,16 +37,16 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(stdout, "usage: pollen users <create|list|disable|enable|rotate|secret> [flags]\n\n%s\n", usersDoc)
 		if len(args) == 0 {
-			return exitUsage
+			return cli.ExitUsage
 		}
-		return exitOK
+		return cli.ExitOK
 	}
 	sub, args := args[0], args[1:]
 	if sub == "secret" {
 		fmt.Fprintln(stdout, tenants.NewSecret())
-		return exitOK
+		return cli.ExitOK
 	}
-	fs := newFlags("users "+sub, "[flags]", usersDoc, stderr)
+	fs := cli.NewFlags("pollen users "+sub, "[flags]", usersDoc, stderr)
 	dataDir := fs.String("data-dir", "pollen-data", "`directory` of the database")
 	var email, org, first, last string
 	var admin bool
@@ -60,21 +62,21 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "list", "disable", "enable":
 	default:
 		fmt.Fprintf(stderr, "pollen users: unknown subcommand %q\n", sub)
-		return exitUsage
+		return cli.ExitUsage
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	store, err := sqlite.Open(filepath.Join(*dataDir, dbFile), sqlite.Options{})
+	store, err := sqlite.Open(filepath.Join(*dataDir, server.DBFile), sqlite.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen users: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer store.Close()
 	svc, err := tenants.New(tenants.Options{Store: store})
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen users: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	u := usersCmd{ctx: ctx, svc: svc, out: stdout}
 	switch sub {
@@ -90,11 +92,11 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen users %s: %v\n", sub, err)
 		if errors.Is(err, errUsage) {
-			return exitUsage
+			return cli.ExitUsage
 		}
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 var errUsage = errors.New("usage")

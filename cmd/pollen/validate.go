@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/definitions/golden"
 )
@@ -42,30 +43,30 @@ The exit status is 0 when everything is valid, 1 when anything is not, and 2 on
 a usage error.`
 
 func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "[--format text|json] [--samples DIR]... PATH...", validateDoc, stderr)
+	fs := cli.NewFlags("pollen validate", "[--format text|json] [--samples DIR]... PATH...", validateDoc, stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
 	var samples []string
 	fs.Func("samples", "lint the definitions against the recorded cases in `DIR` (repeatable)", func(s string) error {
 		samples = append(samples, s)
 		return nil
 	})
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	if *format != "text" && *format != "json" {
 		fmt.Fprintf(stderr, "pollen validate: --format must be text or json, not %q\n", *format)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if fs.NArg() == 0 && len(samples) == 0 {
 		fmt.Fprintln(stderr, "pollen validate: no PATH given")
 		fs.Usage()
-		return exitUsage
+		return cli.ExitUsage
 	}
 	rep := validatePaths(fs.Args()...)
 	if len(samples) > 0 {
 		if err := lintSamples(&rep, fs.Args(), samples); err != nil {
 			fmt.Fprintf(stderr, "pollen validate: --samples: %v\n", err)
-			return exitUsage
+			return cli.ExitUsage
 		}
 	}
 	if *format == "json" {
@@ -99,9 +100,9 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr)
 	}
 	if len(rep.Problems) > 0 {
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 type validateReport struct {

@@ -1,23 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
-	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
 
 // TestZendeskEndToEnd: an instance of the zendesk element, created through POST /instances from
@@ -25,209 +17,97 @@ import (
 // tickets and CREATED and UPDATED for users; after a restart it resumes from the vendor cursor
 // kept with its job cursor, delivering what changed while it was down, once, and nothing again.
 func TestZendeskEndToEnd(t *testing.T) {
-	var offset atomic.Int64 // the simulator's clock offset
-	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 7, MinAge: -1, RatePerMinute: 100_000,
-		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	zd := rig.NewZendesk(t, zendesk.Options{Seed: 7, MinAge: -1, RatePerMinute: 100_000})
 	// Records that predate the instance: they are the ones updated and deleted below, so that
 	// every expected event is observable whatever the polls' timing (a record created and then
 	// changed between two polls is, rightly, seen only in its final state).
-	offset.Store(int64(-time.Hour))
-	oldUser := zd.CreateUser(map[string]any{"name": "Ada", "email": "ada@example.com"})
-	oldTicket := zd.CreateTicket(map[string]any{"subject": "Help", "requester_id": oldUser["id"]})
-	doomed := zd.CreateTicket(map[string]any{"subject": "Spam", "requester_id": oldUser["id"]})
-	offset.Store(0)
-	zs := httptest.NewServer(zd)
-	defer zs.Close()
-
-	var mu sync.Mutex
-	var got []string
-	ids := map[string]int{}
-	rs := httptest.NewServer(&webhook.Receiver{Key: "zd-sig", Handle: func(n *webhook.Notification, _ []byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, e := range n.Message.Events {
-			got = append(got, e.EventType+" "+e.ObjectType+" "+e.ObjectID)
-			ids[e.EventID]++
-		}
-	}})
-	defer rs.Close()
-
-	dataDir, defsDir := t.TempDir(), liftZendeskLimits(t)
-	var srvURL string
-	start := func() func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: dataDir, DefinitionsDir: defsDir, UserSecret: testUserSecret, OrgSecret: testOrgSecret,
-			AllowPrivateNetworks: true, MinInterval: 100 * time.Millisecond,
-			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Run(ctx) }()
-		srvURL = srv.URL()
-		var once sync.Once
-		stop := func() { once.Do(func() { cancel(); <-done }) }
-		t.Cleanup(stop)
-		return stop
-	}
-	stop := start()
-	if _, err := createDemoInstance(context.Background(), srvURL, testUserSecret, testOrgSecret, "zendesk", map[string]string{
-		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
-		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	wait := func(want ...string) {
+	var oldUser, oldTicket, doomed map[string]any
+	zd.InThePast(func() {
+		oldUser = zd.CreateUser(map[string]any{"name": "Ada", "email": "ada@example.com"})
+		oldTicket = zd.CreateTicket(map[string]any{"subject": "Help", "requester_id": oldUser["id"]})
+		doomed = zd.CreateTicket(map[string]any{"subject": "Spam", "requester_id": oldUser["id"]})
+	})
+	recv := rig.NewReceiver(t)
+	cfg := rig.Loopback(t.TempDir())
+	cfg.DefinitionsDir = liftZendeskLimits(t)
+	srv := rig.Start(t, cfg)
+	id := srv.API.CreateInstance("zendesk", zd.Instance(recv))
+	wait := func(api *rig.Client, want ...string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			mu.Lock()
-			have := map[string]bool{}
-			for _, g := range got {
-				have[g] = true
-			}
-			mu.Unlock()
-			missing := 0
-			for _, w := range want {
-				if !have[w] {
-					missing++
-				}
-			}
-			if missing == 0 {
-				time.Sleep(2 * time.Second) // several more polls: anything extra would show
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %v; got %v", want, got)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		rig.Until(t, fmt.Sprint(want), func() bool { return recv.Has(want...) })
+		api.Settle(id)
 	}
-	id := func(rec map[string]any) string { return fmt.Sprint(rec["id"]) }
 
 	user := zd.CreateUser(map[string]any{"name": "Grace", "email": "grace@example.com"})
 	ticket := zd.CreateTicket(map[string]any{"subject": "New", "requester_id": user["id"]})
-	if _, err := zd.UpdateTicket(oldTicket["id"].(int64), map[string]any{"status": "pending"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := zd.UpdateUser(oldUser["id"].(int64), map[string]any{"phone": "+15550100"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := zd.DeleteTicket(doomed["id"].(int64)); err != nil {
-		t.Fatal(err)
-	}
+	_, err := zd.UpdateTicket(oldTicket["id"].(int64), map[string]any{"status": "pending"})
+	must(t, err)
+	_, err = zd.UpdateUser(oldUser["id"].(int64), map[string]any{"phone": "+15550100"})
+	must(t, err)
+	must(t, zd.DeleteTicket(doomed["id"].(int64)))
 	first := []string{
-		"CREATED contacts " + id(user), "UPDATED contacts " + id(oldUser),
-		"CREATED incidents " + id(ticket), "UPDATED incidents " + id(oldTicket), "DELETED incidents " + id(doomed),
+		"CREATED contacts " + idOf(user), "UPDATED contacts " + idOf(oldUser),
+		"CREATED incidents " + idOf(ticket), "UPDATED incidents " + idOf(oldTicket), "DELETED incidents " + idOf(doomed),
 	}
-	wait(first...)
-	stop()
+	wait(srv.API, first...)
+	srv.Stop()
 
 	// While Pollen is down: a later change of a record already reported, and a new record.
-	time.Sleep(1100 * time.Millisecond) // a new vendor second, so the change has its own date
-	if _, err := zd.UpdateTicket(oldTicket["id"].(int64), map[string]any{"status": "solved"}); err != nil {
-		t.Fatal(err)
-	}
+	zd.NextSecond() // a new vendor second, so that the change has its own date
+	_, err = zd.UpdateTicket(oldTicket["id"].(int64), map[string]any{"status": "solved"})
+	must(t, err)
 	later := zd.CreateUser(map[string]any{"name": "Linus", "email": "linus@example.com"})
-	start()
-	wait("CREATED contacts "+id(later), "UPDATED incidents "+id(oldTicket))
+	srv = rig.Start(t, cfg)
+	wait(srv.API, "CREATED contacts "+idOf(later), "UPDATED incidents "+idOf(oldTicket))
 
-	want := append(first, "UPDATED incidents "+id(oldTicket), "CREATED contacts "+id(later))
-	mu.Lock()
-	defer mu.Unlock()
-	sort.Strings(got)
-	sort.Strings(want)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("events:\n got  %v\n want %v", got, want)
-	}
-	for e, n := range ids {
-		if n > 1 {
-			t.Errorf("event %s delivered %d times", e, n)
-		}
-	}
+	recv.ExpectExactly(t, append(first, "UPDATED incidents "+idOf(oldTicket), "CREATED contacts "+idOf(later))...)
 }
 
 // TestZendeskOverfullSecond: 150 organizations updated in one second, more than a page of the
 // time-based export holds, make its end_time equal its start_time. Every one still arrives, once,
 // and a later change arrives too: the job moves past that second instead of re-reading it forever.
 func TestZendeskOverfullSecond(t *testing.T) {
-	var offset atomic.Int64
-	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 8, MinAge: -1, RatePerMinute: 100_000,
-		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
-	offset.Store(int64(-time.Hour))
-	ids := zd.BurstCreate("organizations", 150, nil)
-	offset.Store(0)
-	zs := httptest.NewServer(zd)
-	defer zs.Close()
-	h := newHarness(t)
-	h.defsDir = liftZendeskLimits(t)
-	var mu sync.Mutex
-	got := map[string]int{}
-	rs := httptest.NewServer(&webhook.Receiver{Key: "zd-sig", Handle: func(n *webhook.Notification, _ []byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, e := range n.Message.Events {
-			got[e.EventType+" "+e.ObjectType+" "+e.ObjectID]++
-		}
-	}})
-	defer rs.Close()
-	srv := h.start()
-	instance, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
-		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
-		"event.notification.callback.url": rs.URL, "event.notification.signature.key": "zd-sig", "event.poller.refresh_interval": "0.01",
-		"event.poller.configuration": `{"accounts": {}}`,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	zd := rig.NewZendesk(t, zendesk.Options{Seed: 8, MinAge: -1, RatePerMinute: 100_000})
+	var ids []int64
+	zd.InThePast(func() { ids = zd.BurstCreate("organizations", 150, nil) })
+	recv := rig.NewReceiver(t)
+	cfg := rig.Loopback(t.TempDir())
+	cfg.DefinitionsDir = liftZendeskLimits(t)
+	srv := rig.Start(t, cfg)
+	conf := zd.Instance(recv)
+	conf["event.poller.configuration"] = `{"accounts": {}}`
+	instance := srv.API.CreateInstance("zendesk", conf)
 	// The instance's first poll sets where its changes start.
-	waitUntil(t, "the first poll", func() bool {
-		return strings.Contains(get(t, srv.URL()+fmt.Sprintf("/instances/%d", instance)), `"lastPoll"`)
-	})
+	srv.API.Polled(instance, time.Time{})
 	if err := zd.BurstUpdate("organizations", ids, map[string]any{"notes": "renewed"}); err != nil {
 		t.Fatal(err)
 	}
-	count := func() (n int) {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got)
-	}
-	waitUntil(t, "150 organizations", func() bool { return count() >= 150 })
+	rig.Until(t, "150 organizations", func() bool { return len(recv.Events()) >= 150 })
 	later := zd.CreateOrganization(map[string]any{"name": "Later"})
-	waitUntil(t, "the organization created after the burst", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return got["CREATED accounts "+fmt.Sprint(later["id"])] > 0
-	})
-	mu.Lock()
-	defer mu.Unlock()
+	rig.Until(t, "the organization created after the burst", func() bool { return recv.Has("CREATED accounts " + idOf(later)) })
+	srv.API.Settle(instance)
+	want := []string{"CREATED accounts " + idOf(later)}
 	for _, id := range ids {
-		if n := got["UPDATED accounts "+fmt.Sprint(id)]; n != 1 {
-			t.Errorf("organization %d: %d UPDATED events, want 1", id, n)
-		}
+		want = append(want, fmt.Sprintf("UPDATED accounts %d", id))
 	}
+	recv.ExpectExactly(t, want...)
 }
 
 // TestZendeskEndpointLimits: Zendesk's incremental exports allow 10 requests a minute each (20
 // for users), apart from the account-wide limit. Polling every 0.6 s, Pollen paces each export
 // to its limit: the vendor never answers 429, and polls that would wait long end early instead.
 func TestZendeskEndpointLimits(t *testing.T) {
-	zd := zendesk.New(zendesk.Options{Email: "e2e@example.com", APIToken: "zd-token", Seed: 9, MinAge: -1})
-	zs := httptest.NewServer(zd)
-	defer zs.Close()
-	h := newHarness(t)
-	srv := h.start()
-	if _, err := createDemoInstance(context.Background(), srv.URL(), testUserSecret, testOrgSecret, "zendesk", map[string]string{
-		"subdomain": "e2e", "email": "e2e@example.com", "api_token": "zd-token", "base.url": zs.URL,
-		"event.notification.callback.url": h.recvURL, "event.poller.refresh_interval": "0.01",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "more polls than the exports allow in a minute", func() bool {
-		st := zd.Stats()
-		return st.ByEndpoint["GET /api/v2/incremental/tickets/cursor"] >= 10
+	zd := rig.NewZendesk(t, zendesk.Options{Seed: 9, MinAge: -1})
+	recv := rig.NewReceiver(t)
+	srv := rig.Start(t, rig.Loopback(t.TempDir()))
+	id := srv.API.CreateInstance("zendesk", zd.Instance(recv))
+	rig.Until(t, "as many ticket export requests as the limit allows in a minute", func() bool {
+		return zd.Stats().ByEndpoint["GET /api/v2/incremental/tickets/cursor"] >= 10
 	})
-	time.Sleep(3 * time.Second) // polls go on past the limit: they must wait for it, not hit it
+	// Polls go on past the limit: they must wait for it, not hit it.
+	for range 3 {
+		srv.API.Polled(id, time.Now())
+	}
 	st := zd.Stats()
 	if st.RateLimited != 0 {
 		t.Errorf("the vendor answered %d 429s: %v", st.RateLimited, st.ByStatus)
@@ -254,7 +134,7 @@ func liftZendeskLimits(t *testing.T) string {
 		}
 		def["rateLimit"] = map[string]any{"requests": 10_000, "seconds": 60}
 		b, _ := json.Marshal(def)
-		writeAtomically(t, filepath.Join(dir, "zendesk", "resources", res+".json"), string(b))
+		rig.WriteFile(t, filepath.Join(dir, "zendesk", "resources", res+".json"), string(b))
 	}
 	return dir
 }

@@ -210,7 +210,7 @@ func (c *Case) replay(extra ...definitions.File) (string, []engine.Event, error)
 	}
 	var events []engine.Event
 	store := enginetest.NewMemStore()
-	clock := &enginetest.FixedClock{}
+	clock := &engine.FixedClock{}
 	var out strings.Builder
 	for i, pl := range c.Polls {
 		clock.T = pl.Now
@@ -263,7 +263,7 @@ func (c *Case) CursorBefore(in *engine.Instance, i int) (*engine.Cursor, error) 
 		return nil, nil
 	}
 	store := enginetest.NewMemStore()
-	clock := &enginetest.FixedClock{}
+	clock := &engine.FixedClock{}
 	job, ok := in.Job(c.Polls[i].Job)
 	if !ok {
 		return nil, fmt.Errorf("poll %d: instance has no job %q", i+1, c.Polls[i].Job)

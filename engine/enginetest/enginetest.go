@@ -159,14 +159,7 @@ func Describe(r engine.Request) string {
 	return "GET " + u.Path + "?" + strings.Join(parts, "&")
 }
 
-// FixedClock is an engine.Clock that returns T.
-type FixedClock struct{ T time.Time }
-
-// Now implements engine.Clock.
-func (c *FixedClock) Now() time.Time { return c.T }
-
 var (
 	_ engine.Store  = (*MemStore)(nil)
 	_ engine.Source = (*PageSource)(nil)
-	_ engine.Clock  = (*FixedClock)(nil)
 )

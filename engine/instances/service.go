@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -70,8 +69,10 @@ type Options struct {
 	Limits engine.Limits
 	// Events keeps the event history (history.go); nil = none.
 	Events EventStore
-	Logger hclog.Logger     // nil = no logging
-	Now    func() time.Time // nil = time.Now
+	Logger hclog.Logger // nil = no logging
+	// Clock dates instances' creation and changes; nil = engine.SystemClock. A server gives the
+	// Runtime's own.
+	Clock engine.Clock
 }
 
 // Service runs the instance lifecycle. It is safe for concurrent use.
@@ -81,7 +82,7 @@ type Service struct {
 	limits engine.Limits
 	events EventStore
 	log    hclog.Logger
-	now    func() time.Time
+	clock  engine.Clock
 	// mu serializes the read-merge-store-apply of writes, so that concurrent updates neither
 	// lose each other's changes nor apply out of order.
 	mu sync.Mutex
@@ -97,10 +98,10 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = engine.SystemClock{}
 	}
-	return &Service{store: o.Store, rt: o.Runtime, limits: o.Limits, events: o.Events, log: o.Logger, now: o.Now}, nil
+	return &Service{store: o.Store, rt: o.Runtime, limits: o.Limits, events: o.Events, log: o.Logger, clock: o.Clock}, nil
 }
 
 // Catalog returns the runtime's current catalog.
@@ -213,7 +214,7 @@ func (s *Service) Create(ctx context.Context, p engine.Principal, body []byte) (
 	if err != nil { // the body loaded, so this is a defect
 		return nil, fmt.Errorf("decode accepted body: %w", err)
 	}
-	now := s.now().UTC()
+	now := s.clock.Now().UTC()
 	rec := &engine.InstanceRecord{Name: in.Name, Tags: in.Tags, Token: newToken(), ElementKey: in.Element.Key,
 		Configuration: conf, CreatedAt: now, UpdatedAt: now, UserID: p.UserID, OrganizationID: p.OrganizationID}
 	if err := s.store.CreateInstance(ctx, rec); err != nil {
@@ -439,7 +440,7 @@ func (s *Service) Update(ctx context.Context, p engine.Principal, id int64, u Up
 		return nil, reject(probs)
 	}
 	upd := *rec
-	upd.Name, upd.Tags, upd.Configuration, upd.UpdatedAt = in.Name, in.Tags, conf, s.now().UTC()
+	upd.Name, upd.Tags, upd.Configuration, upd.UpdatedAt = in.Name, in.Tags, conf, s.clock.Now().UTC()
 	if err := s.store.UpdateInstance(ctx, &upd); err != nil {
 		return nil, err
 	}
@@ -504,7 +505,7 @@ func (s *Service) SetDisabledID(ctx context.Context, p engine.Principal, id int6
 	}
 	changed := rec.Disabled != disabled
 	if changed {
-		upd.UpdatedAt = s.now().UTC()
+		upd.UpdatedAt = s.clock.Now().UTC()
 		if err := s.store.UpdateInstance(ctx, &upd); err != nil {
 			return nil, false, err
 		}

@@ -750,3 +750,32 @@ func TestDirectoryConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// MutateTicketOrContact changes tickets and contacts only: an account polled for incidents and
+// contacts sees every change it makes.
+func TestMutateTicketOrContact(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	s := New(Options{Seed: 4, Now: clock.Now})
+	s.Seed(20, 10)
+	s.SeedDirectory(5, 5, 3)
+	before := len(s.Changes())
+	rng := rand.New(rand.NewPCG(4, 4))
+	for range 300 {
+		clock.Advance(time.Second)
+		if d := s.MutateTicketOrContact(rng); strings.Contains(d, "failed") {
+			t.Fatalf("MutateTicketOrContact: %q", d)
+		}
+	}
+	kinds := map[string]bool{}
+	for _, c := range s.Changes()[before:] {
+		if c.Resource != "tickets" && c.Resource != "contacts" {
+			t.Errorf("a change of %s %d", c.Resource, c.ID)
+		}
+		kinds[c.Resource+" "+c.Kind] = true
+	}
+	for _, k := range []string{"tickets created", "tickets updated", "tickets deleted", "contacts created", "contacts updated"} {
+		if !kinds[k] {
+			t.Errorf("no %s in 300 changes: %v", k, kinds)
+		}
+	}
+}

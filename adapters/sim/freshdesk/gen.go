@@ -272,6 +272,18 @@ func (s *Server) Mutate(rng *rand.Rand) string {
 	if rng.IntN(100) < 15 {
 		return s.mutateDirectory(rng)
 	}
+	return s.mutateTicketOrContact(rng)
+}
+
+// MutateTicketOrContact is Mutate without companies, agents and groups: it creates, updates,
+// deletes or restores a ticket or a contact, for an account polled for those alone.
+func (s *Server) MutateTicketOrContact(rng *rand.Rand) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mutateTicketOrContact(rng)
+}
+
+func (s *Server) mutateTicketOrContact(rng *rand.Rand) string {
 	liveT, liveC := liveIDs(s.tickets), liveIDs(s.contacts)
 	var deadT, deadC []int64
 	for _, id := range s.tickets.IDs() {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 func TestReadiness(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := newServer(ctx, serverConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: testUserSecret, OrgSecret: testOrgSecret})
+	srv, err := New(ctx, Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), UserSecret: "user-secret-0f3e-49ab-a8c1-5d72e6", OrgSecret: "org-secret-7b21-4c9d-9e05-a3f86b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Run closed the store.
-	if err := srv.ready(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "store: ") {
+	if err := srv.Ready(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "store: ") {
 		t.Errorf("closed store: %v", err)
 	}
 
@@ -47,12 +47,12 @@ func TestReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	s := &server{store: store, defs: definitions.NewRegistry(definitions.RegistryOptions{})}
-	if err := s.ready(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "definitions: ") {
+	s := &Server{store: store, defs: definitions.NewRegistry(definitions.RegistryOptions{})}
+	if err := s.Ready(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "definitions: ") {
 		t.Errorf("no definitions: %v", err)
 	}
 	s.defs.Reload()
-	if err := s.ready(context.Background()); err != nil {
+	if err := s.Ready(context.Background()); err != nil {
 		t.Errorf("loaded: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 	"github.com/pollen-hq/pollen/adapters/sim/zendesk"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
 )
 
 const fakedeskDoc = `Fakedesk serves a simulated Freshdesk API v2 (tickets, contacts, companies,
@@ -43,8 +44,9 @@ act on list pages (GET of the five list routes), every one or those of
                           move a row of an earlier page to the end
 For example: pollen fakedesk --latency 300ms-600ms --fail-rate 0.05 --change-every 1s`
 
-func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("fakedesk", "[flags]", fakedeskDoc, stderr)
+// RunFakedesk is pollen fakedesk; it returns the exit code.
+func RunFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlags("pollen fakedesk", "[flags]", fakedeskDoc, stderr)
 	listen := fs.String("listen", "127.0.0.1:8081", "`address` to serve on")
 	element := fs.String("element", "freshdeskv2", "the `vendor` to simulate: freshdeskv2 or zendesk")
 	apiKey := fs.String("api-key", "", "the API key accepted (default: any non-empty key)")
@@ -67,20 +69,20 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	visibleAfter := fs.Duration("visible-after", 0, "how long a change stays out of lists")
 	shift := fs.Float64("shift", 0, "share of ticket and contact pages after the first that move a row (0-1)")
 	faultResource := fs.String("fault-resource", "", "the one `resource` (tickets, contacts, ...) the page faults and failures act on (default: every one)")
-	var lf logFlags
-	lf.register(fs, "info")
-	if code, ok := parseFlags(fs, args); !ok {
+	var lf cli.LogFlags
+	lf.Register(fs, "info")
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := lf.logger("fakedesk", stderr)
+	log, err := lf.Logger("fakedesk", stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen fakedesk: %v\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	faults, err := fakedeskFaults(*latency, *drip, *body, *paging, *failStatuses, *faultResource)
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen fakedesk: %v\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	var desk interface {
 		http.Handler
@@ -110,12 +112,12 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		desk = zd
 	default:
 		fmt.Fprintf(stderr, "pollen fakedesk: --element %q: want freshdeskv2 or zendesk\n", *element)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Error("cannot listen", "error", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	srv := &http.Server{Handler: desk, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -142,9 +144,9 @@ func runFakedesk(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	log.Info("listening", "element", *element, "addr", ln.Addr().String(), "tickets", *tickets, "contacts", *contacts)
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		log.Error("server failed", "error", err)
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 // fakedeskFaults reads the fault flags of pollen fakedesk into kernel knobs scoped to resource.

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
 
 // TestBenchLoad runs the load harness small: a few accounts, a short interval. Every change
@@ -14,7 +17,7 @@ import (
 func TestBenchLoad(t *testing.T) {
 	var out bytes.Buffer
 	bc := benchConfig{instances: 4, resources: 2, interval: 2 * time.Second, changes: 240, duration: 5 * time.Second,
-		timeout: time.Minute, pollWorkers: 4, deliveryWorkers: 8, seed: 7, binary: buildPollen(t)}
+		timeout: time.Minute, pollWorkers: 4, deliveryWorkers: 8, seed: 7, binary: rig.BuildPollen(t)}
 	if err := bench(context.Background(), bc, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -35,7 +38,7 @@ func TestBenchLoad(t *testing.T) {
 func TestBenchBurst(t *testing.T) {
 	var out bytes.Buffer
 	bc := benchConfig{instances: 3, resources: 1, interval: time.Second, burst: 1500, timeout: time.Minute,
-		pollWorkers: 4, deliveryWorkers: 8, seed: 7, binary: buildPollen(t)}
+		pollWorkers: 4, deliveryWorkers: 8, seed: 7, binary: rig.BuildPollen(t)}
 	if err := bench(context.Background(), bc, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -51,9 +54,9 @@ func TestBenchBurst(t *testing.T) {
 // one account's second than Freshdesk lets a query page through from both ends.
 func TestBenchBurstBeyondReach(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"bench", "--burst", "100000", "--instances", "1"}, &stdout, &stderr)
-	if code != exitUsage {
-		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
+	code := runBench(context.Background(), []string{"--burst", "100000", "--instances", "1"}, &stdout, &stderr)
+	if code != cli.ExitUsage {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, cli.ExitUsage, stderr.String())
 	}
 	if want := "use --instances 2 or more"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr does not say %q:\n%s", want, stderr.String())

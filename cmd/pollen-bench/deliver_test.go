@@ -16,6 +16,7 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
 )
@@ -23,8 +24,8 @@ import (
 // The delivery benchmarks: the real deliverer, SQLite outbox and webhook sender, delivering to
 // receivers on loopback.
 //
-//	go test ./cmd/pollen -run XXX -bench DeliveryBurst -benchtime 3x
-//	go test ./cmd/pollen -run XXX -bench DeliveryHanging -benchtime 3x
+//	go test ./cmd/pollen-bench -run XXX -bench DeliveryBurst -benchtime 3x
+//	go test ./cmd/pollen-bench -run XXX -bench DeliveryHanging -benchtime 3x
 
 // benchDeliveryRig is a store with instances whose notifications a deliverer sends.
 type benchDeliveryRig struct {
@@ -48,7 +49,7 @@ func newBenchDeliveryRig(b *testing.B) *benchDeliveryRig {
 func (r *benchDeliveryRig) instance(b *testing.B, callbackURL string) *engine.Instance {
 	b.Helper()
 	conf := map[string]any{"subdomain": "bench", "username": "key", "event.notification.callback.url": callbackURL,
-		"event.notification.signature.key": e2eSignatureKey, "event.poller.refresh_interval": "1"}
+		"event.notification.signature.key": rig.SignatureKey, "event.poller.refresh_interval": "1"}
 	rec := &engine.InstanceRecord{Name: "bench", ElementKey: "freshdeskv2", Configuration: conf}
 	if err := r.store.CreateInstance(context.Background(), rec); err != nil {
 		b.Fatal(err)
@@ -124,7 +125,7 @@ func newOrderReceiver(want int) *orderReceiver {
 }
 
 func (o *orderReceiver) handler() http.Handler {
-	return &webhook.Receiver{Key: e2eSignatureKey,
+	return &webhook.Receiver{Key: rig.SignatureKey,
 		Handle: func(n *webhook.Notification, _ []byte) {
 			recs := n.Message.Records()
 			o.mu.Lock()

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -8,19 +8,20 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// logFlags are the logging flags every long-running command shares.
-type logFlags struct {
+// LogFlags are the logging flags every long-running command shares.
+type LogFlags struct {
 	format string
 	level  string
 }
 
-func (l *logFlags) register(fs *flag.FlagSet, defaultLevel string) {
+// Register adds --log-format and --log-level to fs.
+func (l *LogFlags) Register(fs *flag.FlagSet, defaultLevel string) {
 	fs.StringVar(&l.format, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&l.level, "log-level", defaultLevel, "log `level`: trace, debug, info, warn or error")
 }
 
-// logger builds the root logger: one per process, named sub-loggers per component.
-func (l *logFlags) logger(name string, w io.Writer) (hclog.Logger, error) {
+// Logger builds the root logger: one per process, named sub-loggers per component.
+func (l *LogFlags) Logger(name string, w io.Writer) (hclog.Logger, error) {
 	if l.format != "text" && l.format != "json" {
 		return nil, fmt.Errorf("--log-format must be text or json, not %q", l.format)
 	}

@@ -27,15 +27,17 @@ import (
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
 	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 	"github.com/pollen-hq/pollen/adapters/webhook"
+	"github.com/pollen-hq/pollen/cmd/internal/cli"
 	"github.com/pollen-hq/pollen/definitions"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
-const benchDoc = `Bench measures Pollen under load on this machine. It starts a simulated
+const benchDoc = `pollen-bench measures Pollen under load on this machine. It starts a simulated
 Freshdesk that hosts one account per instance, a receiver that checks every
-notification's signature, and a Pollen server: this binary's serve command, run
-as a child process so that its CPU time and memory are measured alone. It creates
+notification's signature, and a Pollen server: pollen serve, run as a child
+process so that its CPU time and memory are measured alone (--pollen names the
+binary; by default it is built from this module's cmd/pollen with the go tool). It creates
 the instances through POST /instances (the documentation's example body, one
 account and one callback URL each, or one callback URL for all with
 --shared-callback), waits until every job has polled once, and
@@ -73,7 +75,7 @@ type benchConfig struct {
 	callbackRate    float64 // the server's --callback-rate; 0 = its default
 	sharedCallback  bool    // every instance posts to one callback URL, not one each
 	dataDir         string
-	binary          string // the pollen binary to run the server with; "" = this one
+	binary          string // the pollen binary to run the server with; "" = built from cmd/pollen
 	profile         bool   // write the server's CPU and heap profiles into the data directory
 	latency         string // each vendor list page waits this long (a duration or a range); "" = none
 }
@@ -81,8 +83,9 @@ type benchConfig struct {
 // benchResources are the freshdeskv2 resources --resources picks from, in order.
 var benchResources = []string{"incidents", "contacts", "accounts", "agents", "groups"}
 
+// runBench is the command; it returns the exit code.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", "[flags]", benchDoc, stderr)
+	fs := cli.NewFlags("pollen-bench", "[flags]", benchDoc, stderr)
 	var bc benchConfig
 	fs.IntVar(&bc.instances, "instances", 10000, "instances to create, each polling its own simulated account")
 	fs.IntVar(&bc.resources, "resources", 2, "resources each instance polls: the first `n` of "+strings.Join(benchResources, ", "))
@@ -98,47 +101,48 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&bc.sharedCallback, "shared-callback", false, "give every instance the same callback URL, as one receiver for many accounts has")
 	fs.Uint64Var(&bc.seed, "seed", 1, "seed of the simulated data and of the changes")
 	fs.StringVar(&bc.dataDir, "data-dir", "", "`directory` for the server's state and log (default: a temporary one, removed at exit)")
+	fs.StringVar(&bc.binary, "pollen", "", "the pollen `binary` to measure (default: go build ./cmd/pollen of this module)")
 	fs.BoolVar(&bc.profile, "profile", false, "write the server's CPU and heap profiles (cpu.pprof, heap.pprof) into --data-dir")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	switch {
 	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "pollen bench: unexpected arguments: %v\n", fs.Args())
-		return exitUsage
+		fmt.Fprintf(stderr, "pollen-bench: unexpected arguments: %v\n", fs.Args())
+		return cli.ExitUsage
 	case bc.instances < 1:
-		fmt.Fprintln(stderr, "pollen bench: --instances must be at least 1")
-		return exitUsage
+		fmt.Fprintln(stderr, "pollen-bench: --instances must be at least 1")
+		return cli.ExitUsage
 	case bc.resources < 1 || bc.resources > len(benchResources):
-		fmt.Fprintf(stderr, "pollen bench: --resources must be between 1 and %d\n", len(benchResources))
-		return exitUsage
+		fmt.Fprintf(stderr, "pollen-bench: --resources must be between 1 and %d\n", len(benchResources))
+		return cli.ExitUsage
 	case bc.interval < time.Second:
-		fmt.Fprintln(stderr, "pollen bench: --interval must be at least 1s")
-		return exitUsage
+		fmt.Fprintln(stderr, "pollen-bench: --interval must be at least 1s")
+		return cli.ExitUsage
 	case bc.profile && bc.dataDir == "":
-		fmt.Fprintln(stderr, "pollen bench: --profile needs --data-dir, to keep the profiles")
-		return exitUsage
+		fmt.Fprintln(stderr, "pollen-bench: --profile needs --data-dir, to keep the profiles")
+		return cli.ExitUsage
 	case bc.latency != "" && !validLatency(bc.latency):
-		fmt.Fprintf(stderr, "pollen bench: --latency %q: want a duration or a range such as 300ms-600ms\n", bc.latency)
-		return exitUsage
+		fmt.Fprintf(stderr, "pollen-bench: --latency %q: want a duration or a range such as 300ms-600ms\n", bc.latency)
+		return cli.ExitUsage
 	case bc.changes < 0 || bc.burst < 0:
-		fmt.Fprintln(stderr, "pollen bench: --changes and --burst cannot be negative")
-		return exitUsage
+		fmt.Fprintln(stderr, "pollen-bench: --changes and --burst cannot be negative")
+		return cli.ExitUsage
 	case bc.burst > 0 && ceilDiv(bc.burst, bc.instances) > burstReach:
-		fmt.Fprintf(stderr, "pollen bench: --burst %d over %d instances changes %d tickets of one account in one second; "+
+		fmt.Fprintf(stderr, "pollen-bench: --burst %d over %d instances changes %d tickets of one account in one second; "+
 			"Freshdesk lets a query page through 300 pages of 100 and Pollen reads such a second from both ends, "+
 			"so at most %d can be read (the rest is reported as a gap): use --instances %d or more\n",
 			bc.burst, bc.instances, ceilDiv(bc.burst, bc.instances), burstReach, ceilDiv(bc.burst, burstReach))
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if err := bench(ctx, bc, stdout); err != nil {
 		if ctx.Err() != nil {
 			err = errors.New("interrupted: no figures")
 		}
-		fmt.Fprintf(stderr, "pollen bench: %v\n", err)
-		return exitFail
+		fmt.Fprintf(stderr, "pollen-bench: %v\n", err)
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 // burstReach is how many tickets updated in the same second one account can have read: the
@@ -169,17 +173,17 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 	// The vendor: one simulated Freshdesk account per instance, under /a/{n}.
 	say("simulating %d Freshdesk accounts", bc.instances)
 	farm := newDeskFarm(bc)
-	deskURL, err := serveLocal(ctx, farm)
+	deskURL, err := cli.ServeLocal(ctx, farm)
 	if err != nil {
 		return err
 	}
 	rc := newBenchReceiver(tenants.NewSecret())
-	recvURL, err := serveLocal(ctx, rc)
+	recvURL, err := cli.ServeLocal(ctx, rc)
 	if err != nil {
 		return err
 	}
 
-	dataDir, cleanup, err := stateDir(bc.dataDir, "pollen-bench-")
+	dataDir, cleanup, err := cli.StateDir(bc.dataDir, "pollen-bench-")
 	if err != nil {
 		return err
 	}
@@ -205,7 +209,7 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 	}
 
 	t := &benchTable{}
-	t.head("pollen bench: %d instances x %d resources (%s), interval %s", bc.instances, bc.resources, strings.Join(resources, ", "), bc.interval)
+	t.head("pollen-bench: %d instances x %d resources (%s), interval %s", bc.instances, bc.resources, strings.Join(resources, ", "), bc.interval)
 	t.head("machine: %s", machine())
 	t.row("instances created", "%d in %.1f s (%.0f/s)", bc.instances, created.Seconds(), float64(bc.instances)/created.Seconds())
 	if bc.burst > 0 {
@@ -796,7 +800,7 @@ func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*ben
 	exe := bc.binary
 	if exe == "" {
 		var err error
-		if exe, err = os.Executable(); err != nil {
+		if exe, err = buildPollen(ctx, dataDir); err != nil {
 			return nil, err
 		}
 	}
@@ -846,6 +850,17 @@ func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*ben
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// buildPollen builds cmd/pollen of the module in the working directory into dir, for a run
+// without --pollen, and returns the binary's path.
+func buildPollen(ctx context.Context, dir string) (string, error) {
+	exe := filepath.Join(dir, "pollen")
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", exe, "github.com/pollen-hq/pollen/cmd/pollen").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building pollen (or give --pollen PATH): %v\n%s", err, out)
+	}
+	return exe, nil
 }
 
 // stop ends the server gracefully and returns its peak RSS in bytes.

@@ -1,4 +1,8 @@
-package main
+// Package server assembles a running Pollen: the store, the definitions, the runtime (polls and
+// delivery), metrics, the HTTP API and the web console, on one listener. pollen serve builds it
+// from its flags, pollen demo in-process beside its simulator, and the end-to-end tests through
+// cmd/internal/rig.
+package server
 
 import (
 	"bytes"
@@ -30,8 +34,8 @@ import (
 	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
-// serverConfig is everything `pollen serve` is configured with.
-type serverConfig struct {
+// Config is everything `pollen serve` is configured with.
+type Config struct {
 	Listen           string
 	DataDir          string
 	DefinitionsDir   string
@@ -66,11 +70,11 @@ type serverConfig struct {
 	// the primary first.
 	KeyFile, Key string
 	// HTTP bounds the API's connections; zero fields take defaultHTTPLimits'.
-	HTTP httpLimits
+	HTTP HTTPLimits
 }
 
-// httpLimits bound what a client may hold of the server: a slow or idle client is cut off.
-type httpLimits struct {
+// HTTPLimits bound what a client may hold of the server: a slow or idle client is cut off.
+type HTTPLimits struct {
 	ReadHeader, Read, Write, Idle time.Duration
 	MaxHeaderBytes                int
 }
@@ -78,10 +82,10 @@ type httpLimits struct {
 // defaultHTTPLimits: a request's headers within 5 s and its whole body (1 MiB at most) within
 // 15 s; a response within 2 minutes (a hub call waits for the vendor, with retries); an idle
 // keep-alive connection closed after a minute; headers of 64 KiB at most.
-var defaultHTTPLimits = httpLimits{ReadHeader: 5 * time.Second, Read: 15 * time.Second, Write: 2 * time.Minute,
+var defaultHTTPLimits = HTTPLimits{ReadHeader: 5 * time.Second, Read: 15 * time.Second, Write: 2 * time.Minute,
 	Idle: time.Minute, MaxHeaderBytes: 64 << 10}
 
-func (l httpLimits) withDefaults() httpLimits {
+func (l HTTPLimits) withDefaults() HTTPLimits {
 	d := defaultHTTPLimits
 	if l.ReadHeader > 0 {
 		d.ReadHeader = l.ReadHeader
@@ -101,10 +105,10 @@ func (l httpLimits) withDefaults() httpLimits {
 	return d
 }
 
-// server is a running Pollen: store, catalog, runtime, metrics and HTTP API. serve, demo and the
+// Server is a running Pollen: store, catalog, runtime, metrics and HTTP API. serve, demo and the
 // end-to-end tests all build it the same way.
-type server struct {
-	cfg     serverConfig
+type Server struct {
+	cfg     Config
 	log     hclog.Logger
 	store   *sqlite.Store
 	egress  *egress.Policy
@@ -120,8 +124,9 @@ type server struct {
 	admin    console.Principal
 }
 
-// secretsFile holds the bootstrap admin's generated secrets in the data directory, mode 0600.
-const secretsFile = "secrets.json"
+// SecretsFile holds the bootstrap admin's generated secrets in the data directory, mode 0600: a
+// JSON object with the keys "user" and "organization".
+const SecretsFile = "secrets.json"
 
 type platformSecrets struct {
 	User         string `json:"user"`
@@ -130,14 +135,14 @@ type platformSecrets struct {
 
 // loadSecrets returns the bootstrap admin's secrets: from the configuration (environment) when
 // given, else from the data directory, generating and storing them on first start.
-func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
+func loadSecrets(cfg *Config, log hclog.Logger) error {
 	if cfg.UserSecret != "" && cfg.OrgSecret != "" {
 		return nil
 	}
 	if cfg.UserSecret != "" || cfg.OrgSecret != "" {
 		return errors.New("set both POLLEN_USER_SECRET and POLLEN_ORGANIZATION_SECRET, or neither")
 	}
-	path := filepath.Join(cfg.DataDir, secretsFile)
+	path := filepath.Join(cfg.DataDir, SecretsFile)
 	var s platformSecrets
 	b, err := os.ReadFile(path)
 	switch {
@@ -160,17 +165,17 @@ func loadSecrets(cfg *serverConfig, log hclog.Logger) error {
 	return nil
 }
 
-// dbFile and keyFile are the database and the key file in the data directory.
+// DBFile and KeysFile are the database and the key file in the data directory.
 const (
-	dbFile  = "pollen.db"
-	keyFile = "pollen.key"
+	DBFile   = "pollen.db"
+	KeysFile = "pollen.key"
 )
 
-// loadKeys returns the keyring sealing secrets at rest: from POLLEN_KEY, from --key-file, or from
+// LoadKeys returns the keyring sealing secrets at rest: from POLLEN_KEY, from --key-file, or from
 // DATA-DIR/pollen.key, generated (0600) when neither the key file nor a database exists yet. A
 // database without its generated key file, or a key file without its database, is refused: one
 // of them was lost, and starting anew would lose every instance.
-func loadKeys(cfg serverConfig, log hclog.Logger) (*seal.Keyring, error) {
+func LoadKeys(cfg Config, log hclog.Logger) (*seal.Keyring, error) {
 	if cfg.Key != "" {
 		keys, err := seal.ParseKeys(cfg.Key)
 		if err != nil {
@@ -180,19 +185,19 @@ func loadKeys(cfg serverConfig, log hclog.Logger) (*seal.Keyring, error) {
 	}
 	path, generated := cfg.KeyFile, cfg.KeyFile == ""
 	if generated {
-		path = filepath.Join(cfg.DataDir, keyFile)
+		path = filepath.Join(cfg.DataDir, KeysFile)
 	}
 	keys, err := seal.ReadFile(path)
 	switch {
 	case err == nil:
-		if _, err := os.Stat(filepath.Join(cfg.DataDir, dbFile)); generated && errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, DBFile)); generated && errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s is missing but its key file %s is there: restore the database from a backup, or remove the key file to start with no instances",
-				filepath.Join(cfg.DataDir, dbFile), path)
+				filepath.Join(cfg.DataDir, DBFile), path)
 		}
 	case errors.Is(err, os.ErrNotExist) && generated:
-		if hasInstances(filepath.Join(cfg.DataDir, dbFile)) {
+		if hasInstances(filepath.Join(cfg.DataDir, DBFile)) {
 			return nil, fmt.Errorf("%s has sealed instance configurations but no key file %s: restore the key file, or give the key with --key-file or POLLEN_KEY",
-				filepath.Join(cfg.DataDir, dbFile), path)
+				filepath.Join(cfg.DataDir, DBFile), path)
 		}
 		keys = [][]byte{seal.GenerateKey()}
 		if err := seal.WriteFile(path, keys); err != nil {
@@ -212,8 +217,8 @@ func hasInstances(path string) bool {
 	return err == nil && bytes.Contains(b, []byte("PS\x01"))
 }
 
-// newServer opens the store, loads definitions and instances, and listens; Run serves.
-func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
+// New opens the store, loads definitions and instances, and listens; Run serves.
+func New(ctx context.Context, cfg Config) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -224,11 +229,11 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	if err := loadSecrets(&cfg, log); err != nil {
 		return nil, err
 	}
-	keys, err := loadKeys(cfg, log)
+	keys, err := LoadKeys(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(filepath.Join(cfg.DataDir, dbFile), sqlite.Options{Logger: log.Named("store"), Sealer: keys})
+	store, err := sqlite.Open(filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: log.Named("store"), Sealer: keys})
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +242,8 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		store.Close()
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, store: store, metrics: m}
-	fail := func(err error) (*server, error) {
+	s := &Server{cfg: cfg, log: log, store: store, metrics: m}
+	fail := func(err error) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
@@ -256,13 +261,17 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	for _, el := range cat.Elements() {
 		log.Info("element loaded", "element", el.Key, "resources", el.ResourceNames())
 	}
-	source := httpsource.New(httpsource.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse, Dial: egressDial(s.egress)})
+	source := httpsource.New(httpsource.Options{Logger: log.Named("vendor"), OnResponse: s.metrics.VendorResponse, Dial: EgressDial(s.egress)})
+	// One clock for the runtime (polls, schedule, delivery, suspensions) and the instances'
+	// dates.
+	clock := engine.SystemClock{}
 	s.runtime = engine.NewRuntime(engine.RuntimeOptions{
+		Clock:           clock,
 		Catalog:         cat,
 		Source:          source,
 		Store:           store,
 		Outbox:          store,
-		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook"), Dial: egressDial(s.egress)}),
+		Sink:            webhook.New(webhook.Options{Logger: log.Named("webhook"), Dial: EgressDial(s.egress)}),
 		Account:         engine.Account{AccountID: 1, CompanyID: 1, UserID: 1, User: "pollen"},
 		Logger:          log,
 		PollConcurrency: cfg.PollWorkers,
@@ -271,10 +280,10 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		PollPages:       cfg.PollPages,
 		DeliveryWorkers: cfg.DeliveryWorkers,
 		OnPoll:          s.metrics.Poll,
-		Deliverer:       cfg.delivery(s.metrics),
+		Deliverer:       cfg.Delivery(s.metrics),
 	})
 	s.metrics.Runtime(s.runtime)
-	s.svc, err = instances.New(instances.Options{Store: store, Runtime: s.runtime, Events: store, Logger: log.Named("instances"),
+	s.svc, err = instances.New(instances.Options{Store: store, Runtime: s.runtime, Events: store, Logger: log.Named("instances"), Clock: clock,
 		Limits: engine.Limits{MinInterval: cfg.MinInterval, Egress: s.egress}})
 	if err != nil {
 		return fail(err)
@@ -297,7 +306,7 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		return fail(fmt.Errorf("the bootstrap admin: %w", err))
 	}
 	handler, err := api.New(api.Options{Instances: s.svc, Tenants: s.tenants, Definitions: s.defs, Source: source,
-		Metrics: s.metrics.Handler(), Ready: s.ready, Logger: log.Named("api"), Throttle: throttle, CORSOrigins: cfg.CORSOrigins,
+		Metrics: s.metrics.Handler(), Ready: s.Ready, Logger: log.Named("api"), Throttle: throttle, CORSOrigins: cfg.CORSOrigins,
 		Authenticator: &api.HeaderAuthenticator{Tenants: s.tenants, Instances: s.svc, Session: s.sessions.Principal}})
 	if err != nil {
 		return fail(err)
@@ -323,9 +332,9 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 	return s, nil
 }
 
-// ready is GET /readyz's check: the store answers a read, and the definitions are loaded (the
+// Ready is GET /readyz's check: the store answers a read, and the definitions are loaded (the
 // registry has built a catalog with at least one element).
-func (s *server) ready(ctx context.Context) error {
+func (s *Server) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -335,24 +344,24 @@ func (s *server) ready(ctx context.Context) error {
 	return nil
 }
 
-// egressDial is how Pollen connects to what tenants point it at (vendors, callbacks): every
+// EgressDial is how Pollen connects to what tenants point it at (vendors, callbacks): every
 // connection checked by the egress policy at connect time, since DNS may have changed since the
 // write-time check.
-func egressDial(p *egress.Policy) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func EgressDial(p *egress.Policy) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &egress.Dialer{Policy: p, Dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
 	return d.DialContext
 }
 
-// delivery is how the runtime delivers notifications: the retry schedule, the per-callback
+// Delivery is how the runtime delivers notifications: the retry schedule, the per-callback
 // limits, and each attempt counted in m.
-func (cfg serverConfig) delivery(m *metrics.Metrics) engine.DelivererOptions {
+func (cfg Config) Delivery(m *metrics.Metrics) engine.DelivererOptions {
 	return engine.DelivererOptions{Retries: cfg.Retries, PerCallback: cfg.CallbackConcurrency,
 		RatePerCallback: cfg.CallbackRate, OnAttempt: m.Delivery}
 }
 
 // pruneHistory deletes delivered event history older than the retention, at start and hourly.
 // Pending and queued notifications are never pruned.
-func (s *server) pruneHistory(ctx context.Context) {
+func (s *Server) pruneHistory(ctx context.Context) {
 	keep := s.cfg.HistoryRetention
 	if keep <= 0 {
 		keep = 7 * 24 * time.Hour
@@ -375,17 +384,31 @@ func (s *server) pruneHistory(ctx context.Context) {
 	}
 }
 
-// URL is the server's base URL.
-func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
+// Runtime is the server's runtime: its instances, jobs and their state.
+func (s *Server) Runtime() *engine.Runtime { return s.runtime }
 
-// signInLink returns a link that signs a browser in to the console once, within ttl.
-func (s *server) signInLink(ttl time.Duration) string {
+// Tenants is the server's organizations and users.
+func (s *Server) Tenants() *tenants.Service { return s.tenants }
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// SignInLink returns a link that signs a browser in to the console once, within ttl.
+func (s *Server) SignInLink(ttl time.Duration) string {
 	return s.URL() + s.sessions.SignInLink(s.admin, ttl)
+}
+
+// Close releases a server that was never Run: its listener and its store.
+func (s *Server) Close() error {
+	return errors.Join(s.ln.Close(), s.store.Close())
 }
 
 // Run serves until ctx ends, then stops accepting requests and polls, lets deliveries under way
 // finish (or stay pending), and closes the store.
-func (s *server) Run(ctx context.Context) error {
+func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("listening", "addr", s.ln.Addr().String(), "console", s.URL()+"/")
 	var wg sync.WaitGroup
 	wg.Add(1)

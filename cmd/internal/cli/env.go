@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -7,26 +7,26 @@ import (
 	"strings"
 )
 
-// envPrefix starts the name of every environment variable that sets a flag.
-const envPrefix = "POLLEN_"
+// EnvPrefix starts the name of every environment variable that sets a flag.
+const EnvPrefix = "POLLEN_"
 
-// envName is the environment variable that sets a flag: --poll-workers is POLLEN_POLL_WORKERS.
-func envName(flagName string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+// EnvName is the environment variable that sets a flag: --poll-workers is POLLEN_POLL_WORKERS.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// withEnv documents, in fs's usage, that every flag of fs can be set from the environment (see
-// setFromEnv), and names the variables.
-func withEnv(fs *flag.FlagSet) {
+// WithEnv documents, in fs's usage, that every flag of fs can be set from the environment (see
+// SetFromEnv), and names the variables.
+func WithEnv(fs *flag.FlagSet) {
 	usage := fs.Usage
 	fs.Usage = func() {
 		usage()
 		var names []string
-		fs.VisitAll(func(f *flag.Flag) { names = append(names, envName(f.Name)) })
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, EnvName(f.Name)) })
 		w := fs.Output()
 		fmt.Fprintf(w, "\nEnvironment:\n  Every flag can also be set from the environment: %s and the flag's name in\n"+
 			"  capitals, '-' as '_' (--poll-workers is %s). A flag given on the\n  command line wins over its variable. The variables:\n",
-			envPrefix, envName("poll-workers"))
+			EnvPrefix, EnvName("poll-workers"))
 		line := " "
 		for _, n := range names {
 			if len(line)+1+len(n) > 80 {
@@ -39,10 +39,10 @@ func withEnv(fs *flag.FlagSet) {
 	}
 }
 
-// setFromEnv sets each flag of fs that the command line did not set from its environment variable
-// (envName), when that is set, even to "". lookup is os.LookupEnv outside tests. A value the flag
+// SetFromEnv sets each flag of fs that the command line did not set from its environment variable
+// (EnvName), when that is set, even to "". lookup is os.LookupEnv outside tests. A value the flag
 // refuses is an error that names the variable.
-func setFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+func SetFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var errs []error
@@ -50,7 +50,7 @@ func setFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		if given[f.Name] {
 			return
 		}
-		name := envName(f.Name)
+		name := EnvName(f.Name)
 		v, ok := lookup(name)
 		if !ok {
 			return
