@@ -95,7 +95,10 @@ type tab struct {
 
 // newTab opens a tab in a fresh browser context, or skips the test when there is no Chromium
 // (fails when POLLEN_BROWSER_TESTS=require). Uncaught JavaScript exceptions fail the test.
-func newTab(t *testing.T, base string) *tab {
+// needBrowser skips the test when no browser can be started (fails it under
+// POLLEN_BROWSER_TESTS=require). Tests that start servers before their first tab call it first,
+// so that a skip does not cut their set-up short.
+func needBrowser(t *testing.T) {
 	t.Helper()
 	chromium.once.Do(startChromium)
 	if chromium.err != nil {
@@ -104,6 +107,11 @@ func newTab(t *testing.T, base string) *tab {
 		}
 		t.Skipf("browser tests skipped: %v", chromium.err)
 	}
+}
+
+func newTab(t *testing.T, base string) *tab {
+	t.Helper()
+	needBrowser(t)
 	ctx, cancel := chromedp.NewContext(chromium.browser, chromedp.WithNewBrowserContext())
 	tb := &tab{t: t, ctx: ctx, base: base}
 	t.Cleanup(func() {

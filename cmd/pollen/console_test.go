@@ -347,6 +347,7 @@ func secondUser(t *testing.T, s *rig.Pollen) userSecrets {
 // the simulator's changes then show on that instance's page, and the demo's receiver accepts
 // every notification's signature.
 func TestConsoleDemo(t *testing.T) {
+	needBrowser(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
