@@ -15,6 +15,7 @@ import (
 func init() {
 	register("Pending", testPending)
 	register("PendingDueAtCommit", testPendingDueAtCommit)
+	register("PendingMissesNothing", testPendingMissesNothing)
 	register("NotificationBody", testNotificationBody)
 	register("RecordAttempt", testRecordAttempt)
 	register("RecordAttemptUnknown", testRecordAttemptUnknown)
@@ -103,6 +104,68 @@ func testPending(t *testing.T, e *env) {
 	}
 	if got, want := e.allPending(t), []string{"a1-n001", "b1-n000", "a2-n000"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("pending: %v, want %v (c's queued behind c1-n000)", got, want)
+	}
+}
+
+// A deliverer reading what is new (Pending after the last Seq it saw) while commits run
+// concurrently misses nothing: a notification it has not been given never has a Seq at or below
+// one it has.
+func testPendingMissesNothing(t *testing.T, e *env) {
+	const writers, commits = 6, 20
+	ids := make([]int64, writers)
+	for i := range ids {
+		ids[i] = e.instance(t, fmt.Sprint("w", i))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*commits)
+	for w, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range commits {
+				if err := e.Store.CommitPoll(ctx, mkCommit(id, "tickets", fmt.Sprintf("w%d-c%d", w, i), 15, t0, cursorAt(t0))); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[string]bool{}
+	var after int64
+	read := func() {
+		for {
+			ds, err := e.Outbox.Pending(ctx, engine.PendingQuery{After: after, Limit: 7})
+			if err != nil {
+				t.Errorf("Pending: %v", err)
+				return
+			}
+			for _, d := range ds {
+				if seen[d.ID] {
+					t.Errorf("%s returned twice", d.ID)
+				}
+				seen[d.ID] = true
+				after = d.Seq
+			}
+			if len(ds) < 7 {
+				return
+			}
+		}
+	}
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		read() // after done: once more, with every commit finished
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if all := e.allPending(t); len(seen) != len(all) || len(all) != writers*commits*2 {
+		t.Errorf("read %d notifications while they were committed, %d pending; want %d", len(seen), len(all), writers*commits*2)
 	}
 }
 
