@@ -1,12 +1,16 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pollen-hq/pollen/adapters/postgres/pgtest"
+	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/seal"
 )
@@ -198,3 +202,50 @@ func TestUsersAndOrganizations(t *testing.T) {
 // A database whose last run did not close it (a crash) opens with its write-ahead log replayed;
 // without that log it is refused: opening would roll its latest changes back without a word. A
 // clean close leaves nothing to check.
+
+// A configuration sealed by the SQLite store opens in this one with the same keys: both seal
+// for the same purpose, so that an installation moves from one to the other with its key.
+func TestSealedBySQLiteOpensHere(t *testing.T) {
+	ctx := context.Background()
+	key := seal.GenerateKey()
+	k, err := seal.NewKeyring(sqlite.SealPurpose, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "pollen.db")
+	lite, err := sqlite.Open(path, sqlite.Options{Sealer: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &engine.InstanceRecord{Name: "moved", ElementKey: "freshdeskv2", Configuration: map[string]any{"username": "sealed-in-sqlite"}}
+	if err := lite.CreateInstance(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	lite.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var blob []byte
+	if err := db.QueryRowContext(ctx, `SELECT configuration FROM instances WHERE id = ?`, in.ID).Scan(&blob); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(blob, []byte("sealed-in-sqlite")) {
+		t.Fatal("the test's premise fails: SQLite stored the configuration in clear")
+	}
+
+	s := sealedStore(t, pgtest.URL(t), key)
+	var id int64
+	if err := s.pool.QueryRow(ctx, `INSERT INTO instances (name, element_key, configuration) VALUES ('moved', 'freshdeskv2', $1) RETURNING id`, blob).
+		Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Instance(ctx, id)
+	if err != nil || got.Configuration["username"] != "sealed-in-sqlite" {
+		t.Errorf("the SQLite-sealed configuration in PostgreSQL: %+v, %v", got, err)
+	}
+	if SealPurpose != sqlite.SealPurpose {
+		t.Errorf("SealPurpose %q, sqlite's %q", SealPurpose, sqlite.SealPurpose)
+	}
+}
