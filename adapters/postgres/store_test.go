@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -161,9 +162,15 @@ func TestMigrations(t *testing.T) {
 	if rows.Err() != nil || len(versions) != len(ms) || versions[0] != 1 || versions[len(versions)-1] != len(ms) {
 		t.Errorf("schema_migrations holds %v (%v), want 1..%d", versions, rows.Err(), len(ms))
 	}
-	var schema string
-	if err := s.pool.QueryRow(ctx, `SELECT table_schema FROM information_schema.tables WHERE table_name = 'notifications'`).Scan(&schema); err != nil || schema != s.Schema() {
-		t.Errorf("tables in schema %q (%v), want the URL's %q", schema, err, s.Schema())
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := u.Query().Get("search_path")
+	var there bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'notifications')`,
+		want).Scan(&there); err != nil || !there || s.Schema() != want {
+		t.Errorf("the store's schema is %q, the tables in the URL's schema %q: %v (%v)", s.Schema(), want, there, err)
 	}
 	// A newer schema than this build knows is refused.
 	if _, err := s.pool.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, len(ms)+1); err != nil {
