@@ -44,7 +44,6 @@ func (s *Store) Cursor(ctx context.Context, key engine.JobKey) (engine.Cursor, b
 // The notifications take their seqs from outbox_seq in the transaction's last statements (see
 // the package doc), and the instance is held FOR KEY SHARE, so that an attempt parking one of its
 // notifications, a redelivery or its deletion comes wholly before or after the commit.
-// A commit of a cursor alone (a poll that found nothing) is one statement.
 func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 	fail := func(err error) error {
 		return fmt.Errorf("postgres: commit poll %d/%s: %w", c.Key.InstanceID, c.Key.ObjectType, err)
@@ -101,20 +100,6 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 			return fail(fmt.Errorf("notification %s: %w", n.ID, err))
 		}
 		notes = append(notes, noteRow{n, string(idsJSON), created})
-	}
-	if len(events) == 0 && len(notes) == 0 {
-		// A poll that found nothing moves its cursor alone: one statement, whose foreign key
-		// check holds the instance (or finds it deleted) as the lock below would.
-		_, err := s.pool.Exec(ctx, `INSERT INTO cursors (instance_id, object_type, cursor, updated_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (instance_id, object_type) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
-			c.Key.InstanceID, c.Key.ObjectType, string(cur), now.UnixNano())
-		if foreignKeyViolation(err) {
-			err = fmt.Errorf("instance %d: %w", c.Key.InstanceID, ErrNotFound)
-		}
-		if err != nil {
-			return fail(err)
-		}
-		return nil
 	}
 	var newEvents, newNotes int64
 	err = s.write(ctx, func(tx pgx.Tx) error {

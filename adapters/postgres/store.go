@@ -202,12 +202,6 @@ func uniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
-// foreignKeyViolation reports whether err is a foreign key constraint's.
-func foreignKeyViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23503"
-}
-
 // nanos is a time as stored: unix nanoseconds, or NULL for the zero time. The range is SQLite's
 // (int64 nanoseconds), so that both stores accept the same times.
 func nanos(t time.Time) (*int64, error) {
