@@ -82,12 +82,12 @@ type Options struct {
 
 // Service runs the instance lifecycle. It is safe for concurrent use.
 type Service struct {
-	store  Store
-	rt     Runtime
-	limits engine.Limits
-	events EventStore
-	log    hclog.Logger
-	clock  engine.Clock
+	store   Store
+	rt      Runtime
+	limits  engine.Limits
+	events  EventStore
+	log     hclog.Logger
+	clock   engine.Clock
 	changed func(id int64)
 	// mu serializes the read-merge-store-apply of writes (and Refresh and Sync), so that
 	// concurrent updates neither lose each other's changes nor apply out of order.
