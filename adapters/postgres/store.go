@@ -64,6 +64,9 @@ type Options struct {
 	// Sealer seals instance configurations: an engine/seal Keyring of purpose SealPurpose. Open
 	// seals any configuration still in clear. Nil keeps them in clear: for tests only.
 	Sealer engine.Sealer
+	// Clock is the store's now: the dates of new instances and users, the due time of a
+	// notification committed without CreatedAt or requeued; nil = engine.SystemClock.
+	Clock engine.Clock
 }
 
 // Store is the PostgreSQL store. It is safe for concurrent use, and several Stores (nodes) may
@@ -107,7 +110,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open %s: %w", where, err)
 	}
-	s := &Store{pool: pool, log: log, now: time.Now, sealer: opts.Sealer, pruneBatch: opts.PruneBatch}
+	now := time.Now
+	if opts.Clock != nil {
+		now = opts.Clock.Now
+	}
+	s := &Store{pool: pool, log: log, now: now, sealer: opts.Sealer, pruneBatch: opts.PruneBatch}
 	fail := func(err error) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", where, err)
