@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pollen-hq/pollen/engine"
+)
+
+// Several nodes on one PostgreSQL store: each `pollen serve` with the same --store is a node of
+// one cluster (engine.Cluster). The store is the cluster's Leases and Notices; the instance
+// service hands every instance to the cluster, which runs on this node's runtime only those of
+// the vendor accounts it holds the lease of. With SQLite there is one node and no lease.
+
+// DefaultNodeName is a node's name unless --node gives one: the host's name and the process id,
+// unique among the processes of a cluster.
+func DefaultNodeName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "pollen"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// clusterStore is what a store shared by several nodes offers: *postgres.Store.
+type clusterStore interface {
+	engine.Leases
+	engine.Notices
+}
+
+// newCluster makes this node a node of the cluster of the nodes sharing store, or returns nil
+// when the store is not shared (SQLite).
+func (s *Server) newCluster(cfg Config, store Store, log hclog.Logger) (*engine.Cluster, error) {
+	cs, ok := store.(clusterStore)
+	if !ok {
+		return nil, nil
+	}
+	node := cfg.Node
+	if node == "" {
+		node = DefaultNodeName()
+	}
+	c, err := engine.NewCluster(engine.ClusterOptions{Node: node, Leases: cs, Notices: cs, Runtime: s.runtime,
+		Period: cfg.LeasePeriod, Logger: log.Named("cluster"),
+		Refresh: func(ctx context.Context, id int64) error { return s.svc.Refresh(ctx, id) },
+		Resync: func(ctx context.Context) error {
+			n, err := s.svc.Sync(ctx)
+			if n > 0 {
+				log.Named("cluster").Info("instances changed through other nodes applied at the periodic re-read", "instances", n)
+			}
+			return err
+		}})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("node of a cluster sharing the store", "node", node, "lease_period", c.Period())
+	return c, nil
+}
+
+// Cluster is the server's cluster node; nil with a store that is not shared (SQLite).
+func (s *Server) Cluster() *engine.Cluster { return s.cluster }
+
+// LeasePeriodDefault is --lease-period's default.
+const LeasePeriodDefault = engine.DefaultLeasePeriod
