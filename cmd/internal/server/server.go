@@ -293,6 +293,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	secretsGiven := cfg.UserSecret != "" && cfg.OrgSecret != ""
 	if err := loadSecrets(&cfg, log); err != nil {
 		return nil, err
 	}
@@ -315,6 +316,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.tenants, err = tenants.New(tenants.Options{Store: store}); err != nil {
+		return fail(err)
+	}
+	if err := checkShared(ctx, cfg, store, s.tenants, secretsGiven); err != nil { // cluster.go
 		return fail(err)
 	}
 	if err := s.tenants.Bootstrap(ctx, cfg.UserSecret, cfg.OrgSecret); err != nil {
