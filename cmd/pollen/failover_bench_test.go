@@ -40,14 +40,24 @@ func BenchmarkFailover(b *testing.B) {
 			want = append(want, "CREATED incidents "+idOf(d.CreateTicket(map[string]any{"subject": "before"})))
 		}
 		rig.Until(b, "first tickets delivered", func() bool { return recv.Has(want...) })
+		// Once the accounts have settled (every lease held, both nodes naming the same holder),
+		// kill the node polling the first account.
 		var node string
-		rig.Until(b, "the polling node named", func() bool {
-			var v struct {
-				Node string `json:"node"`
+		rig.Until(b, "the accounts settled", func() bool {
+			leases, names := 0, map[string]bool{}
+			for _, p := range procs {
+				var r struct {
+					Leases int `json:"leases"`
+				}
+				p.API.JSON("/readyz", &r)
+				leases += r.Leases
+				var v struct {
+					Node string `json:"node"`
+				}
+				p.API.JSON(fmt.Sprintf("/instances/%d", ids[0]), &v)
+				names[v.Node], node = true, v.Node
 			}
-			procs["n2"].API.JSON(fmt.Sprintf("/instances/%d", ids[0]), &v)
-			node = v.Node
-			return node != ""
+			return leases == len(desks) && len(names) == 1 && node != ""
 		})
 		procs[node].Kill()
 		killed := time.Now()
