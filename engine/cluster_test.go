@@ -116,8 +116,11 @@ func newClusterRig(t *testing.T, instances int) *clusterRig {
 }
 
 // start starts a node that knows every instance, as its instance service would have applied them.
-func (r *clusterRig) start(name string) *testNode {
-	rt := NewRuntime(RuntimeOptions{Catalog: r.cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{}})
+func (r *clusterRig) start(name string) *testNode { return r.startWith(name, r.cat) }
+
+// startWith starts a node whose definitions are cat.
+func (r *clusterRig) startWith(name string, cat *Catalog) *testNode {
+	rt := NewRuntime(RuntimeOptions{Catalog: cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{}})
 	l := &cutLeases{Leases: r.leases}
 	c, err := NewCluster(ClusterOptions{Node: name, Leases: l, Runtime: rt, Period: testPeriod})
 	if err != nil {
@@ -398,4 +401,31 @@ func TestAssignIsStableAndPrefersCapableNodes(t *testing.T) {
 	if Assign("x", nil, nil) != "" {
 		t.Error("an owner without nodes")
 	}
+}
+
+// An account is leased only to a node whose definitions have every resource its instances use,
+// while one has; the node that lacks them says which. Alone, a node lacking them polls what it
+// can rather than nothing.
+func TestClusterPrefersCapableNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 8)
+		lacking := r.startWith("a", catalogWith(t, nil)) // no contacts resource
+		r.start("b")
+		run(3 * testPeriod)
+		r.exactlyOnce("a lacks contacts", "b")
+		if got := lacking.c.Lacking(); len(got) != 1 || got[0] != "freshdeskv2/contacts" {
+			t.Errorf("a lacks %v, want freshdeskv2/contacts", got)
+		}
+		lacking.c.Unloadable(99, "nosuch")
+		if got := lacking.c.Lacking(); len(got) != 2 || got[1] != "nosuch/*" {
+			t.Errorf("with an instance of an unknown element, a lacks %v", got)
+		}
+		r.nodes["b"].stop()
+		delete(r.nodes, "b")
+		run(2 * testPeriod)
+		r.exactlyOnce("b left", "a")
+		for _, n := range r.nodes {
+			n.stop()
+		}
+	})
 }
