@@ -579,7 +579,9 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 // unloadable tells a runtime that wants to know (*engine.Cluster) of a stored instance that does
 // not load here.
 func (s *Service) unloadable(rec *engine.InstanceRecord) {
-	if u, ok := s.rt.(interface{ Unloadable(id int64, element string) }); ok {
+	if u, ok := s.rt.(interface {
+		Unloadable(id int64, element string)
+	}); ok {
 		u.Unloadable(rec.ID, rec.ElementKey)
 	}
 }
