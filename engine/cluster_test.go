@@ -429,3 +429,67 @@ func TestClusterPrefersCapableNodes(t *testing.T) {
 		}
 	})
 }
+
+// A change announced by one node is read again by the others (Refresh), and an operator's skip
+// made through a node that does not poll the job reaches the node that does.
+func TestClusterNotices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 1)
+		in := r.ins[0]
+		var mu sync.Mutex
+		refreshed := map[string][]int64{}
+		nodes := map[string]*Cluster{}
+		var rts = map[string]*Runtime{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, name := range []string{"a", "b"} {
+			rt := NewRuntime(RuntimeOptions{Catalog: r.cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}})
+			c, err := NewCluster(ClusterOptions{Node: name, Leases: r.leases, Notices: r.leases, Runtime: rt, Period: testPeriod,
+				Refresh: func(_ context.Context, id int64) error {
+					mu.Lock()
+					defer mu.Unlock()
+					refreshed[name] = append(refreshed[name], id)
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Apply(in)
+			nodes[name], rts[name] = c, rt
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = c.Run(ctx) }()
+		}
+		run(testPeriod)
+		owner, other := "a", "b"
+		if nodes["b"].PolledBy(in.ID) == "b" {
+			owner, other = "b", "a"
+		}
+		if nodes[owner].PolledBy(in.ID) != owner || nodes[other].PolledBy(in.ID) != owner {
+			t.Fatalf("polled by %q and %q", nodes["a"].PolledBy(in.ID), nodes["b"].PolledBy(in.ID))
+		}
+		if st := nodes[other].Status(in.ID); len(st) != 2 || st[0].State != "remote" || st[0].Node != owner {
+			t.Errorf("the other node's status: %+v", st)
+		}
+
+		nodes[other].Changed(in.ID)
+		synctest.Wait()
+		mu.Lock()
+		if len(refreshed[owner]) != 1 || len(refreshed[other]) != 0 {
+			t.Errorf("refreshed %v: want the owner once, not the sender", refreshed)
+		}
+		mu.Unlock()
+
+		if !nodes[other].SkipRecord(in.ID, "incidents", "rec-9") {
+			t.Fatal("a skip through the other node refused")
+		}
+		synctest.Wait()
+		if got := rts[owner].skipped(JobKey{InstanceID: in.ID, ObjectType: "incidents"}); len(got) != 1 || got[0] != "rec-9" {
+			t.Errorf("the polling node's skips: %v", got)
+		}
+		if nodes[other].SkipRecord(in.ID, "nosuch", "x") {
+			t.Error("a skip of a job the instance lacks accepted")
+		}
+		cancel()
+		wg.Wait()
+	})
+}
