@@ -131,26 +131,33 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 		if queued {
 			noteStatus, eventStatus = string(engine.StatusQueued), string(engine.StatusQueued)
 		}
+		// One statement for the events, one for the cursor, one for the notifications (taking
+		// their seqs last), in one round trip: arrays, not a statement per row.
 		b = &pgx.Batch{}
-		for _, r := range events {
-			e := r.e
-			status := eventStatus
-			if noteOf[e.ID] == "" {
-				status = EventNew // carried by no notification: nothing to queue
+		if len(events) > 0 {
+			var ev eventArrays
+			for _, r := range events {
+				status := eventStatus
+				if noteOf[r.e.ID] == "" {
+					status = EventNew // carried by no notification: nothing to queue
+				}
+				ev.add(r.e, r.date, r.pollDate, status, noteOf[r.e.ID])
 			}
 			b.Queue(`INSERT INTO events
 				(id, instance_id, object_type, object_id, event_type, date, poll_date, record, status, notification_id)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-				e.ID, e.InstanceID, e.ObjectType, e.ObjectID, string(e.Type), r.date, r.pollDate, []byte(e.Record), status, noteOf[e.ID])
+				SELECT id, instance_id, object_type, object_id, event_type, date, poll_date, record, status, notification_id
+				FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[], $9::text[], $10::text[])
+					WITH ORDINALITY AS u(id, instance_id, object_type, object_id, event_type, date, poll_date, record, status, notification_id, ord)
+				ORDER BY ord
+				ON CONFLICT (id) DO NOTHING`,
+				ev.id, ev.instance, ev.objectType, ev.objectID, ev.typ, ev.date, ev.pollDate, ev.record, ev.status, ev.note)
 		}
 		b.Queue(`INSERT INTO cursors (instance_id, object_type, cursor, updated_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (instance_id, object_type) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
 			c.Key.InstanceID, c.Key.ObjectType, string(cur), now.UnixNano())
 		if len(notes) > 0 {
-			// Last: the counter's lock is held from here to COMMIT.
-			b.Queue(`UPDATE outbox_seq SET last = last + $1`, len(notes))
-			for i, r := range notes {
-				n := r.n
+			var na noteArrays
+			for _, r := range notes {
 				var next *int64
 				if !queued {
 					next = r.created
@@ -159,37 +166,38 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 						next = &t
 					}
 				}
-				b.Queue(`INSERT INTO notifications
-					(seq, id, instance_id, object_type, event_ids, event_count, created_at, body, status, attempts, next_attempt, updated_at, lanes)
-					VALUES ((SELECT last FROM outbox_seq) - $1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12)
-					ON CONFLICT (id) DO NOTHING`,
-					len(notes)-1-i, n.ID, n.InstanceID, n.ObjectType, r.ids, len(n.EventIDs), r.created, n.Body,
-					noteStatus, next, now.UnixNano(), int64(n.Lanes))
+				na.add(r.n, r.ids, r.created, next)
 			}
+			// Last: the counter's row lock is held from here to COMMIT (see the package doc).
+			b.Queue(`WITH top AS (UPDATE outbox_seq SET last = last + $1 RETURNING last)
+				INSERT INTO notifications
+					(seq, id, instance_id, object_type, event_ids, event_count, created_at, body, status, attempts, next_attempt, updated_at, lanes)
+				SELECT (SELECT last FROM top) - $1 + ord, id, instance_id, object_type, event_ids, event_count, created_at, body, $2, 0, next_attempt, $3, lanes
+				FROM unnest($4::text[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::bigint[], $10::bytea[], $11::bigint[], $12::bigint[])
+					WITH ORDINALITY AS u(id, instance_id, object_type, event_ids, event_count, created_at, body, next_attempt, lanes, ord)
+				ORDER BY ord
+				ON CONFLICT (id) DO NOTHING`,
+				len(notes), noteStatus, now.UnixNano(),
+				na.id, na.instance, na.objectType, na.eventIDs, na.count, na.created, na.body, na.next, na.lanes)
 		}
 		br = tx.SendBatch(ctx, b)
 		defer br.Close()
-		for _, r := range events {
+		if len(events) > 0 {
 			tag, err := br.Exec()
 			if err != nil {
-				return fmt.Errorf("event %q: %w", r.e.ID, err)
+				return fmt.Errorf("events: %w", err)
 			}
-			newEvents += tag.RowsAffected()
+			newEvents = tag.RowsAffected()
 		}
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("cursor: %w", err)
 		}
 		if len(notes) > 0 {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("outbox seq: %w", err)
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("notifications: %w", err)
 			}
-			for _, r := range notes {
-				tag, err := br.Exec()
-				if err != nil {
-					return fmt.Errorf("notification %q: %w", r.n.ID, err)
-				}
-				newNotes += tag.RowsAffected()
-			}
+			newNotes = tag.RowsAffected()
 		}
 		return br.Close()
 	})
@@ -200,6 +208,48 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 		"events", newEvents, "events_known", int64(len(c.Events))-newEvents,
 		"notifications", newNotes, "notifications_known", int64(len(c.Notifications))-newNotes)
 	return nil
+}
+
+// eventArrays are a commit's events, column by column, for one INSERT ... SELECT FROM unnest.
+type eventArrays struct {
+	id, objectType, objectID, typ, status, note []string
+	instance                                    []int64
+	date, pollDate                              []*int64
+	record                                      [][]byte
+}
+
+func (a *eventArrays) add(e *engine.Event, date, pollDate *int64, status, note string) {
+	a.id = append(a.id, e.ID)
+	a.instance = append(a.instance, e.InstanceID)
+	a.objectType = append(a.objectType, e.ObjectType)
+	a.objectID = append(a.objectID, e.ObjectID)
+	a.typ = append(a.typ, string(e.Type))
+	a.date = append(a.date, date)
+	a.pollDate = append(a.pollDate, pollDate)
+	a.record = append(a.record, []byte(e.Record))
+	a.status = append(a.status, status)
+	a.note = append(a.note, note)
+}
+
+// noteArrays are a commit's notifications, column by column.
+type noteArrays struct {
+	id, objectType, eventIDs []string
+	instance, lanes          []int64
+	count                    []int32
+	created, next            []*int64
+	body                     [][]byte
+}
+
+func (a *noteArrays) add(n *engine.Notification, eventIDs string, created, next *int64) {
+	a.id = append(a.id, n.ID)
+	a.instance = append(a.instance, n.InstanceID)
+	a.objectType = append(a.objectType, n.ObjectType)
+	a.eventIDs = append(a.eventIDs, eventIDs)
+	a.count = append(a.count, int32(len(n.EventIDs)))
+	a.created = append(a.created, created)
+	a.body = append(a.body, n.Body)
+	a.next = append(a.next, next)
+	a.lanes = append(a.lanes, int64(n.Lanes))
 }
 
 // eventOrder is the order CommitPoll stores a commit's events in: those of each notification

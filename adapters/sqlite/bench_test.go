@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,31 @@ func BenchmarkCommitPoll(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkCommitPollParallel commits polls of 100 events in 10 notifications from 8 jobs at
+// once, each of its own instance: a node's poll workers committing side by side.
+func BenchmarkCommitPollParallel(b *testing.B) {
+	s, _ := newStore(b)
+	ctx := context.Background()
+	const jobs = 8
+	ids := make([]int64, jobs)
+	for i := range ids {
+		ids[i] = mkInstance(b, s, fmt.Sprint("bench", i)).ID
+	}
+	var next atomic.Int64
+	b.SetParallelism(1) // GOMAXPROCS goroutines; each takes the next job in turn
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := next.Add(1)
+			if err := s.CommitPoll(ctx, benchCommit(ids[n%jobs], fmt.Sprint("p", n), t0)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
 }
 
