@@ -394,6 +394,10 @@ func (c *Cluster) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.listen(ctx) }()
 	}
+	// Leases not renewed in time are given up by their deadline even while a step hangs on an
+	// unreachable store.
+	wg.Add(1)
+	go func() { defer wg.Done(); c.watchDeadlines(ctx) }()
 	step := c.period / 5
 	t := c.clock.NewTimer(0)
 	defer t.Stop()
@@ -414,7 +418,24 @@ func (c *Cluster) Run(ctx context.Context) error {
 			}
 			resync = now.Add(c.period)
 		}
-		c.step(ctx)
+		sctx, cancel := context.WithTimeout(ctx, c.period/2)
+		c.step(sctx)
+		cancel()
+	}
+}
+
+// watchDeadlines gives up the leases whose deadline passed, every tenth of a period, until ctx
+// ends.
+func (c *Cluster) watchDeadlines(ctx context.Context) {
+	for {
+		t := c.clock.NewTimer(c.period / 10)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		c.expire()
 	}
 }
 

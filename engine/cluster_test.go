@@ -21,49 +21,59 @@ const testPeriod = time.Second
 // off from the database (or killed: its heartbeat and leases are no longer renewed).
 type cutLeases struct {
 	Leases
-	cut atomic.Bool
+	cut  atomic.Bool
+	hang atomic.Bool // once cut, calls hang until their context ends, as over a dead network
+}
+
+// fail is what a call of a cut-off node gets.
+func (l *cutLeases) fail(ctx context.Context) error {
+	if l.hang.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return errCut
 }
 
 var errCut = errors.New("cut off from the store")
 
 func (l *cutLeases) Heartbeat(ctx context.Context, n NodeInfo, ttl time.Duration) ([]NodeInfo, error) {
 	if l.cut.Load() {
-		return nil, errCut
+		return nil, l.fail(ctx)
 	}
 	return l.Leases.Heartbeat(ctx, n, ttl)
 }
 
 func (l *cutLeases) Acquire(ctx context.Context, a, n string, ttl time.Duration) (Lease, bool, error) {
 	if l.cut.Load() {
-		return Lease{}, false, errCut
+		return Lease{}, false, l.fail(ctx)
 	}
 	return l.Leases.Acquire(ctx, a, n, ttl)
 }
 
 func (l *cutLeases) Renew(ctx context.Context, n string, held []Lease, ttl time.Duration) ([]Lease, error) {
 	if l.cut.Load() {
-		return nil, errCut
+		return nil, l.fail(ctx)
 	}
 	return l.Leases.Renew(ctx, n, held, ttl)
 }
 
 func (l *cutLeases) Release(ctx context.Context, x Lease) error {
 	if l.cut.Load() {
-		return errCut
+		return l.fail(ctx)
 	}
 	return l.Leases.Release(ctx, x)
 }
 
 func (l *cutLeases) Holders(ctx context.Context) ([]Lease, error) {
 	if l.cut.Load() {
-		return nil, errCut
+		return nil, l.fail(ctx)
 	}
 	return l.Leases.Holders(ctx)
 }
 
 func (l *cutLeases) Leave(ctx context.Context, n string) error {
 	if l.cut.Load() {
-		return errCut
+		return l.fail(ctx)
 	}
 	return l.Leases.Leave(ctx, n)
 }
@@ -491,5 +501,32 @@ func TestClusterNotices(t *testing.T) {
 		}
 		cancel()
 		wg.Wait()
+	})
+}
+
+// A node whose calls to the store hang (a dead network, no error) still stops its polls before
+// its leases expire, and the other takes its accounts over.
+func TestClusterHangingStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 12)
+		r.start("a")
+		b := r.start("b")
+		run(3 * testPeriod)
+		r.exactlyOnce("two nodes", "a", "b")
+		held := b.c.Stats().Leases
+		b.leases.hang.Store(true)
+		b.leases.cut.Store(true)
+		run(3 * testPeriod)
+		r.exactlyOnce("b hangs", "a")
+		if st := b.c.Stats(); st.Lost != uint64(held) {
+			t.Errorf("b lost %d leases, held %d", st.Lost, held)
+		}
+		r.noOverlap()
+		for _, n := range r.nodes {
+			n.stop()
+		}
+		if n := r.leases.Refused(); n != 0 {
+			t.Errorf("%d commits refused, want none", n)
+		}
 	})
 }
