@@ -475,6 +475,10 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 	defer cancel()
 	errs := make([]error, len(batch))
 	err := s.write(ctx, func(tx pgx.Tx) error {
+		clear(errs)
+		if groupable(batch) {
+			return s.recordGroupTx(ctx, tx, batch, errs)
+		}
 		for i, r := range batch {
 			// ErrNotFound and ErrFenced are found before the attempt writes anything: the others
 			// go on.
@@ -495,6 +499,94 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 			errs[i] = err
 		}
 		r.done <- errs[i]
+	}
+}
+
+// groupable reports whether a group of attempts may be recorded by recordGroupTx: each of its own
+// notification, none that may park its notification as QUEUED (those hold the instance first).
+func groupable(batch []*attemptReq) bool {
+	if len(batch) < 2 {
+		return false
+	}
+	seen := make(map[string]bool, len(batch))
+	for _, r := range batch {
+		if seen[r.a.NotificationID] || r.status == string(engine.StatusQueued) {
+			return false
+		}
+		seen[r.a.NotificationID] = true
+	}
+	return true
+}
+
+// recordGroupTx records a groupable group of attempts as recordAttemptTx records each, in two
+// round trips: the notifications read and locked in one statement (in id order, as any group
+// locks them), then every write in one pipeline. errs[i] is ErrNotFound for an attempt whose
+// notification does not exist.
+func (s *Store) recordGroupTx(ctx context.Context, tx pgx.Tx, batch []*attemptReq, errs []error) error {
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.a.NotificationID
+	}
+	rows, err := tx.Query(ctx, `SELECT id, status, instance_id FROM notifications WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return err
+	}
+	type state struct {
+		status   string
+		instance int64
+	}
+	cur := make(map[string]state, len(batch))
+	for rows.Next() {
+		var id string
+		var st state
+		if err := rows.Scan(&id, &st.status, &st.instance); err != nil {
+			rows.Close()
+			return err
+		}
+		cur[id] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	now := s.now().UnixNano()
+	b := &pgx.Batch{}
+	for i, r := range batch {
+		a := r.a
+		st, ok := cur[a.NotificationID]
+		if !ok {
+			errs[i] = ErrNotFound
+			continue
+		}
+		recordWrites(b, r, st.status, st.instance, now)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// recordWrites queues the writes of one attempt on a notification whose status is cur.
+func recordWrites(b *pgx.Batch, r *attemptReq, cur string, instanceID, now int64) {
+	a := r.a
+	newStatus, newDue := r.status, r.due
+	if (cur == StatusCancelled || cur == string(engine.StatusQueued)) && a.Status != engine.StatusDelivered {
+		newStatus, newDue = cur, nil
+	}
+	b.Queue(`INSERT INTO attempts (notification_id, at, http_status, error, status, next_attempt) VALUES ($1, $2, $3, $4, $5, $6)`,
+		a.NotificationID, r.at, a.HTTPStatus, a.Error, string(a.Status), r.next)
+	b.Queue(`UPDATE notifications SET status = $1, next_attempt = $2, attempts = attempts + 1, last_error = $3, updated_at = $4
+		WHERE id = $5`, newStatus, newDue, a.Error, now, a.NotificationID)
+	switch {
+	case newStatus == string(engine.StatusPending):
+		b.Queue(`UPDATE events SET status = $1 WHERE notification_id = $2 AND status <> $1`, EventDispatched, a.NotificationID)
+	case newStatus != cur:
+		b.Queue(`UPDATE events SET status = $1 WHERE notification_id = $2`, newStatus, a.NotificationID)
+	}
+	if newStatus == string(engine.StatusQueued) {
+		// Parked by this attempt (the instance is held: see recordAttemptTx), or queued behind
+		// another meanwhile (the later ones are queued already, and commits see it QUEUED).
+		queueBehind(b, instanceID, a.NotificationID, now)
 	}
 }
 
@@ -528,25 +620,8 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx pgx.Tx, r *attemptReq) e
 	if err != nil {
 		return err
 	}
-	newStatus, newDue := r.status, r.due
-	if (cur == StatusCancelled || cur == string(engine.StatusQueued)) && a.Status != engine.StatusDelivered {
-		newStatus, newDue = cur, nil
-	}
-	now := s.now().UnixNano()
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO attempts (notification_id, at, http_status, error, status, next_attempt) VALUES ($1, $2, $3, $4, $5, $6)`,
-		a.NotificationID, r.at, a.HTTPStatus, a.Error, string(a.Status), r.next)
-	b.Queue(`UPDATE notifications SET status = $1, next_attempt = $2, attempts = attempts + 1, last_error = $3, updated_at = $4
-		WHERE id = $5`, newStatus, newDue, a.Error, now, a.NotificationID)
-	switch {
-	case newStatus == string(engine.StatusPending):
-		b.Queue(`UPDATE events SET status = $1 WHERE notification_id = $2 AND status <> $1`, EventDispatched, a.NotificationID)
-	case newStatus != cur:
-		b.Queue(`UPDATE events SET status = $1 WHERE notification_id = $2`, newStatus, a.NotificationID)
-	}
-	if newStatus == string(engine.StatusQueued) {
-		queueBehind(b, instanceID, a.NotificationID, now)
-	}
+	recordWrites(b, r, cur, instanceID, s.now().UnixNano())
 	return tx.SendBatch(ctx, b).Close()
 }
 
