@@ -523,6 +523,10 @@ func groupable(batch []*attemptReq) bool {
 // locks them), then every write in one pipeline. errs[i] is ErrNotFound for an attempt whose
 // notification does not exist.
 func (s *Store) recordGroupTx(ctx context.Context, tx pgx.Tx, batch []*attemptReq, errs []error) error {
+	fenced, err := checkFences(ctx, tx, batch) // leases.go
+	if err != nil {
+		return err
+	}
 	ids := make([]string, len(batch))
 	for i, r := range batch {
 		ids[i] = r.a.NotificationID
@@ -553,6 +557,10 @@ func (s *Store) recordGroupTx(ctx context.Context, tx pgx.Tx, batch []*attemptRe
 	b := &pgx.Batch{}
 	for i, r := range batch {
 		a := r.a
+		if fenced[i] != nil {
+			errs[i] = fenced[i]
+			continue
+		}
 		st, ok := cur[a.NotificationID]
 		if !ok {
 			errs[i] = ErrNotFound
