@@ -104,6 +104,9 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 	var newEvents, newNotes int64
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		newEvents, newNotes = 0, 0
+		if err := checkFence(ctx, tx, c.Fence); err != nil { // leases.go
+			return err
+		}
 		b := &pgx.Batch{}
 		b.Queue(`SELECT 1 FROM instances WHERE id = $1 FOR KEY SHARE`, c.Key.InstanceID)
 		// A statement of its own, so that it sees what committed while the lock was awaited.
@@ -477,8 +480,9 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 			return s.recordGroupTx(ctx, tx, batch, errs)
 		}
 		for i, r := range batch {
-			// ErrNotFound is found before the attempt writes anything: the others go on.
-			if errs[i] = s.recordAttemptTx(ctx, tx, r); errs[i] != nil && !errors.Is(errs[i], ErrNotFound) {
+			// ErrNotFound and ErrFenced are found before the attempt writes anything: the others
+			// go on.
+			if errs[i] = s.recordAttemptTx(ctx, tx, r); errs[i] != nil && !errors.Is(errs[i], ErrNotFound) && !errors.Is(errs[i], engine.ErrFenced) {
 				return errs[i]
 			}
 		}
@@ -519,6 +523,10 @@ func groupable(batch []*attemptReq) bool {
 // locks them), then every write in one pipeline. errs[i] is ErrNotFound for an attempt whose
 // notification does not exist.
 func (s *Store) recordGroupTx(ctx context.Context, tx pgx.Tx, batch []*attemptReq, errs []error) error {
+	fenced, err := checkFences(ctx, tx, batch) // leases.go
+	if err != nil {
+		return err
+	}
 	ids := make([]string, len(batch))
 	for i, r := range batch {
 		ids[i] = r.a.NotificationID
@@ -549,6 +557,10 @@ func (s *Store) recordGroupTx(ctx context.Context, tx pgx.Tx, batch []*attemptRe
 	b := &pgx.Batch{}
 	for i, r := range batch {
 		a := r.a
+		if fenced[i] != nil {
+			errs[i] = fenced[i]
+			continue
+		}
 		st, ok := cur[a.NotificationID]
 		if !ok {
 			errs[i] = ErrNotFound
@@ -589,6 +601,9 @@ func recordWrites(b *pgx.Batch, r *attemptReq, cur string, instanceID, now int64
 // recordAttemptTx records one attempt in its group's transaction (see RecordAttempt).
 func (s *Store) recordAttemptTx(ctx context.Context, tx pgx.Tx, r *attemptReq) error {
 	a := r.a
+	if err := checkFence(ctx, tx, a.Fence); err != nil { // leases.go
+		return err
+	}
 	var cur string
 	var instanceID int64
 	if r.status == string(engine.StatusQueued) {
