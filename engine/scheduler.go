@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,9 +121,16 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 		wake: make(chan struct{}, 1)}
 }
 
-// accountKey names an instance's vendor account: its base URL, without case or trailing slash.
+// accountKey names an instance's vendor account: its base URL, without case or trailing slash,
+// and without credentials: the key is logged, shown and, on a cluster, stored as a lease's name,
+// and a base URL may carry a user and password.
 func accountKey(in *Instance) string {
-	return strings.ToLower(strings.TrimRight(in.Endpoint.BaseURL, "/"))
+	base := in.Endpoint.BaseURL
+	if u, err := url.Parse(base); err == nil && u.User != nil {
+		u.User = nil
+		base = u.String()
+	}
+	return strings.ToLower(strings.TrimRight(base, "/"))
 }
 
 // Set starts, updates or stops the jobs of an instance to match it: jobs of object types it no

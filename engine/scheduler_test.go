@@ -492,3 +492,17 @@ func TestSchedulerPollDuration(t *testing.T) {
 		}
 	})
 }
+
+// An account's key is logged, shown and stored as a lease's name: it never carries the base
+// URL's credentials, and two instances of one account share it whatever their case or slash.
+func TestAccountKeyHasNoCredentials(t *testing.T) {
+	for base, want := range map[string]string{
+		"https://bob:sekrit@Acme.freshdesk.com/": "https://acme.freshdesk.com",
+		"https://acme.freshdesk.com":             "https://acme.freshdesk.com",
+		"http://127.0.0.1:8081/api/":             "http://127.0.0.1:8081/api",
+	} {
+		if got := accountKey(&Instance{Endpoint: Endpoint{BaseURL: base}}); got != want {
+			t.Errorf("accountKey(%q) = %q, want %q", base, got, want)
+		}
+	}
+}
