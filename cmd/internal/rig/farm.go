@@ -34,10 +34,12 @@ type Account struct {
 	// Instance is the id of the instance polling it, for the test to set once it is created.
 	Instance int64
 
-	mu       sync.Mutex
+	mu       sync.Mutex // over tickets and contacts
 	tickets  []int64
 	contacts []int64
-	pages    []time.Time // when each page request arrived
+
+	pagesMu sync.Mutex
+	pages   []time.Time // when each page request arrived
 }
 
 // NewFarm serves n accounts until the test ends, each with a few tickets and contacts made an
@@ -95,15 +97,15 @@ func (f *Farm) Instance(a *Account, recv *Receiver, interval time.Duration) map[
 }
 
 func (a *Account) notePage() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.pagesMu.Lock()
+	defer a.pagesMu.Unlock()
 	a.pages = append(a.pages, time.Now())
 }
 
 // FirstPageAfter is when the account was first asked for a page after t; zero when not yet.
 func (a *Account) FirstPageAfter(t time.Time) time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.pagesMu.Lock()
+	defer a.pagesMu.Unlock()
 	i := sort.Search(len(a.pages), func(i int) bool { return a.pages[i].After(t) })
 	if i == len(a.pages) {
 		return time.Time{}
