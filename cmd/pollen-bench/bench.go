@@ -173,6 +173,7 @@ func validLatency(s string) bool {
 
 // bench runs one benchmark and prints its table.
 func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
+	bc.nodes = max(bc.nodes, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	say := func(format string, args ...any) {

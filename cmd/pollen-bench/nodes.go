@@ -30,6 +30,7 @@ func isPostgres(store string) bool {
 
 // startBenchNodes starts bc.nodes servers, one after another.
 func startBenchNodes(ctx context.Context, bc benchConfig, dataDir string) (*benchNodes, error) {
+	bc.nodes = max(bc.nodes, 1)
 	exe := bc.binary
 	if exe == "" {
 		var err error
