@@ -10,6 +10,10 @@ import (
 // told apart, so that existence does not leak.
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict is returned by stores for an organization name or a user email that is already
+// taken. Its text, "already exists", is what the API answers 409 Conflict on.
+var ErrConflict = errors.New("already exists")
+
 // InstanceRecord is an element instance as a store keeps it: the body it was created from, its
 // identity and its owner. Configuration holds secrets: never log it; stores keep it sealed.
 type InstanceRecord struct {

@@ -44,6 +44,9 @@ type Options struct {
 	// credentials): an engine/seal Keyring of purpose SealPurpose. Open seals any configuration
 	// still in clear. Nil keeps them in clear: for tests only.
 	Sealer engine.Sealer
+	// Clock is the store's now: the dates of new instances and users, the due time of a
+	// notification committed without CreatedAt or requeued; nil = engine.SystemClock.
+	Clock engine.Clock
 }
 
 // Store is the SQLite store.
@@ -86,7 +89,11 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.PruneBatch = defaultPruneBatch
 	}
 	memory := path == ":memory:" || path == ""
-	s := &Store{log: log, now: time.Now, pruneBatch: opts.PruneBatch, sealer: opts.Sealer, memory: memory}
+	now := time.Now
+	if opts.Clock != nil {
+		now = opts.Clock.Now
+	}
+	s := &Store{log: log, now: now, pruneBatch: opts.PruneBatch, sealer: opts.Sealer, memory: memory}
 	if !memory {
 		if err := prepareFile(path); err != nil {
 			return nil, err

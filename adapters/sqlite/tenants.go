@@ -10,8 +10,8 @@ import (
 	"github.com/pollen-hq/pollen/engine"
 )
 
-// ErrConflict is returned when a name or email is already taken.
-var ErrConflict = errors.New("already exists")
+// ErrConflict is engine.ErrConflict: a name or email already taken.
+var ErrConflict = engine.ErrConflict
 
 func conflictOr(err error) error {
 	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
