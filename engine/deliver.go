@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -59,11 +60,13 @@ type Deliverer struct {
 	maxRetryAfter time.Duration
 	window        int
 	onAttempt     func(delivered bool, events int, took time.Duration)
+	onFenced      func(in *Instance) // an attempt was refused with ErrFenced (set by a Cluster)
 
 	wg sync.WaitGroup
 
-	doneMu sync.Mutex
-	done   []completion // outcomes not yet applied to the index
+	doneMu  sync.Mutex
+	done    []completion  // outcomes not yet applied to the index
+	sending map[int64]int // deliveries under way (sent, or being recorded) per instance
 
 	mu      sync.Mutex // guards what follows; Once holds it except while it reads the outbox
 	idx     index
@@ -140,7 +143,7 @@ func NewDeliverer(o DelivererOptions) *Deliverer {
 		retries: o.Retries, every: o.Every, clock: o.Clock, wake: make(chan struct{}, 1),
 		workers: o.Workers, perCallback: o.PerCallback, rate: o.RatePerCallback, breakAfter: o.BreakAfter,
 		maxRetryAfter: o.MaxRetryAfter, window: o.Window, onAttempt: o.OnAttempt,
-		idx: newIndex(), callbacks: map[string]*callbackState{}, stops: map[int64]*deliveryStop{}}
+		idx: newIndex(), sending: map[int64]int{}, callbacks: map[string]*callbackState{}, stops: map[int64]*deliveryStop{}}
 }
 
 // Kick makes the deliverer look at the outbox now: new notifications may have been committed, or
@@ -298,8 +301,26 @@ type completion struct {
 func (d *Deliverer) ended(c completion) {
 	d.doneMu.Lock()
 	d.done = append(d.done, c)
+	if !c.answered {
+		if d.sending[c.note.InstanceID]--; d.sending[c.note.InstanceID] <= 0 {
+			delete(d.sending, c.note.InstanceID)
+		}
+	}
 	d.doneMu.Unlock()
 	d.poke()
+}
+
+// Sending reports whether a delivery of one of the instances is under way: sent and not yet
+// recorded.
+func (d *Deliverer) Sending(ids []int64) bool {
+	d.doneMu.Lock()
+	defer d.doneMu.Unlock()
+	for _, id := range ids {
+		if d.sending[id] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // send reads a notification's body, sends it and records the attempt; run as its own goroutine.
@@ -331,7 +352,7 @@ func (d *Deliverer) deliver(ctx context.Context, in *Instance, dl Delivery, body
 	start := d.clock.Now()
 	resp, err := d.sink.Send(ctx, Outgoing{URL: in.CallbackURL, ID: dl.ID, Body: body,
 		Keys: in.signatureKeys(), StandardWebhooks: in.StandardWebhooks, Timestamp: d.clock.Now()})
-	a := Attempt{NotificationID: dl.ID, At: d.clock.Now(), HTTPStatus: resp.Status}
+	a := Attempt{NotificationID: dl.ID, At: d.clock.Now(), HTTPStatus: resp.Status, Fence: in.Fence}
 	took := a.At.Sub(start)
 	c.at, c.status = a.At, resp.Status
 	delivered := err == nil && resp.Status >= 200 && resp.Status < 300
@@ -366,7 +387,14 @@ func (d *Deliverer) deliver(ctx context.Context, in *Instance, dl Delivery, body
 	answered.answered = true
 	d.ended(answered)
 	if err := d.outbox.RecordAttempt(ctx, a); err != nil {
-		log.Error("recording a delivery attempt failed; the instance's deliveries are read again from the outbox", "error", err)
+		if errors.Is(err, ErrFenced) {
+			log.Warn("delivery attempt not recorded: this node's lease on the instance's vendor account has moved on; its holder delivers from here", "error", err)
+			if d.onFenced != nil {
+				d.onFenced(in)
+			}
+		} else {
+			log.Error("recording a delivery attempt failed; the instance's deliveries are read again from the outbox", "error", err)
+		}
 		c.recordErr = err
 	}
 	if d.onAttempt != nil {

@@ -392,6 +392,9 @@ func (d *Deliverer) start(ctx context.Context) int {
 			started++
 			progress = true
 			d.wg.Add(1)
+			d.doneMu.Lock()
+			d.sending[n.InstanceID]++
+			d.doneMu.Unlock()
 			go d.send(ctx, r.in, n, n.Delivery)
 			if d.running >= d.workers {
 				break

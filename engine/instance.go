@@ -66,6 +66,9 @@ type Instance struct {
 	Invalid string
 	// UserID and OrganizationID own the instance (see InstanceRecord).
 	UserID, OrganizationID int64
+	// Fence, when set, is the lease its vendor account is polled under on this node (Cluster):
+	// every commit of its polls and every delivery attempt of its notifications carries it.
+	Fence *Fence
 
 	limits Limits    // what it was compiled within, to compile again after a reload
 	scrub  *scrubber // its secrets, in every form a message may quote them
@@ -154,7 +157,7 @@ func (in *Instance) Recompile(cat *Catalog) (*Instance, error) {
 		return nil, err
 	}
 	out.ID, out.Token, out.CreatedAt, out.Disabled = in.ID, in.Token, in.CreatedAt, in.Disabled
-	out.UserID, out.OrganizationID = in.UserID, in.OrganizationID
+	out.UserID, out.OrganizationID, out.Fence = in.UserID, in.OrganizationID, in.Fence
 	return out, nil
 }
 

@@ -335,7 +335,7 @@ func (r *pollRun) save(ctx context.Context, final bool) error {
 	if err != nil {
 		return err
 	}
-	if err := r.p.Store.CommitPoll(ctx, Commit{Key: r.key, Cursor: next, Events: events, Notifications: notes}); err != nil {
+	if err := r.p.Store.CommitPoll(ctx, Commit{Key: r.key, Cursor: next, Events: events, Notifications: notes, Fence: r.in.Fence}); err != nil {
 		return err
 	}
 	r.cur, r.found = next, true

@@ -141,6 +141,9 @@ type Commit struct {
 	Cursor        Cursor
 	Events        []Event
 	Notifications []Notification
+	// Fence, when set, is the lease the poll ran under: a store shared by several nodes writes
+	// nothing and returns ErrFenced when that lease has moved on or expired.
+	Fence *Fence
 }
 
 // Store keeps cursors and the outbox.
@@ -232,6 +235,9 @@ type Attempt struct {
 	Error          string
 	Status         DeliveryStatus
 	Next           time.Time
+	// Fence, when set, is the lease the attempt was made under: an outbox shared by several
+	// nodes records nothing and returns ErrFenced when that lease has moved on or expired.
+	Fence *Fence
 }
 
 // DeliveryStatus is where a notification stands.

@@ -28,6 +28,9 @@ type Runtime struct {
 	sched     *Scheduler
 	deliver   *Deliverer
 	log       hclog.Logger
+	// fenced, set by a Cluster, hears of a write refused with ErrFenced: the lease on the
+	// instance's vendor account is lost.
+	fenced atomic.Pointer[func(in *Instance)]
 }
 
 // RuntimeOptions configure a Runtime.
@@ -83,7 +86,11 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 		if n := len(ev.Result.Gaps); n > 0 {
 			r.gaps[ev.Key] = ev.At.UTC().Format(time.RFC3339) + ": " + ev.Result.Gaps[n-1]
 		}
+		in := r.instances[ev.Key.InstanceID]
+		fenced := errors.Is(ev.Err, ErrFenced)
 		switch {
+		case fenced:
+			// No failure of the job: the lease moved on, and with it the job.
 		case ev.Err != nil && !errors.Is(ev.Err, context.Canceled):
 			r.failures[ev.Key]++
 		case ev.Err == nil:
@@ -93,6 +100,9 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 			delete(r.skips, ev.Key)
 		}
 		r.mu.Unlock()
+		if fenced && in != nil {
+			r.lostLease(in)
+		}
 		r.refused(ev)
 		if onPoll != nil {
 			onPoll(ev)
@@ -105,11 +115,24 @@ func NewRuntime(o RuntimeOptions) *Runtime {
 		do.Workers = o.DeliveryWorkers
 	}
 	r.deliver = NewDeliverer(do)
+	r.deliver.onFenced = r.lostLease
 	poller := &Poller{Source: o.Source, Store: o.Store, Clock: o.Clock, Account: o.Account, Logger: o.Logger.Named("poll"),
 		Deadline: o.PollDeadline, PageBudget: o.PollPages, OnCommit: r.deliver.Kick, Skips: r.skipped}
 	r.sched = NewScheduler(SchedulerOptions{Poller: poller, Clock: o.Clock, Logger: o.Logger.Named("scheduler"),
 		Concurrency: o.PollConcurrency, PerAccount: o.PollsPerAccount, OnPoll: o.OnPoll})
 	return r
+}
+
+// lostLease tells the cluster, if any, that a write for the instance was fenced.
+func (r *Runtime) lostLease(in *Instance) {
+	if f := r.fenced.Load(); f != nil {
+		(*f)(in)
+	}
+}
+
+// Busy reports whether a poll or a delivery of one of the instances is under way.
+func (r *Runtime) Busy(ids []int64) bool {
+	return r.sched.Polling(ids) || r.deliver.Sending(ids)
 }
 
 // Catalog returns the current catalog.
@@ -352,6 +375,9 @@ type JobStatus struct {
 	Stopped string `json:"stopped,omitempty"`
 	// LastGap is the last time the vendor would not let a poll read every record, and why.
 	LastGap string `json:"lastGap,omitempty"`
+	// Node is the node that polls the job, when several share the store (Cluster); State is
+	// then "remote" for a job polled by another node.
+	Node string `json:"node,omitempty"`
 }
 
 // Status returns the state of each configured job of a live instance, sorted by object type.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -253,6 +254,19 @@ func (s *Scheduler) Len() int {
 	return n
 }
 
+// Polling reports whether a poll of one of the instances is under way (a removed job's included,
+// until it has ended and committed what it read).
+func (s *Scheduler) Polling(ids []int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, j := range s.jobs {
+		if j.running && slices.Contains(ids, key.InstanceID) {
+			return true
+		}
+	}
+	return false
+}
+
 // Next returns when a job polls next (its slot, or now while it waits for its account), and
 // whether the job is scheduled.
 func (s *Scheduler) Next(key JobKey) (time.Time, bool) {
@@ -360,6 +374,8 @@ func (s *Scheduler) runJob(ctx context.Context, j *schedJob, in *Instance, spec 
 	}
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
+	case errors.Is(err, ErrFenced):
+		log.Warn("poll's commit refused: this node's lease on the vendor account moved on; the lease's holder polls the job from its cursor")
 	case err != nil:
 		log.Warn("poll failed; it goes on from its last commit", "error", in.ScrubError(err))
 	case res.Stopped != "":

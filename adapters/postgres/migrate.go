@@ -52,13 +52,24 @@ func loadMigrations(files fs.FS) ([]migration, error) {
 		out = append(out, migration{version: v, name: name, sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migrations/%s: version %d where %d was expected (versions start at 1, without gaps or duplicates)", m.name, m.version, i+1)
+	// The store's own migrations start at 1 and follow each other without a gap, so that a file
+	// lost in a merge is found at once; those from clusterMigrations on (the cluster's tables,
+	// leases.go) likewise form a series of their own.
+	next := 1
+	for _, m := range out {
+		if m.version >= clusterMigrations && next < clusterMigrations {
+			next = clusterMigrations
 		}
+		if m.version != next {
+			return nil, fmt.Errorf("migrations/%s: version %d where %d was expected (versions start at 1, and at %d for the cluster's, without gaps or duplicates)", m.name, m.version, next, clusterMigrations)
+		}
+		next++
 	}
 	return out, nil
 }
+
+// clusterMigrations is the first version of the cluster's series of migrations.
+const clusterMigrations = 100
 
 // migrationLock is the key of the transaction-level advisory lock every migration takes,
 // combined with the schema's name: nodes starting at once on one schema migrate one after the
@@ -70,7 +81,7 @@ const migrationLock = "pollen schema migrations"
 // A schema newer than this build knows is refused.
 func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration, log hclog.Logger) error {
 	for _, m := range ms {
-		applied, err := applyMigration(ctx, pool, m, len(ms))
+		applied, err := applyMigration(ctx, pool, m, ms[len(ms)-1].version)
 		if err != nil {
 			return err
 		}

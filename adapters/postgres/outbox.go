@@ -104,6 +104,9 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 	var newEvents, newNotes int64
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		newEvents, newNotes = 0, 0
+		if err := checkFence(ctx, tx, c.Fence); err != nil { // leases.go
+			return err
+		}
 		b := &pgx.Batch{}
 		b.Queue(`SELECT 1 FROM instances WHERE id = $1 FOR KEY SHARE`, c.Key.InstanceID)
 		// A statement of its own, so that it sees what committed while the lock was awaited.
@@ -423,8 +426,9 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 	errs := make([]error, len(batch))
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		for i, r := range batch {
-			// ErrNotFound is found before the attempt writes anything: the others go on.
-			if errs[i] = s.recordAttemptTx(ctx, tx, r); errs[i] != nil && !errors.Is(errs[i], ErrNotFound) {
+			// ErrNotFound and ErrFenced are found before the attempt writes anything: the others
+			// go on.
+			if errs[i] = s.recordAttemptTx(ctx, tx, r); errs[i] != nil && !errors.Is(errs[i], ErrNotFound) && !errors.Is(errs[i], engine.ErrFenced) {
 				return errs[i]
 			}
 		}
@@ -447,6 +451,9 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 // recordAttemptTx records one attempt in its group's transaction (see RecordAttempt).
 func (s *Store) recordAttemptTx(ctx context.Context, tx pgx.Tx, r *attemptReq) error {
 	a := r.a
+	if err := checkFence(ctx, tx, a.Fence); err != nil { // leases.go
+		return err
+	}
 	var cur string
 	var instanceID int64
 	if r.status == string(engine.StatusQueued) {

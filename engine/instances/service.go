@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -73,22 +74,33 @@ type Options struct {
 	// Clock dates instances' creation and changes; nil = engine.SystemClock. A server gives the
 	// Runtime's own.
 	Clock engine.Clock
+	// Changed, when set, is called after an instance was created, changed, enabled or disabled,
+	// or deleted through this service: with several nodes on one store, to tell the others
+	// (engine.Cluster.Changed), which Refresh it.
+	Changed func(id int64)
 }
 
 // Service runs the instance lifecycle. It is safe for concurrent use.
 type Service struct {
-	store  Store
-	rt     Runtime
-	limits engine.Limits
-	events EventStore
-	log    hclog.Logger
-	clock  engine.Clock
-	// mu serializes the read-merge-store-apply of writes, so that concurrent updates neither
-	// lose each other's changes nor apply out of order.
+	store   Store
+	rt      Runtime
+	limits  engine.Limits
+	events  EventStore
+	log     hclog.Logger
+	clock   engine.Clock
+	changed func(id int64)
+	// mu serializes the read-merge-store-apply of writes (and Refresh and Sync), so that
+	// concurrent updates neither lose each other's changes nor apply out of order.
 	mu sync.Mutex
+	// applied is the version (UpdatedAt) of each stored instance last handed to the runtime, or
+	// found not to load: Sync applies only what changed since.
+	applied map[int64]time.Time
 }
 
-var _ Runtime = (*engine.Runtime)(nil)
+var (
+	_ Runtime = (*engine.Runtime)(nil)
+	_ Runtime = (*engine.Cluster)(nil)
+)
 
 // New returns a Service.
 func New(o Options) (*Service, error) {
@@ -101,7 +113,8 @@ func New(o Options) (*Service, error) {
 	if o.Clock == nil {
 		o.Clock = engine.SystemClock{}
 	}
-	return &Service{store: o.Store, rt: o.Runtime, limits: o.Limits, events: o.Events, log: o.Logger, clock: o.Clock}, nil
+	return &Service{store: o.Store, rt: o.Runtime, limits: o.Limits, events: o.Events, log: o.Logger, clock: o.Clock,
+		changed: o.Changed, applied: map[int64]time.Time{}}, nil
 }
 
 // Catalog returns the runtime's current catalog.
@@ -122,6 +135,9 @@ type Instance struct {
 	// Delivery says what holds the instance's deliveries back (its callback answered 410 Gone, or
 	// asked with Retry-After to wait); nil when nothing does, or the runtime does not tell.
 	Delivery *engine.DeliveryState
+	// Node is the node that polls the instance, when several share the store; "" otherwise, or
+	// while no node holds its vendor account's lease.
+	Node string
 }
 
 // Scrub replaces the instance's secrets in s: every form of them when it loads, the values of its
@@ -173,6 +189,9 @@ func (s *Service) view(rec *engine.InstanceRecord, cat *engine.Catalog, compiled
 	}); ok {
 		out.Delivery = dr.Delivery(rec.ID) // *engine.Runtime tells
 	}
+	if nr, ok := s.rt.(interface{ PolledBy(id int64) string }); ok {
+		out.Node = nr.PolledBy(rec.ID) // *engine.Cluster tells
+	}
 	if out.Compiled == nil {
 		out.Valid = false
 	}
@@ -217,11 +236,16 @@ func (s *Service) Create(ctx context.Context, p engine.Principal, body []byte) (
 	now := s.clock.Now().UTC()
 	rec := &engine.InstanceRecord{Name: in.Name, Tags: in.Tags, Token: newToken(), ElementKey: in.Element.Key,
 		Configuration: conf, CreatedAt: now, UpdatedAt: now, UserID: p.UserID, OrganizationID: p.OrganizationID}
+	s.mu.Lock()
 	if err := s.store.CreateInstance(ctx, rec); err != nil {
+		s.mu.Unlock()
 		return nil, fmt.Errorf("store instance: %w", err)
 	}
 	identify(in, rec)
 	s.rt.Apply(in)
+	s.applied[rec.ID] = rec.UpdatedAt
+	s.mu.Unlock()
+	s.announce(rec.ID)
 	s.log.Info("instance created", "instance", in.ID, "element", in.Element.Key, "user", p.UserID,
 		"organization", p.OrganizationID, "resources", len(in.Jobs))
 	return s.view(rec, cat, in), nil
@@ -446,6 +470,8 @@ func (s *Service) Update(ctx context.Context, p engine.Principal, id int64, u Up
 	}
 	identify(in, &upd)
 	s.rt.Apply(in)
+	s.applied[upd.ID] = upd.UpdatedAt
+	s.announce(upd.ID)
 	var keys []string
 	if c, ok := req["configuration"].(map[string]any); ok {
 		keys = slices.Sorted(maps.Keys(c))
@@ -473,6 +499,8 @@ func (s *Service) Delete(ctx context.Context, p engine.Principal, id int64) erro
 		}
 		return err
 	}
+	delete(s.applied, rec.ID)
+	s.announce(rec.ID)
 	s.log.Info("instance deleted", "instance", rec.ID, "element", rec.ElementKey, "user", p.UserID)
 	return nil
 }
@@ -514,6 +542,8 @@ func (s *Service) SetDisabledID(ctx context.Context, p engine.Principal, id int6
 		} else {
 			s.rt.Remove(rec.ID) // disabled, and it no longer compiles: nothing to run
 		}
+		s.applied[rec.ID] = upd.UpdatedAt
+		s.announce(rec.ID)
 	}
 	s.log.Info("instance enabled or disabled", "instance", rec.ID, "disabled", disabled, "changed", changed)
 	return s.view(&upd, cat, in), changed, nil
@@ -525,9 +555,12 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cat := s.rt.Catalog()
 	n := 0
 	for _, rec := range recs {
+		s.applied[rec.ID] = rec.UpdatedAt
 		in, probs := s.compile(cat, rec)
 		if len(probs) > 0 {
 			s.log.Error("instance not resumed: its configuration no longer loads", "instance", rec.ID, "problems", definitions.Describe(probs))
@@ -538,6 +571,79 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 		}
 		s.rt.Apply(in)
 		n++
+	}
+	return n, nil
+}
+
+// announce tells the other nodes, if any, that an instance changed through this one.
+func (s *Service) announce(id int64) {
+	if s.changed != nil {
+		s.changed(id)
+	}
+}
+
+// Refresh reads an instance again from the store and hands it to the runtime as it now is, or
+// stops it when it was deleted (or disabled and no longer loads): a change made through another
+// node sharing the store.
+func (s *Service) Refresh(ctx context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, err := s.store.Instance(ctx, id)
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		if _, ok := s.applied[id]; ok {
+			s.rt.Remove(id)
+			delete(s.applied, id)
+			s.log.Info("instance deleted through another node", "instance", id)
+		}
+		return nil
+	case err != nil:
+		return err
+	}
+	s.refresh(rec)
+	return nil
+}
+
+// refresh applies a stored record read again. s.mu is held.
+func (s *Service) refresh(rec *engine.InstanceRecord) {
+	s.applied[rec.ID] = rec.UpdatedAt
+	in, probs := s.compile(s.rt.Catalog(), rec)
+	if len(probs) > 0 {
+		s.rt.Remove(rec.ID)
+		s.log.Error("instance changed through another node does not load here", "instance", rec.ID, "problems", definitions.Describe(probs))
+		return
+	}
+	s.rt.Apply(in)
+	s.log.Debug("instance read again from the store", "instance", rec.ID)
+}
+
+// Sync reads every stored instance again and applies those that changed since this service last
+// applied them (and stops those deleted): a safety net for changes made through other nodes whose
+// notices were missed. It returns how many it applied or stopped.
+func (s *Service) Sync(ctx context.Context) (int, error) {
+	// Read under the lock: a write between the read and the lock would be undone.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs, err := s.store.Instances(ctx, engine.Scope{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	live := make(map[int64]bool, len(recs))
+	for _, rec := range recs {
+		live[rec.ID] = true
+		if v, ok := s.applied[rec.ID]; ok && v.Equal(rec.UpdatedAt) {
+			continue
+		}
+		s.refresh(rec)
+		n++
+	}
+	for id := range s.applied {
+		if !live[id] {
+			s.rt.Remove(id)
+			delete(s.applied, id)
+			n++
+		}
 	}
 	return n, nil
 }

@@ -1,0 +1,157 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pollen-hq/pollen/engine"
+)
+
+// Several nodes on one store: the Store is also an engine.Leases (this file) and an
+// engine.Notices (notify.go). Nodes beat in cluster_nodes; each vendor account's lease is a row
+// of cluster_leases, taken by a conditional UPSERT (free, expired, or already the node's), so
+// that of two nodes acquiring at once exactly one wins: the second waits for the first's row
+// lock and then finds the row held. Every expiry is the database's clock_timestamp() plus the
+// caller's ttl, so that the nodes' clocks need not agree.
+//
+// Fencing. CommitPoll and RecordAttempt check the write's engine.Fence in their own transaction
+// (checkFence): the lease row must still name the node and the token, unexpired, and it is read
+// FOR SHARE, so that no acquisition, renewal or release of the lease commits while the write is
+// under way. A write whose lease has moved on writes nothing and returns engine.ErrFenced.
+
+// ms is a duration as whole milliseconds, for intervals in SQL ($n * interval '1 millisecond').
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// Heartbeat implements engine.Leases. Nodes dead for an hour are forgotten.
+func (s *Store) Heartbeat(ctx context.Context, n engine.NodeInfo, ttl time.Duration) ([]engine.NodeInfo, error) {
+	res := n.Resources
+	if res == nil {
+		res = []string{}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO cluster_nodes AS c (name, resources, expires) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond')
+		ON CONFLICT (name) DO UPDATE SET resources = EXCLUDED.resources, expires = EXCLUDED.expires`, n.Name, res, ms(ttl))
+	b.Queue(`DELETE FROM cluster_nodes WHERE expires < clock_timestamp() - interval '1 hour'`)
+	b.Queue(`SELECT name, resources, expires FROM cluster_nodes WHERE expires > clock_timestamp() ORDER BY name`)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("postgres: heartbeat: %w", err)
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: heartbeat: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (engine.NodeInfo, error) {
+		var x engine.NodeInfo
+		err := r.Scan(&x.Name, &x.Resources, &x.Expires)
+		return x, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: heartbeat: %w", err)
+	}
+	return out, br.Close()
+}
+
+// Leave implements engine.Leases.
+func (s *Store) Leave(ctx context.Context, node string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM cluster_nodes WHERE name = $1`, node); err != nil {
+		return fmt.Errorf("postgres: leave: %w", err)
+	}
+	return nil
+}
+
+// Acquire implements engine.Leases.
+func (s *Store) Acquire(ctx context.Context, account, node string, ttl time.Duration) (engine.Lease, bool, error) {
+	l := engine.Lease{Account: account, Node: node}
+	err := s.pool.QueryRow(ctx, `INSERT INTO cluster_leases AS l (account, node, token, expires, acquired_at)
+		VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond', clock_timestamp())
+		ON CONFLICT (account) DO UPDATE SET node = EXCLUDED.node, token = l.token + 1, expires = EXCLUDED.expires,
+			acquired_at = EXCLUDED.acquired_at
+		WHERE l.node = '' OR l.node = EXCLUDED.node OR l.expires <= clock_timestamp()
+		RETURNING token, expires`, account, node, ms(ttl)).Scan(&l.Token, &l.Expires)
+	if isNoRows(err) {
+		return engine.Lease{}, false, nil
+	}
+	if err != nil {
+		return engine.Lease{}, false, fmt.Errorf("postgres: acquire lease of %s: %w", account, err)
+	}
+	return l, true, nil
+}
+
+// Renew implements engine.Leases: one statement for every lease.
+func (s *Store) Renew(ctx context.Context, node string, held []engine.Lease, ttl time.Duration) ([]engine.Lease, error) {
+	if len(held) == 0 {
+		return nil, nil
+	}
+	accounts, tokens := make([]string, len(held)), make([]int64, len(held))
+	for i, l := range held {
+		accounts[i], tokens[i] = l.Account, l.Token
+	}
+	rows, err := s.pool.Query(ctx, `UPDATE cluster_leases AS l SET expires = clock_timestamp() + $2 * interval '1 millisecond'
+		FROM unnest($3::text[], $4::bigint[]) AS h(account, token)
+		WHERE l.account = h.account AND l.token = h.token AND l.node = $1
+		RETURNING l.account, l.node, l.token, l.expires`, node, ms(ttl), accounts, tokens)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: renew leases: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanLease)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: renew leases: %w", err)
+	}
+	return out, nil
+}
+
+// Release implements engine.Leases. The token stays, so that the next holder's is greater.
+func (s *Store) Release(ctx context.Context, l engine.Lease) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cluster_leases SET node = '', expires = clock_timestamp()
+		WHERE account = $1 AND node = $2 AND token = $3`, l.Account, l.Node, l.Token)
+	if err != nil {
+		return fmt.Errorf("postgres: release lease of %s: %w", l.Account, err)
+	}
+	return nil
+}
+
+// Holders implements engine.Leases.
+func (s *Store) Holders(ctx context.Context) ([]engine.Lease, error) {
+	rows, err := s.pool.Query(ctx, `SELECT account, node, token, expires FROM cluster_leases
+		WHERE node <> '' AND expires > clock_timestamp() ORDER BY account`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: leases: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanLease)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: leases: %w", err)
+	}
+	return out, nil
+}
+
+func scanLease(r pgx.CollectableRow) (engine.Lease, error) {
+	var l engine.Lease
+	err := r.Scan(&l.Account, &l.Node, &l.Token, &l.Expires)
+	return l, err
+}
+
+// checkFence is the fencing check of a write under a lease, in the write's transaction: nil
+// when the fence is nil or its lease is still held with its token and unexpired, in which case
+// the lease row stays locked FOR SHARE until the write commits; engine.ErrFenced otherwise.
+func checkFence(ctx context.Context, tx pgx.Tx, f *engine.Fence) error {
+	if f == nil {
+		return nil
+	}
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM cluster_leases
+		WHERE account = $1 AND node = $2 AND token = $3 AND expires > clock_timestamp() FOR SHARE`,
+		f.Account, f.Node, f.Token).Scan(&one)
+	if isNoRows(err) {
+		return fmt.Errorf("lease of %s, token %d, held by %s: %w", f.Account, f.Token, f.Node, engine.ErrFenced)
+	}
+	return err
+}
+
+var _ engine.Leases = (*Store)(nil)

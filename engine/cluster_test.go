@@ -1,0 +1,401 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// The cluster's tests run several nodes (a Runtime and a Cluster each) in one synctest bubble,
+// sharing one MemLeases as nodes share PostgreSQL, one fake vendor, and one store that checks
+// fences as PostgreSQL does.
+
+const testPeriod = time.Second
+
+// cutLeases is a node's view of the shared leases: once cut, every call fails, as for a node cut
+// off from the database (or killed: its heartbeat and leases are no longer renewed).
+type cutLeases struct {
+	Leases
+	cut atomic.Bool
+}
+
+var errCut = errors.New("cut off from the store")
+
+func (l *cutLeases) Heartbeat(ctx context.Context, n NodeInfo, ttl time.Duration) ([]NodeInfo, error) {
+	if l.cut.Load() {
+		return nil, errCut
+	}
+	return l.Leases.Heartbeat(ctx, n, ttl)
+}
+
+func (l *cutLeases) Acquire(ctx context.Context, a, n string, ttl time.Duration) (Lease, bool, error) {
+	if l.cut.Load() {
+		return Lease{}, false, errCut
+	}
+	return l.Leases.Acquire(ctx, a, n, ttl)
+}
+
+func (l *cutLeases) Renew(ctx context.Context, n string, held []Lease, ttl time.Duration) ([]Lease, error) {
+	if l.cut.Load() {
+		return nil, errCut
+	}
+	return l.Leases.Renew(ctx, n, held, ttl)
+}
+
+func (l *cutLeases) Release(ctx context.Context, x Lease) error {
+	if l.cut.Load() {
+		return errCut
+	}
+	return l.Leases.Release(ctx, x)
+}
+
+func (l *cutLeases) Holders(ctx context.Context) ([]Lease, error) {
+	if l.cut.Load() {
+		return nil, errCut
+	}
+	return l.Leases.Holders(ctx)
+}
+
+func (l *cutLeases) Leave(ctx context.Context, n string) error {
+	if l.cut.Load() {
+		return errCut
+	}
+	return l.Leases.Leave(ctx, n)
+}
+
+// fencedStore is a pollStoreFake that checks each commit's fence against the shared leases, in
+// the commit, as a shared store does.
+type fencedStore struct {
+	*pollStoreFake
+	leases *MemLeases
+}
+
+func (s fencedStore) CommitPoll(ctx context.Context, c Commit) error {
+	s.mu.Lock()
+	err := s.leases.Check(c.Fence)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.pollStoreFake.CommitPoll(ctx, c)
+}
+
+type clusterRig struct {
+	t      *testing.T
+	cat    *Catalog
+	leases *MemLeases
+	src    *schedSourceFake
+	store  fencedStore
+	ins    []*Instance
+	nodes  map[string]*testNode
+}
+
+type testNode struct {
+	rt     *Runtime
+	c      *Cluster
+	leases *cutLeases
+	stop   func()
+}
+
+func newClusterRig(t *testing.T, instances int) *clusterRig {
+	cat := testCatalog(t)
+	leases := NewMemLeases(nil)
+	r := &clusterRig{t: t, cat: cat, leases: leases, src: newSchedSourceFake(20 * time.Millisecond),
+		store: fencedStore{newPollStoreFake(), leases}, nodes: map[string]*testNode{}}
+	for i := 1; i <= instances; i++ {
+		in := schedInstance(t, cat, int64(i))
+		in.Interval = 100 * time.Millisecond
+		r.ins = append(r.ins, in)
+	}
+	return r
+}
+
+// start starts a node that knows every instance, as its instance service would have applied them.
+func (r *clusterRig) start(name string) *testNode {
+	rt := NewRuntime(RuntimeOptions{Catalog: r.cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{}})
+	l := &cutLeases{Leases: r.leases}
+	c, err := NewCluster(ClusterOptions{Node: name, Leases: l, Runtime: rt, Period: testPeriod})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, in := range r.ins {
+		c.Apply(in)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = rt.Run(ctx) }()
+	go func() { defer wg.Done(); _ = c.Run(ctx) }()
+	n := &testNode{rt: rt, c: c, leases: l, stop: func() { cancel(); wg.Wait() }}
+	r.nodes[name] = n
+	return n
+}
+
+// owners returns, for each instance, the nodes running it.
+func (r *clusterRig) owners() map[int64][]string {
+	out := map[int64][]string{}
+	for name, n := range r.nodes {
+		for _, in := range r.ins {
+			if _, ok := n.rt.Instance(in.ID); ok {
+				out[in.ID] = append(out[in.ID], name)
+			}
+		}
+	}
+	return out
+}
+
+// exactlyOnce checks that each instance runs on exactly one of the nodes named, and returns how
+// many each runs.
+func (r *clusterRig) exactlyOnce(when string, live ...string) map[string]int {
+	r.t.Helper()
+	count := map[string]int{}
+	own := r.owners()
+	for _, in := range r.ins {
+		o := own[in.ID]
+		if len(o) != 1 {
+			r.t.Errorf("%s: instance %d runs on %v, want exactly one node", when, in.ID, o)
+			continue
+		}
+		count[o[0]]++
+	}
+	for name := range count {
+		found := false
+		for _, l := range live {
+			found = found || l == name
+		}
+		if !found {
+			r.t.Errorf("%s: node %s runs instances, want only %v", when, name, live)
+		}
+	}
+	return count
+}
+
+// noOverlap checks that no job was ever polled by two nodes at once: the vendor never saw two
+// requests of one job (one account's one path) in flight together.
+func (r *clusterRig) noOverlap() {
+	r.t.Helper()
+	r.src.mu.Lock()
+	defer r.src.mu.Unlock()
+	for k, n := range r.src.maxRun {
+		if n > 1 && len(k) > 0 && k[len(k)-1] != '/' && containsPath(k) {
+			r.t.Errorf("%s: %d requests in flight at once", k, n)
+		}
+	}
+}
+
+func containsPath(k string) bool {
+	for i := 0; i+4 <= len(k); i++ {
+		if k[i:i+4] == "/api" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestClusterAssignsRebalancesAndTakesOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 24)
+		r.start("a")
+		r.start("b")
+		r.start("c")
+		run(3 * testPeriod)
+		count := r.exactlyOnce("three nodes", "a", "b", "c")
+		if len(count) != 3 {
+			t.Errorf("three nodes share the accounts as %v, want each some", count)
+		}
+		for name, n := range r.nodes {
+			if got := n.c.Stats().Leases; got != count[name] {
+				t.Errorf("node %s holds %d leases, runs %d accounts", name, got, count[name])
+			}
+		}
+		// Every node tells who polls each instance.
+		for _, in := range r.ins {
+			want := r.owners()[in.ID][0]
+			for name, n := range r.nodes {
+				if got := n.c.PolledBy(in.ID); got != want {
+					t.Errorf("node %s says instance %d is polled by %q, want %q", name, in.ID, got, want)
+				}
+			}
+		}
+
+		// A node leaving cleanly hands its accounts over at once.
+		r.nodes["c"].stop()
+		delete(r.nodes, "c")
+		run(testPeriod)
+		r.exactlyOnce("after c left", "a", "b")
+
+		// A node joining takes its share within a lease period; the others hand it over.
+		before := r.nodes["a"].c.Stats().Rebalanced + r.nodes["b"].c.Stats().Rebalanced
+		r.start("d")
+		run(testPeriod)
+		count = r.exactlyOnce("after d joined", "a", "b", "d")
+		if count["d"] == 0 {
+			t.Error("the joining node took no account")
+		}
+		rebalanced := r.nodes["a"].c.Stats().Rebalanced + r.nodes["b"].c.Stats().Rebalanced - before
+		if rebalanced != uint64(count["d"]) {
+			t.Errorf("a and b handed %d accounts over, d runs %d", rebalanced, count["d"])
+		}
+
+		// A node cut off (or killed) stops its polls before its leases expire; the others take
+		// its accounts once they have, within about two lease periods.
+		b := r.nodes["b"]
+		held := b.c.Stats().Leases
+		b.leases.cut.Store(true)
+		start := time.Now()
+		for len(r.owners()) < len(r.ins) || len(r.exactlyOnceQuiet("a", "d")) > 0 {
+			run(testPeriod / 10)
+			if time.Since(start) > 3*testPeriod {
+				t.Fatalf("not taken over within 3 lease periods: %v", r.owners())
+			}
+		}
+		t.Logf("%d accounts of a cut-off node taken over in %v (lease period %v)", held, time.Since(start), testPeriod)
+		if took := time.Since(start); took > 2*testPeriod {
+			t.Errorf("taken over in %v, want within two lease periods", took)
+		}
+		if st := b.c.Stats(); st.Lost != uint64(held) || st.Leases != 0 {
+			t.Errorf("the cut-off node: %+v, want %d leases lost", st, held)
+		}
+		b.stop()
+		delete(r.nodes, "b")
+		r.exactlyOnce("after b was cut off", "a", "d")
+		r.noOverlap()
+		for _, n := range r.nodes {
+			n.stop()
+		}
+		if n := r.leases.Refused(); n != 0 {
+			t.Errorf("%d commits refused, want none: nodes stopped before their leases expired", n)
+		}
+	})
+}
+
+// exactlyOnceQuiet returns the problems exactlyOnce would report.
+func (r *clusterRig) exactlyOnceQuiet(live ...string) []string {
+	var out []string
+	own := r.owners()
+	for _, in := range r.ins {
+		o := own[in.ID]
+		if len(o) != 1 {
+			out = append(out, fmt.Sprintf("instance %d on %v", in.ID, o))
+			continue
+		}
+		ok := false
+		for _, l := range live {
+			ok = ok || o[0] == l
+		}
+		if !ok {
+			out = append(out, fmt.Sprintf("instance %d on %v", in.ID, o))
+		}
+	}
+	return out
+}
+
+// A commit under a lease that moved on is refused and writes nothing; the node gives the lease
+// up at once, without retrying, and polls again only once it holds the lease anew.
+func TestClusterFencedCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 1)
+		in := r.ins[0]
+		rt := NewRuntime(RuntimeOptions{Catalog: r.cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{}})
+		c, err := NewCluster(ClusterOptions{Node: "a", Leases: r.leases, Runtime: rt, Period: testPeriod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Apply(in)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c.step(ctx)
+		if got := c.Leased(); len(got) != 1 {
+			t.Fatalf("leased %v", got)
+		}
+		acct := accountKey(in)
+		// Another node takes the lease (a's expired while it was paused, say).
+		old, _ := r.leases.Holders(ctx)
+		_ = r.leases.Release(ctx, old[0])
+		if _, ok, _ := r.leases.Acquire(ctx, acct, "x", testPeriod); !ok {
+			t.Fatal("x could not take the lease")
+		}
+		// a's first poll commits (a new job's first poll always does): refused.
+		done := make(chan struct{})
+		go func() { defer close(done); _ = rt.Run(ctx) }()
+		run(150 * time.Millisecond)
+		if n := r.store.numCommits(); n != 0 {
+			t.Fatalf("%d commits written under a fenced lease", n)
+		}
+		if _, ok, _ := r.store.Cursor(ctx, JobKey{InstanceID: in.ID, ObjectType: "incidents"}); ok {
+			t.Fatal("a fenced commit moved the cursor")
+		}
+		st := c.Stats()
+		if st.Fenced == 0 || st.Lost != 1 || st.Leases != 0 {
+			t.Fatalf("after the fenced commit: %+v", st)
+		}
+		if _, ok := rt.Instance(in.ID); ok {
+			t.Fatal("the instance still runs on the node that lost its lease")
+		}
+		refused := r.leases.Refused()
+		if refused > 2 { // one per job at most: no retry storm
+			t.Errorf("%d commits refused", refused)
+		}
+		if ok, why := rt.Valid(in.ID); !ok {
+			t.Errorf("a fenced commit made the instance invalid: %s", why)
+		}
+		// Once x's lease expires, a takes it anew (a greater token) and polls from its cursor.
+		for range 12 {
+			run(testPeriod / 5)
+			c.step(ctx)
+		}
+		held, _ := r.leases.Holders(ctx)
+		if len(held) != 1 || held[0].Node != "a" || held[0].Token != 3 {
+			t.Fatalf("holders %+v, want a with token 3", held)
+		}
+		if r.store.numCommits() == 0 {
+			t.Error("no commit under the new lease")
+		}
+		if r.leases.Refused() != refused {
+			t.Error("commits refused under the new lease")
+		}
+		cancel()
+		<-done
+	})
+}
+
+func TestAssignIsStableAndPrefersCapableNodes(t *testing.T) {
+	nodes := []NodeInfo{{Name: "a", Resources: []string{"x/1", "x/2"}}, {Name: "b", Resources: []string{"x/1"}}, {Name: "c", Resources: []string{"x/1", "x/2"}}}
+	got := map[string]int{}
+	for i := range 300 {
+		acct := fmt.Sprintf("https://acct%d.example", i)
+		o := Assign(acct, []string{"x/1", "x/2"}, nodes)
+		if o == "b" {
+			t.Fatalf("%s assigned to b, which lacks x/2", acct)
+		}
+		got[o]++
+		// Removing a node that did not own it does not move it.
+		for _, gone := range []string{"a", "b", "c"} {
+			if gone == o {
+				continue
+			}
+			var rest []NodeInfo
+			for _, n := range nodes {
+				if n.Name != gone {
+					rest = append(rest, n)
+				}
+			}
+			if o2 := Assign(acct, []string{"x/1", "x/2"}, rest); o2 != o {
+				t.Fatalf("%s moved from %s to %s when %s left", acct, o, o2, gone)
+			}
+		}
+		// Needing only what every node has, every node may get it.
+		got["only x/1: "+Assign(acct, []string{"x/1"}, nodes)]++
+	}
+	if got["a"] < 100 || got["c"] < 100 || got["only x/1: b"] < 50 {
+		t.Errorf("uneven: %v", got)
+	}
+	if Assign("x", nil, nil) != "" {
+		t.Error("an owner without nodes")
+	}
+}
