@@ -275,6 +275,12 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 	t.row("events", "%d", rc.count())
 
 	say("load phase: %s with %d changes per minute", bc.duration, bc.changes)
+	var pg0 pgStats
+	if isPostgres(bc.store) {
+		if pg0, err = readPGStats(ctx, bc.store); err != nil {
+			return err
+		}
+	}
 	loadStart := time.Now()
 	cctx, stopChanges := context.WithTimeout(ctx, bc.duration)
 	madec := make(chan int, 1)
@@ -304,6 +310,14 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 	}
 	elapsed := time.Since(loadStart)
 	load := s2.minus(s1)
+	var pg pgStats
+	if isPostgres(bc.store) {
+		pg1, err := readPGStats(ctx, bc.store)
+		if err != nil {
+			return err
+		}
+		pg = pg1.minus(pg0)
+	}
 
 	// The last changes arrive within an interval (and the delivery after it).
 	say("waiting for the load phase's last events (%d changes made)", made)
@@ -328,6 +342,11 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 		t.row("server CPU per 1,000 polls", "%.2f s (%.1f%% of one core)", load.cpu/load.polls*1000, 100*load.cpu/elapsed.Seconds())
 	}
 	t.row("server RSS at the end", "%.0f MB", s2.rss/(1<<20))
+	if isPostgres(bc.store) && load.polls > 0 {
+		t.row("PostgreSQL commits per poll", "%.3f (%.0f/s)", pg.commits/load.polls, pg.commits/elapsed.Seconds())
+		t.row("PostgreSQL rows written per poll", "%.3f (%.0f inserted, %.0f updated, %.0f deleted; %.0f/s)",
+			pg.writes()/load.polls, pg.inserted, pg.updated, pg.deleted, pg.writes()/elapsed.Seconds())
+	}
 	if victim >= 0 {
 		fo := farm.failover(bc.interval)
 		name := srv.nodes[victim].name
