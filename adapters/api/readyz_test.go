@@ -49,3 +49,26 @@ func TestReadyz(t *testing.T) {
 		t.Errorf("no Ready: %d %s", r.status, r.body)
 	}
 }
+
+type nodeFake struct{}
+
+func (nodeFake) Node() string      { return "node-2" }
+func (nodeFake) Leased() []string  { return []string{"https://a.example", "https://b.example"} }
+func (nodeFake) Lacking() []string { return []string{"zendesk/tickets"} }
+
+// With several nodes on one store, GET /readyz names the node and counts its leases (never
+// lists them: no authentication), and GET /definitions says which resources the node lacks.
+func TestNodeInReadyzAndDefinitions(t *testing.T) {
+	h := newHarness(t, 0, func(c *harnessConfig) { c.api.Node = nodeFake{} })
+	c := openAPICompiler(t)
+	r := h.do("GET", "/readyz", nil, map[string]string{})
+	if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"status":"ready","node":"node-2","leases":2}` {
+		t.Errorf("readyz: %d %s", r.status, r.body)
+	}
+	conformsTo(t, c, "Readiness", r)
+	r = h.do("GET", "/definitions", nil, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"lacking":["zendesk/tickets"]`) || !strings.Contains(string(r.body), `"node":"node-2"`) {
+		t.Errorf("definitions: %d %s", r.status, r.body)
+	}
+	conformsTo(t, c, "DefinitionFiles", r)
+}

@@ -21,6 +21,15 @@ type DefinitionsStatus interface {
 	Status() []definitions.FileStatus
 }
 
+// Node is a node sharing its store with others (*engine.Cluster implements it): its name, the
+// vendor accounts it holds the lease of, and the resources existing instances use that its
+// definitions lack.
+type Node interface {
+	Node() string
+	Leased() []string
+	Lacking() []string
+}
+
 // Options configures a Server. Zero values select the defaults noted.
 type Options struct {
 	// Instances runs the instance lifecycle (engine/instances); required.
@@ -48,6 +57,9 @@ type Options struct {
 	// Ready answers GET /readyz (readyz.go): nil when the server can do its work, else why not.
 	// Nil = always ready.
 	Ready func(ctx context.Context) error
+	// Node, when several nodes share the store, names this one in GET /readyz (with the count of
+	// its leases) and GET /definitions (with the resources it lacks); nil = a single node.
+	Node Node
 	// CORSOrigins are the origins whose scripts may call the API from a browser (cors.go):
 	// "https://app.example.com", "https://*.example.com", or "*" for any origin, without
 	// credentials. Empty = no cross-origin access.
@@ -71,6 +83,7 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler                    // mux, behind CORS when origins are configured
 	ready    func(ctx context.Context) error // GET /readyz (readyz.go); nil = always ready
+	node     Node                            // nil = a single node
 }
 
 // New builds a Server.
@@ -95,6 +108,7 @@ func New(opts Options) (*Server, error) {
 		src:      opts.Source,
 		metrics:  opts.Metrics,
 		ready:    opts.Ready,
+		node:     opts.Node,
 	}
 	if s.auth == nil {
 		s.auth = &HeaderAuthenticator{Tenants: opts.Tenants, Instances: opts.Instances}

@@ -142,7 +142,9 @@ func sameID(v any, id int64) bool {
 	return err == nil && n == id
 }
 
-// getDefinitions serves GET /definitions: the state of every definition file.
+// getDefinitions serves GET /definitions: the state of every definition file; with several
+// nodes on one store, also this node's name and the resources its definitions lack for existing
+// instances.
 func (s *Server) getDefinitions(w http.ResponseWriter, r *http.Request) {
 	var files []definitions.FileStatus
 	if s.defs != nil {
@@ -151,5 +153,13 @@ func (s *Server) getDefinitions(w http.ResponseWriter, r *http.Request) {
 	if files == nil {
 		files = []definitions.FileStatus{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"files": files})
+	body := map[string]any{"files": files}
+	if s.node != nil {
+		lacking := s.node.Lacking()
+		if lacking == nil {
+			lacking = []string{}
+		}
+		body["node"], body["lacking"] = s.node.Node(), lacking
+	}
+	writeJSON(w, http.StatusOK, body)
 }

@@ -38,6 +38,8 @@ type instanceJSON struct {
 	// Pollers is Pollen's addition to the platform's shape: where each configured job of the
 	// instance stands, paused jobs included. Empty when the instance is not running.
 	Pollers []pollerJSON `json:"pollers"`
+	// Node, also Pollen's, is the node that polls the instance, when several share the store.
+	Node string `json:"node,omitempty"`
 	// Delivery, also Pollen's, is present when something holds the instance's deliveries back.
 	Delivery *deliveryJSON `json:"delivery,omitempty"`
 }
@@ -68,7 +70,7 @@ func viewDelivery(st *engine.DeliveryState) *deliveryJSON {
 // pollerJSON is one engine.JobStatus.
 type pollerJSON struct {
 	ObjectType string `json:"objectType"`
-	State      string `json:"state"` // polling, failing, held, paused, idle
+	State      string `json:"state"` // polling, failing, held, paused, idle, remote
 	Reason     string `json:"reason,omitempty"`
 	LastPoll   string `json:"lastPoll,omitempty"`
 	NextPoll   string `json:"nextPoll,omitempty"`
@@ -86,6 +88,8 @@ type pollerJSON struct {
 	LastEvents *int `json:"lastEvents,omitempty"`
 	// LastGap is the last time the vendor would not let a poll read every record, and why.
 	LastGap string `json:"lastGap,omitempty"`
+	// Node is the node that polls the job, when several share the store.
+	Node string `json:"node,omitempty"`
 }
 
 type elementJSON struct {
@@ -207,6 +211,7 @@ func (s *Server) view(in *instances.Instance) instanceJSON {
 			"element", rec.ElementKey, "problems", definitions.Describe(in.Problems))
 	}
 	v.Pollers = viewPollers(in)
+	v.Node = in.Node
 	v.Delivery = viewDelivery(in.Delivery)
 	return v
 }
@@ -244,6 +249,7 @@ func viewPollers(in *instances.Instance) []pollerJSON {
 			Held:                in.Scrub(st.Held),
 			HeldRecord:          in.Scrub(st.HeldRecord),
 			Stopped:             st.Stopped,
+			Node:                st.Node,
 		}
 		if !st.NextPoll.IsZero() {
 			p.NextPoll = st.NextPoll.UTC().Format(time.RFC3339)

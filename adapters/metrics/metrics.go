@@ -21,6 +21,19 @@
 //	pollen_jobs                                 gauge: jobs scheduled
 //	pollen_instances                            gauge: instances held by the runtime
 //
+// and, on a node sharing its store with others (engine.Cluster; see Cluster):
+//
+//	pollen_cluster_node_info{node}              gauge, always 1: this node's name
+//	pollen_cluster_nodes                        gauge: live nodes, this one included
+//	pollen_cluster_leases                       gauge: vendor accounts leased by this node
+//	pollen_cluster_lease_acquisitions_total     counter: leases this node took
+//	pollen_cluster_rebalances_total             counter: leases this node handed over because
+//	                                            their account was assigned to another node
+//	pollen_cluster_lease_losses_total           counter: leases this node lost (not renewed in
+//	                                            time, taken over, or fenced)
+//	pollen_cluster_fenced_writes_total          counter: commits and delivery attempts the store
+//	                                            refused because their lease had moved on
+//
 // plus the Go runtime (go_*) and process (process_*) collectors.
 package metrics
 
@@ -133,6 +146,36 @@ func (m *Metrics) Runtime(rt Runtime) {
 			func() float64 { return float64(rt.Jobs()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pollen_instances", Help: "Instances held by the runtime, disabled ones included."},
 			func() float64 { return float64(rt.Instances()) }),
+	)
+}
+
+// Cluster is what the cluster series read at each scrape. *engine.Cluster implements it.
+type Cluster interface {
+	Stats() engine.ClusterStats
+}
+
+// Cluster registers the pollen_cluster_* series, read from c at each scrape. Call it once, on a
+// node that shares its store with others.
+func (m *Metrics) Cluster(c Cluster) {
+	gauge := func(name, help string, f func(engine.ClusterStats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(c.Stats()) })
+	}
+	counter := func(name, help string, f func(engine.ClusterStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(c.Stats())) })
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pollen_cluster_node_info", Help: "Always 1: the node's name, as a label.",
+			ConstLabels: prometheus.Labels{"node": c.Stats().Node}}, func() float64 { return 1 }),
+		gauge("pollen_cluster_nodes", "Live nodes sharing the store, this one included.", func(s engine.ClusterStats) float64 { return float64(s.Nodes) }),
+		gauge("pollen_cluster_leases", "Vendor accounts leased by this node: it polls their jobs and delivers their notifications.",
+			func(s engine.ClusterStats) float64 { return float64(s.Leases) }),
+		counter("pollen_cluster_lease_acquisitions_total", "Leases this node took.", func(s engine.ClusterStats) uint64 { return s.Acquired }),
+		counter("pollen_cluster_rebalances_total", "Leases this node handed over because their account was assigned to another node.",
+			func(s engine.ClusterStats) uint64 { return s.Rebalanced }),
+		counter("pollen_cluster_lease_losses_total", "Leases this node lost: not renewed in time, taken over, or fenced.",
+			func(s engine.ClusterStats) uint64 { return s.Lost }),
+		counter("pollen_cluster_fenced_writes_total", "Commits and delivery attempts the store refused because their lease had moved on.",
+			func(s engine.ClusterStats) uint64 { return s.Fenced }),
 	)
 }
 

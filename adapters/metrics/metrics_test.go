@@ -198,3 +198,32 @@ func TestBuckets(t *testing.T) {
 		t.Error("DefaultBuckets returns a shared slice")
 	}
 }
+
+type clusterFake struct{ s engine.ClusterStats }
+
+func (c *clusterFake) Stats() engine.ClusterStats { return c.s }
+
+// A node of a cluster reports its name, its leases and what happened to them.
+func TestScrapeCluster(t *testing.T) {
+	m := mustNew(t, Options{})
+	c := &clusterFake{engine.ClusterStats{Node: "node-1", Nodes: 3, Leases: 7, Acquired: 9, Rebalanced: 2, Lost: 1, Fenced: 4}}
+	m.Cluster(c)
+	_, got := scrape(t, m.Handler())
+	for series, want := range map[string]float64{
+		`pollen_cluster_node_info{node="node-1"}`: 1,
+		"pollen_cluster_nodes":                    3,
+		"pollen_cluster_leases":                   7,
+		"pollen_cluster_lease_acquisitions_total": 9,
+		"pollen_cluster_rebalances_total":         2,
+		"pollen_cluster_lease_losses_total":       1,
+		"pollen_cluster_fenced_writes_total":      4,
+	} {
+		if got[series] != want {
+			t.Errorf("%s = %v, want %v", series, got[series], want)
+		}
+	}
+	c.s.Leases = 5
+	if _, got := scrape(t, m.Handler()); got["pollen_cluster_leases"] != 5 {
+		t.Errorf("leases not read at the scrape: %v", got["pollen_cluster_leases"])
+	}
+}

@@ -12,6 +12,11 @@
 // NEW, DISPATCHED, then take their notification's final status; every delivery attempt is kept.
 // Prune deletes settled history older than a cut-off, never a PENDING or QUEUED notification.
 //
+// Schema: versioned migrations (schema.go), each taking the schema one version up, applied at
+// Open in one transaction; the version is kept in PRAGMA user_version, and a file of a newer
+// version than the build knows is refused. adapters/postgres versions its schema the same way, in
+// its schema_migrations table.
+//
 // Durability: synchronous=NORMAL. In WAL mode a process crash loses no committed transaction; a
 // power loss may roll back the latest ones, but always whole transactions, so a poll's events and
 // its cursor still move together, and a rolled-back delivery record only means a re-delivery

@@ -49,6 +49,8 @@ func TestExitCodes(t *testing.T) {
 		{args: []string{"validate", "no/such/path"}, code: cli.ExitFail, out: "no/such/path"},
 		{args: []string{"serve", "extra"}, code: cli.ExitUsage, errIn: "unexpected arguments"},
 		{args: []string{"serve", "--poll-workers", "many"}, code: cli.ExitUsage, errIn: "invalid value"},
+		{args: []string{"serve", "--store", "mysql://root:hunter2@db/x"}, code: cli.ExitUsage, errIn: "must be a PostgreSQL URL"},
+		{args: []string{"help", "serve"}, code: cli.ExitOK, out: "--store"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			code, out, errOut := runCLI(t, c.args...)
@@ -151,6 +153,7 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 		"POLLEN_HISTORY_RETENTION": "1h",
 		"POLLEN_LOG_FORMAT":        "json",
 		"POLLEN_DEFINITIONS":       "",
+		"POLLEN_STORE":             "postgres://pollen@db:5432/pollen",
 		"POLLEN_UNRELATED":         "x",
 	}
 	asked := map[string]bool{}
@@ -168,6 +171,9 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 	}
 	if cfg.PollWorkers != 3 || cfg.DefinitionsDir != "defs" {
 		t.Errorf("the command line did not win: poll workers %d, definitions %q", cfg.PollWorkers, cfg.DefinitionsDir)
+	}
+	if cfg.Store != "postgres://pollen@db:5432/pollen" {
+		t.Errorf("POLLEN_STORE: store %q", cfg.Store)
 	}
 	if cfg.DeliveryWorkers != 7 || cfg.Listen != "127.0.0.1:9999" || cfg.HistoryRetention != time.Hour ||
 		!slices.Equal(cfg.Retries, []time.Duration{time.Second, 2 * time.Second}) || fs.Lookup("log-format").Value.String() != "json" {

@@ -17,8 +17,15 @@ import (
 
 const serveDoc = `Serve runs Pollen: the Cloud Elements-compatible API (POST /instances and
 friends), the pollers of every events-enabled instance, and the delivery of signed
-notifications to their callbacks. State (instances, cursors, the outbox) lives in
-an SQLite file in --data-dir and survives restarts.
+notifications to their callbacks. State (instances, cursors, the outbox, users)
+lives in an SQLite file in --data-dir and survives restarts.
+
+--store (POLLEN_STORE) keeps that state in PostgreSQL instead:
+  --store 'postgres://pollen:PASSWORD@db.internal:5432/pollen?sslmode=verify-full'
+The tables are created, and migrated at each start, in the URL's schema
+(&search_path=SCHEMA; default: the user's). The data directory still holds the
+generated secrets and key. Prefer POLLEN_STORE to the flag when the URL holds a
+password: command lines are visible to other local users.
 
 Clients authenticate with 'Authorization: User <secret>, Organization <secret>':
 each user of each organization has their own ('pollen users' manages them). The
@@ -106,7 +113,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *server.Config, *cli.LogFlags)
 	fs := cli.NewFlags("pollen serve", "[flags]", serveDoc, stderr)
 	cfg := &server.Config{}
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to serve the API on")
-	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database and generated secrets")
+	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database (unless --store) and generated secrets and key")
+	fs.StringVar(&cfg.Store, "store", "", "`URL` of a PostgreSQL database to keep state in (postgres://user@host:5432/db?sslmode=...); empty: the embedded SQLite file DATA-DIR/pollen.db")
 	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
 	fs.IntVar(&cfg.PollWorkers, "poll-workers", engine.DefaultPollConcurrency, "polls under way at once, over all vendor accounts")
 	fs.IntVar(&cfg.PollsPerAccount, "polls-per-account", engine.DefaultPollsPerAccount, "polls under way at once at one vendor account (one base URL): a slow vendor holds only these")
@@ -141,6 +149,9 @@ func checkLimits(cfg server.Config) error {
 		return fmt.Errorf("--poll-deadline must be at least 1s, not %v", cfg.PollDeadline)
 	case cfg.PollPages < 1:
 		return fmt.Errorf("--poll-pages must be at least 1, not %d", cfg.PollPages)
+	}
+	if err := server.CheckStore(cfg.Store); err != nil {
+		return err
 	}
 	if cfg.CallbackConcurrency < 1 {
 		return fmt.Errorf("--callback-concurrency must be at least 1, not %d", cfg.CallbackConcurrency)

@@ -36,7 +36,7 @@ var (
 	ErrWeakSecret = errors.New("secret too weak")
 )
 
-// Store keeps organizations and users. adapters/sqlite's Store implements it.
+// Store keeps organizations and users. adapters/sqlite's and adapters/postgres's Stores implement it.
 type Store interface {
 	CreateOrganization(ctx context.Context, o *engine.Organization) error
 	SetOrganizationSecret(ctx context.Context, id int64, digest []byte) error

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/pollen-hq/pollen/adapters/console"
 	"github.com/pollen-hq/pollen/adapters/httpsource"
 	"github.com/pollen-hq/pollen/adapters/metrics"
+	"github.com/pollen-hq/pollen/adapters/postgres"
 	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/adapters/webhook"
 	"github.com/pollen-hq/pollen/definitions"
@@ -36,8 +38,11 @@ import (
 
 // Config is everything `pollen serve` is configured with.
 type Config struct {
-	Listen           string
-	DataDir          string
+	Listen  string
+	DataDir string
+	// Store is where state lives: "" for the embedded SQLite file DATA-DIR/pollen.db, or a
+	// PostgreSQL URL (postgres://, postgresql://). It may hold a password: never log it.
+	Store            string
 	DefinitionsDir   string
 	UserSecret       string
 	OrgSecret        string
@@ -110,7 +115,7 @@ func (l HTTPLimits) withDefaults() HTTPLimits {
 type Server struct {
 	cfg     Config
 	log     hclog.Logger
-	store   *sqlite.Store
+	store   Store
 	egress  *egress.Policy
 	svc     *instances.Service
 	tenants *tenants.Service
@@ -122,6 +127,59 @@ type Server struct {
 	// sessions are the web console's; admin is the bootstrap admin, whom pollen demo signs in.
 	sessions *console.Sessions
 	admin    console.Principal
+}
+
+// Store is what the server keeps its state in: adapters/sqlite's Store, or adapters/postgres's.
+type Store interface {
+	engine.Store
+	engine.Outbox
+	instances.Store
+	instances.EventStore
+	tenants.Store
+	// Ping checks that the store answers a read (GET /readyz).
+	Ping(ctx context.Context) error
+	// Prune deletes settled event history older than a cut-off and returns how many events.
+	Prune(ctx context.Context, olderThan time.Time) (int, error)
+	Close() error
+}
+
+var (
+	_ Store = (*sqlite.Store)(nil)
+	_ Store = (*postgres.Store)(nil)
+)
+
+// IsPostgres reports whether a store setting (Config.Store) names a PostgreSQL database.
+func IsPostgres(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// CheckStore refuses a store setting that names neither the embedded SQLite file ("") nor a
+// PostgreSQL URL. Its message never repeats the setting, which may hold a password.
+func CheckStore(store string) error {
+	if store == "" || IsPostgres(store) {
+		return nil
+	}
+	return errors.New("--store (POLLEN_STORE) must be a PostgreSQL URL (postgres://user@host:5432/database?sslmode=...), or empty for the embedded SQLite file in the data directory")
+}
+
+// openStore opens the store cfg names, its configurations sealed with keys.
+func openStore(ctx context.Context, cfg Config, keys *seal.Keyring, log hclog.Logger) (Store, error) {
+	if err := CheckStore(cfg.Store); err != nil {
+		return nil, err
+	}
+	if IsPostgres(cfg.Store) {
+		s, err := postgres.Open(ctx, cfg.Store, postgres.Options{Logger: log.Named("store"), Sealer: keys})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("store: PostgreSQL", "schema", s.Schema())
+		return s, nil
+	}
+	s, err := sqlite.Open(filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: log.Named("store"), Sealer: keys})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // SecretsFile holds the bootstrap admin's generated secrets in the data directory, mode 0600: a
@@ -175,6 +233,8 @@ const (
 // DATA-DIR/pollen.key, generated (0600) when neither the key file nor a database exists yet. A
 // database without its generated key file, or a key file without its database, is refused: one
 // of them was lost, and starting anew would lose every instance.
+// With a PostgreSQL store the database is not in the data directory, and is not checked here: a
+// key that does not open its configurations stops the server when it resumes the instances.
 func LoadKeys(cfg Config, log hclog.Logger) (*seal.Keyring, error) {
 	if cfg.Key != "" {
 		keys, err := seal.ParseKeys(cfg.Key)
@@ -183,6 +243,7 @@ func LoadKeys(cfg Config, log hclog.Logger) (*seal.Keyring, error) {
 		}
 		return seal.NewKeyring(sqlite.SealPurpose, keys...)
 	}
+	pg := IsPostgres(cfg.Store)
 	path, generated := cfg.KeyFile, cfg.KeyFile == ""
 	if generated {
 		path = filepath.Join(cfg.DataDir, KeysFile)
@@ -190,12 +251,12 @@ func LoadKeys(cfg Config, log hclog.Logger) (*seal.Keyring, error) {
 	keys, err := seal.ReadFile(path)
 	switch {
 	case err == nil:
-		if _, err := os.Stat(filepath.Join(cfg.DataDir, DBFile)); generated && errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, DBFile)); generated && !pg && errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s is missing but its key file %s is there: restore the database from a backup, or remove the key file to start with no instances",
 				filepath.Join(cfg.DataDir, DBFile), path)
 		}
 	case errors.Is(err, os.ErrNotExist) && generated:
-		if hasInstances(filepath.Join(cfg.DataDir, DBFile)) {
+		if !pg && hasInstances(filepath.Join(cfg.DataDir, DBFile)) {
 			return nil, fmt.Errorf("%s has sealed instance configurations but no key file %s: restore the key file, or give the key with --key-file or POLLEN_KEY",
 				filepath.Join(cfg.DataDir, DBFile), path)
 		}
@@ -233,7 +294,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: log.Named("store"), Sealer: keys})
+	store, err := openStore(ctx, cfg, keys, log)
 	if err != nil {
 		return nil, err
 	}

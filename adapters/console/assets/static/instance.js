@@ -204,7 +204,7 @@ export class InstancePage {
     const min = intervalMinutes(i);
     return html`<section class="card" aria-labelledby="pollers-title">
       <div class="section-head"><h2 id="pollers-title">Pollers</h2>
-        <span class="muted small">${i.eventsEnabled && min > 0 ? `every ${intervalText(min)}` : ''}</span></div>
+        <span class="muted small">${i.eventsEnabled && min > 0 ? `every ${intervalText(min)}` : ''}${i.node ? html` · polled by node <strong id="instance-node">${i.node}</strong>` : nothing}</span></div>
       ${ps.length ? html`<div class="table-wrap"><table class="table compact pollers-table">
         <thead><tr><th scope="col">Resource</th><th scope="col">State</th><th scope="col">Last poll</th>
           <th scope="col">Next poll</th><th scope="col">Notes</th><th scope="col"><span class="visually-hidden">Try</span></th></tr></thead>
@@ -264,6 +264,7 @@ export class InstancePage {
           ${copyButton(tok, 'Copy Token')}</dd></div>
         <div><dt>Element</dt><dd>${i.element?.name} <span class="muted">(${i.element?.key})</span></dd></div>
         <div><dt>Created</dt><dd>${new Date(i.createdDate).toLocaleString()}</dd></div>
+        ${i.node ? html`<div><dt>Polled by node</dt><dd><code>${i.node}</code></dd></div>` : nothing}
       </dl>
       <h3>Configuration</h3>
       <dl class="keyvals config">

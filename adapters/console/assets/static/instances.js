@@ -90,7 +90,8 @@ function row(inst) {
       ${inst.eventsEnabled && min > 0 ? html`<div class="muted small">every ${intervalText(min)}</div>` : nothing}</td>
     <td data-label="Resources">${(inst.pollers || []).length
       ? html`<ul class="pollers">${inst.pollers.map((p) => pollerLine(p, inst))}</ul>`
-      : html`<span class="muted">${inst.eventsEnabled ? 'not running' : 'none polled'}</span>`}</td>
+      : html`<span class="muted">${inst.eventsEnabled ? 'not running' : 'none polled'}</span>`}
+      ${inst.node ? html`<div class="muted small">node ${inst.node}</div>` : nothing}</td>
   </tr>`;
 }
 

@@ -86,7 +86,7 @@ export function pollerState(p) {
   return p.state || 'unknown';
 }
 
-const stateClass = { polling: 'ok', failing: 'bad', held: 'warn', paused: 'warn', idle: 'off', unknown: 'off' };
+const stateClass = { polling: 'ok', failing: 'bad', held: 'warn', paused: 'warn', idle: 'off', remote: 'info', unknown: 'off' };
 
 /** A small coloured badge with a dot. */
 export const badge = (text, kind, title) =>
