@@ -343,7 +343,7 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 	}
 	t.row("server RSS at the end", "%.0f MB", s2.rss/(1<<20))
 	if isPostgres(bc.store) && load.polls > 0 {
-		t.row("PostgreSQL commits per poll", "%.3f (%.0f/s)", pg.commits/load.polls, pg.commits/elapsed.Seconds())
+		t.row("PostgreSQL transactions per poll", "%.3f (%.0f/s; reads included)", pg.commits/load.polls, pg.commits/elapsed.Seconds())
 		t.row("PostgreSQL rows written per poll", "%.3f (%.0f inserted, %.0f updated, %.0f deleted; %.0f/s)",
 			pg.writes()/load.polls, pg.inserted, pg.updated, pg.deleted, pg.writes()/elapsed.Seconds())
 	}
