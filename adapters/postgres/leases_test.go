@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pollen-hq/pollen/adapters/postgres/pgtest"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/seal"
 )
 
 // Two nodes, two Stores on one schema: heartbeats, one winner of concurrent acquisitions, the
@@ -200,5 +202,41 @@ func TestNotices(t *testing.T) {
 	}
 	if n := <-gotOther; n.Instance != 8 {
 		t.Errorf("another schema heard %+v", n)
+	}
+}
+
+// The seal check: the first node's key sets the rule; another key is refused; a keyring that
+// holds the first key behind a new primary opens it, and seals it again with the primary.
+func TestCheckSealKey(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	a, b := seal.GenerateKey(), seal.GenerateKey()
+	open := func(keys ...[]byte) *Store {
+		kr, err := seal.NewKeyring(SealPurpose, keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(ctx, url, Options{Sealer: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	if err := open(a).CheckSealKey(ctx); err != nil {
+		t.Fatalf("the first node: %v", err)
+	}
+	if err := open(b).CheckSealKey(ctx); !errors.Is(err, ErrOtherKey) {
+		t.Fatalf("another key: %v", err)
+	}
+	rotated := open(b, a)
+	if err := rotated.CheckSealKey(ctx); err != nil {
+		t.Fatalf("rotated keyring: %v", err)
+	}
+	if err := open(b).CheckSealKey(ctx); err != nil {
+		t.Fatalf("after the rotation, the new key alone: %v", err)
+	}
+	if err := open(a).CheckSealKey(ctx); !errors.Is(err, ErrOtherKey) {
+		t.Fatalf("after the rotation, the old key alone: %v", err)
 	}
 }

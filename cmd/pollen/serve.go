@@ -27,6 +27,26 @@ The tables are created, and migrated at each start, in the URL's schema
 generated secrets and key. Prefer POLLEN_STORE to the flag when the URL holds a
 password: command lines are visible to other local users.
 
+Several nodes may share one PostgreSQL store: start 'pollen serve' on each
+machine with the same --store (and its own --data-dir, --listen and --node).
+Any node answers any API call. Each vendor account (an instance's base URL)
+is leased to one live node at a time, which polls its instances' jobs and
+delivers their notifications; every commit carries the lease's fencing token,
+and the store refuses one whose lease has moved on. Accounts are spread over
+the live nodes by rendezvous hashing, among the nodes whose definitions have
+every resource the account's instances use (GET /definitions on a node lists
+those it lacks). A node that joins or leaves moves accounts within one
+--lease-period (default 10s); a node that dies has its accounts resumed by
+the others, from their cursors, within about 1.2 lease periods. A change made
+through one node reaches the node polling the instance at once (LISTEN/NOTIFY),
+and at the latest at the next re-read, every lease period. Every node must
+seal secrets with the same key (the first node's DATA-DIR/pollen.key copied,
+or POLLEN_KEY) and use the same bootstrap admin secrets
+(POLLEN_USER_SECRET and POLLEN_ORGANIZATION_SECRET, or the first node's
+secrets.json copied). GET /readyz names the node and counts its leases;
+GET /metrics adds pollen_cluster_* series; the console shows which node polls
+each instance.
+
 Clients authenticate with 'Authorization: User <secret>, Organization <secret>':
 each user of each organization has their own ('pollen users' manages them). The
 first admin's secrets come from POLLEN_USER_SECRET and POLLEN_ORGANIZATION_SECRET
@@ -115,6 +135,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *server.Config, *cli.LogFlags)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to serve the API on")
 	fs.StringVar(&cfg.DataDir, "data-dir", "pollen-data", "`directory` for the database (unless --store) and generated secrets and key")
 	fs.StringVar(&cfg.Store, "store", "", "`URL` of a PostgreSQL database to keep state in (postgres://user@host:5432/db?sslmode=...); empty: the embedded SQLite file DATA-DIR/pollen.db")
+	fs.StringVar(&cfg.Node, "node", "", "`name` of this node among the nodes sharing a PostgreSQL --store (unique; default HOSTNAME-PID)")
+	fs.DurationVar(&cfg.LeasePeriod, "lease-period", server.LeasePeriodDefault, "with a PostgreSQL --store: how long a node holds a vendor account's lease unless it renews it; a dead node's accounts are taken over within about 1.2 periods")
 	fs.StringVar(&cfg.DefinitionsDir, "definitions", "", "`directory` of definition files that add to or override the built-in ones")
 	fs.IntVar(&cfg.PollWorkers, "poll-workers", engine.DefaultPollConcurrency, "polls under way at once, over all vendor accounts")
 	fs.IntVar(&cfg.PollsPerAccount, "polls-per-account", engine.DefaultPollsPerAccount, "polls under way at once at one vendor account (one base URL): a slow vendor holds only these")

@@ -183,4 +183,21 @@ func (s *Service) Bootstrap(ctx context.Context, userSecret, orgSecret string) e
 	return nil
 }
 
+// BootstrapState tells whether the store's bootstrap admin has been given secrets yet (set), and
+// whether they are these (match): nodes sharing one store must use the same, or each would
+// overwrite the others' at its start.
+func (s *Service) BootstrapState(ctx context.Context, userSecret, orgSecret string) (set, match bool, err error) {
+	o, err := s.store.Organization(ctx, BootstrapOrganizationID)
+	if err != nil {
+		return false, false, fmt.Errorf("bootstrap organization: %w", err)
+	}
+	u, err := s.store.User(ctx, BootstrapUserID)
+	if err != nil {
+		return false, false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	set = len(o.SecretDigest) > 0 || len(u.SecretDigest) > 0
+	match = equalDigest(o.SecretDigest, Digest(orgSecret)) && equalDigest(u.SecretDigest, Digest(userSecret))
+	return set, match, nil
+}
+
 func equalDigest(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -76,6 +76,11 @@ type Config struct {
 	KeyFile, Key string
 	// HTTP bounds the API's connections; zero fields take defaultHTTPLimits'.
 	HTTP HTTPLimits
+	// Node names this node among those sharing a PostgreSQL store (cluster.go); "" =
+	// DefaultNodeName(). LeasePeriod is how long a vendor account's lease lasts unless renewed;
+	// 0 = engine.DefaultLeasePeriod. Both are ignored with SQLite.
+	Node        string
+	LeasePeriod time.Duration
 }
 
 // HTTPLimits bound what a client may hold of the server: a slow or idle client is cut off.
@@ -121,6 +126,7 @@ type Server struct {
 	tenants *tenants.Service
 	defs    *definitions.Registry
 	runtime *engine.Runtime
+	cluster *engine.Cluster  // nil unless the store is shared (PostgreSQL)
 	metrics *metrics.Metrics // served at GET /metrics
 	http    *http.Server
 	ln      net.Listener
@@ -287,6 +293,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	secretsGiven := cfg.UserSecret != "" && cfg.OrgSecret != ""
 	if err := loadSecrets(&cfg, log); err != nil {
 		return nil, err
 	}
@@ -309,6 +316,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.tenants, err = tenants.New(tenants.Options{Store: store}); err != nil {
+		return fail(err)
+	}
+	if err := checkShared(ctx, cfg, store, s.tenants, secretsGiven); err != nil { // cluster.go
 		return fail(err)
 	}
 	if err := s.tenants.Bootstrap(ctx, cfg.UserSecret, cfg.OrgSecret); err != nil {
@@ -344,8 +354,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Deliverer:       cfg.Delivery(s.metrics),
 	})
 	s.metrics.Runtime(s.runtime)
-	s.svc, err = instances.New(instances.Options{Store: store, Runtime: s.runtime, Events: store, Logger: log.Named("instances"), Clock: clock,
-		Limits: engine.Limits{MinInterval: cfg.MinInterval, Egress: s.egress}})
+	// With a shared store, the instance service hands instances to the cluster, which runs here
+	// those of the vendor accounts this node holds the lease of.
+	var rt instances.Runtime = s.runtime
+	var changed func(id int64)
+	if s.cluster, err = s.newCluster(cfg, store, log); err != nil {
+		return fail(err)
+	}
+	if s.cluster != nil {
+		rt, changed = s.cluster, s.cluster.Changed
+		s.metrics.Cluster(s.cluster)
+	}
+	s.svc, err = instances.New(instances.Options{Store: store, Runtime: rt, Events: store, Logger: log.Named("instances"), Clock: clock,
+		Limits: engine.Limits{MinInterval: cfg.MinInterval, Egress: s.egress}, Changed: changed})
 	if err != nil {
 		return fail(err)
 	}
@@ -366,7 +387,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.admin, err = (consoleAccounts{s.tenants}).SignIn(ctx, cfg.UserSecret, cfg.OrgSecret); err != nil {
 		return fail(fmt.Errorf("the bootstrap admin: %w", err))
 	}
-	handler, err := api.New(api.Options{Instances: s.svc, Tenants: s.tenants, Definitions: s.defs, Source: source,
+	var node api.Node
+	if s.cluster != nil {
+		node = s.cluster
+	}
+	handler, err := api.New(api.Options{Instances: s.svc, Tenants: s.tenants, Definitions: s.defs, Source: source, Node: node,
 		Metrics: s.metrics.Handler(), Ready: s.Ready, Logger: log.Named("api"), Throttle: throttle, CORSOrigins: cfg.CORSOrigins,
 		Authenticator: &api.HeaderAuthenticator{Tenants: s.tenants, Instances: s.svc, Session: s.sessions.Principal}})
 	if err != nil {
@@ -478,9 +503,18 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		_ = s.runtime.Run(runCtx)
 	}()
+	apply := s.runtime.Reload
+	if s.cluster != nil {
+		apply = s.cluster.Reload
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.cluster.Run(runCtx)
+		}()
+	}
 	if s.cfg.DefinitionsDir != "" {
 		// ReloadInto: GET /definitions says a file is loaded only once the runtime serves it.
-		reload := func([]string) { s.defs.ReloadInto(s.runtime.Reload) }
+		reload := func([]string) { s.defs.ReloadInto(apply) }
 		w, err := definitions.NewWatcher(definitions.WatcherOptions{Dir: s.cfg.DefinitionsDir, Logger: s.log.Named("watch"), OnChange: reload})
 		if err != nil {
 			s.log.Error("definitions folder not watched: changes need a restart", "dir", s.cfg.DefinitionsDir, "error", err)

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pollen-hq/pollen/adapters/postgres/pgtest"
+	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/engine/seal"
+)
+
+// TestClusterTwoNodes: two pollen servers sharing one PostgreSQL schema, four simulated
+// Freshdesk accounts, one receiver. Each instance is polled by exactly one node, and both nodes
+// say which; a change made through the other node reaches the polling node; when a node leaves,
+// the other takes its accounts over from their cursors; every change arrives exactly once.
+func TestClusterTwoNodes(t *testing.T) {
+	url := pgtest.URL(t)
+	recv := rig.NewReceiver(t)
+	key := seal.FormatKeys([][]byte{seal.GenerateKey()}) // every node seals with the same key
+	start := func(name string) *rig.Pollen {
+		cfg := rig.Loopback(t.TempDir())
+		cfg.Store, cfg.Node, cfg.LeasePeriod, cfg.Key = url, name, time.Second, key
+		return rig.Start(t, cfg)
+	}
+	n1, n2 := start("n1"), start("n2")
+	nodes := map[string]*rig.Pollen{"n1": n1, "n2": n2}
+
+	var desks []*rig.Freshdesk
+	var ids []int64
+	requester := map[*rig.Freshdesk]any{}
+	for i := range 4 {
+		d := rig.NewFreshdesk(t, rig.FreshdeskOptions{})
+		d.InThePast(func() {
+			requester[d] = d.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})["id"]
+		})
+		desks = append(desks, d)
+		api := n1.API
+		if i%2 == 1 {
+			api = n2.API // any node answers any call
+		}
+		ids = append(ids, api.CreateInstance("freshdeskv2", d.Instance(recv)))
+	}
+
+	// Each instance runs on exactly one node, and both nodes name it.
+	polledBy := func(id int64) string {
+		var v1, v2 struct {
+			Node string `json:"node"`
+		}
+		n1.API.JSON(fmt.Sprintf("/instances/%d", id), &v1)
+		n2.API.JSON(fmt.Sprintf("/instances/%d", id), &v2)
+		if v1.Node == "" || v1.Node != v2.Node {
+			return ""
+		}
+		_, on1 := n1.Runtime().Instance(id)
+		_, on2 := n2.Runtime().Instance(id)
+		if on1 == on2 || (on1 && v1.Node != "n1") || (on2 && v1.Node != "n2") {
+			return ""
+		}
+		return v1.Node
+	}
+	for _, id := range ids {
+		rig.Until(t, fmt.Sprintf("instance %d polled by one node, named by both", id), func() bool { return polledBy(id) != "" })
+	}
+
+	var want []string
+	for _, d := range desks {
+		want = append(want, "CREATED incidents "+idOf(d.CreateTicket(map[string]any{"subject": "first", "requester_id": requester[d]})))
+	}
+	rig.Until(t, "first tickets delivered", func() bool { return recv.Has(want...) })
+
+	// A change made through the node that does not poll the instance reaches the one that does.
+	id := ids[0]
+	owner := nodes[polledBy(id)]
+	other := n1
+	if owner == n1 {
+		other = n2
+	}
+	other.API.Must("PATCH", fmt.Sprintf("/instances/%d", id), map[string]any{"name": "renamed elsewhere"})
+	rig.Until(t, "the rename applied on the polling node", func() bool {
+		in, ok := owner.Runtime().Instance(id)
+		return ok && in.Name == "renamed elsewhere"
+	})
+	other.API.Must("DELETE", fmt.Sprintf("/instances/%d/enabled", id), nil)
+	rig.Until(t, "the disable applied on the polling node", func() bool {
+		_, live := owner.Runtime().Instance(id) // a disabled instance is not live
+		return !live
+	})
+	other.API.Must("PUT", fmt.Sprintf("/instances/%d/enabled", id), nil)
+
+	// n1 leaves: n2 polls everything, from the cursors.
+	n1.Stop()
+	for _, id := range ids {
+		rig.Until(t, fmt.Sprintf("instance %d on n2", id), func() bool {
+			_, ok := n2.Runtime().Instance(id)
+			return ok
+		})
+	}
+	for _, d := range desks {
+		want = append(want, "CREATED incidents "+idOf(d.CreateTicket(map[string]any{"subject": "after n1 left", "requester_id": requester[d]})))
+	}
+	rig.Until(t, "tickets made after n1 left delivered", func() bool { return recv.Has(want...) })
+	for _, id := range ids {
+		n2.API.Settle(id)
+	}
+	recv.ExpectExactly(t, want...)
+	if st := n2.Cluster().Stats(); st.Leases != len(ids) || st.Nodes != 1 {
+		t.Errorf("n2 after n1 left: %+v", st)
+	}
+}
