@@ -2,6 +2,8 @@ package rig
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"net/http"
 	"strconv"
 	"testing"
 
@@ -53,4 +55,21 @@ func (c *Cluster) API() *Client {
 		}
 	}
 	return nil
+}
+
+// Leases is how many vendor accounts the process's node holds (GET /readyz); -1 when it does
+// not answer.
+func (p *Process) Leases() int {
+	resp, err := http.Get(p.URL + "/readyz")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Leases *int `json:"leases"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Leases == nil {
+		return -1
+	}
+	return *v.Leases
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pollen-hq/pollen/adapters/sim/freshdesk"
+	"github.com/pollen-hq/pollen/adapters/sim/kernel"
 )
 
 // Farm is a simulated Freshdesk of many accounts on one loopback server, account n under /a/{n},
@@ -125,6 +126,14 @@ func (f *Farm) Resumed(t time.Time) (longest time.Duration, ok bool) {
 		longest = max(longest, p.Sub(t))
 	}
 	return longest, true
+}
+
+// SetLatency makes every account's list pages take l (kernel.Latency): a page that takes a
+// while is one that two walks would be seen overlapping on.
+func (f *Farm) SetLatency(l kernel.Latency) {
+	for _, a := range f.Accounts {
+		a.Desk.SetLatency(l)
+	}
 }
 
 // Change makes one realistic change at the account: create or update a ticket, update a
