@@ -63,7 +63,9 @@ func TestMigrateThenServe(t *testing.T) {
 	w := rig.NewWorld(t, rig.FreshdeskOptions{})
 	desk := w.Desk
 	var requester map[string]any
-	desk.InThePast(func() { requester = desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"}) })
+	desk.InThePast(func() {
+		requester = desk.CreateContact(map[string]any{"name": "Requester", "email": "req@example.com"})
+	})
 	dir := t.TempDir()
 	args := []string{"--retry-schedule", "500ms,500ms,500ms,500ms,500ms"}
 	p := rig.StartProcess(t, rig.ProcessOptions{DataDir: dir, Args: args})
