@@ -59,7 +59,16 @@ the vendor requests per page of changed tickets.
 
 --latency 300ms-600ms makes every vendor list page take that long, as real
 Freshdesk and Zendesk pages do: a design that works only when pages take a
-millisecond shows it there.`
+millisecond shows it there.
+
+--store postgres://... keeps the server's state in PostgreSQL; --nodes N runs N
+pollen serve nodes on it (one shared key and admin), creates the instances
+through each in turn, sums their figures, and kills one halfway through the load
+phase (--kill=false keeps them): the failover row says how many accounts were
+polled later than their schedule and how long after the kill a survivor polled
+them. With PostgreSQL it adds the database's transactions and rows written per
+poll (pg_stat_database: give it a database of its own) and, for a server on this
+machine, the CPU of its processes.`
 
 type benchConfig struct {
 	instances       int
