@@ -17,8 +17,9 @@ import (
 
 // TestMultiNodeKills: three pollen serve processes share one PostgreSQL database and 300
 // instances, each polling its own simulated Freshdesk account, while changes flow at random
-// accounts. One node is SIGKILLed, later a second; the survivors take over their accounts; the
-// first comes back and accounts move to it. Then:
+// accounts. One node is SIGKILLed during steady load, a second during a burst (150 tickets at
+// once in 20 accounts); the survivors take over their accounts; the first comes back and accounts
+// move to it. Then:
 //
 //   - every change is delivered: each changed record's latest state, as an event of its date
 //     (the vendor lists only a record's latest state, so a change followed by another before a
@@ -65,9 +66,19 @@ func TestMultiNodeKills(t *testing.T) {
 	steady := func(d time.Duration) {
 		time.Sleep(d) // changes flow meanwhile: a length of load, not a synchronisation
 	}
-	failover := func(node int) {
+	failover := func(node int, burst bool) {
 		t.Helper()
 		steady(2 * interval)
+		if burst {
+			// 150 tickets at once in each of 20 accounts, polled over two pages each: the kill
+			// comes while they are read and delivered.
+			var some []int
+			for i := range 20 {
+				some = append(some, i*accounts/20)
+			}
+			farm.Burst(some, 150)
+			time.Sleep(interval / 2) // into the polls that read it: a moment of the load, not a synchronisation
+		}
 		cl.Nodes[node].Kill()
 		killed := time.Now()
 		var took time.Duration
@@ -79,8 +90,8 @@ func TestMultiNodeKills(t *testing.T) {
 		t.Logf("%s killed: every account polled again within %s (lease period %s, interval %s)",
 			rig.NodeName(node), took.Round(10*time.Millisecond), period, interval)
 	}
-	failover(1)
-	failover(2)
+	failover(1, false)
+	failover(2, true)
 	// The first node killed comes back: accounts move to it, handed over by the survivor.
 	cl.Nodes[1].Start()
 	rig.Until(t, "accounts moved to the node back", func() bool { return cl.Nodes[1].Leases() > 0 })
@@ -138,7 +149,8 @@ func TestMultiNodeKills(t *testing.T) {
 	for n, what := range farm.WalkOverlaps() {
 		t.Errorf("account %d (instance %d) polled from two places at once: %s", n, farm.Accounts[n].Instance, what)
 	}
-	t.Logf("%d changes made, %d events delivered (%d records' latest), %d copies of events sent again", made, len(evs), len(want), dups)
+	t.Logf("%d changes made, %d events delivered (%d records' latest), %d copies of events sent again; %d list pages served, none overlapping another walk of its job",
+		made, len(evs), len(want), dups, farm.Pages())
 }
 
 // createInstances creates an instance per farm account, through the cluster's running nodes in

@@ -156,6 +156,17 @@ func (a *Account) Change(rng *rand.Rand) {
 	}
 }
 
+// Burst creates n tickets at once at each of the accounts, all stamped with one second: a
+// poll reads them over several pages.
+func (f *Farm) Burst(accounts []int, n int) {
+	for _, i := range accounts {
+		a := f.Accounts[i]
+		a.mu.Lock()
+		a.tickets = append(a.tickets, a.Desk.BurstCreateTickets(n, nil)...)
+		a.mu.Unlock()
+	}
+}
+
 // ChangeAtRate makes perSecond changes a second at random accounts until ctx ends, and returns
 // how many it made.
 func (f *Farm) ChangeAtRate(ctx context.Context, perSecond float64, seed uint64) int {
@@ -207,6 +218,15 @@ func (f *Farm) Latest(from time.Time) []string {
 // EventKey is an event's "instance/objectType/id/date", as Farm.Latest names them.
 func EventKey(instance int64, e Event) string {
 	return fmt.Sprintf("%d/%s/%s/%s", instance, e.ObjectType, e.ObjectID, e.Date)
+}
+
+// Pages is how many list pages the accounts served together.
+func (f *Farm) Pages() int {
+	n := 0
+	for _, a := range f.Accounts {
+		n += a.Desk.Stats().Pages
+	}
+	return n
 }
 
 // WalkOverlaps returns the accounts whose simulator saw two walks of one resource under way at
