@@ -44,9 +44,11 @@ type Cluster struct {
 	log    hclog.Logger
 	period time.Duration
 	wake   chan struct{}
+	wg     sync.WaitGroup // hand-overs under way
 
 	mu      sync.Mutex
 	all     map[int64]*Instance // every instance, as applied (without a fence)
+	unknown map[int64]string    // instances whose element this node lacks, with the element's key
 	local   map[int64]string    // the instances running here, with their accounts
 	held    map[string]*held    // the leases held here, by account
 	leaving map[string]*held    // leases being handed over: renewed until released
@@ -110,7 +112,7 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 		o.Logger = hclog.NewNullLogger()
 	}
 	c := &Cluster{o: o, rt: o.Runtime, clock: o.Clock, log: o.Logger, period: o.Period, wake: make(chan struct{}, 1),
-		all: map[int64]*Instance{}, local: map[int64]string{}, held: map[string]*held{}, leaving: map[string]*held{},
+		all: map[int64]*Instance{}, unknown: map[int64]string{}, local: map[int64]string{}, held: map[string]*held{}, leaving: map[string]*held{},
 		holders: map[string]string{}}
 	c.stats.Node = o.Node
 	f := c.fenced
@@ -132,6 +134,7 @@ func (c *Cluster) Catalog() *Catalog { return c.rt.Catalog() }
 func (c *Cluster) Apply(in *Instance) {
 	c.mu.Lock()
 	c.all[in.ID] = in
+	delete(c.unknown, in.ID)
 	c.place(in)
 	c.mu.Unlock()
 	c.poke()
@@ -141,11 +144,26 @@ func (c *Cluster) Apply(in *Instance) {
 func (c *Cluster) Remove(id int64) {
 	c.mu.Lock()
 	delete(c.all, id)
+	delete(c.unknown, id)
 	if _, ok := c.local[id]; ok {
 		c.rt.Remove(id)
 		delete(c.local, id)
 	}
 	c.mu.Unlock()
+}
+
+// Unloadable records an instance that does not load on this node (its element is one this
+// node's definitions lack, or its configuration no longer fits them): it runs elsewhere, and
+// Lacking names its element when the element is missing here.
+func (c *Cluster) Unloadable(id int64, element string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.all, id)
+	if _, ok := c.local[id]; ok {
+		c.rt.Remove(id)
+		delete(c.local, id)
+	}
+	c.unknown[id] = element
 }
 
 // Reload swaps in a new catalog: the runtime's instances are compiled again by the runtime, the
@@ -328,14 +346,21 @@ func (c *Cluster) Leased() []string {
 }
 
 // Lacking returns the resources that instances use and this node's definitions lack
-// ("element/resource", sorted): those instances are left to nodes that have them.
+// ("element/resource", sorted; "element/*" for an element it lacks altogether): those instances
+// are left to nodes that have them.
 func (c *Cluster) Lacking() []string {
 	have := map[string]bool{}
 	for _, r := range catalogResources(c.rt.Catalog()) {
 		have[r] = true
 	}
 	seen := map[string]bool{}
+	cat := c.rt.Catalog()
 	c.mu.Lock()
+	for _, el := range c.unknown {
+		if _, ok := cat.Element(el); !ok {
+			seen[el+"/*"] = true
+		}
+	}
 	for _, in := range c.all {
 		for _, r := range needs(in) {
 			if !have[r] {
@@ -369,6 +394,10 @@ func (c *Cluster) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.listen(ctx) }()
 	}
+	// Leases not renewed in time are given up by their deadline even while a step hangs on an
+	// unreachable store.
+	wg.Add(1)
+	go func() { defer wg.Done(); c.watchDeadlines(ctx) }()
 	step := c.period / 5
 	t := c.clock.NewTimer(0)
 	defer t.Stop()
@@ -377,6 +406,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			c.leave()
+			c.wg.Wait()
 			return nil
 		case <-t.C():
 			t.Reset(step)
@@ -388,7 +418,24 @@ func (c *Cluster) Run(ctx context.Context) error {
 			}
 			resync = now.Add(c.period)
 		}
-		c.step(ctx)
+		sctx, cancel := context.WithTimeout(ctx, c.period/2)
+		c.step(sctx)
+		cancel()
+	}
+}
+
+// watchDeadlines gives up the leases whose deadline passed, every tenth of a period, until ctx
+// ends.
+func (c *Cluster) watchDeadlines(ctx context.Context) {
+	for {
+		t := c.clock.NewTimer(c.period / 10)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		c.expire()
 	}
 }
 
@@ -658,7 +705,9 @@ func (c *Cluster) release(ctx context.Context, account string) {
 	c.stats.Rebalanced++
 	c.mu.Unlock()
 	c.log.Info("account assigned to another node: its instances stop here", "account", account, "instances", len(ids))
+	c.wg.Add(1)
 	go func() {
+		defer c.wg.Done()
 		give := c.clock.Now().Add(c.period)
 		for c.rt.Busy(ids) && c.clock.Now().Before(give) && ctx.Err() == nil {
 			t := c.clock.NewTimer(20 * time.Millisecond)

@@ -21,49 +21,59 @@ const testPeriod = time.Second
 // off from the database (or killed: its heartbeat and leases are no longer renewed).
 type cutLeases struct {
 	Leases
-	cut atomic.Bool
+	cut  atomic.Bool
+	hang atomic.Bool // once cut, calls hang until their context ends, as over a dead network
+}
+
+// fail is what a call of a cut-off node gets.
+func (l *cutLeases) fail(ctx context.Context) error {
+	if l.hang.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return errCut
 }
 
 var errCut = errors.New("cut off from the store")
 
 func (l *cutLeases) Heartbeat(ctx context.Context, n NodeInfo, ttl time.Duration) ([]NodeInfo, error) {
 	if l.cut.Load() {
-		return nil, errCut
+		return nil, l.fail(ctx)
 	}
 	return l.Leases.Heartbeat(ctx, n, ttl)
 }
 
 func (l *cutLeases) Acquire(ctx context.Context, a, n string, ttl time.Duration) (Lease, bool, error) {
 	if l.cut.Load() {
-		return Lease{}, false, errCut
+		return Lease{}, false, l.fail(ctx)
 	}
 	return l.Leases.Acquire(ctx, a, n, ttl)
 }
 
 func (l *cutLeases) Renew(ctx context.Context, n string, held []Lease, ttl time.Duration) ([]Lease, error) {
 	if l.cut.Load() {
-		return nil, errCut
+		return nil, l.fail(ctx)
 	}
 	return l.Leases.Renew(ctx, n, held, ttl)
 }
 
 func (l *cutLeases) Release(ctx context.Context, x Lease) error {
 	if l.cut.Load() {
-		return errCut
+		return l.fail(ctx)
 	}
 	return l.Leases.Release(ctx, x)
 }
 
 func (l *cutLeases) Holders(ctx context.Context) ([]Lease, error) {
 	if l.cut.Load() {
-		return nil, errCut
+		return nil, l.fail(ctx)
 	}
 	return l.Leases.Holders(ctx)
 }
 
 func (l *cutLeases) Leave(ctx context.Context, n string) error {
 	if l.cut.Load() {
-		return errCut
+		return l.fail(ctx)
 	}
 	return l.Leases.Leave(ctx, n)
 }
@@ -116,8 +126,11 @@ func newClusterRig(t *testing.T, instances int) *clusterRig {
 }
 
 // start starts a node that knows every instance, as its instance service would have applied them.
-func (r *clusterRig) start(name string) *testNode {
-	rt := NewRuntime(RuntimeOptions{Catalog: r.cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{}})
+func (r *clusterRig) start(name string) *testNode { return r.startWith(name, r.cat) }
+
+// startWith starts a node whose definitions are cat.
+func (r *clusterRig) startWith(name string, cat *Catalog) *testNode {
+	rt := NewRuntime(RuntimeOptions{Catalog: cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{}})
 	l := &cutLeases{Leases: r.leases}
 	c, err := NewCluster(ClusterOptions{Node: name, Leases: l, Runtime: rt, Period: testPeriod})
 	if err != nil {
@@ -398,4 +411,122 @@ func TestAssignIsStableAndPrefersCapableNodes(t *testing.T) {
 	if Assign("x", nil, nil) != "" {
 		t.Error("an owner without nodes")
 	}
+}
+
+// An account is leased only to a node whose definitions have every resource its instances use,
+// while one has; the node that lacks them says which. Alone, a node lacking them polls what it
+// can rather than nothing.
+func TestClusterPrefersCapableNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 8)
+		lacking := r.startWith("a", catalogWith(t, nil)) // no contacts resource
+		r.start("b")
+		run(3 * testPeriod)
+		r.exactlyOnce("a lacks contacts", "b")
+		if got := lacking.c.Lacking(); len(got) != 1 || got[0] != "freshdeskv2/contacts" {
+			t.Errorf("a lacks %v, want freshdeskv2/contacts", got)
+		}
+		lacking.c.Unloadable(99, "nosuch")
+		if got := lacking.c.Lacking(); len(got) != 2 || got[1] != "nosuch/*" {
+			t.Errorf("with an instance of an unknown element, a lacks %v", got)
+		}
+		r.nodes["b"].stop()
+		delete(r.nodes, "b")
+		run(2 * testPeriod)
+		r.exactlyOnce("b left", "a")
+		for _, n := range r.nodes {
+			n.stop()
+		}
+	})
+}
+
+// A change announced by one node is read again by the others (Refresh), and an operator's skip
+// made through a node that does not poll the job reaches the node that does.
+func TestClusterNotices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 1)
+		in := r.ins[0]
+		var mu sync.Mutex
+		refreshed := map[string][]int64{}
+		nodes := map[string]*Cluster{}
+		var rts = map[string]*Runtime{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, name := range []string{"a", "b"} {
+			rt := NewRuntime(RuntimeOptions{Catalog: r.cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}})
+			c, err := NewCluster(ClusterOptions{Node: name, Leases: r.leases, Notices: r.leases, Runtime: rt, Period: testPeriod,
+				Refresh: func(_ context.Context, id int64) error {
+					mu.Lock()
+					defer mu.Unlock()
+					refreshed[name] = append(refreshed[name], id)
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Apply(in)
+			nodes[name], rts[name] = c, rt
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = c.Run(ctx) }()
+		}
+		run(testPeriod)
+		owner, other := "a", "b"
+		if nodes["b"].PolledBy(in.ID) == "b" {
+			owner, other = "b", "a"
+		}
+		if nodes[owner].PolledBy(in.ID) != owner || nodes[other].PolledBy(in.ID) != owner {
+			t.Fatalf("polled by %q and %q", nodes["a"].PolledBy(in.ID), nodes["b"].PolledBy(in.ID))
+		}
+		if st := nodes[other].Status(in.ID); len(st) != 2 || st[0].State != "remote" || st[0].Node != owner {
+			t.Errorf("the other node's status: %+v", st)
+		}
+
+		nodes[other].Changed(in.ID)
+		synctest.Wait()
+		mu.Lock()
+		if len(refreshed[owner]) != 1 || len(refreshed[other]) != 0 {
+			t.Errorf("refreshed %v: want the owner once, not the sender", refreshed)
+		}
+		mu.Unlock()
+
+		if !nodes[other].SkipRecord(in.ID, "incidents", "rec-9") {
+			t.Fatal("a skip through the other node refused")
+		}
+		synctest.Wait()
+		if got := rts[owner].skipped(JobKey{InstanceID: in.ID, ObjectType: "incidents"}); len(got) != 1 || got[0] != "rec-9" {
+			t.Errorf("the polling node's skips: %v", got)
+		}
+		if nodes[other].SkipRecord(in.ID, "nosuch", "x") {
+			t.Error("a skip of a job the instance lacks accepted")
+		}
+		cancel()
+		wg.Wait()
+	})
+}
+
+// A node whose calls to the store hang (a dead network, no error) still stops its polls before
+// its leases expire, and the other takes its accounts over.
+func TestClusterHangingStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 12)
+		r.start("a")
+		b := r.start("b")
+		run(3 * testPeriod)
+		r.exactlyOnce("two nodes", "a", "b")
+		held := b.c.Stats().Leases
+		b.leases.hang.Store(true)
+		b.leases.cut.Store(true)
+		run(3 * testPeriod)
+		r.exactlyOnce("b hangs", "a")
+		if st := b.c.Stats(); st.Lost != uint64(held) {
+			t.Errorf("b lost %d leases, held %d", st.Lost, held)
+		}
+		r.noOverlap()
+		for _, n := range r.nodes {
+			n.stop()
+		}
+		if n := r.leases.Refused(); n != 0 {
+			t.Errorf("%d commits refused, want none", n)
+		}
+	})
 }

@@ -430,7 +430,7 @@ func TestDeliverer410RestartThenRedeliver(t *testing.T) {
 		t.Fatalf("State(9) after a restart = %+v, want stopped since %v", got, deliverNow)
 	}
 	sink.do(func() { back = true })
-	if n := ob.requeue(9, ""); n != 2 {
+	if n := ob.requeue(9); n != 2 {
 		t.Fatalf("requeued %d, want b1 and a2", n)
 	}
 	for range 5 {
@@ -599,7 +599,7 @@ func TestDelivererQueuedWhileInFlight(t *testing.T) {
 			t.Fatalf("n1 %s, n2 %s; want both QUEUED", a, b)
 		}
 		sink.do(func() { sink.answer = nil; sink.status = 200 })
-		ob.requeue(7, "")
+		ob.requeue(7)
 		onceWant(t, d, 2, "both, after the redelivery")
 		<-sh.entered
 		<-sh.entered

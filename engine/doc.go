@@ -15,5 +15,12 @@
 // is compiled when a definition or instance is loaded, never per poll.
 //
 // The engine talks to the outside only through small interfaces: [Source], [Store], [Sink] and
-// [Clock]. It never imports the adapters that implement them.
+// [Clock] (and, for several nodes sharing one store, [Leases] and [Notices]). It never imports
+// the adapters that implement them.
+//
+// Several nodes: a [Cluster] stands between the instance service and a node's [Runtime]. It
+// leases each vendor account to one live node (rendezvous hashing over the nodes whose
+// definitions have the account's resources), runs there only the instances of the accounts it
+// holds, fenced by their lease ([Fence], [ErrFenced]), hands accounts over when nodes join or
+// leave, and applies changes made through other nodes ([Notice]).
 package engine

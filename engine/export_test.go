@@ -13,6 +13,15 @@ var (
 	TicketJSON      = ticketJSON
 )
 
+// NewOutboxFake returns the deliverer tests' in-memory Store and Outbox, its clock now, for the
+// store contract (outbox_contract_test.go).
+func NewOutboxFake(now func() time.Time) interface {
+	Store
+	Outbox
+} {
+	return &outboxFake{now: now}
+}
+
 // testWalk is a walk of one stream of a poll of job at now from mark, for reading pages into
 // directly.
 func testWalk(in *Instance, job *JobSpec, stream string, mark *Mark, now time.Time) *walk {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,10 +256,14 @@ func (s *Scheduler) Len() int {
 // Polling reports whether a poll of one of the instances is under way (a removed job's included,
 // until it has ended and committed what it read).
 func (s *Scheduler) Polling(ids []int64) bool {
+	want := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key, j := range s.jobs {
-		if j.running && slices.Contains(ids, key.InstanceID) {
+		if j.running && want[key.InstanceID] {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,60 @@ func BenchmarkCommitPoll(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkCommitPollParallel commits polls of 100 events in 10 notifications from 8 jobs at
+// once, each of its own instance: a node's poll workers committing side by side.
+func BenchmarkCommitPollParallel(b *testing.B) {
+	s, _ := newStore(b)
+	ctx := context.Background()
+	const jobs = 8
+	ids := make([]int64, jobs)
+	for i := range ids {
+		ids[i] = mkInstance(b, s, fmt.Sprint("bench", i)).ID
+	}
+	var next atomic.Int64
+	b.SetParallelism(1) // GOMAXPROCS goroutines; each takes the next job in turn
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := next.Add(1)
+			if err := s.CommitPoll(ctx, benchCommit(ids[n%jobs], fmt.Sprint("p", n), t0)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkRecordAttempt records deliveries from 64 goroutines at once, as a burst's deliveries
+// end: each op is one notification of 10 events delivered.
+func BenchmarkRecordAttempt(b *testing.B) {
+	s, _ := newStore(b)
+	ctx := context.Background()
+	in := mkInstance(b, s, "bench")
+	var ids []string
+	for c := 0; len(ids) < b.N; c++ {
+		commit := benchCommit(in.ID, fmt.Sprint("c", c), t0)
+		mustCommit(b, s, commit)
+		for _, n := range commit.Notifications {
+			ids = append(ids, n.ID)
+		}
+	}
+	var next atomic.Int64
+	b.SetParallelism(32) // 64 goroutines on 2 CPUs
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := ids[next.Add(1)-1]
+			if err := s.RecordAttempt(ctx, engine.Attempt{NotificationID: id, At: t0, HTTPStatus: 200, Status: engine.StatusDelivered}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "attempts/s")
 }
 
 // BenchmarkPending reads 100 pending notifications among 50 instances with 20 pending

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -81,5 +82,41 @@ func TestPendingNeverSkipsConcurrentCommits(t *testing.T) {
 	if len(missed) > 0 {
 		t.Errorf("the reader, following the outbox in %d reads, did not read %d of %d notifications once: %v",
 			reads, len(missed), len(all), missed[:min(len(missed), 5)])
+	}
+}
+
+// Attempts recorded at once are committed in groups; an attempt on a notification that does not
+// exist fails alone (ErrNotFound), and the others are recorded, whether a group is written in
+// one pipeline (distinct notifications) or one attempt after the other (one notification twice).
+func TestRecordAttemptGroups(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, pgtest.URL(t))
+	in := mkInstance(t, s, "a")
+	c := mkCommit(in.ID, "tickets", "g", 400, t0, cursorAt(t0)) // g-n000..g-n039
+	mustCommit(t, s, c)
+	var wg sync.WaitGroup
+	errs := make([]error, 60)
+	for i := range errs {
+		id := fmt.Sprintf("g-n%03d", i)
+		switch {
+		case i%10 == 9:
+			id = fmt.Sprint("missing-", i)
+		case i >= 40:
+			id = fmt.Sprintf("g-n%03d", i-40) // a second attempt on one of the first 20
+		}
+		wg.Go(func() {
+			errs[i] = s.RecordAttempt(ctx, engine.Attempt{NotificationID: id, At: t0, HTTPStatus: 200, Status: engine.StatusDelivered})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%10 == 9) != errors.Is(err, ErrNotFound) {
+			t.Errorf("attempt %d: %v", i, err)
+		}
+	}
+	st := mustStats(t, s)
+	// 36 notifications attempted (g-n009, n019, n029, n039 never), 54 attempts recorded.
+	if st.Notifications["NOTIFIED"] != 36 || st.Notifications["PENDING"] != 4 || st.Attempts != 54 {
+		t.Errorf("after the attempts: %+v", st)
 	}
 }

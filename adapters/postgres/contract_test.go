@@ -12,7 +12,7 @@ import (
 // holds at rest is a dump of every table, as text, and the raw bytes of its bytea columns.
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Stores {
-		s, err := Open(context.Background(), pgtest.URL(t), Options{Sealer: o.Sealer, Clock: o.Clock})
+		s, err := Open(context.Background(), pgtest.URL(t), Options{Sealer: o.Sealer, Clock: o.Clock, PruneBatch: 3}) // several batches
 		if err != nil {
 			t.Fatal(err)
 		}

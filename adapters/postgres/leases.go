@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -152,6 +153,29 @@ func checkFence(ctx context.Context, tx pgx.Tx, f *engine.Fence) error {
 		return fmt.Errorf("lease of %s, token %d, held by %s: %w", f.Account, f.Token, f.Node, engine.ErrFenced)
 	}
 	return err
+}
+
+// checkFences checks the fences of a group of attempts, each distinct fence once: the error of
+// each attempt whose fence no longer holds (engine.ErrFenced), nil for the others.
+func checkFences(ctx context.Context, tx pgx.Tx, batch []*attemptReq) ([]error, error) {
+	out := make([]error, len(batch))
+	checked := map[engine.Fence]error{}
+	for i, r := range batch {
+		f := r.a.Fence
+		if f == nil {
+			continue
+		}
+		err, ok := checked[*f]
+		if !ok {
+			err = checkFence(ctx, tx, f)
+			if err != nil && !errors.Is(err, engine.ErrFenced) {
+				return nil, err
+			}
+			checked[*f] = err
+		}
+		out[i] = err
+	}
+	return out, nil
 }
 
 var _ engine.Leases = (*Store)(nil)

@@ -240,3 +240,47 @@ func TestCheckSealKey(t *testing.T) {
 		t.Fatalf("after the rotation, the old key alone: %v", err)
 	}
 }
+
+// In a group of attempts recorded in one transaction, an attempt under a lease that moved on is
+// refused alone; the others are recorded.
+func TestFencedAttemptInAGroup(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	in := mkInstance(t, s, "acme")
+	const acct = "https://acme.freshdesk.com"
+	old, _, _ := s.Acquire(ctx, acct, "a", 0)
+	cur, ok, err := s.Acquire(ctx, acct, "b", time.Minute)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	at := time.Now()
+	c := mkCommit(in.ID, "incidents", "g", 30, at, engine.Cursor{}) // three notifications
+	c.Fence = cur.Fence()
+	if err := s.CommitPoll(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Pending(ctx, engine.PendingQuery{Limit: 10})
+	if len(p) != 3 {
+		t.Fatalf("pending %d", len(p))
+	}
+	fences := []*engine.Fence{old.Fence(), cur.Fence(), nil}
+	var batch []*attemptReq
+	for i, d := range p {
+		ns := at.UnixNano()
+		batch = append(batch, &attemptReq{a: engine.Attempt{NotificationID: d.ID, At: at, HTTPStatus: 200, Status: engine.StatusDelivered, Fence: fences[i]},
+			at: &ns, status: string(engine.StatusDelivered), done: make(chan error, 1)})
+	}
+	if !groupable(batch) {
+		t.Fatal("the batch would not be recorded as a group")
+	}
+	s.recordAttempts(ctx, batch)
+	for i, r := range batch {
+		err := <-r.done
+		if want := i == 0; errors.Is(err, engine.ErrFenced) != want || (!want && err != nil) {
+			t.Errorf("attempt %d (fence %+v): %v", i, fences[i], err)
+		}
+	}
+	if left, _ := s.Pending(ctx, engine.PendingQuery{Limit: 10}); len(left) != 1 || left[0].ID != p[0].ID {
+		t.Errorf("pending after the group: %+v, want only %s", left, p[0].ID)
+	}
+}

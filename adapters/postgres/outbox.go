@@ -131,26 +131,33 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 		if queued {
 			noteStatus, eventStatus = string(engine.StatusQueued), string(engine.StatusQueued)
 		}
+		// One statement for the events, one for the cursor, one for the notifications (taking
+		// their seqs last), in one round trip: arrays, not a statement per row.
 		b = &pgx.Batch{}
-		for _, r := range events {
-			e := r.e
-			status := eventStatus
-			if noteOf[e.ID] == "" {
-				status = EventNew // carried by no notification: nothing to queue
+		if len(events) > 0 {
+			var ev eventArrays
+			for _, r := range events {
+				status := eventStatus
+				if noteOf[r.e.ID] == "" {
+					status = EventNew // carried by no notification: nothing to queue
+				}
+				ev.add(r.e, r.date, r.pollDate, status, noteOf[r.e.ID])
 			}
 			b.Queue(`INSERT INTO events
 				(id, instance_id, object_type, object_id, event_type, date, poll_date, record, status, notification_id)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-				e.ID, e.InstanceID, e.ObjectType, e.ObjectID, string(e.Type), r.date, r.pollDate, []byte(e.Record), status, noteOf[e.ID])
+				SELECT id, instance_id, object_type, object_id, event_type, date, poll_date, record, status, notification_id
+				FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[], $9::text[], $10::text[])
+					WITH ORDINALITY AS u(id, instance_id, object_type, object_id, event_type, date, poll_date, record, status, notification_id, ord)
+				ORDER BY ord
+				ON CONFLICT (id) DO NOTHING`,
+				ev.id, ev.instance, ev.objectType, ev.objectID, ev.typ, ev.date, ev.pollDate, ev.record, ev.status, ev.note)
 		}
 		b.Queue(`INSERT INTO cursors (instance_id, object_type, cursor, updated_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (instance_id, object_type) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
 			c.Key.InstanceID, c.Key.ObjectType, string(cur), now.UnixNano())
 		if len(notes) > 0 {
-			// Last: the counter's lock is held from here to COMMIT.
-			b.Queue(`UPDATE outbox_seq SET last = last + $1`, len(notes))
-			for i, r := range notes {
-				n := r.n
+			var na noteArrays
+			for _, r := range notes {
 				var next *int64
 				if !queued {
 					next = r.created
@@ -159,37 +166,38 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 						next = &t
 					}
 				}
-				b.Queue(`INSERT INTO notifications
-					(seq, id, instance_id, object_type, event_ids, event_count, created_at, body, status, attempts, next_attempt, updated_at, lanes)
-					VALUES ((SELECT last FROM outbox_seq) - $1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12)
-					ON CONFLICT (id) DO NOTHING`,
-					len(notes)-1-i, n.ID, n.InstanceID, n.ObjectType, r.ids, len(n.EventIDs), r.created, n.Body,
-					noteStatus, next, now.UnixNano(), int64(n.Lanes))
+				na.add(r.n, r.ids, r.created, next)
 			}
+			// Last: the counter's row lock is held from here to COMMIT (see the package doc).
+			b.Queue(`WITH top AS (UPDATE outbox_seq SET last = last + $1 RETURNING last)
+				INSERT INTO notifications
+					(seq, id, instance_id, object_type, event_ids, event_count, created_at, body, status, attempts, next_attempt, updated_at, lanes)
+				SELECT (SELECT last FROM top) - $1 + ord, id, instance_id, object_type, event_ids, event_count, created_at, body, $2, 0, next_attempt, $3, lanes
+				FROM unnest($4::text[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::bigint[], $10::bytea[], $11::bigint[], $12::bigint[])
+					WITH ORDINALITY AS u(id, instance_id, object_type, event_ids, event_count, created_at, body, next_attempt, lanes, ord)
+				ORDER BY ord
+				ON CONFLICT (id) DO NOTHING`,
+				len(notes), noteStatus, now.UnixNano(),
+				na.id, na.instance, na.objectType, na.eventIDs, na.count, na.created, na.body, na.next, na.lanes)
 		}
 		br = tx.SendBatch(ctx, b)
 		defer br.Close()
-		for _, r := range events {
+		if len(events) > 0 {
 			tag, err := br.Exec()
 			if err != nil {
-				return fmt.Errorf("event %q: %w", r.e.ID, err)
+				return fmt.Errorf("events: %w", err)
 			}
-			newEvents += tag.RowsAffected()
+			newEvents = tag.RowsAffected()
 		}
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("cursor: %w", err)
 		}
 		if len(notes) > 0 {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("outbox seq: %w", err)
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("notifications: %w", err)
 			}
-			for _, r := range notes {
-				tag, err := br.Exec()
-				if err != nil {
-					return fmt.Errorf("notification %q: %w", r.n.ID, err)
-				}
-				newNotes += tag.RowsAffected()
-			}
+			newNotes = tag.RowsAffected()
 		}
 		return br.Close()
 	})
@@ -200,6 +208,48 @@ func (s *Store) CommitPoll(ctx context.Context, c engine.Commit) error {
 		"events", newEvents, "events_known", int64(len(c.Events))-newEvents,
 		"notifications", newNotes, "notifications_known", int64(len(c.Notifications))-newNotes)
 	return nil
+}
+
+// eventArrays are a commit's events, column by column, for one INSERT ... SELECT FROM unnest.
+type eventArrays struct {
+	id, objectType, objectID, typ, status, note []string
+	instance                                    []int64
+	date, pollDate                              []*int64
+	record                                      [][]byte
+}
+
+func (a *eventArrays) add(e *engine.Event, date, pollDate *int64, status, note string) {
+	a.id = append(a.id, e.ID)
+	a.instance = append(a.instance, e.InstanceID)
+	a.objectType = append(a.objectType, e.ObjectType)
+	a.objectID = append(a.objectID, e.ObjectID)
+	a.typ = append(a.typ, string(e.Type))
+	a.date = append(a.date, date)
+	a.pollDate = append(a.pollDate, pollDate)
+	a.record = append(a.record, []byte(e.Record))
+	a.status = append(a.status, status)
+	a.note = append(a.note, note)
+}
+
+// noteArrays are a commit's notifications, column by column.
+type noteArrays struct {
+	id, objectType, eventIDs []string
+	instance, lanes          []int64
+	count                    []int32
+	created, next            []*int64
+	body                     [][]byte
+}
+
+func (a *noteArrays) add(n *engine.Notification, eventIDs string, created, next *int64) {
+	a.id = append(a.id, n.ID)
+	a.instance = append(a.instance, n.InstanceID)
+	a.objectType = append(a.objectType, n.ObjectType)
+	a.eventIDs = append(a.eventIDs, eventIDs)
+	a.count = append(a.count, int32(len(n.EventIDs)))
+	a.created = append(a.created, created)
+	a.body = append(a.body, n.Body)
+	a.next = append(a.next, next)
+	a.lanes = append(a.lanes, int64(n.Lanes))
 }
 
 // eventOrder is the order CommitPoll stores a commit's events in: those of each notification
@@ -425,6 +475,10 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 	defer cancel()
 	errs := make([]error, len(batch))
 	err := s.write(ctx, func(tx pgx.Tx) error {
+		clear(errs)
+		if groupable(batch) {
+			return s.recordGroupTx(ctx, tx, batch, errs)
+		}
 		for i, r := range batch {
 			// ErrNotFound and ErrFenced are found before the attempt writes anything: the others
 			// go on.
@@ -445,6 +499,102 @@ func (s *Store) recordAttempts(ctx context.Context, batch []*attemptReq) {
 			errs[i] = err
 		}
 		r.done <- errs[i]
+	}
+}
+
+// groupable reports whether a group of attempts may be recorded by recordGroupTx: each of its own
+// notification, none that may park its notification as QUEUED (those hold the instance first).
+func groupable(batch []*attemptReq) bool {
+	if len(batch) < 2 {
+		return false
+	}
+	seen := make(map[string]bool, len(batch))
+	for _, r := range batch {
+		if seen[r.a.NotificationID] || r.status == string(engine.StatusQueued) {
+			return false
+		}
+		seen[r.a.NotificationID] = true
+	}
+	return true
+}
+
+// recordGroupTx records a groupable group of attempts as recordAttemptTx records each, in two
+// round trips: the notifications read and locked in one statement (in id order, as any group
+// locks them), then every write in one pipeline. errs[i] is ErrNotFound for an attempt whose
+// notification does not exist.
+func (s *Store) recordGroupTx(ctx context.Context, tx pgx.Tx, batch []*attemptReq, errs []error) error {
+	fenced, err := checkFences(ctx, tx, batch) // leases.go
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.a.NotificationID
+	}
+	rows, err := tx.Query(ctx, `SELECT id, status, instance_id FROM notifications WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return err
+	}
+	type state struct {
+		status   string
+		instance int64
+	}
+	cur := make(map[string]state, len(batch))
+	for rows.Next() {
+		var id string
+		var st state
+		if err := rows.Scan(&id, &st.status, &st.instance); err != nil {
+			rows.Close()
+			return err
+		}
+		cur[id] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	now := s.now().UnixNano()
+	b := &pgx.Batch{}
+	for i, r := range batch {
+		a := r.a
+		if fenced[i] != nil {
+			errs[i] = fenced[i]
+			continue
+		}
+		st, ok := cur[a.NotificationID]
+		if !ok {
+			errs[i] = ErrNotFound
+			continue
+		}
+		recordWrites(b, r, st.status, st.instance, now)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// recordWrites queues the writes of one attempt on a notification whose status is cur.
+func recordWrites(b *pgx.Batch, r *attemptReq, cur string, instanceID, now int64) {
+	a := r.a
+	newStatus, newDue := r.status, r.due
+	if (cur == StatusCancelled || cur == string(engine.StatusQueued)) && a.Status != engine.StatusDelivered {
+		newStatus, newDue = cur, nil
+	}
+	b.Queue(`INSERT INTO attempts (notification_id, at, http_status, error, status, next_attempt) VALUES ($1, $2, $3, $4, $5, $6)`,
+		a.NotificationID, r.at, a.HTTPStatus, a.Error, string(a.Status), r.next)
+	b.Queue(`UPDATE notifications SET status = $1, next_attempt = $2, attempts = attempts + 1, last_error = $3, updated_at = $4
+		WHERE id = $5`, newStatus, newDue, a.Error, now, a.NotificationID)
+	switch {
+	case newStatus == string(engine.StatusPending):
+		b.Queue(`UPDATE events SET status = $1 WHERE notification_id = $2 AND status <> $1`, EventDispatched, a.NotificationID)
+	case newStatus != cur:
+		b.Queue(`UPDATE events SET status = $1 WHERE notification_id = $2`, newStatus, a.NotificationID)
+	}
+	if newStatus == string(engine.StatusQueued) {
+		// Parked by this attempt (the instance is held: see recordAttemptTx), or queued behind
+		// another meanwhile (the later ones are queued already, and commits see it QUEUED).
+		queueBehind(b, instanceID, a.NotificationID, now)
 	}
 }
 
@@ -478,25 +628,8 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx pgx.Tx, r *attemptReq) e
 	if err != nil {
 		return err
 	}
-	newStatus, newDue := r.status, r.due
-	if (cur == StatusCancelled || cur == string(engine.StatusQueued)) && a.Status != engine.StatusDelivered {
-		newStatus, newDue = cur, nil
-	}
-	now := s.now().UnixNano()
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO attempts (notification_id, at, http_status, error, status, next_attempt) VALUES ($1, $2, $3, $4, $5, $6)`,
-		a.NotificationID, r.at, a.HTTPStatus, a.Error, string(a.Status), r.next)
-	b.Queue(`UPDATE notifications SET status = $1, next_attempt = $2, attempts = attempts + 1, last_error = $3, updated_at = $4
-		WHERE id = $5`, newStatus, newDue, a.Error, now, a.NotificationID)
-	switch {
-	case newStatus == string(engine.StatusPending):
-		b.Queue(`UPDATE events SET status = $1 WHERE notification_id = $2 AND status <> $1`, EventDispatched, a.NotificationID)
-	case newStatus != cur:
-		b.Queue(`UPDATE events SET status = $1 WHERE notification_id = $2`, newStatus, a.NotificationID)
-	}
-	if newStatus == string(engine.StatusQueued) {
-		queueBehind(b, instanceID, a.NotificationID, now)
-	}
+	recordWrites(b, r, cur, instanceID, s.now().UnixNano())
 	return tx.SendBatch(ctx, b).Close()
 }
 

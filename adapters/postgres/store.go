@@ -43,6 +43,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -84,7 +85,8 @@ type Store struct {
 }
 
 // Open connects to the database at url (a postgres:// URL or a keyword/value connection
-// string, as pgx reads them; pool_max_conns and the like set the pool) and migrates the schema.
+// string, as pgx reads them; pool_max_conns and the like set the pool, of defaultMaxConns
+// connections unless it says otherwise) and migrates the schema.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
@@ -104,6 +106,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		// pgx's message may quote the URL, password included.
 		return nil, errors.New("postgres: the store URL does not parse as a PostgreSQL connection URL")
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
 	}
 	where := fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -139,6 +144,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// defaultMaxConns is the pool's size when the URL does not set pool_max_conns: pgxpool's own
+// default (4 on a small machine) would queue a busy node's polls and deliveries behind each
+// other, where SQLite serves reads from 4 connections beside its writer.
+const defaultMaxConns = 16
 
 // Schema is the schema the store's tables live in.
 func (s *Store) Schema() string { return s.schema }

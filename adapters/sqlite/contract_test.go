@@ -13,7 +13,7 @@ import (
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Stores {
 		path := filepath.Join(t.TempDir(), "pollen.db")
-		s, err := Open(path, Options{Sealer: o.Sealer, Clock: o.Clock})
+		s, err := Open(path, Options{Sealer: o.Sealer, Clock: o.Clock, PruneBatch: 3}) // several batches
 		if err != nil {
 			t.Fatal(err)
 		}

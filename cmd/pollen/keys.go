@@ -18,9 +18,11 @@ import (
 const keysDoc = `Keys manages the keys that seal secrets at rest (vendor credentials, signature
 keys, URL credentials) in the database, with AES-256-GCM.
 
-  pollen keys rotate [--data-dir D] [--key-file F]
+  pollen keys rotate [--data-dir D] [--key-file F] [--store URL]
         generates a new key, seals every instance's secrets with it, and drops the old
         one from the key file (DATA-DIR/pollen.key by default). Stop 'pollen serve' first.
+        --store (or POLLEN_STORE) names the PostgreSQL store, as pollen serve's; without
+        it the database is the SQLite file in the data directory.
         With POLLEN_KEY set ("NEW,OLD": base64 keys, the new one first), it seals everything
         with NEW and the old key may then be removed from POLLEN_KEY.
   pollen keys generate
@@ -48,10 +50,14 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cli.NewFlags("pollen keys rotate", "[flags]", keysDoc, stderr)
 	dataDir := fs.String("data-dir", "pollen-data", "`directory` of the database")
 	file := fs.String("key-file", "", "`file` of the keys (default DATA-DIR/pollen.key)")
+	storeURL := fs.String("store", "", "`URL` of the PostgreSQL store (default: POLLEN_STORE; neither: the SQLite file in --data-dir)")
 	if code, ok := cli.ParseFlags(fs, args[1:]); !ok {
 		return code
 	}
-	if err := rotateKeys(ctx, *dataDir, *file, os.Getenv("POLLEN_KEY"), stdout); err != nil {
+	if *storeURL == "" {
+		*storeURL = os.Getenv("POLLEN_STORE")
+	}
+	if err := rotateKeys(ctx, *dataDir, *storeURL, *file, os.Getenv("POLLEN_KEY"), stdout); err != nil {
 		fmt.Fprintf(stderr, "pollen keys rotate: %v\n", err)
 		return cli.ExitFail
 	}
@@ -61,17 +67,21 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // rotateKeys seals every instance configuration with a new primary key. With a key file: the
 // new key is written first beside the old one (so that a crash at any point leaves a file that
 // opens everything), everything is resealed, then the old key is dropped.
-func rotateKeys(ctx context.Context, dataDir, file, env string, out io.Writer) error {
-	dbPath := filepath.Join(dataDir, server.DBFile)
-	if _, err := os.Stat(dbPath); err != nil {
-		return fmt.Errorf("no database: %w", err)
+func rotateKeys(ctx context.Context, dataDir, storeURL, file, env string, out io.Writer) error {
+	if err := server.CheckStore(storeURL); err != nil {
+		return err
+	}
+	if !server.IsPostgres(storeURL) {
+		if _, err := os.Stat(filepath.Join(dataDir, server.DBFile)); err != nil {
+			return fmt.Errorf("no database: %w", err)
+		}
 	}
 	reseal := func(keys [][]byte) (int, error) {
 		k, err := seal.NewKeyring(sqlite.SealPurpose, keys...)
 		if err != nil {
 			return 0, err
 		}
-		store, err := sqlite.Open(dbPath, sqlite.Options{Sealer: k})
+		store, err := server.OpenStore(ctx, storeURL, dataDir, k, nil)
 		if err != nil {
 			return 0, err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/pollen-hq/pollen/adapters/metrics"
 	"github.com/pollen-hq/pollen/cmd/internal/cli"
 	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/engine"
 )
 
 // The per-callback limits are serve flags with the deliverer's defaults, reach its options, and
@@ -122,4 +123,26 @@ func scrapeMetrics(t *testing.T, url string) (string, map[string]float64) {
 		}
 	}
 	return string(b), samples
+}
+
+// --node and --lease-period: a default name of this host and process, the engine's period, and a
+// period too short to renew within refused.
+func TestServeClusterFlags(t *testing.T) {
+	fs, cfg, _ := serveFlags(io.Discard)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Node != "" || cfg.LeasePeriod != engine.DefaultLeasePeriod {
+		t.Errorf("defaults: node %q, lease period %v", cfg.Node, cfg.LeasePeriod)
+	}
+	if err := checkLimits(*cfg); err != nil {
+		t.Fatal(err)
+	}
+	fs, cfg, _ = serveFlags(io.Discard)
+	if err := fs.Parse([]string{"--lease-period", "100ms"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkLimits(*cfg); err == nil {
+		t.Error("a lease period of 100ms accepted")
+	}
 }

@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pollen-hq/pollen/adapters/postgres"
 	"github.com/pollen-hq/pollen/adapters/postgres/pgtest"
 	"github.com/pollen-hq/pollen/cmd/internal/rig"
+	"github.com/pollen-hq/pollen/cmd/internal/server"
+	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/seal"
 )
 
 // TestPostgresStore: the real binary, pollen serve --store on a PostgreSQL schema of its own,
@@ -59,5 +66,50 @@ func TestPostgresStore(t *testing.T) {
 		(SELECT COUNT(*) FROM notifications WHERE instance_id = $1 AND status = 'NOTIFIED')`, id).Scan(&cursors, &delivered))
 	if cursors == 0 || delivered < 2 {
 		t.Errorf("PostgreSQL holds %d cursors and %d delivered notifications of instance %d", cursors, delivered, id)
+	}
+}
+
+// pollen users and pollen keys rotate work on the PostgreSQL store that --store names, as serve
+// does, and leave the data directory's SQLite file alone.
+func TestUsersAndKeysOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	url, dir := pgtest.URL(t), t.TempDir()
+	code, out, errOut := runCLI(t, "users", "create", "--store", url, "--data-dir", dir, "--org", "acme", "--email", "ops@acme.example", "--admin")
+	if code != 0 || !strings.Contains(out, "User secret") {
+		t.Fatalf("users create: %d\n%s%s", code, out, errOut)
+	}
+	t.Setenv("POLLEN_STORE", url)
+	if code, out, errOut := runCLI(t, "users", "list", "--data-dir", dir); code != 0 || !strings.Contains(out, "ops@acme.example") {
+		t.Errorf("users list with POLLEN_STORE: %d\n%s%s", code, out, errOut)
+	}
+
+	keyFile := filepath.Join(dir, server.KeysFile)
+	old := seal.GenerateKey()
+	must(t, seal.WriteFile(keyFile, [][]byte{old}))
+	k, err := seal.NewKeyring(postgres.SealPurpose, old)
+	must(t, err)
+	s, err := postgres.Open(ctx, url, postgres.Options{Sealer: k})
+	must(t, err)
+	in := &engine.InstanceRecord{Name: "a", ElementKey: "freshdeskv2", Configuration: map[string]any{"username": "api-key-1"}}
+	must(t, s.CreateInstance(ctx, in))
+	s.Close()
+	if code, out, errOut := runCLI(t, "keys", "rotate", "--data-dir", dir, "--store", url); code != 0 || !strings.Contains(out, "1 instance configurations sealed") {
+		t.Fatalf("keys rotate: %d\n%s%s", code, out, errOut)
+	}
+	keys, err := seal.ReadFile(keyFile)
+	must(t, err)
+	if len(keys) != 1 || bytes.Equal(keys[0], old) {
+		t.Fatalf("the key file holds %d keys after the rotation, the old one among them: %v", len(keys), bytes.Equal(keys[0], old))
+	}
+	k, err = seal.NewKeyring(postgres.SealPurpose, keys...)
+	must(t, err)
+	s, err = postgres.Open(ctx, url, postgres.Options{Sealer: k})
+	must(t, err)
+	defer s.Close()
+	if got, err := s.Instance(ctx, in.ID); err != nil || got.Configuration["username"] != "api-key-1" {
+		t.Errorf("the instance under the new key alone: %+v %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, server.DBFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an SQLite file was made in the data directory: %v", err)
 	}
 }

@@ -175,6 +175,9 @@ func checkLimits(cfg server.Config) error {
 	if err := server.CheckStore(cfg.Store); err != nil {
 		return err
 	}
+	if cfg.LeasePeriod < 500*time.Millisecond {
+		return fmt.Errorf("--lease-period must be at least 500ms, not %v", cfg.LeasePeriod)
+	}
 	if cfg.CallbackConcurrency < 1 {
 		return fmt.Errorf("--callback-concurrency must be at least 1, not %d", cfg.CallbackConcurrency)
 	}

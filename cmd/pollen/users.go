@@ -6,17 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
+	"os"
 	"text/tabwriter"
 
-	"github.com/pollen-hq/pollen/adapters/sqlite"
 	"github.com/pollen-hq/pollen/cmd/internal/cli"
 	"github.com/pollen-hq/pollen/cmd/internal/server"
 	"github.com/pollen-hq/pollen/engine"
 	"github.com/pollen-hq/pollen/engine/tenants"
 )
 
-const usersDoc = `Users manages organizations and their users in a data directory's database:
+const usersDoc = `Users manages organizations and their users in a data directory's database
+(or the PostgreSQL store of --store or POLLEN_STORE, as pollen serve's):
 each user has a User secret and each organization an Organization secret, and a
 client sends both ('Authorization: User <secret>, Organization <secret>'). Secrets
 are printed once, when they are made, and kept as digests only.
@@ -48,6 +48,7 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fs := cli.NewFlags("pollen users "+sub, "[flags]", usersDoc, stderr)
 	dataDir := fs.String("data-dir", "pollen-data", "`directory` of the database")
+	storeURL := fs.String("store", "", "`URL` of the PostgreSQL store, as pollen serve's --store (default: POLLEN_STORE; neither: the SQLite file in --data-dir)")
 	var email, org, first, last string
 	var admin bool
 	switch sub {
@@ -67,7 +68,10 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	store, err := sqlite.Open(filepath.Join(*dataDir, server.DBFile), sqlite.Options{})
+	if *storeURL == "" {
+		*storeURL = os.Getenv("POLLEN_STORE")
+	}
+	store, err := server.OpenStore(ctx, *storeURL, *dataDir, nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "pollen users: %v\n", err)
 		return cli.ExitFail

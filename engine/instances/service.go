@@ -564,6 +564,7 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 		in, probs := s.compile(cat, rec)
 		if len(probs) > 0 {
 			s.log.Error("instance not resumed: its configuration no longer loads", "instance", rec.ID, "problems", definitions.Describe(probs))
+			s.unloadable(rec)
 			continue
 		}
 		for _, p := range in.Paused {
@@ -573,6 +574,16 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// unloadable tells a runtime that wants to know (*engine.Cluster) of a stored instance that does
+// not load here.
+func (s *Service) unloadable(rec *engine.InstanceRecord) {
+	if u, ok := s.rt.(interface {
+		Unloadable(id int64, element string)
+	}); ok {
+		u.Unloadable(rec.ID, rec.ElementKey)
+	}
 }
 
 // announce tells the other nodes, if any, that an instance changed through this one.
@@ -610,6 +621,7 @@ func (s *Service) refresh(rec *engine.InstanceRecord) {
 	in, probs := s.compile(s.rt.Catalog(), rec)
 	if len(probs) > 0 {
 		s.rt.Remove(rec.ID)
+		s.unloadable(rec)
 		s.log.Error("instance changed through another node does not load here", "instance", rec.ID, "problems", definitions.Describe(probs))
 		return
 	}

@@ -25,9 +25,11 @@
 //     token is engine.ErrBadPageToken; a bad requeue filter engine.ErrBadFilter.
 //   - Times come back in UTC and equal to the microsecond at least (the suite's times are whole
 //     microseconds); the zero time comes back zero.
-//   - The store's clock is Options.Clock: it dates what the caller leaves undated (a new instance,
-//     a notification without CreatedAt is due at its commit) and a requeued notification is due
-//     at its Now.
+//   - The store's clock is Options.Clock: it dates what the caller leaves undated (an instance,
+//     an organization, a user; a notification without CreatedAt is due at its commit), and a
+//     requeued notification is due at its Now.
+//   - CommitPoll refuses an event or a notification without an id, and a commit that fails,
+//     however late, writes nothing.
 //   - Seqs are only compared with each other: increasing in commit order, never reused, a
 //     requeued notification's new one above every other.
 //   - Configurations are sealed with Options.Sealer: no secret value of one is in Raw's bytes.

@@ -146,6 +146,8 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Prune deletes settled event history older than a cut-off and returns how many events.
 	Prune(ctx context.Context, olderThan time.Time) (int, error)
+	// Reseal seals every configuration again with the sealer's primary key (pollen keys rotate).
+	Reseal(ctx context.Context) (int, error)
 	Close() error
 }
 
@@ -168,20 +170,25 @@ func CheckStore(store string) error {
 	return errors.New("--store (POLLEN_STORE) must be a PostgreSQL URL (postgres://user@host:5432/database?sslmode=...), or empty for the embedded SQLite file in the data directory")
 }
 
-// openStore opens the store cfg names, its configurations sealed with keys.
-func openStore(ctx context.Context, cfg Config, keys *seal.Keyring, log hclog.Logger) (Store, error) {
-	if err := CheckStore(cfg.Store); err != nil {
+// OpenStore opens the store that store names (Config.Store: "" for the SQLite file in dataDir,
+// or a PostgreSQL URL), its configurations sealed with sealer (nil: none, for what reads no
+// configuration). pollen serve, users and keys open their store with it.
+func OpenStore(ctx context.Context, store, dataDir string, sealer engine.Sealer, log hclog.Logger) (Store, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if err := CheckStore(store); err != nil {
 		return nil, err
 	}
-	if IsPostgres(cfg.Store) {
-		s, err := postgres.Open(ctx, cfg.Store, postgres.Options{Logger: log.Named("store"), Sealer: keys})
+	if IsPostgres(store) {
+		s, err := postgres.Open(ctx, store, postgres.Options{Logger: log, Sealer: sealer})
 		if err != nil {
 			return nil, err
 		}
-		log.Info("store: PostgreSQL", "schema", s.Schema())
+		log.Info("PostgreSQL store", "schema", s.Schema())
 		return s, nil
 	}
-	s, err := sqlite.Open(filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: log.Named("store"), Sealer: keys})
+	s, err := sqlite.Open(filepath.Join(dataDir, DBFile), sqlite.Options{Logger: log, Sealer: sealer})
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +308,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg, keys, log)
+	store, err := OpenStore(ctx, cfg.Store, cfg.DataDir, keys, log.Named("store"))
 	if err != nil {
 		return nil, err
 	}
