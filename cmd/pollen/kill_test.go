@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pollen-hq/pollen/adapters/postgres/pgtest"
 	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
 
@@ -17,13 +18,22 @@ import (
 // with the same eventIds: at-least-once, and the test reports how many such duplicates occurred
 // (copies must be identical events; see rig.Receiver.Received).
 func TestKillNineLosesNothing(t *testing.T) {
+	killNine(t, rig.ProcessOptions{})
+}
+
+// TestKillNineLosesNothingOnPostgres: the same, with the state in PostgreSQL (--store).
+func TestKillNineLosesNothingOnPostgres(t *testing.T) {
+	killNine(t, rig.ProcessOptions{Args: []string{"--store", pgtest.URL(t)}})
+}
+
+func killNine(t *testing.T, opts rig.ProcessOptions) {
 	world := rig.NewWorld(t, rig.FreshdeskOptions{})
 	w := newDLWorld(t, world.Desk, 3)
 	rcv := world.Recv
 	// A receiver that takes 100 ms to answer widens the window in which a kill finds a
 	// notification handled by the receiver but not yet recorded as delivered by Pollen.
 	rcv.SetDelay(100 * time.Millisecond)
-	p := rig.StartProcess(t, rig.ProcessOptions{})
+	p := rig.StartProcess(t, opts)
 	id := world.CreateInstance(p.API, nil)
 
 	step, deletions := 0, 0
