@@ -1021,26 +1021,6 @@ func (s *benchServer) createInstance(ctx context.Context, body []byte) (int64, e
 	return gjson.GetBytes(out, "id").Int(), nil
 }
 
-// waitPolls waits until the server has finished at least n polls.
-func (s *benchServer) waitPolls(ctx context.Context, n float64, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		m, err := s.metrics(ctx)
-		if err != nil {
-			return err
-		}
-		if m.sum("pollen_polls_total") >= n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %.0f of %.0f first polls after %s", m.sum("pollen_polls_total"), n, limit)
-		}
-		if err := sleepCtx(ctx, time.Second); err != nil {
-			return err
-		}
-	}
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
