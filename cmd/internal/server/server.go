@@ -246,6 +246,7 @@ const (
 // DATA-DIR/pollen.key, generated (0600) when neither the key file nor a database exists yet. A
 // database without its generated key file, or a key file without its database, is refused: one
 // of them was lost, and starting anew would lose every instance.
+//
 // With a PostgreSQL store the database is not in the data directory, and is not checked here: a
 // key that does not open its configurations stops the server when it resumes the instances.
 func LoadKeys(cfg Config, log hclog.Logger) (*seal.Keyring, error) {
