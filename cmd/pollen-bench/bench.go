@@ -356,7 +356,7 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 		t.row("PostgreSQL rows written per poll", "%.3f (%.0f inserted, %.0f updated, %.0f deleted; %.0f/s)",
 			pg.writes()/load.polls, pg.inserted, pg.updated, pg.deleted, pg.writes()/elapsed.Seconds())
 		if localStore(bc.store) {
-			t.row("PostgreSQL CPU per 1,000 polls", "%.2f s (%.1f%% of one core; every postgres process of this machine)",
+			t.row("PostgreSQL CPU per 1,000 polls", "%.2f s (%.1f%% of one core; the backends serving its database)",
 				pg.cpu/load.polls*1000, 100*pg.cpu/elapsed.Seconds())
 		}
 	}

@@ -16,7 +16,8 @@ import (
 // database of its own.
 type pgStats struct {
 	commits, inserted, updated, deleted float64
-	cpu                                 float64 // postgresCPU, for a store on this machine
+	cpu                                 float64            // CPU seconds: set by minus, from procs
+	procs                               map[string]float64 // postgresCPU, for a store on this machine
 }
 
 // readPGStats reads the counters, on a connection of its own: a backend's statistics snapshot
@@ -34,52 +35,59 @@ func readPGStats(ctx context.Context, url string) (pgStats, error) {
 		return pgStats{}, fmt.Errorf("reading PostgreSQL's statistics: %w", err)
 	}
 	if localStore(url) {
-		s.cpu = postgresCPU()
+		rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+		if err != nil {
+			return pgStats{}, fmt.Errorf("reading PostgreSQL's backends: %w", err)
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return pgStats{}, fmt.Errorf("reading PostgreSQL's backends: %w", err)
+		}
+		s.procs = postgresCPU(pids)
 	}
 	return s, nil
 }
 
 func (a pgStats) minus(b pgStats) pgStats {
-	return pgStats{commits: a.commits - b.commits, inserted: a.inserted - b.inserted, updated: a.updated - b.updated, deleted: a.deleted - b.deleted,
-		cpu: a.cpu - b.cpu}
+	d := pgStats{commits: a.commits - b.commits, inserted: a.inserted - b.inserted, updated: a.updated - b.updated, deleted: a.deleted - b.deleted}
+	// What each process used since b; one started since, all it used; one that exited since
+	// (a killed node's backends), nothing: its time since b is lost, so the figure is a floor.
+	for pid, now := range a.procs {
+		d.cpu += now - b.procs[pid]
+	}
+	return d
 }
 
 // writes is the rows written.
 func (a pgStats) writes() float64 { return a.inserted + a.updated + a.deleted }
 
-// postgresCPU is the CPU seconds used so far by this machine's processes named postgres (the
-// server and its backends), for a store on this machine; 0 where /proc is not. A backend that
-// exits between two readings takes its time with it: the bench's connections live as long as
-// the servers.
-func postgresCPU() float64 {
-	dirs, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	ticks := 0.0
-	for _, d := range dirs {
-		if _, err := strconv.Atoi(d.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+// postgresCPU is the CPU seconds used so far by each of the backends pids (those serving the
+// store's database: not the server's shared processes, such as the WAL writer, nor other
+// databases' clients), by process id and start time; nil where /proc is not.
+func postgresCPU(pids []int32) map[string]float64 {
+	out := map[string]float64{}
+	for _, pid := range pids {
+		name := strconv.Itoa(int(pid))
+		b, err := os.ReadFile(filepath.Join("/proc", name, "stat"))
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ... utime(14) stime(15): comm may hold spaces, so split after ')'.
+		// pid (comm) state ppid ... utime(14) stime(15) ... starttime(22): comm may hold spaces,
+		// so count the fields after ')'.
 		s := string(b)
 		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
 		if open < 0 || end < open || s[open+1:end] != "postgres" {
 			continue
 		}
 		f := strings.Fields(s[end+1:])
-		if len(f) < 13 {
+		if len(f) < 20 {
 			continue
 		}
 		u, _ := strconv.ParseFloat(f[11], 64)
 		st, _ := strconv.ParseFloat(f[12], 64)
-		ticks += u + st
+		out[name+"@"+f[19]] = (u + st) / 100 // USER_HZ
 	}
-	return ticks / 100 // USER_HZ
+	return out
 }
 
 // localStore reports whether a PostgreSQL URL names this machine.
