@@ -687,6 +687,8 @@ func (c *Cluster) acquire(ctx context.Context, account string) {
 			n++
 		}
 	}
+	// What another node recorded of these instances' deliveries (a callback's 410 Gone) is read.
+	c.rt.deliver.RereadStops()
 	c.log.Info("lease taken: the account's instances run here", "account", account, "token", l.Token, "instances", n)
 }
 

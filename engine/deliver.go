@@ -74,7 +74,8 @@ type Deliverer struct {
 	// callbacks is what the deliverer knows of each callback URL.
 	callbacks map[string]*callbackState
 	stops     map[int64]*deliveryStop
-	loaded    bool // stops read from the outbox
+	loaded    bool        // stops read from the outbox
+	reread    atomic.Bool // stops to be read again (RereadStops)
 }
 
 // DelivererOptions configure a Deliverer.
@@ -146,6 +147,14 @@ func NewDeliverer(o DelivererOptions) *Deliverer {
 		idx: newIndex(), sending: map[int64]int{}, callbacks: map[string]*callbackState{}, stops: map[int64]*deliveryStop{}}
 }
 
+// RereadStops makes the deliverer read again, at its next look, which instances' callbacks
+// stopped their delivery (410 Gone): another node sharing the store may have recorded some for
+// instances this one now delivers.
+func (d *Deliverer) RereadStops() {
+	d.reread.Store(true)
+	d.Kick()
+}
+
 // Kick makes the deliverer look at the outbox now: new notifications may have been committed, or
 // an instance changed.
 func (d *Deliverer) Kick() {
@@ -199,13 +208,19 @@ func (d *Deliverer) Once(ctx context.Context) (int, error) {
 // checking looks up every instance the index knows.
 func (d *Deliverer) pass(ctx context.Context, scan, check bool) (int, error) {
 	d.applyOutcomes()
-	if !d.loaded {
+	if reread := d.reread.Swap(false); !d.loaded || reread {
 		stops, err := d.outbox.Stopped(ctx)
 		if err != nil {
+			if reread {
+				d.reread.Store(true)
+			}
 			return 0, err
 		}
 		d.mu.Lock()
 		for _, s := range stops {
+			if _, known := d.stops[s.InstanceID]; known && d.loaded {
+				continue // recorded here: what this deliverer knows is more precise
+			}
 			st := &deliveryStop{reason: stopReason, since: s.At}
 			if in, ok := d.instances(s.InstanceID); ok {
 				st.url = in.CallbackURL // taken as the one that answered 410

@@ -660,3 +660,38 @@ func TestDelivererInstanceSleepsAndWakes(t *testing.T) {
 	onceWant(t, d, 1, "n1 once the instance is live")
 	settleDeliveries(t, d)
 }
+
+// A 410 Gone recorded by another node sharing the outbox (the instance's previous lease holder)
+// is read when this deliverer is told to read the stops again, as a Cluster does when it takes a
+// lease: the instance shows stopped here, and a new callback URL requeues its notifications.
+func TestDelivererRereadsStopsOfAnotherNode(t *testing.T) {
+	const gone, moved = "https://gone.example.com/hook", "https://moved.example.com/hook"
+	ob := &outboxFake{}
+	reg := &instancesFake{}
+	ob.add(7, "n1", `{}`)
+	sink := &sinkFake{status: 200}
+	clock := newDeliverClock()
+	d := newTestDeliverer(t, DelivererOptions{Outbox: ob, Sink: sink, Instances: reg.get, Clock: clock})
+	onceWant(t, d, 0, "nothing: the instance is not live here")
+	// The other node sent n1 and recorded a 410.
+	if err := ob.RecordAttempt(context.Background(), Attempt{NotificationID: "n1", At: deliverNow, HTTPStatus: 410, Status: StatusQueued, Error: stopReason}); err != nil {
+		t.Fatal(err)
+	}
+	reg.set(deliverInstance(7, gone, "k")) // the lease moved here
+	d.RereadStops()
+	onceWant(t, d, 0, "stopped by the other node's 410")
+	if got := d.State(7); got == nil || got.State != "stopped" {
+		t.Fatalf("State(7) = %+v, want stopped", got)
+	}
+	reg.set(deliverInstance(7, moved, "k"))
+	for range 5 {
+		clock.advance(time.Second)
+		if _, err := d.Once(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		settleDeliveries(t, d)
+	}
+	if got := sink.sentTo(moved); !reflect.DeepEqual(got, []string{"n1"}) {
+		t.Errorf("sent to the new callback %v, want [n1]", got)
+	}
+}
