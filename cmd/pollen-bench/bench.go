@@ -59,7 +59,16 @@ the vendor requests per page of changed tickets.
 
 --latency 300ms-600ms makes every vendor list page take that long, as real
 Freshdesk and Zendesk pages do: a design that works only when pages take a
-millisecond shows it there.`
+millisecond shows it there.
+
+--store postgres://... keeps the server's state in PostgreSQL; --nodes N runs N
+pollen serve nodes on it (one shared key and admin), creates the instances
+through each in turn, sums their figures, and kills one halfway through the load
+phase (--kill=false keeps them): the failover row says how many accounts were
+polled later than their schedule and how long after the kill a survivor polled
+them. With PostgreSQL it adds the database's transactions and rows written per
+poll (pg_stat_database: give it a database of its own) and, for a server on this
+machine, the CPU of its processes.`
 
 type benchConfig struct {
 	instances       int
@@ -78,6 +87,10 @@ type benchConfig struct {
 	binary          string // the pollen binary to run the server with; "" = built from cmd/pollen
 	profile         bool   // write the server's CPU and heap profiles into the data directory
 	latency         string // each vendor list page waits this long (a duration or a range); "" = none
+	nodes           int    // pollen serve processes sharing the store
+	store           string // the servers' --store; "" = SQLite in each data directory
+	leasePeriod     time.Duration
+	kill            bool // kill one node halfway through the load phase (with nodes > 1)
 }
 
 // benchResources are the freshdeskv2 resources --resources picks from, in order.
@@ -103,10 +116,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&bc.dataDir, "data-dir", "", "`directory` for the server's state and log (default: a temporary one, removed at exit)")
 	fs.StringVar(&bc.binary, "pollen", "", "the pollen `binary` to measure (default: go build ./cmd/pollen of this module)")
 	fs.BoolVar(&bc.profile, "profile", false, "write the server's CPU and heap profiles (cpu.pprof, heap.pprof) into --data-dir")
+	fs.IntVar(&bc.nodes, "nodes", 1, "pollen serve processes sharing the instances (more than 1 needs --store postgres://...)")
+	fs.StringVar(&bc.store, "store", "", "the servers' --store `URL` (postgres://...); default: SQLite in the data directory")
+	fs.DurationVar(&bc.leasePeriod, "lease-period", 0, "the servers' --lease-period (default: the server's own)")
+	fs.BoolVar(&bc.kill, "kill", true, "with --nodes > 1, SIGKILL one node halfway through the load phase and time the failover")
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	switch {
+	case bc.nodes < 1:
+		fmt.Fprintln(stderr, "pollen-bench: --nodes must be at least 1")
+		return cli.ExitUsage
+	case bc.nodes > 1 && !isPostgres(bc.store):
+		fmt.Fprintln(stderr, "pollen-bench: --nodes > 1 share one store: give --store postgres://...")
+		return cli.ExitUsage
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "pollen-bench: unexpected arguments: %v\n", fs.Args())
 		return cli.ExitUsage
@@ -159,6 +182,7 @@ func validLatency(s string) bool {
 
 // bench runs one benchmark and prints its table.
 func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
+	bc.nodes = max(bc.nodes, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	say := func(format string, args ...any) {
@@ -188,12 +212,14 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 		return err
 	}
 	defer cleanup()
-	srv, err := startBenchServer(ctx, bc, dataDir)
+	srv, err := startBenchNodes(ctx, bc, dataDir)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	say("Pollen server started (pid %d, log %s)", srv.cmd.Process.Pid, srv.logPath)
+	for _, n := range srv.nodes {
+		say("Pollen: %s started (pid %d, log %s)", n.nameOr(), n.cmd.Process.Pid, n.logPath)
+	}
 
 	// Records made before the instances exist must not give events: start them a second later.
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
@@ -210,6 +236,7 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 
 	t := &benchTable{}
 	t.head("pollen-bench: %d instances x %d resources (%s), interval %s", bc.instances, bc.resources, strings.Join(resources, ", "), bc.interval)
+	t.head("servers: %s", srv.describe(bc))
 	t.head("machine: %s", machine())
 	t.row("instances created", "%d in %.1f s (%.0f/s)", bc.instances, created.Seconds(), float64(bc.instances)/created.Seconds())
 	if bc.burst > 0 {
@@ -225,7 +252,7 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 		say("server: %v", perr)
 	}
 	if peak > 0 {
-		t.row("server peak RSS", "%.0f MB", float64(peak)/(1<<20))
+		t.row("server peak RSS", "%.0f MB%s", float64(peak)/(1<<20), map[bool]string{true: " (the largest node's)", false: ""}[bc.nodes > 1])
 	}
 	t.print(stdout)
 	return err
@@ -235,7 +262,7 @@ func bench(ctx context.Context, bc benchConfig, stdout io.Writer) error {
 var errBenchMiss = errors.New("some changes were never delivered")
 
 // benchLoad runs the idle phase (one interval without changes) and the load phase.
-func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchReceiver, srv *benchServer, t *benchTable,
+func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchReceiver, srv *benchNodes, t *benchTable,
 	say func(string, ...any), perPoll float64) error {
 	say("idle phase: one interval (%s) without changes", bc.interval)
 	s0, err := srv.snapshot(ctx, farm)
@@ -257,9 +284,31 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 	t.row("events", "%d", rc.count())
 
 	say("load phase: %s with %d changes per minute", bc.duration, bc.changes)
+	var pg0 pgStats
+	if isPostgres(bc.store) {
+		if pg0, err = readPGStats(ctx, bc.store); err != nil {
+			return err
+		}
+	}
 	loadStart := time.Now()
 	cctx, stopChanges := context.WithTimeout(ctx, bc.duration)
-	made := farm.changeAtRate(cctx, bc.changes, bc.seed)
+	madec := make(chan int, 1)
+	go func() { madec <- farm.changeAtRate(cctx, bc.changes, bc.seed) }()
+	victim := -1
+	if bc.nodes > 1 && bc.kill {
+		victim = bc.nodes - 1
+		if err := sleepCtx(cctx, bc.duration/2); err != nil && ctx.Err() != nil {
+			stopChanges()
+			return ctx.Err()
+		}
+		if err := srv.kill(ctx, victim); err != nil {
+			stopChanges()
+			return err
+		}
+		farm.markKill(time.Now())
+		say("%s killed (SIGKILL)", srv.nodes[victim].name)
+	}
+	made := <-madec
 	stopChanges()
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -270,6 +319,14 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 	}
 	elapsed := time.Since(loadStart)
 	load := s2.minus(s1)
+	var pg pgStats
+	if isPostgres(bc.store) {
+		pg1, err := readPGStats(ctx, bc.store)
+		if err != nil {
+			return err
+		}
+		pg = pg1.minus(pg0)
+	}
 
 	// The last changes arrive within an interval (and the delivery after it).
 	say("waiting for the load phase's last events (%d changes made)", made)
@@ -294,6 +351,25 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 		t.row("server CPU per 1,000 polls", "%.2f s (%.1f%% of one core)", load.cpu/load.polls*1000, 100*load.cpu/elapsed.Seconds())
 	}
 	t.row("server RSS at the end", "%.0f MB", s2.rss/(1<<20))
+	if isPostgres(bc.store) && load.polls > 0 {
+		t.row("PostgreSQL transactions per poll", "%.3f (%.0f/s; reads included)", pg.commits/load.polls, pg.commits/elapsed.Seconds())
+		t.row("PostgreSQL rows written per poll", "%.3f (%.0f inserted, %.0f updated, %.0f deleted; %.0f/s)",
+			pg.writes()/load.polls, pg.inserted, pg.updated, pg.deleted, pg.writes()/elapsed.Seconds())
+		if localStore(bc.store) {
+			t.row("PostgreSQL CPU per 1,000 polls", "%.2f s (%.1f%% of one core; the backends serving its database)",
+				pg.cpu/load.polls*1000, 100*pg.cpu/elapsed.Seconds())
+		}
+	}
+	if victim >= 0 {
+		fo := farm.failover(bc.interval)
+		name := srv.nodes[victim].name
+		if fo.late == 0 {
+			t.row("failover", "%s killed at %s: no account polled later than its schedule (%d not polled since)", name, bc.duration/2, fo.waiting)
+		} else {
+			t.row("failover", "%s killed at %s: %d accounts polled late, by a survivor %s (p50) / %s (max) after the kill; %d not polled since",
+				name, bc.duration/2, fo.late, fmtSeconds(fo.takeover[len(fo.takeover)/2].Seconds()), fmtSeconds(fo.takeover[len(fo.takeover)-1].Seconds()), fo.waiting)
+		}
+	}
 	if len(missing) > 0 {
 		for _, k := range missing[:min(len(missing), 5)] {
 			say("never delivered: %s", k)
@@ -304,7 +380,7 @@ func benchLoad(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchRec
 }
 
 // benchBurst changes bc.burst tickets at once and times their delivery.
-func benchBurst(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchReceiver, srv *benchServer, t *benchTable,
+func benchBurst(ctx context.Context, bc benchConfig, farm *deskFarm, rc *benchReceiver, srv *benchNodes, t *benchTable,
 	say func(string, ...any)) error {
 	s0, err := srv.snapshot(ctx, farm)
 	if err != nil {
@@ -404,6 +480,7 @@ func idleRequestsPerPoll(resources []string) (float64, error) {
 // /a/{n}.
 type deskFarm struct {
 	accounts []*benchAccount
+	killMark atomic.Int64 // unix nanoseconds of a node's kill; 0 before (failover.go)
 }
 
 // benchAccount is one simulated account and the records the harness changes in it.
@@ -413,6 +490,10 @@ type benchAccount struct {
 	mu       sync.Mutex
 	tickets  []int64
 	contacts []int64
+
+	lastPage   atomic.Int64 // unix nanoseconds of its latest page request
+	firstAfter atomic.Int64 // of its first page request after the kill mark
+	lastBefore int64        // lastPage at the kill mark
 }
 
 const (
@@ -424,9 +505,11 @@ func newDeskFarm(bc benchConfig) *deskFarm {
 	f := &deskFarm{accounts: make([]*benchAccount, bc.instances)}
 	for i := range f.accounts {
 		lat, _ := kernel.ParseLatency(bc.latency) // checked by runBench
+		a := &benchAccount{}
 		desk := freshdesk.New(freshdesk.Options{APIKey: "key-" + strconv.Itoa(i), Seed: int64(bc.seed) + int64(i),
-			PathPrefix: "/a/" + strconv.Itoa(i), RatePerMinute: 700, Latency: lat})
-		a := &benchAccount{desk: desk}
+			PathPrefix: "/a/" + strconv.Itoa(i), RatePerMinute: 700, Latency: lat,
+			OnListPage: func(string, int) { f.notePage(a) }})
+		a.desk = desk
 		for range benchContacts {
 			a.contacts = append(a.contacts, recordID(desk.CreateContact(nil)))
 		}
@@ -465,7 +548,7 @@ func (f *deskFarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // createInstances posts one instance per account, a few at a time.
-func (f *deskFarm) createInstances(ctx context.Context, srv *benchServer, deskURL, recvURL, key string, bc benchConfig, resources []string) error {
+func (f *deskFarm) createInstances(ctx context.Context, srv *benchNodes, deskURL, recvURL, key string, bc benchConfig, resources []string) error {
 	example, err := definitions.Example("freshdeskv2", "polling")
 	if err != nil {
 		return err
@@ -519,7 +602,7 @@ func (f *deskFarm) createInstances(ctx context.Context, srv *benchServer, deskUR
 						"event.poller.configuration":       conf,
 					},
 				})
-				id, err := srv.createInstance(ctx, b)
+				id, err := srv.createInstance(ctx, i, b)
 				if err != nil {
 					errc <- fmt.Errorf("creating instance %d: %w", i, err)
 					return
@@ -786,6 +869,7 @@ func fmtSeconds(s float64) string {
 
 // benchServer is the Pollen server under test, a child process.
 type benchServer struct {
+	name      string // --node; "" alone
 	cmd       *exec.Cmd
 	url       string
 	user, org string
@@ -796,13 +880,9 @@ type benchServer struct {
 	stopErr   error
 }
 
-func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*benchServer, error) {
-	exe := bc.binary
-	if exe == "" {
-		var err error
-		if exe, err = buildPollen(ctx, dataDir); err != nil {
-			return nil, err
-		}
+func startBenchServer(ctx context.Context, bc benchConfig, exe, dataDir, name string, shared sharedSecrets) (*benchServer, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -810,7 +890,7 @@ func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*ben
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &benchServer{url: "http://" + addr, user: tenants.NewSecret(), org: tenants.NewSecret(),
+	s := &benchServer{name: name, url: "http://" + addr, user: shared.user, org: shared.org,
 		logPath: filepath.Join(dataDir, "server.log"),
 		http:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: time.Minute}}
 	logf, err := os.Create(s.logPath)
@@ -824,11 +904,20 @@ func startBenchServer(ctx context.Context, bc benchConfig, dataDir string) (*ben
 	if bc.callbackRate > 0 {
 		args = append(args, "--callback-rate", strconv.FormatFloat(bc.callbackRate, 'g', -1, 64))
 	}
+	if bc.store != "" {
+		args = append(args, "--store", bc.store)
+	}
+	if name != "" {
+		args = append(args, "--node", name)
+	}
+	if bc.leasePeriod > 0 {
+		args = append(args, "--lease-period", bc.leasePeriod.String())
+	}
 	if bc.profile {
 		args = append(args, "--cpuprofile", filepath.Join(dataDir, "cpu.pprof"), "--memprofile", filepath.Join(dataDir, "heap.pprof"))
 	}
 	s.cmd = exec.Command(exe, args...)
-	s.cmd.Env = append(os.Environ(), "POLLEN_USER_SECRET="+s.user, "POLLEN_ORGANIZATION_SECRET="+s.org)
+	s.cmd.Env = append(os.Environ(), "POLLEN_USER_SECRET="+s.user, "POLLEN_ORGANIZATION_SECRET="+s.org, "POLLEN_KEY="+shared.key)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()
@@ -880,6 +969,25 @@ func (s *benchServer) stop() (int64, error) {
 	return s.peak, s.stopErr
 }
 
+// kill SIGKILLs the server and reaps it.
+func (s *benchServer) kill() error {
+	var err error
+	s.once.Do(func() {
+		err = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.stopErr = errors.New("killed")
+	})
+	return err
+}
+
+// nameOr is the server's node name, or "the server" alone.
+func (s *benchServer) nameOr() string {
+	if s.name == "" {
+		return "the server"
+	}
+	return s.name
+}
+
 // peakRSS is a process's peak resident set in bytes (VmHWM), 0 when unknown. Not the child's
 // rusage: on Linux its ru_maxrss counts the parent's resident set when the child was started,
 // since the child shares the parent's memory until it executes the program.
@@ -913,26 +1021,6 @@ func (s *benchServer) createInstance(ctx context.Context, body []byte) (int64, e
 	return gjson.GetBytes(out, "id").Int(), nil
 }
 
-// waitPolls waits until the server has finished at least n polls.
-func (s *benchServer) waitPolls(ctx context.Context, n float64, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		m, err := s.metrics(ctx)
-		if err != nil {
-			return err
-		}
-		if m.sum("pollen_polls_total") >= n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %.0f of %.0f first polls after %s", m.sum("pollen_polls_total"), n, limit)
-		}
-		if err := sleepCtx(ctx, time.Second); err != nil {
-			return err
-		}
-	}
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -952,12 +1040,9 @@ type benchSnapshot struct {
 	lag, pollTime, sendTime               histogram
 }
 
-func (s *benchServer) snapshot(ctx context.Context, farm *deskFarm) (benchSnapshot, error) {
-	m, err := s.metrics(ctx)
-	if err != nil {
-		return benchSnapshot{}, err
-	}
-	snap := benchSnapshot{
+// snapshotOf is one server's counters in a reading of its metrics.
+func snapshotOf(m scrape) benchSnapshot {
+	return benchSnapshot{
 		polls:     m.sum("pollen_polls_total"),
 		delivered: m.sum("pollen_delivered_events_total"),
 		cpu:       m.sum("process_cpu_seconds_total"),
@@ -967,12 +1052,13 @@ func (s *benchServer) snapshot(ctx context.Context, farm *deskFarm) (benchSnapsh
 		pollTime:  m.histogram("pollen_poll_duration_seconds"),
 		sendTime:  m.histogram("pollen_delivery_duration_seconds"),
 	}
-	for _, a := range farm.accounts {
-		st := a.desk.Stats()
-		snap.requests += float64(st.Requests)
-		snap.rateLimited += float64(st.RateLimited)
-	}
-	return snap, nil
+}
+
+// plus is the counters of two servers together (RSS: the larger).
+func (a benchSnapshot) plus(b benchSnapshot) benchSnapshot {
+	return benchSnapshot{polls: a.polls + b.polls, delivered: a.delivered + b.delivered, cpu: a.cpu + b.cpu, rss: max(a.rss, b.rss),
+		server429: a.server429 + b.server429, requests: a.requests + b.requests, rateLimited: a.rateLimited + b.rateLimited,
+		lag: a.lag.plus(b.lag), pollTime: a.pollTime.plus(b.pollTime), sendTime: a.sendTime.plus(b.sendTime)}
 }
 
 func (a benchSnapshot) minus(b benchSnapshot) benchSnapshot {

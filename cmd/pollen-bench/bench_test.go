@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pollen-hq/pollen/adapters/postgres/pgtest"
 	"github.com/pollen-hq/pollen/cmd/internal/cli"
 	"github.com/pollen-hq/pollen/cmd/internal/rig"
 )
@@ -61,4 +62,23 @@ func TestBenchBurstBeyondReach(t *testing.T) {
 	if want := "use --instances 2 or more"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
 	}
+}
+
+// TestBenchNodes runs the load harness small over two nodes on PostgreSQL, one killed halfway:
+// every change must still arrive, and the table must carry the store's and the failover's rows.
+func TestBenchNodes(t *testing.T) {
+	var out bytes.Buffer
+	bc := benchConfig{instances: 6, resources: 2, interval: 2 * time.Second, changes: 240, duration: 8 * time.Second,
+		timeout: time.Minute, pollWorkers: 4, deliveryWorkers: 8, seed: 7, binary: rig.BuildPollen(t),
+		nodes: 2, store: pgtest.URL(t), leasePeriod: time.Second, kill: true}
+	if err := bench(context.Background(), bc, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"2 pollen serve nodes on one PostgreSQL", "polls/s", " 0 missing", "PostgreSQL transactions per poll",
+		"PostgreSQL rows written per poll", "failover", "node2 killed at 4s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in the report:\n%s", want, out.String())
+		}
+	}
+	t.Log("\n" + out.String())
 }

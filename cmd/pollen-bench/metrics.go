@@ -104,6 +104,20 @@ func (h histogram) minus(b histogram) histogram {
 	return out
 }
 
+// plus is the observations of two histograms of the same buckets together.
+func (h histogram) plus(b histogram) histogram {
+	if len(h.bounds) == 0 {
+		return b
+	}
+	out := histogram{bounds: h.bounds, counts: append([]float64(nil), h.counts...), total: h.total + b.total}
+	for i := range out.counts {
+		if i < len(b.counts) {
+			out.counts[i] += b.counts[i]
+		}
+	}
+	return out
+}
+
 // quantile estimates a quantile as Prometheus's histogram_quantile does: linear interpolation
 // within the bucket that holds it. Past the last finite bound it returns that bound; -1 when
 // there are no observations.

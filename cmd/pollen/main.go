@@ -35,6 +35,7 @@ func commands() []command {
 		{"demo", "run a simulated Freshdesk, Pollen and a receiver, and show the events", demo.RunDemo},
 		{"fakedesk", "serve a simulated Freshdesk API", demo.RunFakedesk},
 		{"keys", "rotate the key that seals secrets at rest", runKeys},
+		{"migrate", "copy an embedded SQLite installation into PostgreSQL", runMigrate},
 		{"serve", "run the API, the pollers and delivery", runServe},
 		{"try", "run one poll of a resource, commit nothing, and explain every record", runTry},
 		{"users", "manage organizations and users, and their secrets", runUsers},

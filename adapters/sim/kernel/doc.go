@@ -47,5 +47,6 @@
 // them by name, each with its limit and its Retry-After: a vendor takes the account-wide one and
 // an endpoint's own. Stats counts requests by endpoint and status, injected failures, page
 // faults by knob, cancelled responses and how many page requests overlapped, per account (one
-// Kernel) and per resource. Changes is the change log vendors write with Log.
+// Kernel) and per resource, and the pages that show two walks of one resource under way at once
+// (WalkOverlaps: see walks.go). Changes is the change log vendors write with Log.
 package kernel

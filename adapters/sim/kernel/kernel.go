@@ -80,7 +80,8 @@ type Kernel struct {
 	windows      map[string]*window
 	changes      []Change
 	stats        Stats
-	inFlight     map[string]int // by resource
+	inFlight     map[string]int       // by resource
+	lastPage     map[string]walkState // by resource: the page asked for last
 }
 
 // burst is a run of injected failures under way.
@@ -111,6 +112,7 @@ func New(opts Options) *Kernel {
 		windows:      map[string]*window{},
 		stats:        newStats(),
 		inFlight:     map[string]int{},
+		lastPage:     map[string]walkState{},
 	}
 	if k.clock == nil {
 		k.clock = time.Now

@@ -76,10 +76,14 @@ const (
 	exportBody  = `{"users":[{"id":7,"name":"Ann"},{"id":8,"name":"Bo"}],"end_of_stream":true}`
 )
 
-func (v *vendor) Route(_ *http.Request, path string) Route {
+func (v *vendor) Route(r *http.Request, path string) Route {
 	switch path {
 	case "/tickets":
-		return Route{Endpoint: "GET /tickets", Resource: "tickets", Page: true, PageNumber: 1, Records: "@this"}
+		page := 1
+		if p := r.URL.Query().Get("page"); p != "" {
+			page, _ = strconv.Atoi(p)
+		}
+		return Route{Endpoint: "GET /tickets", Resource: "tickets", Page: true, PageNumber: page, Records: "@this"}
 	case "/export":
 		return Route{Endpoint: "GET /export", Resource: "users", Page: true, Records: "users"}
 	case "/one":
@@ -551,6 +555,61 @@ func TestInFlight(t *testing.T) {
 	if st := g.k.Stats(); st.MaxInFlight != 0 || len(st.MaxInFlightByResource) != 0 || st.Requests != 0 {
 		t.Errorf("after reset: %+v", st)
 	}
+}
+
+// TestWalkOverlaps: pages of one walk one after another, retries and walks one after another
+// are not overlaps; a page served while another of its resource is, or a page of a walk after a
+// page of another walk came between, is.
+func TestWalkOverlaps(t *testing.T) {
+	cases := []struct {
+		name  string
+		pages []string
+		want  int
+	}{
+		{"one walk", []string{"/tickets?since=a", "/tickets?since=a&page=2", "/tickets?page=3&since=a"}, 0},
+		{"a retry", []string{"/tickets?since=a", "/tickets?since=a&page=2", "/tickets?since=a&page=2", "/tickets?since=a&page=3"}, 0},
+		{"walks one after another", []string{"/tickets?since=a", "/tickets?since=a&page=2", "/tickets?since=b", "/tickets?since=b&page=2"}, 0},
+		{"an abandoned walk", []string{"/tickets?since=a", "/tickets?since=a&page=2", "/tickets?since=a", "/tickets?since=a&page=2", "/tickets?since=a&page=3"}, 0},
+		{"other resources between", []string{"/tickets?since=a", "/export", "/one", "/tickets?since=a&page=2"}, 0},
+		{"another walk between", []string{"/tickets?since=a", "/tickets?since=b", "/tickets?since=a&page=2", "/tickets?since=b&page=2"}, 2},
+		{"a second walk of one query behind", []string{"/tickets?since=a", "/tickets?since=a&page=2", "/tickets?since=a&page=3", "/tickets?since=a", "/tickets?since=a&page=4"}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := newRig(t, Options{})
+			for _, p := range c.pages {
+				g.get(p)
+			}
+			if st := g.k.Stats(); st.WalkOverlaps != c.want || st.WalkOverlapsByResource["tickets"] != c.want {
+				t.Errorf("overlaps %d (%v), want %d", st.WalkOverlaps, st.WalkOverlapsByResource, c.want)
+			}
+		})
+	}
+
+	t.Run("pages served at once", func(t *testing.T) {
+		g := newRig(t, Options{})
+		arrived := make(chan struct{}, 2)
+		release := make(chan struct{})
+		g.k.SetOnPage(func(Route) {
+			arrived <- struct{}{}
+			<-release
+		})
+		var wg sync.WaitGroup
+		for _, p := range []string{"/tickets?since=a", "/tickets?since=a"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g.get(p)
+			}()
+		}
+		<-arrived
+		<-arrived
+		close(release)
+		wg.Wait()
+		if st := g.k.Stats(); st.WalkOverlaps != 1 {
+			t.Errorf("overlaps %d, want 1", st.WalkOverlaps)
+		}
+	})
 }
 
 func TestClockStampBurst(t *testing.T) {

@@ -112,7 +112,7 @@ func (k *Kernel) Serve(w http.ResponseWriter, r *http.Request, v Vendor) {
 	c.Path = path
 	c.Route = v.Route(r, path)
 	rt := c.Route
-	k.arrive(rt)
+	k.arrive(rt, walkQuery(r, rt))
 	// A page leaves the in-flight count just before its last bytes are written, so that a client
 	// that waits for the whole response before its next request is never seen overlapping itself.
 	leave := func() {}

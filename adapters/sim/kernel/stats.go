@@ -32,11 +32,16 @@ type Stats struct {
 	MaxInFlight           int
 	InFlightByResource    map[string]int
 	MaxInFlightByResource map[string]int
+	// WalkOverlaps counts the pages that showed two walks of one resource under way at once
+	// (see "Overlapping walks" in walks.go): the job polled from two places at once, when the
+	// account has one instance. WalkOverlapsByResource holds the same per resource.
+	WalkOverlaps           int
+	WalkOverlapsByResource map[string]int
 }
 
 func newStats() Stats {
 	return Stats{ByEndpoint: map[string]int{}, ByStatus: map[int]int{}, Faults: map[string]int{},
-		MaxInFlightByResource: map[string]int{}}
+		MaxInFlightByResource: map[string]int{}, WalkOverlapsByResource: map[string]int{}}
 }
 
 // Stats returns a snapshot of the counters.
@@ -48,6 +53,7 @@ func (k *Kernel) Stats() Stats {
 	st.ByStatus = maps.Clone(k.stats.ByStatus)
 	st.Faults = maps.Clone(k.stats.Faults)
 	st.MaxInFlightByResource = maps.Clone(k.stats.MaxInFlightByResource)
+	st.WalkOverlapsByResource = maps.Clone(k.stats.WalkOverlapsByResource)
 	st.InFlightByResource = map[string]int{}
 	for r, n := range k.inFlight {
 		if n > 0 {
@@ -72,8 +78,9 @@ func (k *Kernel) ResetStats() {
 	}
 }
 
-// arrive counts a request; for a page, it enters the in-flight count.
-func (k *Kernel) arrive(rt Route) {
+// arrive counts a request; for a page, it enters the in-flight count and the walk of its query
+// (walkQuery).
+func (k *Kernel) arrive(rt Route, query string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.stats.Requests++
@@ -82,6 +89,7 @@ func (k *Kernel) arrive(rt Route) {
 		return
 	}
 	k.stats.Pages++
+	k.arriveWalk(rt, query, k.inFlight[rt.Resource])
 	k.stats.InFlight++
 	k.stats.MaxInFlight = max(k.stats.MaxInFlight, k.stats.InFlight)
 	k.inFlight[rt.Resource]++

@@ -152,3 +152,16 @@ func (p *Process) Logs() string {
 	}
 	return b.String()
 }
+
+// Running reports whether the process was started and is neither killed nor stopped.
+func (p *Process) Running() bool {
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}

@@ -46,8 +46,9 @@ type Note struct {
 // arrival order over all notifications.
 type Event struct {
 	engine.EventBody
-	Record json.RawMessage
-	Seq    int
+	Record     json.RawMessage
+	Seq        int
+	InstanceID int64 // of the notification that carried it
 }
 
 // Key is "EVENTTYPE objectType objectId", as tests name the events they want.
@@ -114,7 +115,7 @@ func (r *Receiver) add(header string, n *webhook.Notification) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, e := range n.Message.Events {
-		ev := Event{EventBody: e, Seq: len(r.events)}
+		ev := Event{EventBody: e, Seq: len(r.events), InstanceID: note.InstanceID}
 		if i < len(recs) {
 			var buf bytes.Buffer
 			if err := json.Compact(&buf, recs[i]); err == nil {
@@ -205,7 +206,7 @@ func (r *Receiver) Rejected() []string {
 // how many copies beyond the first arrived; and the problems with them: copies of one eventId
 // that differ, events of one record out of the order of their dates, notifications malformed or
 // refused for a bad signature. Receivers de-duplicate on eventId, so copies must be the same
-// event.
+// event. A record is one object of one instance.
 func (r *Receiver) Received() (evs []Event, dups int, problems []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -217,10 +218,10 @@ func (r *Receiver) Received() (evs []Event, dups int, problems []string) {
 			first[e.EventID] = e
 			evs = append(evs, e)
 			k := e.ObjectType + " " + e.ObjectID
-			if l, ok := latest[k]; ok && e.Date < l.Date { // ISO 8601 UTC strings order as times
+			if l, ok := latest[fmt.Sprint(e.InstanceID, " ", k)]; ok && e.Date < l.Date { // ISO 8601 UTC strings order as times
 				problems = append(problems, fmt.Sprintf("%s: %s dated %s arrived after %s dated %s", k, e.EventType, e.Date, l.EventType, l.Date))
 			}
-			latest[k] = e
+			latest[fmt.Sprint(e.InstanceID, " ", k)] = e
 			continue
 		}
 		dups++
