@@ -213,10 +213,10 @@ export class InstancePage {
           return html`<tr>
             <td data-label="Resource"><strong>${p.objectType}</strong></td>
             <td data-label="State">${stateBadge(p)}</td>
-            <td data-label="Last poll">${timeAgo(p.lastPoll)}${p.lastPoll ? html` <span class="muted small">· ${p.lastEvents ?? 0} ${p.lastEvents === 1 ? 'event' : 'events'}</span>` : nothing}</td>
+            <td data-label="Last poll">${p.state === 'remote' ? html`<span class="muted">on node ${i.node}</span>` : timeAgo(p.lastPoll)}${p.lastPoll ? html` <span class="muted small">· ${p.lastEvents ?? 0} ${p.lastEvents === 1 ? 'event' : 'events'}</span>` : nothing}</td>
             <td data-label="Next poll">${next ? until(next) : pollerState(p) === 'polling' && !p.lastPoll ? 'soon' : html`<span class="muted">—</span>`}</td>
             <td data-label="Notes" class="notes">
-              ${p.reason ? html`<div class="warn-text">${p.reason}</div>` : nothing}
+              ${p.reason ? html`<div class=${p.state === 'remote' ? 'muted' : 'warn-text'}>${p.reason}</div>` : nothing}
               ${p.lastError ? html`<div class="bad-text">${p.lastError}</div>` : nothing}
               ${p.lastGap ? html`<div class="warn-text">gap: ${p.lastGap}</div>` : nothing}
               ${!p.reason && !p.lastError && !p.lastGap ? html`<span class="muted">—</span>` : nothing}

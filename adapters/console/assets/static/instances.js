@@ -100,7 +100,7 @@ function pollerLine(p, inst) {
   return html`<li class="poller">
     <span class="res">${p.objectType}</span>
     ${stateBadge(p)}
-    <span class="when">last ${timeAgo(p.lastPoll)}${p.lastEvents ? html` · ${p.lastEvents} ${p.lastEvents === 1 ? 'event' : 'events'}` : nothing}</span>
+    ${p.state === 'remote' ? html`<span class="when muted">polled on node ${inst.node}</span>` : html`<span class="when">last ${timeAgo(p.lastPoll)}${p.lastEvents ? html` · ${p.lastEvents} ${p.lastEvents === 1 ? 'event' : 'events'}` : nothing}</span>`}
     <span class="when">${next ? (next > Date.now() ? `next ${until(next)}` : until(next)) : p.lastPoll ? '' : pollerState(p) === 'polling' ? 'first poll soon' : ''}</span>
     ${p.state === 'paused' && p.reason ? html`<span class="why warn-text">${p.reason}</span>` : nothing}
     ${p.lastError ? html`<span class="why bad-text" title=${p.lastError}>${p.lastError}</span>` : nothing}
