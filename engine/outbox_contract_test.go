@@ -12,7 +12,7 @@ import (
 // deliverer is tested against are the stores' own; the tests of instances, history and tenants
 // are skipped (it has none).
 func TestOutboxFakeContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Stores {
+	storetest.Run(t, func(t testing.TB, o storetest.Options) storetest.Stores {
 		f := engine.NewOutboxFake(o.Clock.Now)
 		return storetest.Stores{Store: f, Outbox: f}
 	})

@@ -11,15 +11,18 @@ import (
 // The store passes the contract every store passes, each test on a schema of its own; what it
 // holds at rest is a dump of every table, as text, and the raw bytes of its bytea columns.
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Stores {
-		s, err := Open(context.Background(), pgtest.URL(t), Options{Sealer: o.Sealer, Clock: o.Clock, PruneBatch: 3}) // several batches
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return storetest.Stores{Store: s, Outbox: s, Instances: s, Events: s, Tenants: s, Prune: s.Prune,
-			Raw: func(t *testing.T) []byte { return dump(t, s) }}
-	})
+	storetest.Run(t, openContract)
+}
+
+// openContract opens a new store for one test or benchmark of the contract.
+func openContract(t testing.TB, o storetest.Options) storetest.Stores {
+	s, err := Open(context.Background(), pgtest.URL(t), Options{Sealer: o.Sealer, Clock: o.Clock, PruneBatch: 3}) // several batches
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return storetest.Stores{Store: s, Outbox: s, Instances: s, Events: s, Tenants: s, Prune: s.Prune,
+		Raw: func(t *testing.T) []byte { return dump(t, s) }}
 }
 
 // dump returns every row of every table of the store's schema, as text, followed by the bytes of

@@ -18,7 +18,7 @@ var t0 = time.Date(2024, 5, 1, 12, 0, 0, 123456000, time.UTC)
 // can share it.
 const SealPurpose = "pollen instance configuration"
 
-func newSealer(t *testing.T) engine.Sealer {
+func newSealer(t testing.TB) engine.Sealer {
 	t.Helper()
 	k, err := seal.NewKeyring(SealPurpose, seal.GenerateKey())
 	if err != nil {
@@ -31,7 +31,7 @@ var ctx = context.Background()
 
 // instance creates an instance named name (its token "tok-"+name, a secret in its
 // configuration) and returns its id; without Instances, a new made-up id.
-func (e *env) instance(t *testing.T, name string) int64 {
+func (e *env) instance(t testing.TB, name string) int64 {
 	t.Helper()
 	if e.Instances == nil {
 		e.mu.Lock()
@@ -81,7 +81,7 @@ func cursorAt(since time.Time, seen ...string) engine.Cursor {
 	return engine.Cursor{Streams: map[string]*engine.Mark{engine.StreamChanges: m}}
 }
 
-func (e *env) commit(t *testing.T, c engine.Commit) {
+func (e *env) commit(t testing.TB, c engine.Commit) {
 	t.Helper()
 	if err := e.Store.CommitPoll(ctx, c); err != nil {
 		t.Fatalf("CommitPoll: %v", err)

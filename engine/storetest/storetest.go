@@ -76,8 +76,12 @@ type Stores struct {
 	Raw func(t *testing.T) []byte
 }
 
+// Opener returns a new, empty store, closed when t ends. Run calls it once per test; the
+// benchmarks (Bench...) once per benchmark.
+type Opener func(t testing.TB, o Options) Stores
+
 // Run runs the contract against the stores open returns, one new store per test.
-func Run(t *testing.T, open func(t *testing.T, o Options) Stores) {
+func Run(t *testing.T, open Opener) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &Clock{T: t0.Add(time.Hour)}
