@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	neturl "net/url"
 	"reflect"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/pollen-hq/pollen/adapters/postgres/pgtest"
 	"github.com/pollen-hq/pollen/engine"
+	"github.com/pollen-hq/pollen/engine/storetest"
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC)
@@ -45,38 +45,11 @@ func mkInstance(t testing.TB, s *Store, name string) *engine.InstanceRecord {
 	return in
 }
 
-// mkCommit builds a commit of n events of instance id, packed in notifications of up to 10,
-// all created at `at`. prefix makes the ids unique per commit.
-func mkCommit(id int64, objectType, prefix string, n int, at time.Time, cur engine.Cursor) engine.Commit {
-	c := engine.Commit{Key: engine.JobKey{InstanceID: id, ObjectType: objectType}, Cursor: cur}
-	for i := range n {
-		c.Events = append(c.Events, engine.Event{
-			ID: fmt.Sprintf("%s-e%03d", prefix, i), InstanceID: id, ObjectType: objectType,
-			ObjectID: fmt.Sprint(i), Type: engine.Updated,
-			Date: at.Add(-time.Duration(n-i) * time.Millisecond), PollDate: at,
-			Record: json.RawMessage(fmt.Sprintf(`{"id":%d}`, i)),
-		})
-	}
-	for i := 0; i < n; i += 10 {
-		note := engine.Notification{ID: fmt.Sprintf("%s-n%03d", prefix, i/10), InstanceID: id,
-			ObjectType: objectType, CreatedAt: at, Lanes: engine.LaneSet(1 << (i / 10 % engine.OrderLanes))}
-		for _, e := range c.Events[i:min(n, i+10)] {
-			note.EventIDs = append(note.EventIDs, e.ID)
-		}
-		// Bytes that are not UTF-8 or text: bodies must come back byte for byte.
-		note.Body = append([]byte(`{"id":"`+note.ID+`"}`), 0, 0xff, 0xfe, '\n')
-		c.Notifications = append(c.Notifications, note)
-	}
-	return c
-}
-
-func cursorAt(since time.Time, seen ...string) engine.Cursor {
-	m := &engine.Mark{Since: since}
-	for _, id := range seen {
-		m.Seen = append(m.Seen, engine.SeenRecord{ID: id, Updated: since.UnixNano()})
-	}
-	return engine.Cursor{Streams: map[string]*engine.Mark{engine.StreamChanges: m}}
-}
+// The contract's commits and cursors (engine/storetest), for this store's own tests.
+var (
+	mkCommit = storetest.MakeCommit
+	cursorAt = storetest.CursorAt
+)
 
 func mustCommit(t testing.TB, s *Store, c engine.Commit) {
 	t.Helper()

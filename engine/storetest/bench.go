@@ -23,7 +23,7 @@ func benchEnv(b *testing.B, open Opener) *env {
 
 // benchCommit is a poll of 100 events of ~1 KB records in 10 notifications carrying them.
 func benchCommit(id int64, prefix string, at time.Time) engine.Commit {
-	c := mkCommit(id, "tickets", prefix, 100, at, cursorAt(at, "1", "2", "3"))
+	c := MakeCommit(id, "tickets", prefix, 100, at, CursorAt(at, "1", "2", "3"))
 	pad := strings.Repeat("x", 1000)
 	for i := range c.Events {
 		c.Events[i].Record = json.RawMessage(fmt.Sprintf(`{"id":%d,"description":%q}`, i, pad))
@@ -137,7 +137,7 @@ func BenchPending(b *testing.B, open Opener) {
 func BenchCommitPollIdle(b *testing.B, open Opener) {
 	e := benchEnv(b, open)
 	id := e.instance(b, "bench")
-	c := engine.Commit{Key: engine.JobKey{InstanceID: id, ObjectType: "tickets"}, Cursor: cursorAt(t0, "1", "2", "3")}
+	c := engine.Commit{Key: engine.JobKey{InstanceID: id, ObjectType: "tickets"}, Cursor: CursorAt(t0, "1", "2", "3")}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := e.Store.CommitPoll(ctx, c); err != nil {
@@ -150,7 +150,7 @@ func BenchCommitPollIdle(b *testing.B, open Opener) {
 func BenchCursor(b *testing.B, open Opener) {
 	e := benchEnv(b, open)
 	key := engine.JobKey{InstanceID: e.instance(b, "bench"), ObjectType: "tickets"}
-	e.commit(b, engine.Commit{Key: key, Cursor: cursorAt(t0, "1", "2", "3")})
+	e.commit(b, engine.Commit{Key: key, Cursor: CursorAt(t0, "1", "2", "3")})
 	b.ReportAllocs()
 	for b.Loop() {
 		c, found, err := e.Store.Cursor(ctx, key)

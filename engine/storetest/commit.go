@@ -38,8 +38,8 @@ func testCursor(t *testing.T, e *env) {
 		t.Errorf("cursor %+v %v %v, want %+v", got, ok, err, cur)
 	}
 	// Overwritten by the next commit, events or not.
-	next := cursorAt(t0.Add(time.Minute), "3")
-	e.commit(t, mkCommit(id, "tickets", "p", 3, t0, next))
+	next := CursorAt(t0.Add(time.Minute), "3")
+	e.commit(t, MakeCommit(id, "tickets", "p", 3, t0, next))
 	if got, ok, err := e.Store.Cursor(ctx, key); err != nil || !ok || !reflect.DeepEqual(got, next) {
 		t.Errorf("cursor after the next commit %+v %v %v, want %+v", got, ok, err, next)
 	}
@@ -55,7 +55,7 @@ func testCursor(t *testing.T, e *env) {
 // A commit that fails writes nothing: no event, no notification, the cursor where it was.
 func testCommitPollAtomic(t *testing.T, e *env) {
 	id := e.instance(t, "acme")
-	first := mkCommit(id, "tickets", "p1", 5, t0, cursorAt(t0, "x"))
+	first := MakeCommit(id, "tickets", "p1", 5, t0, CursorAt(t0, "x"))
 	e.commit(t, first)
 	before := e.allPending(t)
 
@@ -94,12 +94,12 @@ func testCommitPollAtomic(t *testing.T, e *env) {
 
 	// The second notification is refused (an empty id) after the events and the first
 	// notification were written.
-	bad := mkCommit(id, "tickets", "p2", 20, t0.Add(time.Minute), cursorAt(t0.Add(time.Minute), "y"))
+	bad := MakeCommit(id, "tickets", "p2", 20, t0.Add(time.Minute), CursorAt(t0.Add(time.Minute), "y"))
 	bad.Notifications[1].ID = ""
 	check("empty notification id", bad)
 
 	// An event without an id, after others.
-	bad = mkCommit(id, "tickets", "p3", 20, t0.Add(time.Minute), cursorAt(t0.Add(time.Minute), "y"))
+	bad = MakeCommit(id, "tickets", "p3", 20, t0.Add(time.Minute), CursorAt(t0.Add(time.Minute), "y"))
 	bad.Events[15].ID = ""
 	bad.Notifications[1].EventIDs[5] = ""
 	check("empty event id", bad)
@@ -107,7 +107,7 @@ func testCommitPollAtomic(t *testing.T, e *env) {
 	// A cancelled context.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	c := mkCommit(id, "tickets", "p5", 3, t0, cursorAt(t0.Add(time.Hour)))
+	c := MakeCommit(id, "tickets", "p5", 3, t0, CursorAt(t0.Add(time.Hour)))
 	if err := e.Store.CommitPoll(cctx, c); err == nil {
 		t.Error("CommitPoll with a cancelled context succeeded")
 	}
@@ -124,12 +124,12 @@ func testCommitPollAtomic(t *testing.T, e *env) {
 // delivered ones stay delivered.
 func testCommitPollIdempotent(t *testing.T, e *env) {
 	id := e.instance(t, "acme")
-	c := mkCommit(id, "tickets", "p1", 15, t0, cursorAt(t0, "a"))
+	c := MakeCommit(id, "tickets", "p1", 15, t0, CursorAt(t0, "a"))
 	e.commit(t, c)
 	e.deliver(t, "p1-n000", t0)
 	before := e.deliveries(t, engine.PendingQuery{Limit: 100})
 
-	c.Cursor = cursorAt(t0.Add(time.Second), "b")
+	c.Cursor = CursorAt(t0.Add(time.Second), "b")
 	e.commit(t, c)
 	if got := e.deliveries(t, engine.PendingQuery{Limit: 100}); !reflect.DeepEqual(got, before) {
 		t.Errorf("re-commit changed the outbox: %+v, want %+v", got, before)
@@ -144,7 +144,7 @@ func testCommitPollIdempotent(t *testing.T, e *env) {
 		}
 	}
 	// An overlapping poll: some known events and notifications, some new.
-	e.commit(t, mkCommit(id, "tickets", "p1", 25, t0, cursorAt(t0.Add(2*time.Second))))
+	e.commit(t, MakeCommit(id, "tickets", "p1", 25, t0, CursorAt(t0.Add(2*time.Second))))
 	if got, want := e.allPending(t), []string{"p1-n001", "p1-n002"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after an overlapping poll: pending %v, want %v", got, want)
 	}
@@ -160,7 +160,7 @@ func testCommitPollIdempotent(t *testing.T, e *env) {
 func testCommitPollUnknownInstance(t *testing.T, e *env) {
 	e.needs(t, "instances", e.Instances != nil)
 	id := e.instance(t, "acme")
-	c := mkCommit(id+100, "tickets", "p", 3, t0, cursorAt(t0))
+	c := MakeCommit(id+100, "tickets", "p", 3, t0, CursorAt(t0))
 	if err := e.Store.CommitPoll(ctx, c); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("commit of an unknown instance: %v, want ErrNotFound", err)
 	}
@@ -188,7 +188,7 @@ func testConcurrentCommitPoll(t *testing.T, e *env) {
 			id := ids[w%len(ids)]
 			for i := range commits {
 				// Workers w and w+4 share an instance and commit the same polls: they overlap.
-				c := mkCommit(id, "tickets", fmt.Sprintf("i%d-c%d", id, i), 12, t0.Add(time.Duration(i)*time.Second), cursorAt(t0))
+				c := MakeCommit(id, "tickets", fmt.Sprintf("i%d-c%d", id, i), 12, t0.Add(time.Duration(i)*time.Second), CursorAt(t0))
 				if err := e.Store.CommitPoll(ctx, c); err != nil {
 					errs <- err
 				}

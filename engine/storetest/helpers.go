@@ -47,10 +47,10 @@ func (e *env) instance(t testing.TB, name string) int64 {
 	return in.ID
 }
 
-// mkCommit builds a commit of n events of instance id, packed in notifications of up to 10, all
+// MakeCommit builds a commit of n events of instance id, packed in notifications of up to 10, all
 // created at `at`, each in one order lane. prefix makes the ids unique: events prefix-e000...,
 // notifications prefix-n000...
-func mkCommit(id int64, objectType, prefix string, n int, at time.Time, cur engine.Cursor) engine.Commit {
+func MakeCommit(id int64, objectType, prefix string, n int, at time.Time, cur engine.Cursor) engine.Commit {
 	c := engine.Commit{Key: engine.JobKey{InstanceID: id, ObjectType: objectType}, Cursor: cur}
 	for i := range n {
 		c.Events = append(c.Events, engine.Event{
@@ -73,7 +73,8 @@ func mkCommit(id int64, objectType, prefix string, n int, at time.Time, cur engi
 	return c
 }
 
-func cursorAt(since time.Time, seen ...string) engine.Cursor {
+// CursorAt is a cursor of the changes stream at since, with the records seen at that instant.
+func CursorAt(since time.Time, seen ...string) engine.Cursor {
 	m := &engine.Mark{Since: since}
 	for _, id := range seen {
 		m.Seen = append(m.Seen, engine.SeenRecord{ID: id, Updated: since.UnixNano()})
@@ -88,10 +89,10 @@ func (e *env) commit(t testing.TB, c engine.Commit) {
 	}
 }
 
-// commitNew commits n events of a new poll of instance id: mkCommit at t0.
+// commitNew commits n events of a new poll of instance id: MakeCommit at t0.
 func (e *env) commitNew(t *testing.T, id int64, objectType, prefix string, n int) engine.Commit {
 	t.Helper()
-	c := mkCommit(id, objectType, prefix, n, t0, cursorAt(t0))
+	c := MakeCommit(id, objectType, prefix, n, t0, CursorAt(t0))
 	e.commit(t, c)
 	return c
 }

@@ -64,7 +64,7 @@ func testEvents(t *testing.T, e *env) {
 		t.Errorf("unknown event: %v", err)
 	}
 	// An event carried by no notification: NEW, with no notification.
-	c := mkCommit(a, "agents", "orphan", 1, t0, cursorAt(t0))
+	c := MakeCommit(a, "agents", "orphan", 1, t0, CursorAt(t0))
 	c.Notifications = nil
 	e.commit(t, c)
 	if ev, _, err := e.Events.Event(ctx, "orphan-e000"); err != nil || ev.NotificationID != "" || ev.Status != engine.EventNew {
@@ -77,10 +77,10 @@ func testEvents(t *testing.T, e *env) {
 func testEventsFilters(t *testing.T, e *env) {
 	e.needs(t, "history", e.Events != nil)
 	a, b := e.instance(t, "a"), e.instance(t, "b")
-	e.commit(t, mkCommit(a, "tickets", "a1", 12, t0, cursorAt(t0)))                  // a1-n000 (10), a1-n001 (2)
-	e.commit(t, mkCommit(b, "tickets", "b1", 3, t0.Add(time.Hour), cursorAt(t0)))    // b1-n000
-	e.commit(t, mkCommit(a, "contacts", "a2", 4, t0.Add(2*time.Hour), cursorAt(t0))) // a2-n000
-	e.commit(t, mkCommit(b, "contacts", "b2", 2, t0.Add(3*time.Hour), cursorAt(t0))) // b2-n000
+	e.commit(t, MakeCommit(a, "tickets", "a1", 12, t0, CursorAt(t0)))                  // a1-n000 (10), a1-n001 (2)
+	e.commit(t, MakeCommit(b, "tickets", "b1", 3, t0.Add(time.Hour), CursorAt(t0)))    // b1-n000
+	e.commit(t, MakeCommit(a, "contacts", "a2", 4, t0.Add(2*time.Hour), CursorAt(t0))) // a2-n000
+	e.commit(t, MakeCommit(b, "contacts", "b2", 2, t0.Add(3*time.Hour), CursorAt(t0))) // b2-n000
 	e.deliver(t, "a1-n000", t0)
 	e.record(t, engine.Attempt{NotificationID: "a1-n001", At: t0, HTTPStatus: 500, Status: engine.StatusFailed, Next: t0.Add(time.Hour)})
 	e.queue(t, "b1-n000", t0.Add(time.Hour)) // b2-n000 queues behind it
@@ -137,7 +137,7 @@ func testEventsFilters(t *testing.T, e *env) {
 	}
 	// Events committed after a page was read do not shift the next page.
 	first, tok = e.eventIDs(t, engine.EventFilter{Limit: 5})
-	e.commit(t, mkCommit(a, "tickets", "late", 3, t0, cursorAt(t0)))
+	e.commit(t, MakeCommit(a, "tickets", "late", 3, t0, CursorAt(t0)))
 	rest, _ = e.eventIDs(t, engine.EventFilter{Limit: 100, PageToken: tok})
 	if first+" "+rest != all {
 		t.Errorf("pages around a commit: %s | %s, want %s", first, rest, all)
@@ -185,7 +185,7 @@ func testEventsScope(t *testing.T, e *env) {
 func testEventsInNotificationOrder(t *testing.T, e *env) {
 	e.needs(t, "history", e.Events != nil)
 	a := e.instance(t, "a")
-	c := mkCommit(a, "tickets", "a", 5, t0, cursorAt(t0)) // a-e000..a-e004 in a-n000
+	c := MakeCommit(a, "tickets", "a", 5, t0, CursorAt(t0)) // a-e000..a-e004 in a-n000
 	c.Notifications[0].EventIDs = []string{"a-e003", "a-e000"}
 	c.Notifications = append(c.Notifications, engine.Notification{ID: "a-n001", InstanceID: a, ObjectType: "tickets",
 		EventIDs: []string{"a-e004", "a-e001"}, CreatedAt: t0, Body: []byte(`{}`)})
@@ -244,7 +244,7 @@ func testNotificationHistory(t *testing.T, e *env) {
 	}
 	// An event carried again keeps the notification that first carried it; the later
 	// notification lists it all the same.
-	c := mkCommit(id, "tickets", "q", 1, t0, cursorAt(t0))
+	c := MakeCommit(id, "tickets", "q", 1, t0, CursorAt(t0))
 	c.Notifications[0].EventIDs = []string{"q-e000", "p-e000"}
 	e.commit(t, c)
 	if n, err := e.Events.Notification(ctx, "q-n000"); err != nil || len(n.Events) != 2 || n.Events[1].ID != "p-e000" || n.Events[1].NotificationID != "p-n000" {
@@ -378,7 +378,7 @@ func testDeleteInstanceCancels(t *testing.T, e *env) {
 		t.Errorf("pending after a late attempt: %v", got)
 	}
 	// A poll that was in flight commits nothing.
-	if err := e.Store.CommitPoll(ctx, mkCommit(a, "tickets", "late", 5, t0, cursorAt(t0))); !errors.Is(err, engine.ErrNotFound) {
+	if err := e.Store.CommitPoll(ctx, MakeCommit(a, "tickets", "late", 5, t0, CursorAt(t0))); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("late commit: %v, want ErrNotFound", err)
 	}
 }
@@ -403,7 +403,7 @@ func testPrune(t *testing.T, e *env) {
 	e.deliver(t, "oldb-n000", t0)
 	e.retry(t, "oldb-n001", t0, cut.Add(time.Hour)) // pending, in backoff
 	// New: delivered after the cut-off.
-	e.commit(t, mkCommit(b, "contacts", "new", 10, cut, cursorAt(cut)))
+	e.commit(t, MakeCommit(b, "contacts", "new", 10, cut, CursorAt(cut)))
 	e.deliver(t, "new-n000", cut)
 	// Cancelled and old: a deleted instance's.
 	c := e.instance(t, "c")
@@ -412,7 +412,7 @@ func testPrune(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	// An event in no notification.
-	orphan := mkCommit(b, "agents", "orphan", 1, t0, cursorAt(t0))
+	orphan := MakeCommit(b, "agents", "orphan", 1, t0, CursorAt(t0))
 	orphan.Notifications = nil
 	e.commit(t, orphan)
 

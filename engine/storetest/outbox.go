@@ -33,11 +33,11 @@ func init() {
 // holds of them.
 func testPending(t *testing.T, e *env) {
 	a, b, c := e.instance(t, "a"), e.instance(t, "b"), e.instance(t, "c")
-	e.commit(t, mkCommit(a, "tickets", "a1", 20, t0, cursorAt(t0)))                // a1-n000, a1-n001
-	e.commit(t, mkCommit(b, "tickets", "b1", 10, t0.Add(time.Hour), cursorAt(t0))) // due only an hour later
-	e.commit(t, mkCommit(c, "contacts", "c1", 7, t0, cursorAt(t0)))
-	e.commit(t, mkCommit(a, "contacts", "a2", 10, t0, cursorAt(t0)))
-	e.commit(t, mkCommit(c, "tickets", "c2", 10, t0, cursorAt(t0)))
+	e.commit(t, MakeCommit(a, "tickets", "a1", 20, t0, CursorAt(t0)))                // a1-n000, a1-n001
+	e.commit(t, MakeCommit(b, "tickets", "b1", 10, t0.Add(time.Hour), CursorAt(t0))) // due only an hour later
+	e.commit(t, MakeCommit(c, "contacts", "c1", 7, t0, CursorAt(t0)))
+	e.commit(t, MakeCommit(a, "contacts", "a2", 10, t0, CursorAt(t0)))
+	e.commit(t, MakeCommit(c, "tickets", "c2", 10, t0, CursorAt(t0)))
 
 	all := []string{"a1-n000", "a1-n001", "b1-n000", "c1-n000", "a2-n000", "c2-n000"}
 	if got := e.pending(t, engine.PendingQuery{Limit: 10}); !reflect.DeepEqual(got, all) {
@@ -128,7 +128,7 @@ func testPendingMissesNothing(t *testing.T, e *env) {
 		go func() {
 			defer wg.Done()
 			for i := range commits {
-				if err := e.Store.CommitPoll(ctx, mkCommit(id, "tickets", fmt.Sprintf("w%d-c%d", w, i), 15, t0, cursorAt(t0))); err != nil {
+				if err := e.Store.CommitPoll(ctx, MakeCommit(id, "tickets", fmt.Sprintf("w%d-c%d", w, i), 15, t0, CursorAt(t0))); err != nil {
 					errs <- err
 				}
 			}
@@ -177,7 +177,7 @@ func testPendingMissesNothing(t *testing.T, e *env) {
 // A notification is due at its CreatedAt; one without, at its commit (the store's clock).
 func testPendingDueAtCommit(t *testing.T, e *env) {
 	id := e.instance(t, "a")
-	c := mkCommit(id, "tickets", "p", 3, t0, cursorAt(t0))
+	c := MakeCommit(id, "tickets", "p", 3, t0, CursorAt(t0))
 	c.Notifications[0].CreatedAt = time.Time{}
 	e.clock.Set(t0.Add(5 * time.Minute))
 	e.commit(t, c)
@@ -191,7 +191,7 @@ func testNotificationBody(t *testing.T, e *env) {
 	id := e.instance(t, "a")
 	c := e.commitNew(t, id, "tickets", "p", 25)
 	big := bytes.Repeat([]byte{0, 1, 0xff, 'x'}, 100_000)
-	c2 := mkCommit(id, "tickets", "big", 1, t0, cursorAt(t0))
+	c2 := MakeCommit(id, "tickets", "big", 1, t0, CursorAt(t0))
 	c2.Notifications[0].Body = big
 	e.commit(t, c2)
 	e.deliver(t, "p-n001", t0)
@@ -276,7 +276,7 @@ func testRecordAttemptUnknown(t *testing.T, e *env) {
 func testRecordAttemptsConcurrently(t *testing.T, e *env) {
 	var ids []string
 	for i := range 20 {
-		c := mkCommit(e.instance(t, fmt.Sprint("i", i)), "tickets", fmt.Sprint("c", i), 100, t0, cursorAt(t0, "1"))
+		c := MakeCommit(e.instance(t, fmt.Sprint("i", i)), "tickets", fmt.Sprint("c", i), 100, t0, CursorAt(t0, "1"))
 		e.commit(t, c)
 		for _, n := range c.Notifications {
 			ids = append(ids, n.ID)
@@ -340,8 +340,8 @@ func testQueuedHoldsLaterOnes(t *testing.T, e *env) {
 	e.wantStatus(t, map[string]string{"a1-n000": "QUEUED", "a1-n001": "QUEUED", "a1-n002": "QUEUED", "b1-n000": engine.EventNew})
 
 	// A later poll of a queues behind too; b's do not.
-	e.commit(t, mkCommit(a, "contacts", "a2", 5, t0.Add(time.Hour), cursorAt(t0)))
-	e.commit(t, mkCommit(b, "contacts", "b2", 5, t0.Add(time.Hour), cursorAt(t0)))
+	e.commit(t, MakeCommit(a, "contacts", "a2", 5, t0.Add(time.Hour), CursorAt(t0)))
+	e.commit(t, MakeCommit(b, "contacts", "b2", 5, t0.Add(time.Hour), CursorAt(t0)))
 	if got, want := e.allPending(t), []string{"b1-n000", "b2-n000"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("pending after new polls: %v, want %v", got, want)
 	}
@@ -376,7 +376,7 @@ func testQueuedHoldsLaterOnes(t *testing.T, e *env) {
 	if n, err := e.Outbox.RequeueInstance(ctx, a); err != nil || n != 4 {
 		t.Errorf("RequeueInstance: %d %v, want 4", n, err)
 	}
-	e.commit(t, mkCommit(a, "contacts", "a3", 5, t0.Add(time.Hour), cursorAt(t0)))
+	e.commit(t, MakeCommit(a, "contacts", "a3", 5, t0.Add(time.Hour), CursorAt(t0)))
 	if got, want := e.pending(t, engine.PendingQuery{InstanceID: a, Limit: 10}), []string{"a1-n000", "a1-n001", "a1-n002", "a2-n000", "a3-n000"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("pending of a after redelivery: %v, want %v", got, want)
 	}
