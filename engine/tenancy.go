@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -128,4 +131,48 @@ func (s Scope) Holds(id, userID, orgID int64) bool {
 type Sealer interface {
 	Seal(plaintext []byte) ([]byte, error)
 	Open(sealed []byte) ([]byte, error)
+}
+
+// SealConfiguration encodes an instance configuration as every store keeps it at rest: the
+// JSON object sealed by sealer, or the JSON text itself when sealer is nil (tests). The two forms
+// tell apart by their first byte ('{' is never the first byte of a sealed value), so that a store
+// reads configurations written before it had a key, and `pollen migrate` copies them as stored.
+func SealConfiguration(sealer Sealer, conf map[string]any) ([]byte, error) {
+	if conf == nil {
+		conf = map[string]any{}
+	}
+	b, err := json.Marshal(conf)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if sealer == nil {
+		return b, nil
+	}
+	sealed, err := sealer.Seal(b)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return sealed, nil
+}
+
+// OpenConfiguration decodes what SealConfiguration made of instance id's configuration, numbers
+// kept as json.Number.
+func OpenConfiguration(sealer Sealer, id int64, b []byte) (map[string]any, error) {
+	if len(b) > 0 && b[0] != '{' {
+		if sealer == nil {
+			return nil, fmt.Errorf("instance %d configuration is sealed and the store has no key", id)
+		}
+		plain, err := sealer.Open(b)
+		if err != nil {
+			return nil, fmt.Errorf("instance %d configuration: %w", id, err)
+		}
+		b = plain
+	}
+	var conf map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&conf); err != nil {
+		return nil, fmt.Errorf("instance %d configuration: %w", id, err)
+	}
+	return conf, nil
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,46 +116,14 @@ func (s *Store) instanceRow(in *engine.InstanceRecord) (instanceRow, error) {
 		created: created, updated: updated, disabled: in.Disabled}, nil
 }
 
-// sealConfiguration encodes a configuration as stored: sealed bytes, or JSON text without a
-// sealer.
+// sealConfiguration encodes a configuration as stored (engine.SealConfiguration).
 func (s *Store) sealConfiguration(conf map[string]any) ([]byte, error) {
-	if conf == nil {
-		conf = map[string]any{}
-	}
-	b, err := json.Marshal(conf)
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	if s.sealer == nil {
-		return b, nil
-	}
-	sealed, err := s.sealer.Seal(b)
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	return sealed, nil
+	return engine.SealConfiguration(s.sealer, conf)
 }
 
-// openConfiguration decodes a stored configuration: sealed, or JSON text (written without a
-// sealer).
+// openConfiguration decodes a stored configuration (engine.OpenConfiguration).
 func (s *Store) openConfiguration(id int64, b []byte) (map[string]any, error) {
-	if len(b) > 0 && b[0] != '{' {
-		if s.sealer == nil {
-			return nil, fmt.Errorf("instance %d configuration is sealed and the store has no key", id)
-		}
-		plain, err := s.sealer.Open(b)
-		if err != nil {
-			return nil, fmt.Errorf("instance %d configuration: %w", id, err)
-		}
-		b = plain
-	}
-	var conf map[string]any
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&conf); err != nil {
-		return nil, fmt.Errorf("instance %d configuration: %w", id, err)
-	}
-	return conf, nil
+	return engine.OpenConfiguration(s.sealer, id, b)
 }
 
 // Instance returns the instance with the given id, or ErrNotFound.

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -109,46 +108,20 @@ func (s *Store) instanceArgs(in *engine.InstanceRecord) ([]any, error) {
 	return []any{in.Name, string(tagsJSON), in.Token, in.ElementKey, conf, created, updated, in.Disabled}, nil
 }
 
-// sealConfiguration encodes a configuration as stored: sealed bytes (a BLOB), or JSON text
-// without a sealer.
+// sealConfiguration encodes a configuration as stored (engine.SealConfiguration): sealed bytes
+// (a BLOB), or JSON text without a sealer.
 func (s *Store) sealConfiguration(conf map[string]any) (any, error) {
-	if conf == nil {
-		conf = map[string]any{}
+	b, err := engine.SealConfiguration(s.sealer, conf)
+	if err != nil || s.sealer != nil {
+		return b, err
 	}
-	b, err := json.Marshal(conf)
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	if s.sealer == nil {
-		return string(b), nil
-	}
-	sealed, err := s.sealer.Seal(b)
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	return sealed, nil
+	return string(b), nil
 }
 
-// openConfiguration decodes a stored configuration: sealed, or JSON text (written without a
-// sealer, or before sealing existed).
+// openConfiguration decodes a stored configuration (engine.OpenConfiguration): sealed, or JSON
+// text (written without a sealer, or before sealing existed).
 func (s *Store) openConfiguration(id int64, b []byte) (map[string]any, error) {
-	if len(b) > 0 && b[0] != '{' {
-		if s.sealer == nil {
-			return nil, fmt.Errorf("instance %d configuration is sealed and the store has no key", id)
-		}
-		plain, err := s.sealer.Open(b)
-		if err != nil {
-			return nil, fmt.Errorf("instance %d configuration: %w", id, err)
-		}
-		b = plain
-	}
-	var conf map[string]any
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&conf); err != nil {
-		return nil, fmt.Errorf("instance %d configuration: %w", id, err)
-	}
-	return conf, nil
+	return engine.OpenConfiguration(s.sealer, id, b)
 }
 
 // Instance returns the instance with the given id, or ErrNotFound.
