@@ -54,7 +54,12 @@ type Cluster struct {
 	leaving map[string]*held    // leases being handed over: renewed until released
 	holders map[string]string   // who holds each account's lease, as last read
 	nodes   []NodeInfo          // the live nodes, as last read
-	stats   ClusterStats
+	// seen is when each node was last seen alive (its last heartbeat, as last read); last names
+	// the last node seen holding each account's lease: a take-over from a dead node resumes the
+	// slots it missed since its last heartbeat (Instance.PolledUntil).
+	seen  map[string]time.Time
+	last  map[string]string
+	stats ClusterStats
 }
 
 // held is a lease held by this node.
@@ -113,7 +118,7 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{o: o, rt: o.Runtime, clock: o.Clock, log: o.Logger, period: o.Period, wake: make(chan struct{}, 1),
 		all: map[int64]*Instance{}, unknown: map[int64]string{}, local: map[int64]string{}, held: map[string]*held{}, leaving: map[string]*held{},
-		holders: map[string]string{}}
+		holders: map[string]string{}, seen: map[string]time.Time{}, last: map[string]string{}}
 	c.stats.Node = o.Node
 	f := c.fenced
 	c.rt.fenced.Store(&f)
@@ -135,7 +140,7 @@ func (c *Cluster) Apply(in *Instance) {
 	c.mu.Lock()
 	c.all[in.ID] = in
 	delete(c.unknown, in.ID)
-	c.place(in)
+	c.place(in, time.Time{})
 	c.mu.Unlock()
 	c.poke()
 }
@@ -191,8 +196,9 @@ func (c *Cluster) recompiled(in *Instance, cat *Catalog) *Instance {
 }
 
 // place runs an instance here, fenced by its account's lease, when the lease is held here, and
-// stops it here otherwise. c.mu is held.
-func (c *Cluster) place(in *Instance) {
+// stops it here otherwise. polledUntil, when set, is until when another node polled it (a
+// take-over). c.mu is held.
+func (c *Cluster) place(in *Instance, polledUntil time.Time) {
 	acct := accountKey(in)
 	if h := c.held[acct]; h != nil {
 		if cat := c.rt.Catalog(); affected(in, cat) {
@@ -200,7 +206,7 @@ func (c *Cluster) place(in *Instance) {
 			c.all[in.ID] = in
 		}
 		cp := *in
-		cp.Fence = h.lease.Fence()
+		cp.Fence, cp.PolledUntil = h.lease.Fence(), polledUntil
 		c.rt.Apply(&cp)
 		c.local[in.ID] = acct
 		return
@@ -518,9 +524,18 @@ func (c *Cluster) step(ctx context.Context) {
 		c.log.Info("live nodes", "nodes", names)
 	}
 	c.nodes = nodes
+	for _, n := range nodes {
+		c.seen[n.Name] = n.Expires.Add(-c.period) // when it beat
+	}
+	for name, at := range c.seen {
+		if at.Before(c.clock.Now().Add(-time.Hour)) {
+			delete(c.seen, name)
+		}
+	}
 	c.holders = map[string]string{}
 	for _, l := range holders {
 		c.holders[l.Account] = l.Node
+		c.last[l.Account] = l.Node
 	}
 	want := map[string][]string{}
 	for _, in := range c.all {
@@ -552,6 +567,16 @@ func (c *Cluster) step(ctx context.Context) {
 	for _, a := range acquire {
 		c.acquire(ctx, a)
 	}
+}
+
+// alive reports whether a node is among the live nodes, as last read. c.mu is held.
+func (c *Cluster) alive(node string) bool {
+	for _, n := range c.nodes {
+		if n.Name == node {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Cluster) changedNodes(nodes []NodeInfo) bool {
@@ -680,10 +705,17 @@ func (c *Cluster) acquire(ctx context.Context, account string) {
 	c.held[account] = &held{lease: l, deadline: c.deadline(sent)}
 	c.holders[account] = c.o.Node
 	c.stats.Acquired++
+	// Taken over from a node that died: its jobs were polled until its last heartbeat, and those
+	// whose slot fell after it poll at once rather than at their next slot.
+	var polledUntil time.Time
+	if prev := c.last[account]; prev != "" && prev != c.o.Node && !c.alive(prev) {
+		polledUntil = c.seen[prev]
+	}
+	c.last[account] = c.o.Node
 	n := 0
 	for _, in := range c.all {
 		if accountKey(in) == account {
-			c.place(in)
+			c.place(in, polledUntil)
 			n++
 		}
 	}

@@ -103,6 +103,9 @@ type clusterRig struct {
 	store  fencedStore
 	ins    []*Instance
 	nodes  map[string]*testNode
+
+	mu    sync.Mutex
+	polls map[JobKey][]time.Time // when each job's polls started, on any node
 }
 
 type testNode struct {
@@ -116,7 +119,7 @@ func newClusterRig(t *testing.T, instances int) *clusterRig {
 	cat := testCatalog(t)
 	leases := NewMemLeases(nil)
 	r := &clusterRig{t: t, cat: cat, leases: leases, src: newSchedSourceFake(20 * time.Millisecond),
-		store: fencedStore{newPollStoreFake(), leases}, nodes: map[string]*testNode{}}
+		store: fencedStore{newPollStoreFake(), leases}, nodes: map[string]*testNode{}, polls: map[JobKey][]time.Time{}}
 	for i := 1; i <= instances; i++ {
 		in := schedInstance(t, cat, int64(i))
 		in.Interval = 100 * time.Millisecond
@@ -130,7 +133,12 @@ func (r *clusterRig) start(name string) *testNode { return r.startWith(name, r.c
 
 // startWith starts a node whose definitions are cat.
 func (r *clusterRig) startWith(name string, cat *Catalog) *testNode {
-	rt := NewRuntime(RuntimeOptions{Catalog: cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{}})
+	rt := NewRuntime(RuntimeOptions{Catalog: cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{},
+		OnPoll: func(ev PollEvent) {
+			r.mu.Lock()
+			r.polls[ev.Key] = append(r.polls[ev.Key], ev.At)
+			r.mu.Unlock()
+		}})
 	l := &cutLeases{Leases: r.leases}
 	c, err := NewCluster(ClusterOptions{Node: name, Leases: l, Runtime: rt, Period: testPeriod})
 	if err != nil {
@@ -306,6 +314,58 @@ func (r *clusterRig) exactlyOnceQuiet(live ...string) []string {
 		}
 	}
 	return out
+}
+
+// A node taking over the accounts of a dead node polls at once the jobs whose slot the dead node
+// missed, instead of at their next slot: no job goes unpolled for much longer than its interval.
+func TestClusterTakeOverPollsOverdueJobsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 24)
+		interval := 10 * testPeriod
+		for _, in := range r.ins {
+			in.Interval = interval
+		}
+		r.start("a")
+		r.start("b")
+		run(2 * interval)
+		a := r.nodes["a"]
+		if a.c.Stats().Leases == 0 {
+			t.Fatal("a holds no lease")
+		}
+		cut := time.Now()
+		a.leases.cut.Store(true)
+		run(2 * interval)
+		end := time.Now()
+		a.stop()
+		delete(r.nodes, "a")
+		r.exactlyOnce("after a died", "b")
+
+		// Every gap between two polls of a job that ends after the cut: the take-over (a heartbeat
+		// expiring, about a lease period and a fifth) plus the catch-up's spread (a tenth of the
+		// interval) at most, beyond the interval. Without the catch-up, up to two intervals.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		bound := interval + 3*testPeriod
+		var worst time.Duration
+		for _, in := range r.ins {
+			for _, j := range in.Jobs {
+				at := append(r.polls[JobKey{InstanceID: in.ID, ObjectType: j.ObjectType}], end)
+				for i := 1; i < len(at); i++ {
+					if at[i].After(cut) {
+						worst = max(worst, at[i].Sub(at[i-1]))
+					}
+				}
+			}
+		}
+		t.Logf("longest time a job went unpolled across the take-over: %v (interval %v, lease period %v)", worst, interval, testPeriod)
+		if worst > bound {
+			t.Errorf("a job went unpolled for %v across the take-over, want at most %v", worst, bound)
+		}
+		r.noOverlap()
+		for _, n := range r.nodes {
+			n.stop()
+		}
+	})
 }
 
 // A commit under a lease that moved on is refused and writes nothing; the node gives the lease
