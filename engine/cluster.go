@@ -12,9 +12,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// DefaultLeasePeriod is how long a vendor account's lease lasts unless its holder renews it. A
-// node renews its leases every fifth of it; a node that dies has its accounts taken over once
-// its heartbeat and leases expire: within about one period and a fifth.
+// DefaultLeasePeriod is how long a node's heartbeat, and with it every vendor account lease the
+// node holds, lasts unless the node beats again. A node beats every fifth of it (one write, for
+// all its leases); a node that dies has its accounts taken over once its heartbeat expires:
+// within about one period and a fifth.
 const DefaultLeasePeriod = 10 * time.Second
 
 // Cluster shares the instances of one store among several nodes (pollen serve processes). It
@@ -24,15 +25,18 @@ const DefaultLeasePeriod = 10 * time.Second
 // their polls and deliveries happen here and nowhere else.
 //
 // Every fifth of the lease period the node beats (Leases.Heartbeat, advertising the resources its
-// definitions can poll), renews its leases, and assigns every account it knows to a live node:
+// definitions can poll; the beat renews every lease it holds), and assigns every account it
+// knows to a live node:
 // among the nodes that have every resource the account's instances use, the one that ranks first
 // for the account by rendezvous (highest random weight) hashing. So every node computes the same
 // owner from the same nodes, and a node joining or leaving moves only the accounts it wins or
-// held. An account assigned here is acquired when its lease is free or expired; an account
-// assigned elsewhere is released once this node's polls and deliveries of it have ended. A lease
-// that could not be renewed for 7/10 of the period, or that a write found fenced, is given up
-// at once: its instances stop here. A node killed outright has its leases expire after one
-// period, and the others take its accounts at their next step.
+// held. An account assigned here is acquired when its lease is free or its holder's heartbeat
+// expired; an account assigned elsewhere is released once this node's polls and deliveries of it
+// have ended. When the node's heartbeat could not be renewed for 7/10 of the period, every lease
+// it holds is given up at once, before the store may let another node take them; a lease that a
+// write found fenced, or that the store shows taken over, is given up alone. A node killed
+// outright has its heartbeat expire after one period, and the others take its accounts at their
+// next step.
 //
 // Changes made through another node arrive as Notices: the instance is read again from the store
 // (ClusterOptions.Refresh). Every instance is also read again every lease period
@@ -51,9 +55,13 @@ type Cluster struct {
 	unknown map[int64]string    // instances whose element this node lacks, with the element's key
 	local   map[int64]string    // the instances running here, with their accounts
 	held    map[string]*held    // the leases held here, by account
-	leaving map[string]*held    // leases being handed over: renewed until released
-	holders map[string]string   // who holds each account's lease, as last read
-	nodes   []NodeInfo          // the live nodes, as last read
+	leaving map[string]*held    // leases being handed over: held until released
+	// until is when, by this node's clock, its heartbeat (and every lease it holds) is taken for
+	// lost unless it beats again first: well before the store expires it, so that this node
+	// stops before another starts.
+	until   time.Time
+	holders map[string]string // who holds each account's lease, as last read
+	nodes   []NodeInfo        // the live nodes, as last read
 	// seen is when each node was last seen alive (its last heartbeat, as last read); last names
 	// the last node seen holding each account's lease: a take-over from a dead node resumes the
 	// slots it missed since its last heartbeat (Instance.PolledUntil).
@@ -65,9 +73,6 @@ type Cluster struct {
 // held is a lease held by this node.
 type held struct {
 	lease Lease
-	// deadline is when, by this node's clock, the lease is taken for lost unless it is renewed
-	// first: well before the store expires it, so that this node stops before another starts.
-	deadline time.Time
 }
 
 // ClusterOptions configure a Cluster.
@@ -400,7 +405,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.listen(ctx) }()
 	}
-	// Leases not renewed in time are given up by their deadline even while a step hangs on an
+	// The leases are given up by the heartbeat's deadline even while a step hangs on an
 	// unreachable store.
 	wg.Add(1)
 	go func() { defer wg.Done(); c.watchDeadlines(ctx) }()
@@ -430,8 +435,8 @@ func (c *Cluster) Run(ctx context.Context) error {
 	}
 }
 
-// watchDeadlines gives up the leases whose deadline passed, every tenth of a period, until ctx
-// ends.
+// watchDeadlines gives up the leases once the heartbeat's deadline passed, looking every tenth
+// of a period, until ctx ends.
 func (c *Cluster) watchDeadlines(ctx context.Context) {
 	for {
 		t := c.clock.NewTimer(c.period / 10)
@@ -495,8 +500,10 @@ func (c *Cluster) notice(ctx context.Context, n Notice) {
 	}
 }
 
-// step beats, renews the leases held, and acquires and releases accounts as they are assigned.
+// step beats (renewing the leases held), and acquires and releases accounts as they are
+// assigned.
 func (c *Cluster) step(ctx context.Context) {
+	sent := c.clock.Now()
 	nodes, err := c.o.Leases.Heartbeat(ctx, NodeInfo{Name: c.o.Node, Resources: catalogResources(c.rt.Catalog())}, c.period)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -505,7 +512,9 @@ func (c *Cluster) step(ctx context.Context) {
 		c.expire()
 		return
 	}
-	c.renew(ctx)
+	c.mu.Lock()
+	c.until = c.deadline(sent)
+	c.mu.Unlock()
 	c.expire()
 	holders, err := c.o.Leases.Holders(ctx)
 	if err != nil {
@@ -533,9 +542,20 @@ func (c *Cluster) step(ctx context.Context) {
 		}
 	}
 	c.holders = map[string]string{}
+	tokens := map[string]int64{}
 	for _, l := range holders {
 		c.holders[l.Account] = l.Node
 		c.last[l.Account] = l.Node
+		if l.Node == c.o.Node {
+			tokens[l.Account] = l.Token
+		}
+	}
+	// A lease held here that the store no longer shows held here with its token was taken over
+	// (this node's heartbeat expired in the store's eyes, say).
+	for a, h := range c.held {
+		if tokens[a] != h.lease.Token {
+			c.lose(a, "its lease was taken over")
+		}
 	}
 	want := map[string][]string{}
 	for _, in := range c.all {
@@ -591,62 +611,21 @@ func (c *Cluster) changedNodes(nodes []NodeInfo) bool {
 	return false
 }
 
-// renew renews the leases held and being handed over; those not renewed are lost.
-func (c *Cluster) renew(ctx context.Context) {
-	c.mu.Lock()
-	var list []Lease
-	for _, h := range c.held {
-		list = append(list, h.lease)
-	}
-	for _, h := range c.leaving {
-		list = append(list, h.lease)
-	}
-	c.mu.Unlock()
-	if len(list) == 0 {
-		return
-	}
-	sent := c.clock.Now()
-	got, err := c.o.Leases.Renew(ctx, c.o.Node, list, c.period)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Error("renewing leases failed", "error", err)
-		}
-		return
-	}
-	renewed := map[string]Lease{}
-	for _, l := range got {
-		renewed[l.Account] = l
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, l := range list {
-		r, ok := renewed[l.Account]
-		ok = ok && r.Token == l.Token
-		if h := c.held[l.Account]; h != nil && h.lease.Token == l.Token {
-			if ok {
-				h.lease, h.deadline = r, c.deadline(sent)
-			} else {
-				c.lose(l.Account, "its lease was taken over")
-			}
-		}
-		if h := c.leaving[l.Account]; h != nil && h.lease.Token == l.Token && ok {
-			h.lease, h.deadline = r, c.deadline(sent)
-		}
-	}
-}
-
-// deadline is when a lease renewed (or taken) at sent is taken for lost unless renewed again.
+// deadline is when a heartbeat sent at sent is taken for lost, with every lease held here,
+// unless the node beats again.
 func (c *Cluster) deadline(sent time.Time) time.Time { return sent.Add(c.period * 7 / 10) }
 
-// expire gives up the leases not renewed in time. c.mu is not held.
+// expire gives up every lease held here when the heartbeat was not renewed in time. c.mu is not
+// held.
 func (c *Cluster) expire() {
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for a, h := range c.held {
-		if now.After(h.deadline) {
-			c.lose(a, "its lease could not be renewed in time")
-		}
+	if !now.After(c.until) {
+		return
+	}
+	for a := range c.held {
+		c.lose(a, "this node's heartbeat could not be renewed in time")
 	}
 }
 
@@ -689,8 +668,7 @@ func (c *Cluster) fenced(in *Instance) {
 
 // acquire takes an account's lease when it is free, and runs its instances here.
 func (c *Cluster) acquire(ctx context.Context, account string) {
-	sent := c.clock.Now()
-	l, ok, err := c.o.Leases.Acquire(ctx, account, c.o.Node, c.period)
+	l, ok, err := c.o.Leases.Acquire(ctx, account, c.o.Node)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("acquiring a lease failed", "account", account, "error", err)
@@ -702,7 +680,7 @@ func (c *Cluster) acquire(ctx context.Context, account string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.held[account] = &held{lease: l, deadline: c.deadline(sent)}
+	c.held[account] = &held{lease: l}
 	c.holders[account] = c.o.Node
 	c.stats.Acquired++
 	// Taken over from a node that died: its jobs were polled until its last heartbeat, and those
@@ -725,7 +703,8 @@ func (c *Cluster) acquire(ctx context.Context, account string) {
 }
 
 // release hands an account over: its instances stop here, and once their polls and deliveries
-// have ended (or a lease period has passed) the lease is released. Meanwhile it is renewed.
+// have ended (or a lease period has passed) the lease is released. Meanwhile the heartbeat keeps
+// it.
 func (c *Cluster) release(ctx context.Context, account string) {
 	c.mu.Lock()
 	h := c.held[account]

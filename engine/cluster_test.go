@@ -43,18 +43,11 @@ func (l *cutLeases) Heartbeat(ctx context.Context, n NodeInfo, ttl time.Duration
 	return l.Leases.Heartbeat(ctx, n, ttl)
 }
 
-func (l *cutLeases) Acquire(ctx context.Context, a, n string, ttl time.Duration) (Lease, bool, error) {
+func (l *cutLeases) Acquire(ctx context.Context, a, n string) (Lease, bool, error) {
 	if l.cut.Load() {
 		return Lease{}, false, l.fail(ctx)
 	}
-	return l.Leases.Acquire(ctx, a, n, ttl)
-}
-
-func (l *cutLeases) Renew(ctx context.Context, n string, held []Lease, ttl time.Duration) ([]Lease, error) {
-	if l.cut.Load() {
-		return nil, l.fail(ctx)
-	}
-	return l.Leases.Renew(ctx, n, held, ttl)
+	return l.Leases.Acquire(ctx, a, n)
 }
 
 func (l *cutLeases) Release(ctx context.Context, x Lease) error {
@@ -387,10 +380,13 @@ func TestClusterFencedCommit(t *testing.T) {
 			t.Fatalf("leased %v", got)
 		}
 		acct := accountKey(in)
-		// Another node takes the lease (a's expired while it was paused, say).
+		// Another node takes the lease (a's heartbeat expired while it was paused, say).
 		old, _ := r.leases.Holders(ctx)
 		_ = r.leases.Release(ctx, old[0])
-		if _, ok, _ := r.leases.Acquire(ctx, acct, "x", testPeriod); !ok {
+		if _, err := r.leases.Heartbeat(ctx, NodeInfo{Name: "x"}, testPeriod); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := r.leases.Acquire(ctx, acct, "x"); !ok {
 			t.Fatal("x could not take the lease")
 		}
 		// a's first poll commits (a new job's first poll always does): refused.
@@ -417,7 +413,7 @@ func TestClusterFencedCommit(t *testing.T) {
 		if ok, why := rt.Valid(in.ID); !ok {
 			t.Errorf("a fenced commit made the instance invalid: %s", why)
 		}
-		// Once x's lease expires, a takes it anew (a greater token) and polls from its cursor.
+		// Once x's heartbeat expires, a takes it anew (a greater token) and polls from its cursor.
 		for range 12 {
 			run(testPeriod / 5)
 			c.step(ctx)
