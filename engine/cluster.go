@@ -579,8 +579,23 @@ func (c *Cluster) step(ctx context.Context) {
 			release = append(release, a)
 		}
 	}
+	// Leases the store shows held by this node that it does not know it holds: an earlier run
+	// of this node (restarted under the same name) took them, or they were given up here when
+	// the heartbeat was late. They stay valid while this node beats, so they are released here
+	// unless the account is this node's to take again.
+	var stale []Lease
+	for _, l := range holders {
+		if l.Node == c.o.Node && c.held[l.Account] == nil && c.leaving[l.Account] == nil && !slices.Contains(acquire, l.Account) {
+			stale = append(stale, l)
+		}
+	}
 	c.mu.Unlock()
 
+	for _, l := range stale {
+		if err := c.o.Leases.Release(ctx, l); err != nil && ctx.Err() == nil {
+			c.log.Warn("releasing a lease this node no longer uses failed", "account", l.Account, "error", err)
+		}
+	}
 	for _, a := range release {
 		c.release(ctx, a)
 	}

@@ -361,6 +361,50 @@ func TestClusterTakeOverPollsOverdueJobsAtOnce(t *testing.T) {
 	})
 }
 
+// A lease the store shows held by a live node that does not know it holds it (an earlier run of
+// the node, restarted under the same name, took it) is released by that node: it would
+// otherwise stay valid as long as the node beats, and its account would run nowhere.
+func TestClusterReleasesLeasesItDoesNotKnow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 8)
+		r.start("a")
+		r.start("b")
+		run(3 * testPeriod)
+		count := r.exactlyOnce("two nodes", "a", "b")
+		if count["a"] == 0 {
+			t.Fatal("a runs nothing")
+		}
+		var in *Instance
+		for _, x := range r.ins {
+			if _, ok := r.nodes["a"].rt.Instance(x.ID); ok {
+				in = x
+				break
+			}
+		}
+		ctx := context.Background()
+		acct := accountKey(in)
+		// b's earlier run took a's account: its lease names b, which beats, but b's cluster
+		// knows nothing of it.
+		hs, _ := r.leases.Holders(ctx)
+		for _, l := range hs {
+			if l.Account == acct {
+				_ = r.leases.Release(ctx, l)
+			}
+		}
+		if _, ok, _ := r.leases.Acquire(ctx, acct, "b"); !ok {
+			t.Fatal("b could not take the lease")
+		}
+		run(3 * testPeriod)
+		r.exactlyOnce("after the stray lease", "a", "b")
+		if _, ok := r.nodes["a"].rt.Instance(in.ID); !ok {
+			t.Errorf("instance %d of a's account does not run on a", in.ID)
+		}
+		for _, n := range r.nodes {
+			n.stop()
+		}
+	})
+}
+
 // A commit under a lease that moved on is refused and writes nothing; the node gives the lease
 // up at once, without retrying, and polls again only once it holds the lease anew.
 func TestClusterFencedCommit(t *testing.T) {
