@@ -423,15 +423,16 @@ func (c *Cluster) Run(ctx context.Context) error {
 			t.Reset(step)
 		case <-c.wake:
 		}
+		// The step (and its heartbeat) first: the re-read may take a while.
+		sctx, cancel := context.WithTimeout(ctx, c.period/2)
+		c.step(sctx)
+		cancel()
 		if now := c.clock.Now(); c.o.Resync != nil && !now.Before(resync) {
 			if err := c.o.Resync(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("re-reading the instances failed", "error", err)
 			}
 			resync = now.Add(c.period)
 		}
-		sctx, cancel := context.WithTimeout(ctx, c.period/2)
-		c.step(sctx)
-		cancel()
 	}
 }
 
@@ -503,8 +504,8 @@ func (c *Cluster) notice(ctx context.Context, n Notice) {
 // step beats (renewing the leases held), and acquires and releases accounts as they are
 // assigned.
 func (c *Cluster) step(ctx context.Context) {
-	sent := c.clock.Now()
-	nodes, err := c.o.Leases.Heartbeat(ctx, NodeInfo{Name: c.o.Node, Resources: catalogResources(c.rt.Catalog())}, c.period)
+	beat := c.clock.Now()
+	nodes, err := c.beat(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("heartbeat failed", "error", err)
@@ -512,9 +513,6 @@ func (c *Cluster) step(ctx context.Context) {
 		c.expire()
 		return
 	}
-	c.mu.Lock()
-	c.until = c.deadline(sent)
-	c.mu.Unlock()
 	c.expire()
 	holders, err := c.o.Leases.Holders(ctx)
 	if err != nil {
@@ -600,8 +598,30 @@ func (c *Cluster) step(ctx context.Context) {
 		c.release(ctx, a)
 	}
 	for _, a := range acquire {
+		// Taking many accounts (a dead node's share) may take a while: the heartbeat, which
+		// every lease held here hangs on, is not left to lapse meanwhile.
+		if now := c.clock.Now(); now.Sub(beat) >= c.period/5 {
+			if _, err := c.beat(ctx); err != nil {
+				return
+			}
+			beat = now
+		}
 		c.acquire(ctx, a)
 	}
+}
+
+// beat records this node's heartbeat, which renews every lease it holds, and returns the live
+// nodes.
+func (c *Cluster) beat(ctx context.Context) ([]NodeInfo, error) {
+	sent := c.clock.Now()
+	nodes, err := c.o.Leases.Heartbeat(ctx, NodeInfo{Name: c.o.Node, Resources: catalogResources(c.rt.Catalog())}, c.period)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.until = c.deadline(sent)
+	c.mu.Unlock()
+	return nodes, nil
 }
 
 // alive reports whether a node is among the live nodes, as last read. c.mu is held.

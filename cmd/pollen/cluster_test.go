@@ -124,7 +124,10 @@ func TestClusterTwoNodes(t *testing.T) {
 		n2.API.Settle(id)
 	}
 	recv.ExpectExactly(t, want...)
-	if st := n2.Cluster().Stats(); st.Leases != len(ids) || st.Nodes != 1 {
-		t.Errorf("n2 after n1 left: %+v", st)
-	}
+	// Waited for, not read once: under load a late heartbeat makes n2 give its leases up and
+	// take them again a moment later.
+	rig.Until(t, "n2 alone, holding every lease", func() bool {
+		st := n2.Cluster().Stats()
+		return st.Leases == len(ids) && st.Nodes == 1
+	})
 }
