@@ -12,9 +12,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// DefaultLeasePeriod is how long a vendor account's lease lasts unless its holder renews it. A
-// node renews its leases every fifth of it; a node that dies has its accounts taken over once
-// its heartbeat and leases expire: within about one period and a fifth.
+// DefaultLeasePeriod is how long a node's heartbeat, and with it every vendor account lease the
+// node holds, lasts unless the node beats again. A node beats every fifth of it (one write, for
+// all its leases); a node that dies has its accounts taken over once its heartbeat expires:
+// within about one period and a fifth.
 const DefaultLeasePeriod = 10 * time.Second
 
 // Cluster shares the instances of one store among several nodes (pollen serve processes). It
@@ -24,15 +25,18 @@ const DefaultLeasePeriod = 10 * time.Second
 // their polls and deliveries happen here and nowhere else.
 //
 // Every fifth of the lease period the node beats (Leases.Heartbeat, advertising the resources its
-// definitions can poll), renews its leases, and assigns every account it knows to a live node:
+// definitions can poll; the beat renews every lease it holds), and assigns every account it
+// knows to a live node:
 // among the nodes that have every resource the account's instances use, the one that ranks first
 // for the account by rendezvous (highest random weight) hashing. So every node computes the same
 // owner from the same nodes, and a node joining or leaving moves only the accounts it wins or
-// held. An account assigned here is acquired when its lease is free or expired; an account
-// assigned elsewhere is released once this node's polls and deliveries of it have ended. A lease
-// that could not be renewed for 7/10 of the period, or that a write found fenced, is given up
-// at once: its instances stop here. A node killed outright has its leases expire after one
-// period, and the others take its accounts at their next step.
+// held. An account assigned here is acquired when its lease is free or its holder's heartbeat
+// expired; an account assigned elsewhere is released once this node's polls and deliveries of it
+// have ended. When the node's heartbeat could not be renewed for 7/10 of the period, every lease
+// it holds is given up at once, before the store may let another node take them; a lease that a
+// write found fenced, or that the store shows taken over, is given up alone. A node killed
+// outright has its heartbeat expire after one period, and the others take its accounts at their
+// next step.
 //
 // Changes made through another node arrive as Notices: the instance is read again from the store
 // (ClusterOptions.Refresh). Every instance is also read again every lease period
@@ -51,18 +55,24 @@ type Cluster struct {
 	unknown map[int64]string    // instances whose element this node lacks, with the element's key
 	local   map[int64]string    // the instances running here, with their accounts
 	held    map[string]*held    // the leases held here, by account
-	leaving map[string]*held    // leases being handed over: renewed until released
-	holders map[string]string   // who holds each account's lease, as last read
-	nodes   []NodeInfo          // the live nodes, as last read
-	stats   ClusterStats
+	leaving map[string]*held    // leases being handed over: held until released
+	// until is when, by this node's clock, its heartbeat (and every lease it holds) is taken for
+	// lost unless it beats again first: well before the store expires it, so that this node
+	// stops before another starts.
+	until   time.Time
+	holders map[string]string // who holds each account's lease, as last read
+	nodes   []NodeInfo        // the live nodes, as last read
+	// seen is when each node was last seen alive (its last heartbeat, as last read); last names
+	// the last node seen holding each account's lease: a take-over from a dead node resumes the
+	// slots it missed since its last heartbeat (Instance.PolledUntil).
+	seen  map[string]time.Time
+	last  map[string]string
+	stats ClusterStats
 }
 
 // held is a lease held by this node.
 type held struct {
 	lease Lease
-	// deadline is when, by this node's clock, the lease is taken for lost unless it is renewed
-	// first: well before the store expires it, so that this node stops before another starts.
-	deadline time.Time
 }
 
 // ClusterOptions configure a Cluster.
@@ -113,7 +123,7 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{o: o, rt: o.Runtime, clock: o.Clock, log: o.Logger, period: o.Period, wake: make(chan struct{}, 1),
 		all: map[int64]*Instance{}, unknown: map[int64]string{}, local: map[int64]string{}, held: map[string]*held{}, leaving: map[string]*held{},
-		holders: map[string]string{}}
+		holders: map[string]string{}, seen: map[string]time.Time{}, last: map[string]string{}}
 	c.stats.Node = o.Node
 	f := c.fenced
 	c.rt.fenced.Store(&f)
@@ -135,7 +145,7 @@ func (c *Cluster) Apply(in *Instance) {
 	c.mu.Lock()
 	c.all[in.ID] = in
 	delete(c.unknown, in.ID)
-	c.place(in)
+	c.place(in, time.Time{})
 	c.mu.Unlock()
 	c.poke()
 }
@@ -191,8 +201,9 @@ func (c *Cluster) recompiled(in *Instance, cat *Catalog) *Instance {
 }
 
 // place runs an instance here, fenced by its account's lease, when the lease is held here, and
-// stops it here otherwise. c.mu is held.
-func (c *Cluster) place(in *Instance) {
+// stops it here otherwise. polledUntil, when set, is until when another node polled it (a
+// take-over). c.mu is held.
+func (c *Cluster) place(in *Instance, polledUntil time.Time) {
 	acct := accountKey(in)
 	if h := c.held[acct]; h != nil {
 		if cat := c.rt.Catalog(); affected(in, cat) {
@@ -200,7 +211,7 @@ func (c *Cluster) place(in *Instance) {
 			c.all[in.ID] = in
 		}
 		cp := *in
-		cp.Fence = h.lease.Fence()
+		cp.Fence, cp.PolledUntil = h.lease.Fence(), polledUntil
 		c.rt.Apply(&cp)
 		c.local[in.ID] = acct
 		return
@@ -394,7 +405,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.listen(ctx) }()
 	}
-	// Leases not renewed in time are given up by their deadline even while a step hangs on an
+	// The leases are given up by the heartbeat's deadline even while a step hangs on an
 	// unreachable store.
 	wg.Add(1)
 	go func() { defer wg.Done(); c.watchDeadlines(ctx) }()
@@ -412,20 +423,21 @@ func (c *Cluster) Run(ctx context.Context) error {
 			t.Reset(step)
 		case <-c.wake:
 		}
+		// The step (and its heartbeat) first: the re-read may take a while.
+		sctx, cancel := context.WithTimeout(ctx, c.period/2)
+		c.step(sctx)
+		cancel()
 		if now := c.clock.Now(); c.o.Resync != nil && !now.Before(resync) {
 			if err := c.o.Resync(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("re-reading the instances failed", "error", err)
 			}
 			resync = now.Add(c.period)
 		}
-		sctx, cancel := context.WithTimeout(ctx, c.period/2)
-		c.step(sctx)
-		cancel()
 	}
 }
 
-// watchDeadlines gives up the leases whose deadline passed, every tenth of a period, until ctx
-// ends.
+// watchDeadlines gives up the leases once the heartbeat's deadline passed, looking every tenth
+// of a period, until ctx ends.
 func (c *Cluster) watchDeadlines(ctx context.Context) {
 	for {
 		t := c.clock.NewTimer(c.period / 10)
@@ -489,9 +501,11 @@ func (c *Cluster) notice(ctx context.Context, n Notice) {
 	}
 }
 
-// step beats, renews the leases held, and acquires and releases accounts as they are assigned.
+// step beats (renewing the leases held), and acquires and releases accounts as they are
+// assigned.
 func (c *Cluster) step(ctx context.Context) {
-	nodes, err := c.o.Leases.Heartbeat(ctx, NodeInfo{Name: c.o.Node, Resources: catalogResources(c.rt.Catalog())}, c.period)
+	beat := c.clock.Now()
+	nodes, err := c.beat(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("heartbeat failed", "error", err)
@@ -499,7 +513,6 @@ func (c *Cluster) step(ctx context.Context) {
 		c.expire()
 		return
 	}
-	c.renew(ctx)
 	c.expire()
 	holders, err := c.o.Leases.Holders(ctx)
 	if err != nil {
@@ -518,9 +531,29 @@ func (c *Cluster) step(ctx context.Context) {
 		c.log.Info("live nodes", "nodes", names)
 	}
 	c.nodes = nodes
+	for _, n := range nodes {
+		c.seen[n.Name] = n.Expires.Add(-c.period) // when it beat
+	}
+	for name, at := range c.seen {
+		if at.Before(c.clock.Now().Add(-time.Hour)) {
+			delete(c.seen, name)
+		}
+	}
 	c.holders = map[string]string{}
+	tokens := map[string]int64{}
 	for _, l := range holders {
 		c.holders[l.Account] = l.Node
+		c.last[l.Account] = l.Node
+		if l.Node == c.o.Node {
+			tokens[l.Account] = l.Token
+		}
+	}
+	// A lease held here that the store no longer shows held here with its token was taken over
+	// (this node's heartbeat expired in the store's eyes, say).
+	for a, h := range c.held {
+		if tokens[a] != h.lease.Token {
+			c.lose(a, "its lease was taken over")
+		}
 	}
 	want := map[string][]string{}
 	for _, in := range c.all {
@@ -544,14 +577,61 @@ func (c *Cluster) step(ctx context.Context) {
 			release = append(release, a)
 		}
 	}
+	// Leases the store shows held by this node that it does not know it holds: an earlier run
+	// of this node (restarted under the same name) took them, or they were given up here when
+	// the heartbeat was late. They stay valid while this node beats, so they are released here
+	// unless the account is this node's to take again.
+	var stale []Lease
+	for _, l := range holders {
+		if l.Node == c.o.Node && c.held[l.Account] == nil && c.leaving[l.Account] == nil && !slices.Contains(acquire, l.Account) {
+			stale = append(stale, l)
+		}
+	}
 	c.mu.Unlock()
 
+	for _, l := range stale {
+		if err := c.o.Leases.Release(ctx, l); err != nil && ctx.Err() == nil {
+			c.log.Warn("releasing a lease this node no longer uses failed", "account", l.Account, "error", err)
+		}
+	}
 	for _, a := range release {
 		c.release(ctx, a)
 	}
 	for _, a := range acquire {
+		// Taking many accounts (a dead node's share) may take a while: the heartbeat, which
+		// every lease held here hangs on, is not left to lapse meanwhile.
+		if now := c.clock.Now(); now.Sub(beat) >= c.period/5 {
+			if _, err := c.beat(ctx); err != nil {
+				return
+			}
+			beat = now
+		}
 		c.acquire(ctx, a)
 	}
+}
+
+// beat records this node's heartbeat, which renews every lease it holds, and returns the live
+// nodes.
+func (c *Cluster) beat(ctx context.Context) ([]NodeInfo, error) {
+	sent := c.clock.Now()
+	nodes, err := c.o.Leases.Heartbeat(ctx, NodeInfo{Name: c.o.Node, Resources: catalogResources(c.rt.Catalog())}, c.period)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.until = c.deadline(sent)
+	c.mu.Unlock()
+	return nodes, nil
+}
+
+// alive reports whether a node is among the live nodes, as last read. c.mu is held.
+func (c *Cluster) alive(node string) bool {
+	for _, n := range c.nodes {
+		if n.Name == node {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Cluster) changedNodes(nodes []NodeInfo) bool {
@@ -566,62 +646,21 @@ func (c *Cluster) changedNodes(nodes []NodeInfo) bool {
 	return false
 }
 
-// renew renews the leases held and being handed over; those not renewed are lost.
-func (c *Cluster) renew(ctx context.Context) {
-	c.mu.Lock()
-	var list []Lease
-	for _, h := range c.held {
-		list = append(list, h.lease)
-	}
-	for _, h := range c.leaving {
-		list = append(list, h.lease)
-	}
-	c.mu.Unlock()
-	if len(list) == 0 {
-		return
-	}
-	sent := c.clock.Now()
-	got, err := c.o.Leases.Renew(ctx, c.o.Node, list, c.period)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Error("renewing leases failed", "error", err)
-		}
-		return
-	}
-	renewed := map[string]Lease{}
-	for _, l := range got {
-		renewed[l.Account] = l
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, l := range list {
-		r, ok := renewed[l.Account]
-		ok = ok && r.Token == l.Token
-		if h := c.held[l.Account]; h != nil && h.lease.Token == l.Token {
-			if ok {
-				h.lease, h.deadline = r, c.deadline(sent)
-			} else {
-				c.lose(l.Account, "its lease was taken over")
-			}
-		}
-		if h := c.leaving[l.Account]; h != nil && h.lease.Token == l.Token && ok {
-			h.lease, h.deadline = r, c.deadline(sent)
-		}
-	}
-}
-
-// deadline is when a lease renewed (or taken) at sent is taken for lost unless renewed again.
+// deadline is when a heartbeat sent at sent is taken for lost, with every lease held here,
+// unless the node beats again.
 func (c *Cluster) deadline(sent time.Time) time.Time { return sent.Add(c.period * 7 / 10) }
 
-// expire gives up the leases not renewed in time. c.mu is not held.
+// expire gives up every lease held here when the heartbeat was not renewed in time. c.mu is not
+// held.
 func (c *Cluster) expire() {
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for a, h := range c.held {
-		if now.After(h.deadline) {
-			c.lose(a, "its lease could not be renewed in time")
-		}
+	if !now.After(c.until) {
+		return
+	}
+	for a := range c.held {
+		c.lose(a, "this node's heartbeat could not be renewed in time")
 	}
 }
 
@@ -664,8 +703,7 @@ func (c *Cluster) fenced(in *Instance) {
 
 // acquire takes an account's lease when it is free, and runs its instances here.
 func (c *Cluster) acquire(ctx context.Context, account string) {
-	sent := c.clock.Now()
-	l, ok, err := c.o.Leases.Acquire(ctx, account, c.o.Node, c.period)
+	l, ok, err := c.o.Leases.Acquire(ctx, account, c.o.Node)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("acquiring a lease failed", "account", account, "error", err)
@@ -677,13 +715,20 @@ func (c *Cluster) acquire(ctx context.Context, account string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.held[account] = &held{lease: l, deadline: c.deadline(sent)}
+	c.held[account] = &held{lease: l}
 	c.holders[account] = c.o.Node
 	c.stats.Acquired++
+	// Taken over from a node that died: its jobs were polled until its last heartbeat, and those
+	// whose slot fell after it poll at once rather than at their next slot.
+	var polledUntil time.Time
+	if prev := c.last[account]; prev != "" && prev != c.o.Node && !c.alive(prev) {
+		polledUntil = c.seen[prev]
+	}
+	c.last[account] = c.o.Node
 	n := 0
 	for _, in := range c.all {
 		if accountKey(in) == account {
-			c.place(in)
+			c.place(in, polledUntil)
 			n++
 		}
 	}
@@ -693,7 +738,8 @@ func (c *Cluster) acquire(ctx context.Context, account string) {
 }
 
 // release hands an account over: its instances stop here, and once their polls and deliveries
-// have ended (or a lease period has passed) the lease is released. Meanwhile it is renewed.
+// have ended (or a lease period has passed) the lease is released. Meanwhile the heartbeat keeps
+// it.
 func (c *Cluster) release(ctx context.Context, account string) {
 	c.mu.Lock()
 	h := c.held[account]

@@ -43,18 +43,11 @@ func (l *cutLeases) Heartbeat(ctx context.Context, n NodeInfo, ttl time.Duration
 	return l.Leases.Heartbeat(ctx, n, ttl)
 }
 
-func (l *cutLeases) Acquire(ctx context.Context, a, n string, ttl time.Duration) (Lease, bool, error) {
+func (l *cutLeases) Acquire(ctx context.Context, a, n string) (Lease, bool, error) {
 	if l.cut.Load() {
 		return Lease{}, false, l.fail(ctx)
 	}
-	return l.Leases.Acquire(ctx, a, n, ttl)
-}
-
-func (l *cutLeases) Renew(ctx context.Context, n string, held []Lease, ttl time.Duration) ([]Lease, error) {
-	if l.cut.Load() {
-		return nil, l.fail(ctx)
-	}
-	return l.Leases.Renew(ctx, n, held, ttl)
+	return l.Leases.Acquire(ctx, a, n)
 }
 
 func (l *cutLeases) Release(ctx context.Context, x Lease) error {
@@ -103,6 +96,9 @@ type clusterRig struct {
 	store  fencedStore
 	ins    []*Instance
 	nodes  map[string]*testNode
+
+	mu    sync.Mutex
+	polls map[JobKey][]time.Time // when each job's polls started, on any node
 }
 
 type testNode struct {
@@ -116,7 +112,7 @@ func newClusterRig(t *testing.T, instances int) *clusterRig {
 	cat := testCatalog(t)
 	leases := NewMemLeases(nil)
 	r := &clusterRig{t: t, cat: cat, leases: leases, src: newSchedSourceFake(20 * time.Millisecond),
-		store: fencedStore{newPollStoreFake(), leases}, nodes: map[string]*testNode{}}
+		store: fencedStore{newPollStoreFake(), leases}, nodes: map[string]*testNode{}, polls: map[JobKey][]time.Time{}}
 	for i := 1; i <= instances; i++ {
 		in := schedInstance(t, cat, int64(i))
 		in.Interval = 100 * time.Millisecond
@@ -130,7 +126,12 @@ func (r *clusterRig) start(name string) *testNode { return r.startWith(name, r.c
 
 // startWith starts a node whose definitions are cat.
 func (r *clusterRig) startWith(name string, cat *Catalog) *testNode {
-	rt := NewRuntime(RuntimeOptions{Catalog: cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{}})
+	rt := NewRuntime(RuntimeOptions{Catalog: cat, Source: r.src, Store: r.store, Outbox: &outboxFake{}, Sink: &sinkFake{status: 200}, Clock: SystemClock{},
+		OnPoll: func(ev PollEvent) {
+			r.mu.Lock()
+			r.polls[ev.Key] = append(r.polls[ev.Key], ev.At)
+			r.mu.Unlock()
+		}})
 	l := &cutLeases{Leases: r.leases}
 	c, err := NewCluster(ClusterOptions{Node: name, Leases: l, Runtime: rt, Period: testPeriod})
 	if err != nil {
@@ -308,6 +309,102 @@ func (r *clusterRig) exactlyOnceQuiet(live ...string) []string {
 	return out
 }
 
+// A node taking over the accounts of a dead node polls at once the jobs whose slot the dead node
+// missed, instead of at their next slot: no job goes unpolled for much longer than its interval.
+func TestClusterTakeOverPollsOverdueJobsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 24)
+		interval := 10 * testPeriod
+		for _, in := range r.ins {
+			in.Interval = interval
+		}
+		r.start("a")
+		r.start("b")
+		run(2 * interval)
+		a := r.nodes["a"]
+		if a.c.Stats().Leases == 0 {
+			t.Fatal("a holds no lease")
+		}
+		cut := time.Now()
+		a.leases.cut.Store(true)
+		run(2 * interval)
+		end := time.Now()
+		a.stop()
+		delete(r.nodes, "a")
+		r.exactlyOnce("after a died", "b")
+
+		// Every gap between two polls of a job that ends after the cut: the take-over (a heartbeat
+		// expiring, about a lease period and a fifth) plus the catch-up's spread (a tenth of the
+		// interval) at most, beyond the interval. Without the catch-up, up to two intervals.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		bound := interval + 3*testPeriod
+		var worst time.Duration
+		for _, in := range r.ins {
+			for _, j := range in.Jobs {
+				at := append(r.polls[JobKey{InstanceID: in.ID, ObjectType: j.ObjectType}], end)
+				for i := 1; i < len(at); i++ {
+					if at[i].After(cut) {
+						worst = max(worst, at[i].Sub(at[i-1]))
+					}
+				}
+			}
+		}
+		t.Logf("longest time a job went unpolled across the take-over: %v (interval %v, lease period %v)", worst, interval, testPeriod)
+		if worst > bound {
+			t.Errorf("a job went unpolled for %v across the take-over, want at most %v", worst, bound)
+		}
+		r.noOverlap()
+		for _, n := range r.nodes {
+			n.stop()
+		}
+	})
+}
+
+// A lease the store shows held by a live node that does not know it holds it (an earlier run of
+// the node, restarted under the same name, took it) is released by that node: it would
+// otherwise stay valid as long as the node beats, and its account would run nowhere.
+func TestClusterReleasesLeasesItDoesNotKnow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newClusterRig(t, 8)
+		r.start("a")
+		r.start("b")
+		run(3 * testPeriod)
+		count := r.exactlyOnce("two nodes", "a", "b")
+		if count["a"] == 0 {
+			t.Fatal("a runs nothing")
+		}
+		var in *Instance
+		for _, x := range r.ins {
+			if _, ok := r.nodes["a"].rt.Instance(x.ID); ok {
+				in = x
+				break
+			}
+		}
+		ctx := context.Background()
+		acct := accountKey(in)
+		// b's earlier run took a's account: its lease names b, which beats, but b's cluster
+		// knows nothing of it.
+		hs, _ := r.leases.Holders(ctx)
+		for _, l := range hs {
+			if l.Account == acct {
+				_ = r.leases.Release(ctx, l)
+			}
+		}
+		if _, ok, _ := r.leases.Acquire(ctx, acct, "b"); !ok {
+			t.Fatal("b could not take the lease")
+		}
+		run(3 * testPeriod)
+		r.exactlyOnce("after the stray lease", "a", "b")
+		if _, ok := r.nodes["a"].rt.Instance(in.ID); !ok {
+			t.Errorf("instance %d of a's account does not run on a", in.ID)
+		}
+		for _, n := range r.nodes {
+			n.stop()
+		}
+	})
+}
+
 // A commit under a lease that moved on is refused and writes nothing; the node gives the lease
 // up at once, without retrying, and polls again only once it holds the lease anew.
 func TestClusterFencedCommit(t *testing.T) {
@@ -327,10 +424,13 @@ func TestClusterFencedCommit(t *testing.T) {
 			t.Fatalf("leased %v", got)
 		}
 		acct := accountKey(in)
-		// Another node takes the lease (a's expired while it was paused, say).
+		// Another node takes the lease (a's heartbeat expired while it was paused, say).
 		old, _ := r.leases.Holders(ctx)
 		_ = r.leases.Release(ctx, old[0])
-		if _, ok, _ := r.leases.Acquire(ctx, acct, "x", testPeriod); !ok {
+		if _, err := r.leases.Heartbeat(ctx, NodeInfo{Name: "x"}, testPeriod); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := r.leases.Acquire(ctx, acct, "x"); !ok {
 			t.Fatal("x could not take the lease")
 		}
 		// a's first poll commits (a new job's first poll always does): refused.
@@ -357,7 +457,7 @@ func TestClusterFencedCommit(t *testing.T) {
 		if ok, why := rt.Valid(in.ID); !ok {
 			t.Errorf("a fenced commit made the instance invalid: %s", why)
 		}
-		// Once x's lease expires, a takes it anew (a greater token) and polls from its cursor.
+		// Once x's heartbeat expires, a takes it anew (a greater token) and polls from its cursor.
 		for range 12 {
 			run(testPeriod / 5)
 			c.step(ctx)

@@ -69,6 +69,11 @@ type Instance struct {
 	// Fence, when set, is the lease its vendor account is polled under on this node (Cluster):
 	// every commit of its polls and every delivery attempt of its notifications carries it.
 	Fence *Fence
+	// PolledUntil, when set, is until when its jobs were polled on their slots by another node:
+	// the node that held its vendor account's lease before this one took it over from a dead
+	// node (Cluster). A job whose slot fell after it was missed, and the Scheduler polls it at
+	// once (spread over a moment) instead of waiting for its next slot. Only a new job reads it.
+	PolledUntil time.Time
 
 	limits Limits    // what it was compiled within, to compile again after a reload
 	scrub  *scrubber // its secrets, in every form a message may quote them
@@ -157,7 +162,7 @@ func (in *Instance) Recompile(cat *Catalog) (*Instance, error) {
 		return nil, err
 	}
 	out.ID, out.Token, out.CreatedAt, out.Disabled = in.ID, in.Token, in.CreatedAt, in.Disabled
-	out.UserID, out.OrganizationID, out.Fence = in.UserID, in.OrganizationID, in.Fence
+	out.UserID, out.OrganizationID, out.Fence, out.PolledUntil = in.UserID, in.OrganizationID, in.Fence, in.PolledUntil
 	return out, nil
 }
 

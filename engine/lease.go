@@ -8,15 +8,20 @@ import (
 
 // Several nodes (pollen serve processes) may share one store. Each vendor account's jobs are then
 // polled, and its instances' notifications delivered, by one node at a time: the node holding the
-// account's lease. A lease is an account's row in the store: its holder, an expiry, and a fencing
-// token that grows each time the lease is taken. Every write the holder makes for the account
-// (a poll's commit, a delivery attempt) carries the token it holds (a Fence), and the store
-// refuses it, in the write's own transaction, when the lease has moved on or expired: a node
-// that was paused past its lease and wakes up cannot write over the new holder.
+// account's lease. Leases are session leases: a node's heartbeat carries an expiry, and an
+// account's lease (its holder and a fencing token that grows each time the lease is taken) is
+// valid while its holder's heartbeat is unexpired and the lease not released. So a node renews
+// every lease it holds with one write per beat, however many accounts it holds, and a node that
+// dies loses them all at once when its heartbeat expires. Every write the holder makes for the
+// account (a poll's commit, a delivery attempt) carries the token it holds (a Fence), and the
+// store refuses it, in the write's own transaction, when the lease has moved on or its holder's
+// heartbeat has expired: a node that was paused past its heartbeat and wakes up cannot write over
+// the new holder.
 
 // Fence is the lease a write is made under: the vendor account's lease, held by Node with Token.
 // A Store that shares its data with other nodes checks it in the write's transaction and refuses
-// the write with ErrFenced when the lease is no longer held with that token, or has expired.
+// the write with ErrFenced when the lease is no longer held with that token, or its node's
+// heartbeat has expired.
 type Fence struct {
 	Account string
 	Node    string
@@ -33,7 +38,9 @@ type Lease struct {
 	Account string
 	Node    string
 	Token   int64
-	Expires time.Time // by the lease store's clock
+	// Expires is when the lease lapses unless its node beats again: its node's heartbeat's
+	// expiry, as read with the lease (by the lease store's clock).
+	Expires time.Time
 }
 
 // Fence returns the fence of writes made under the lease.
@@ -50,25 +57,25 @@ type NodeInfo struct {
 }
 
 // Leases keeps the nodes of a cluster and the vendor accounts' leases. Expiries are reckoned by
-// the store's own clock, from the ttl each call gives, so that nodes' clocks need not agree.
+// the store's own clock, from the ttl each heartbeat gives, so that nodes' clocks need not agree.
+// A lease is valid while it is not released and its node's heartbeat is unexpired.
 // adapters/postgres implements it; MemLeases is an in-memory one for tests.
 type Leases interface {
-	// Heartbeat records the node as alive for ttl, with what it advertises, and returns the
-	// nodes alive now (itself included), sorted by name.
+	// Heartbeat records the node as alive for ttl, with what it advertises, which renews every
+	// lease it holds, and returns the nodes alive now (itself included), sorted by name.
 	Heartbeat(ctx context.Context, n NodeInfo, ttl time.Duration) ([]NodeInfo, error)
-	// Leave forgets a node at a clean shutdown, so that the others rebalance at once.
+	// Leave forgets a node at a clean shutdown, so that the others rebalance at once: the
+	// leases it still holds lapse with it.
 	Leave(ctx context.Context, node string) error
-	// Acquire takes an account's lease for the node, for ttl, when no one holds it or its
-	// holder's lease has expired (or the holder is the node itself). A taken lease has a token
-	// greater than every token the account's lease had before. ok is false when another node
-	// holds it.
-	Acquire(ctx context.Context, account, node string, ttl time.Duration) (l Lease, ok bool, err error)
-	// Renew extends, for ttl, those of the given leases that the node still holds with their
-	// tokens, and returns them; a lease missing from the answer is lost.
-	Renew(ctx context.Context, node string, held []Lease, ttl time.Duration) ([]Lease, error)
+	// Acquire takes an account's lease for the node when no one holds it: it was never taken,
+	// was released, or its holder's heartbeat has expired (or the holder is the node itself).
+	// The node's own heartbeat must be unexpired. A taken lease has a token greater than every
+	// token the account's lease had before; of nodes acquiring at once, one wins. ok is false
+	// when another node holds it.
+	Acquire(ctx context.Context, account, node string) (l Lease, ok bool, err error)
 	// Release gives a lease up, when it is still held with its token.
 	Release(ctx context.Context, l Lease) error
-	// Holders returns the leases held now (unexpired), by account.
+	// Holders returns the valid leases (their nodes alive), by account.
 	Holders(ctx context.Context) ([]Lease, error)
 }
 

@@ -56,36 +56,38 @@ func (m *MemLeases) Leave(_ context.Context, node string) error {
 	return nil
 }
 
-// Acquire implements Leases.
-func (m *MemLeases) Acquire(_ context.Context, account, node string, ttl time.Duration) (Lease, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.Clock.Now()
-	l := m.leases[account]
-	if l.Node != "" && l.Node != node && l.Expires.After(now) {
-		return Lease{}, false, nil
-	}
-	l = Lease{Account: account, Node: node, Token: l.Token + 1, Expires: now.Add(ttl)}
-	m.leases[account] = l
-	return l, true, nil
+// alive reports whether a node's heartbeat is unexpired at now. m.mu is held.
+func (m *MemLeases) alive(node string, now time.Time) bool {
+	n, ok := m.nodes[node]
+	return ok && n.Expires.After(now)
 }
 
-// Renew implements Leases.
-func (m *MemLeases) Renew(_ context.Context, node string, held []Lease, ttl time.Duration) ([]Lease, error) {
+// valid reports whether a lease is held and its node alive at now, and returns it with its
+// node's expiry. m.mu is held.
+func (m *MemLeases) valid(account string, now time.Time) (Lease, bool) {
+	l, ok := m.leases[account]
+	if !ok || l.Node == "" || !m.alive(l.Node, now) {
+		return Lease{}, false
+	}
+	l.Expires = m.nodes[l.Node].Expires
+	return l, true
+}
+
+// Acquire implements Leases.
+func (m *MemLeases) Acquire(_ context.Context, account, node string) (Lease, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.Clock.Now()
-	var out []Lease
-	for _, h := range held {
-		l, ok := m.leases[h.Account]
-		if !ok || l.Node != node || l.Token != h.Token {
-			continue
-		}
-		l.Expires = now.Add(ttl)
-		m.leases[h.Account] = l
-		out = append(out, l)
+	if !m.alive(node, now) {
+		return Lease{}, false, nil
 	}
-	return out, nil
+	if cur, ok := m.valid(account, now); ok && cur.Node != node {
+		return Lease{}, false, nil
+	}
+	l := Lease{Account: account, Node: node, Token: m.leases[account].Token + 1}
+	m.leases[account] = l
+	l.Expires = m.nodes[node].Expires
+	return l, true, nil
 }
 
 // Release implements Leases.
@@ -93,7 +95,7 @@ func (m *MemLeases) Release(_ context.Context, l Lease) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if cur, ok := m.leases[l.Account]; ok && cur.Node == l.Node && cur.Token == l.Token {
-		cur.Node, cur.Expires = "", m.Clock.Now()
+		cur.Node = ""
 		m.leases[l.Account] = cur
 	}
 	return nil
@@ -105,8 +107,8 @@ func (m *MemLeases) Holders(context.Context) ([]Lease, error) {
 	defer m.mu.Unlock()
 	now := m.Clock.Now()
 	var out []Lease
-	for _, l := range m.leases {
-		if l.Node != "" && l.Expires.After(now) {
+	for a := range m.leases {
+		if l, ok := m.valid(a, now); ok {
 			out = append(out, l)
 		}
 	}
@@ -115,15 +117,16 @@ func (m *MemLeases) Holders(context.Context) ([]Lease, error) {
 }
 
 // Check is what a shared store does in a fenced write's transaction: nil when the fence's lease
-// is still held with its token and unexpired, ErrFenced otherwise. A nil fence passes.
+// is still held with its token and its node's heartbeat is unexpired, ErrFenced otherwise. A nil
+// fence passes.
 func (m *MemLeases) Check(f *Fence) error {
 	if f == nil {
 		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	l, ok := m.leases[f.Account]
-	if !ok || l.Node != f.Node || l.Token != f.Token || !l.Expires.After(m.Clock.Now()) {
+	l, ok := m.valid(f.Account, m.Clock.Now())
+	if !ok || l.Node != f.Node || l.Token != f.Token {
 		m.fenced++
 		return ErrFenced
 	}

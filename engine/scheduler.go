@@ -181,7 +181,7 @@ func (s *Scheduler) Set(in *Instance) {
 			continue
 		}
 		j := &schedJob{key: key, account: accountKey(in), in: in, spec: spec, index: -1, interval: in.Interval}
-		j.next = firstSlot(key, in.Interval, now)
+		j.next = catchUp(key, in.Interval, now, firstSlot(key, in.Interval, now), in.PolledUntil)
 		s.jobs[key] = j
 		heap.Push(&s.queue, j)
 	}
@@ -303,16 +303,52 @@ func firstSlot(key JobKey, interval time.Duration, now time.Time) time.Time {
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	h := fnv.New64a()
-	h.Write(strconv.AppendInt(nil, key.InstanceID, 10))
-	h.Write([]byte{0})
-	h.Write([]byte(key.ObjectType))
-	offset := time.Duration(h.Sum64() % uint64(interval))
+	offset := time.Duration(phase(key) % uint64(interval))
 	base := now.Truncate(interval).Add(offset)
 	for base.Before(now) {
 		base = base.Add(interval)
 	}
 	return base
+}
+
+// phase is a job's stable hash, which places it within its interval.
+func phase(key JobKey) uint64 {
+	h := fnv.New64a()
+	h.Write(strconv.AppendInt(nil, key.InstanceID, 10))
+	h.Write([]byte{0})
+	h.Write([]byte(key.ObjectType))
+	return h.Sum64()
+}
+
+// MaxCatchUpSpread bounds the moment over which the jobs overdue at a take-over are spread: a
+// tenth of their interval, at most this.
+const MaxCatchUpSpread = 2 * time.Second
+
+// catchUp is when a new job polls first: next, its first slot, unless its jobs were polled by
+// another node until polledUntil and the slot before next fell after that: that slot was missed
+// (the node died), and the job polls at once, spread by its phase over a tenth of its interval
+// (at most MaxCatchUpSpread), so that a take-over of many jobs does not start them all in one
+// instant. The per-account bound holds as always: the jobs of one account beyond it wait for
+// their turn.
+func catchUp(key JobKey, interval time.Duration, now, next, polledUntil time.Time) time.Time {
+	if polledUntil.IsZero() {
+		return next
+	}
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	if !next.Add(-interval).After(polledUntil) {
+		return next // its last slot was polled there
+	}
+	spread := min(interval/10, MaxCatchUpSpread)
+	at := now
+	if spread > 0 {
+		at = now.Add(time.Duration(phase(key) % uint64(spread)))
+	}
+	if at.Before(next) {
+		return at
+	}
+	return next
 }
 
 // Run polls due jobs until ctx ends, then cancels the polls under way and waits for them: each

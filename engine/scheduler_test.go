@@ -506,3 +506,42 @@ func TestAccountKeyHasNoCredentials(t *testing.T) {
 		}
 	}
 }
+
+// A new job whose jobs were polled elsewhere until some time (a take-over) polls at once when the
+// slot before its first one fell after that time, spread over a tenth of its interval, and at its
+// slot otherwise.
+func TestSchedulerCatchUp(t *testing.T) {
+	key := JobKey{InstanceID: 7, ObjectType: "incidents"}
+	interval := 10 * time.Second
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Hour)
+	next := firstSlot(key, interval, now)
+	prev := next.Add(-interval)
+	spread := min(interval/10, MaxCatchUpSpread)
+	for _, tc := range []struct {
+		name        string
+		polledUntil time.Time
+		soon        bool // polls within the spread, before its slot
+	}{
+		{"no take-over", time.Time{}, false},
+		{"its last slot polled there", prev.Add(time.Millisecond), false},
+		{"its last slot missed", prev.Add(-time.Millisecond), true},
+		{"many slots missed", now.Add(-time.Hour), true},
+	} {
+		got := catchUp(key, interval, now, next, tc.polledUntil)
+		switch {
+		case tc.soon && (got.Before(now) || !got.Before(now.Add(spread)) || got.After(next)):
+			t.Errorf("%s: first poll at %v, want within %v of now (%v), before its slot %v", tc.name, got, spread, now, next)
+		case !tc.soon && !got.Equal(next):
+			t.Errorf("%s: first poll at %v, want its slot %v", tc.name, got, next)
+		}
+	}
+	// A take-over spreads its jobs over the spread rather than starting them in one instant.
+	at := map[time.Time]bool{}
+	for i := range 50 {
+		k := JobKey{InstanceID: int64(i), ObjectType: "incidents"}
+		at[catchUp(k, interval, now, now.Add(interval), now.Add(-time.Hour))] = true
+	}
+	if len(at) < 40 {
+		t.Errorf("50 overdue jobs start at %d distinct times", len(at))
+	}
+}

@@ -12,8 +12,17 @@ import (
 	"github.com/pollen-hq/pollen/engine/seal"
 )
 
+// beat records a node's heartbeat for ttl (0: it expires at once).
+func beat(t *testing.T, s *Store, node string, ttl time.Duration) {
+	t.Helper()
+	if _, err := s.Heartbeat(context.Background(), engine.NodeInfo{Name: node}, ttl); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Two nodes, two Stores on one schema: heartbeats, one winner of concurrent acquisitions, the
-// takeover of an expired lease with a greater token, renewal and release by the holder only.
+// takeover of a lease whose node's heartbeat expired with a greater token, renewal by the
+// node's heartbeat, release by the holder only.
 func TestLeases(t *testing.T) {
 	ctx := context.Background()
 	a, url := newStore(t)
@@ -38,18 +47,28 @@ func TestLeases(t *testing.T) {
 		t.Errorf("nodes %+v, want b alone", nodes)
 	}
 
+	// A node without a live heartbeat takes nothing.
+	if _, ok, err := a.Acquire(ctx, acct, "dead"); ok || err != nil {
+		t.Fatalf("a dead node acquired: %v %v", ok, err)
+	}
+
 	// Concurrent acquisitions of one account: exactly one wins.
+	var names []string
+	for i := range 16 {
+		names = append(names, string(rune('a'+i%2))+string(rune('0'+i)))
+		beat(t, a, names[i], time.Minute)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var won []engine.Lease
 	for i := range 16 {
-		s, node := a, "a"
+		s := a
 		if i%2 == 1 {
-			s, node = b, "b"
+			s = b
 		}
-		node += string(rune('0' + i))
+		node := names[i]
 		wg.Go(func() {
-			l, ok, err := s.Acquire(ctx, acct, node, time.Minute)
+			l, ok, err := s.Acquire(ctx, acct, node)
 			if err != nil {
 				t.Error(err)
 			}
@@ -61,38 +80,38 @@ func TestLeases(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(won) != 1 || won[0].Token != 1 {
+	if len(won) != 1 || won[0].Token != 1 || won[0].Expires.IsZero() {
 		t.Fatalf("winners %+v, want one with token 1", won)
 	}
 	first := won[0]
-	if _, ok, _ := a.Acquire(ctx, acct, "other", time.Minute); ok {
-		t.Fatal("a held, unexpired lease was taken")
+	if _, ok, _ := a.Acquire(ctx, acct, "b"); ok {
+		t.Fatal("a held lease whose node beats was taken")
 	}
-	// The holder renews; another node's renewal (or an old token's) renews nothing.
-	if got, err := b.Renew(ctx, first.Node, []engine.Lease{first}, time.Minute); err != nil || len(got) != 1 || got[0].Token != 1 {
-		t.Fatalf("renew by the holder: %+v, %v", got, err)
-	}
-	if got, _ := b.Renew(ctx, "other", []engine.Lease{first}, time.Minute); len(got) != 0 {
-		t.Errorf("renewed by another node: %+v", got)
+	// The holder's heartbeat renews it: Holders shows it with the heartbeat's expiry.
+	beat(t, b, first.Node, 2*time.Minute)
+	if hs, err := a.Holders(ctx); err != nil || len(hs) != 1 || hs[0].Token != 1 || !hs[0].Expires.After(first.Expires) {
+		t.Fatalf("holders after the heartbeat: %+v, %v (acquired %+v)", hs, err, first)
 	}
 
-	// An expired lease is taken over, with a greater token; the old holder can neither renew
-	// nor release it.
-	if _, err := a.Renew(ctx, first.Node, []engine.Lease{first}, 0); err != nil { // expires now
-		t.Fatal(err)
+	// Its node's heartbeat expires: the lease lapses with it and is taken over, with a greater
+	// token; the old holder cannot release it, nor get it back by beating again.
+	beat(t, a, first.Node, 0)
+	if hs, _ := a.Holders(ctx); len(hs) != 0 {
+		t.Errorf("holders after the heartbeat expired: %+v", hs)
 	}
-	second, ok, err := b.Acquire(ctx, acct, "b", time.Minute)
+	second, ok, err := b.Acquire(ctx, acct, "b")
 	if err != nil || !ok || second.Token != 2 {
 		t.Fatalf("takeover: %+v %v %v", second, ok, err)
 	}
-	if got, _ := a.Renew(ctx, first.Node, []engine.Lease{first}, time.Minute); len(got) != 0 {
-		t.Errorf("the old holder renewed: %+v", got)
-	}
+	beat(t, a, first.Node, time.Minute)
 	if err := a.Release(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	if hs, err := a.Holders(ctx); err != nil || len(hs) != 1 || hs[0].Node != "b" || hs[0].Token != 2 {
 		t.Fatalf("holders %+v, %v", hs, err)
+	}
+	if _, ok, _ := a.Acquire(ctx, acct, first.Node); ok {
+		t.Fatal("the old holder took the lease back from a live node")
 	}
 	// Released, it is free, and the next holder's token is greater still.
 	if err := b.Release(ctx, second); err != nil {
@@ -101,8 +120,19 @@ func TestLeases(t *testing.T) {
 	if hs, _ := a.Holders(ctx); len(hs) != 0 {
 		t.Errorf("holders after release: %+v", hs)
 	}
-	if third, ok, _ := a.Acquire(ctx, acct, "a", time.Minute); !ok || third.Token != 3 {
+	beat(t, a, "a", time.Minute)
+	if third, ok, _ := a.Acquire(ctx, acct, "a"); !ok || third.Token != 3 {
 		t.Errorf("after release: %+v %v", third, ok)
+	}
+	// A node that leaves takes its leases with it.
+	if err := a.Leave(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if hs, _ := b.Holders(ctx); len(hs) != 0 {
+		t.Errorf("holders after the holder left: %+v", hs)
+	}
+	if fourth, ok, _ := b.Acquire(ctx, acct, "b"); !ok || fourth.Token != 4 {
+		t.Errorf("after the holder left: %+v %v", fourth, ok)
 	}
 }
 
@@ -114,8 +144,11 @@ func TestFencedWrites(t *testing.T) {
 	b := openTest(t, url)
 	in := mkInstance(t, a, "acme")
 	const acct = "https://acme.freshdesk.com"
-	old, _, _ := a.Acquire(ctx, acct, "a", 0) // expires at once
-	cur, ok, err := b.Acquire(ctx, acct, "b", time.Minute)
+	beat(t, a, "a", time.Minute)
+	old, _, _ := a.Acquire(ctx, acct, "a")
+	beat(t, a, "a", 0) // a's heartbeat expires: b takes the lease over
+	beat(t, b, "b", time.Minute)
+	cur, ok, err := b.Acquire(ctx, acct, "b")
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
@@ -153,6 +186,13 @@ func TestFencedWrites(t *testing.T) {
 	}
 	if p2, _ := b.Pending(ctx, engine.PendingQuery{Limit: 10}); len(p2) != 0 {
 		t.Errorf("delivered, still pending: %+v", p2)
+	}
+	// The holder's heartbeat expires: its token still matches, but its writes are refused.
+	beat(t, b, "b", 0)
+	c3 := mkCommit(in.ID, "incidents", "z", 1, at, engine.Cursor{})
+	c3.Fence = cur.Fence()
+	if err := b.CommitPoll(ctx, c3); !errors.Is(err, engine.ErrFenced) {
+		t.Fatalf("commit under a lease whose node's heartbeat expired: %v", err)
 	}
 	// A write without a fence (one node, no leases) is not checked.
 	c2 := mkCommit(in.ID, "contacts", "y", 1, at, engine.Cursor{})
@@ -248,8 +288,11 @@ func TestFencedAttemptInAGroup(t *testing.T) {
 	s, _ := newStore(t)
 	in := mkInstance(t, s, "acme")
 	const acct = "https://acme.freshdesk.com"
-	old, _, _ := s.Acquire(ctx, acct, "a", 0)
-	cur, ok, err := s.Acquire(ctx, acct, "b", time.Minute)
+	beat(t, s, "a", time.Minute)
+	old, _, _ := s.Acquire(ctx, acct, "a")
+	beat(t, s, "a", 0)
+	beat(t, s, "b", time.Minute)
+	cur, ok, err := s.Acquire(ctx, acct, "b")
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}

@@ -77,7 +77,8 @@ type Config struct {
 	// HTTP bounds the API's connections; zero fields take defaultHTTPLimits'.
 	HTTP HTTPLimits
 	// Node names this node among those sharing a PostgreSQL store (cluster.go); "" =
-	// DefaultNodeName(). LeasePeriod is how long a vendor account's lease lasts unless renewed;
+	// DefaultNodeName(). LeasePeriod is how long a node's heartbeat, and with it
+	// every vendor account lease the node holds, lasts unless the node beats again;
 	// 0 = engine.DefaultLeasePeriod. Both are ignored with SQLite.
 	Node        string
 	LeasePeriod time.Duration
